@@ -1,0 +1,408 @@
+"""Response deadlines for data subject requests, per legal regime.
+
+Pure functions: nothing here reads the clock. Callers pass `today` (a date in the controller's zone).
+The rules and their sources are in docs/deadlines.md.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import holidays
+from dateutil.easter import easter
+from dateutil.relativedelta import relativedelta
+
+REGIME_IDS: tuple[str, ...] = (
+    "eu-gdpr",
+    "uk-gdpr",
+    "us-ca",
+    "us-va",
+    "us-co",
+    "us-ct",
+    "br-lgpd",
+    "ca-pipeda",
+    "ca-qc",
+    "ch-fadp",
+    "custom",
+)
+
+REQUEST_TYPES: tuple[str, ...] = ("access", "erasure", "rectification", "restriction", "objection", "portability")
+
+_WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+
+
+@dataclass(frozen=True)
+class Pause:
+    start: datetime
+    end: datetime | None = None  # None: still paused, counted up to `today`
+
+
+@dataclass(frozen=True)
+class CustomRegime:
+    """A controller's own promise, e.g. a privacy policy's "within 30 days"."""
+
+    period: str
+    extension: str | None = None
+    pause: bool = False
+    roll: bool = True
+
+
+@dataclass(frozen=True)
+class Timeline:
+    regime: str
+    received_at: datetime
+    timezone: str
+    calendar: str | None = None
+    request_type: str = "access"
+    verified_at: datetime | None = None
+    fee_paid_at: datetime | None = None
+    pauses: tuple[Pause, ...] = ()
+    extended: bool = False
+    custom: CustomRegime | None = None
+
+
+@dataclass(frozen=True)
+class Deadline:
+    due_date: date
+    anchor_date: date
+    nominal_due: date
+    extension_allowed: bool
+    extension_notice_due: date | None
+    confirm_receipt_due: date | None
+    paused_days: int
+    steps: tuple[str, ...]
+
+
+# --- regimes -------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Rule:
+    period: tuple[int, str]
+    extension: tuple[int, str] | None  # None: no extension; (0, "days"): allowed, length not fixed by law
+    pause: bool
+    roll: bool
+    calendar: str | None  # default holiday calendar; None: the controller's
+    calendar_overridable: bool  # a controller calendar naming a subdivision of this country wins
+    source: str
+
+
+_RULES: dict[str, _Rule] = {
+    "eu-gdpr": _Rule((1, "months"), (2, "months"), True, True, None, True,
+                     "GDPR Art. 12(3); Reg. 1182/71 Art. 3"),
+    "uk-gdpr": _Rule((1, "months"), (2, "months"), True, True, "GB-ENG", True,
+                     "UK GDPR Art. 12(3), 12A; ICO guidance"),
+    "us-ca": _Rule((45, "days"), (45, "days"), False, False, "US-CA", False,
+                   "Cal. Civ. Code §1798.130(a)(2); 11 CCR §7021"),
+    "us-va": _Rule((45, "days"), (45, "days"), False, False, None, False, "Va. Code §59.1-577(B)"),
+    "us-co": _Rule((45, "days"), (45, "days"), False, True, "US-CO", False,
+                   "C.R.S. §6-1-1306(2); C.R.S. §2-4-108"),
+    "us-ct": _Rule((45, "days"), (45, "days"), False, False, None, False, "Conn. Gen. Stat. §42-518(c)"),
+    "br-lgpd": _Rule((15, "days"), None, False, True, "BR", True, "LGPD Art. 19 II; Civil Code art. 132"),
+    "ca-pipeda": _Rule((30, "days"), (30, "days"), False, True, "CA", True,
+                       "PIPEDA s.8; Interpretation Act ss.26-28, 35"),
+    "ca-qc": _Rule((30, "days"), None, False, False, None, False, "Québec P-39.1 s.32"),
+    "ch-fadp": _Rule((30, "days"), (0, "days"), False, True, "CH", True, "FADP Art. 25(7); DSV Art. 18"),
+}
+
+_CA_OPT_OUT = (15, "business days")  # 11 CCR §7026(f): requests to opt out of sale/sharing
+_CA_CONFIRM = (10, "business days")  # 11 CCR §7021(a): confirm receipt
+
+
+# --- small public helpers ------------------------------------------------------------------------------
+
+
+def local_date(at: datetime, tz: str) -> date:
+    """The calendar date of an aware datetime in IANA zone `tz`."""
+    if at.tzinfo is None or at.utcoffset() is None:
+        raise ValueError(f"datetime {at.isoformat()} has no time zone offset")
+    return at.astimezone(_zone(tz)).date()
+
+
+def days_overdue(due: date, today: date) -> int:
+    """Days from `due` to `today`: positive when overdue, 0 on the due date, negative before."""
+    return (today - due).days
+
+
+_PERIOD_RE = re.compile(r"^\s*(\d+)\s*(business\s+days?|working\s+days?|days?|weeks?|months?|years?)\s*$", re.I)
+
+
+def parse_period(text: str) -> tuple[int, str]:
+    """Parse "30 days", "1 month", "10 business days" into (30, "days"), (1, "months"), (10, "business days")."""
+    match = _PERIOD_RE.match(text) if isinstance(text, str) else None
+    if not match:
+        raise ValueError(
+            f"bad period {text!r}: expected a number and a unit "
+            "(days, business days, weeks, months, years), e.g. '30 days'"
+        )
+    n = int(match.group(1))
+    unit = " ".join(match.group(2).lower().split())
+    if unit.startswith(("business", "working")):
+        unit = "business days"
+    elif not unit.endswith("s"):
+        unit += "s"
+    return n, unit
+
+
+def holiday_calendar(code: str) -> holidays.HolidayBase:
+    """The `holidays` calendar for a code like "DE", "GB-SCT" or "US-CO"."""
+    return _calendar(code.strip().upper() if isinstance(code, str) else code)
+
+
+@functools.lru_cache(maxsize=64)
+def _calendar(code: str, categories: tuple[str, ...] = ("public",)) -> holidays.HolidayBase:
+    hint = "use a country code such as 'DE' or a country and subdivision such as 'GB-SCT'"
+    if not isinstance(code, str) or not code:
+        raise ValueError(f"unknown holiday calendar {code!r} ({hint})")
+    country, _, subdiv = code.partition("-")
+    supported = holidays.list_supported_countries()
+    if country not in supported:
+        raise ValueError(f"unknown holiday calendar '{code}' ({hint})")
+    if subdiv and subdiv not in supported[country]:
+        choices = ", ".join(f"{country}-{s}" for s in supported[country][:12])
+        more = ", ..." if len(supported[country]) > 12 else ""
+        raise ValueError(f"unknown holiday calendar '{code}' ({country} subdivisions: {choices}{more})")
+    return holidays.country_holidays(country, subdiv=subdiv or None, categories=categories)
+
+
+# --- working days ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _WorkCalendar:
+    """Which days are not working days, and why (for the steps)."""
+
+    code: str | None
+    weekend: tuple[int, ...] = (5, 6)
+    categories: tuple[str, ...] = ("public",)
+    easter_monday: bool = False
+
+    def closed(self, day: date) -> str | None:
+        """Why `day` is not a working day, or None if it is one."""
+        if self.code:
+            name = _calendar(self.code, self.categories).get(day)
+            if name:
+                return f"{name} ({self.code})"
+        if self.easter_monday and day == easter(day.year) + timedelta(days=1):
+            return "Easter Monday (Interpretation Act s.35)"
+        if day.weekday() in self.weekend:
+            return _WEEKDAYS[day.weekday()]
+        return None
+
+    def describe(self) -> str:
+        days = " and ".join(_WEEKDAYS[d] + "s" for d in self.weekend)
+        return f"{days} and {self.code} public holidays" if self.code else f"{days} only (no holiday calendar)"
+
+
+def _add_business_days(start: date, n: int, cal: _WorkCalendar) -> date:
+    day = start
+    while n > 0:
+        day += timedelta(days=1)
+        if cal.closed(day) is None:
+            n -= 1
+    return day
+
+
+def _add(start: date, period: tuple[int, str], cal: _WorkCalendar) -> date:
+    n, unit = period
+    if unit == "months":
+        return start + relativedelta(months=n)
+    if unit == "years":
+        return start + relativedelta(years=n)
+    if unit == "weeks":
+        return start + timedelta(weeks=n)
+    if unit == "business days":
+        return _add_business_days(start, n, cal)
+    return start + timedelta(days=n)
+
+
+def _fmt_period(period: tuple[int, str]) -> str:
+    n, unit = period
+    return f"{n} {unit[:-1] if n == 1 else unit}"
+
+
+def _fmt(day: date) -> str:
+    return f"{day.isoformat()} ({_WEEKDAYS[day.weekday()]})"
+
+
+# --- the computation -------------------------------------------------------------------------------------
+
+
+def _zone(tz: str) -> ZoneInfo:
+    try:
+        return ZoneInfo(tz)
+    except (ZoneInfoNotFoundError, ValueError, TypeError):
+        raise ValueError(f"unknown time zone {tz!r} (use an IANA name such as 'Europe/London')") from None
+
+
+def _work_calendar(regime: str, rule: _Rule, controller: str | None) -> _WorkCalendar:
+    controller = controller.strip().upper() if controller else None
+    if controller:
+        holiday_calendar(controller)  # validate early, with the friendly error
+    code = rule.calendar
+    if code is None:
+        code = controller
+    elif rule.calendar_overridable and controller and "-" in controller:
+        if controller.partition("-")[0] == code.partition("-")[0]:
+            code = controller
+    if regime == "ca-pipeda":
+        # Interpretation Act s.35: Sunday and the federal holidays are holidays; Saturday is not.
+        return _WorkCalendar(code, weekend=(6,), categories=("public", "government"), easter_monday=True)
+    return _WorkCalendar(code)
+
+
+def _pause_days(t: Timeline, anchor: date, today: date) -> tuple[int, list[str]]:
+    """Paused days, both ends included, overlapping pauses merged, days before the anchor dropped."""
+    spans: list[tuple[date, date]] = []
+    lines: list[str] = []
+    for p in t.pauses:
+        start = local_date(p.start, t.timezone)
+        end = local_date(p.end, t.timezone) if p.end is not None else today
+        if p.end is not None and end < start:
+            raise ValueError(f"pause ends ({end}) before it starts ({start})")
+        label = f"{start.isoformat()} to {end.isoformat()}" + ("" if p.end is not None else " (ongoing, up to today)")
+        start = max(start, anchor)
+        if end < start:
+            lines.append(f"Pause {label}: not counted, before the clock started on {anchor.isoformat()}")
+            continue
+        spans.append((start, end))
+        lines.append(f"Pause {label}: {(end - start).days + 1} days, both days included")
+    merged: list[tuple[date, date]] = []
+    for start, end in sorted(spans):
+        if merged and start <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], end))
+        else:
+            merged.append((start, end))
+    total = sum((end - start).days + 1 for start, end in merged)
+    if sum((e - s).days + 1 for s, e in spans) != total:
+        lines.append(f"Overlapping pauses counted once: {total} paused days in all")
+    return total, lines
+
+
+def compute_deadline(t: Timeline, *, today: date) -> Deadline:
+    """Compute the response deadline for a request; `today` is only used to count an ongoing pause."""
+    if t.regime not in REGIME_IDS:
+        raise ValueError(f"unknown regime {t.regime!r} (one of: {', '.join(REGIME_IDS)})")
+    if t.request_type not in REQUEST_TYPES:
+        raise ValueError(f"unknown request type {t.request_type!r} (one of: {', '.join(REQUEST_TYPES)})")
+    steps: list[str] = []
+
+    if t.regime == "custom":
+        if t.custom is None:
+            raise ValueError("regime 'custom' needs a period from the inventory (custom=CustomRegime(...))")
+        c = t.custom
+        rule = _Rule(parse_period(c.period), parse_period(c.extension) if c.extension else None,
+                     c.pause, c.roll, None, False, "the controller's own policy")
+    else:
+        rule = _RULES[t.regime]
+
+    cal = _work_calendar(t.regime, rule, t.calendar)
+    receipt = local_date(t.received_at, t.timezone)
+    steps.append(f"Received {t.received_at.isoformat()}: {_fmt(receipt)} in {t.timezone}")
+
+    # Anchor: UK GDPR restarts the month when ID or the fee arrives (Art. 12A); other regimes ignore both.
+    anchor, why = receipt, "receipt"
+    for label, at in (("identity verified", t.verified_at), ("fee paid", t.fee_paid_at)):
+        if at is None:
+            continue
+        day = local_date(at, t.timezone)
+        if t.regime != "uk-gdpr":
+            steps.append(f"{label.capitalize()} on {day.isoformat()}: does not move the clock under {t.regime}")
+        elif day > anchor:
+            anchor, why = day, label
+    if why == "receipt":
+        steps.append(f"Clock starts on {_fmt(anchor)} (receipt)")
+    else:
+        steps.append(f"Clock restarts on {_fmt(anchor)} ({why}; UK GDPR Art. 12(3), the period starts again)")
+
+    period, extension, source = rule.period, rule.extension, rule.source
+    if t.regime == "us-ca" and t.request_type == "objection":
+        period, extension, source = _CA_OPT_OUT, None, "11 CCR §7026(f)"
+        steps.append("us-ca: an objection is treated as a request to opt out of sale/sharing: "
+                     "15 business days, no extension")
+    first = _add(anchor, period, cal)
+    steps.append(f"Period {_fmt_period(period)} from {anchor.isoformat()} ({source}): {_fmt(first)}")
+    if period[1] == "business days":
+        steps.append(f"Business days skip {cal.describe()}")
+
+    nominal = first
+    extension_allowed = extension is not None
+    if extension is None:
+        if t.extended:
+            steps.append(f"Extension requested but {t.regime} allows none: ignored")
+    elif t.extended:
+        if extension[0] == 0:
+            steps.append(f"Extended: {t.regime} sets no fixed length for the extension, so the due date stays "
+                         "at the end of the first period; keep the date promised to the subject")
+        elif extension[1] == period[1]:
+            total = (period[0] + extension[0], period[1])
+            nominal = _add(anchor, total, cal)
+            steps.append(f"Extended by {_fmt_period(extension)}, counted from the clock start: "
+                         f"{anchor.isoformat()} + {_fmt_period(total)} = {_fmt(nominal)}")
+        else:
+            nominal = _add(first, extension, cal)
+            steps.append(f"Extended by {_fmt_period(extension)} from the unrolled first deadline "
+                         f"{first.isoformat()}: {_fmt(nominal)}")
+
+    paused = 0
+    if t.pauses:
+        if rule.pause:
+            paused, lines = _pause_days(t, anchor, today)
+            steps.extend(lines)
+        else:
+            steps.append(f"{len(t.pauses)} pause(s) ignored: {t.regime} does not stop the clock")
+    due = nominal + timedelta(days=paused)
+    if paused:
+        steps.append(f"{nominal.isoformat()} + {paused} paused days = {_fmt(due)}")
+
+    notice = None
+    if extension_allowed:
+        # The subject must hear of an extension within the first period (stretched by any pause), unrolled.
+        notice = first + timedelta(days=paused)
+        steps.append(f"Notice of any extension, with reasons, due by {_fmt(notice)} (end of the first period)")
+
+    due = _roll(due, rule.roll, cal, t.regime, steps)
+
+    confirm = None
+    if t.regime == "us-ca":
+        confirm = _add(receipt, _CA_CONFIRM, cal)
+        steps.append(f"Confirm receipt by {_fmt(confirm)}: 10 business days (11 CCR §7021(a))")
+
+    steps.append(f"Due {_fmt(due)}")
+    return Deadline(
+        due_date=due,
+        anchor_date=anchor,
+        nominal_due=nominal,
+        extension_allowed=extension_allowed,
+        extension_notice_due=notice,
+        confirm_receipt_due=confirm,
+        paused_days=paused,
+        steps=tuple(steps),
+    )
+
+
+def _roll(due: date, roll: bool, cal: _WorkCalendar, regime: str, steps: list[str]) -> date:
+    reason = cal.closed(due)
+    if not roll:
+        if reason or due.weekday() >= 5:
+            steps.append(f"No roll: {regime} keeps {_fmt(due)} even though it is not a working day")
+        return due
+    if reason is None:
+        if due.weekday() == 5 and 5 not in cal.weekend:
+            steps.append(f"{_fmt(due)} stays: Saturday is not a holiday (Interpretation Act s.35)")
+        elif cal.code is None:
+            steps.append(f"No holiday calendar: only weekends would roll; {_fmt(due)} is a working day")
+        return due
+    skipped = []
+    day = due
+    while reason is not None:
+        skipped.append(f"{day.isoformat()} is {reason}")
+        day += timedelta(days=1)
+        reason = cal.closed(day)
+    steps.append(f"Rolled to the next working day {_fmt(day)}: {'; '.join(skipped)} "
+                 f"(working days exclude {cal.describe()})")
+    return day
