@@ -195,7 +195,7 @@ class _WorkCalendar:
 
     def describe(self) -> str:
         days = " and ".join(_WEEKDAYS[d] + "s" for d in self.weekend)
-        return f"{days} and {self.code} public holidays" if self.code else f"{days} only (no holiday calendar)"
+        return f"{days} and {self.code} public holidays" if self.code else f"{days} only (no holiday calendar set)"
 
 
 def _add_business_days(start: date, n: int, cal: _WorkCalendar) -> date:
@@ -395,7 +395,8 @@ def _roll(due: date, roll: bool, cal: _WorkCalendar, regime: str, steps: list[st
         if due.weekday() == 5 and 5 not in cal.weekend:
             steps.append(f"{_fmt(due)} stays: Saturday is not a holiday (Interpretation Act s.35)")
         elif cal.code is None:
-            steps.append(f"No holiday calendar: only weekends would roll; {_fmt(due)} is a working day")
+            steps.append(f"No holiday calendar (set controller.holidays): only weekends roll, "
+                         f"so {_fmt(due)} counts as a working day")
         return due
     skipped = []
     day = due
