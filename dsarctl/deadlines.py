@@ -140,6 +140,8 @@ def parse_period(text: str) -> tuple[int, str]:
             "(days, business days, weeks, months, years), e.g. '30 days'"
         )
     n = int(match.group(1))
+    if n < 1:
+        raise ValueError(f"bad period {text!r}: must be at least 1")
     unit = " ".join(match.group(2).lower().split())
     if unit.startswith(("business", "working")):
         unit = "business days"
@@ -149,12 +151,17 @@ def parse_period(text: str) -> tuple[int, str]:
 
 
 def holiday_calendar(code: str) -> holidays.HolidayBase:
-    """The `holidays` calendar for a code like "DE", "GB-SCT" or "US-CO"."""
-    return _calendar(code.strip().upper() if isinstance(code, str) else code)
+    """A fresh `holidays` calendar for a code like "DE", "GB-SCT" or "US-CO"; ValueError if unknown."""
+    return _new_calendar(code.strip().upper() if isinstance(code, str) else code)
 
 
 @functools.lru_cache(maxsize=64)
 def _calendar(code: str, categories: tuple[str, ...] = ("public",)) -> holidays.HolidayBase:
+    # Cached privately: a HolidayBase fills in years as they are looked up, and callers may mutate theirs.
+    return _new_calendar(code, categories)
+
+
+def _new_calendar(code: str, categories: tuple[str, ...] = ("public",)) -> holidays.HolidayBase:
     hint = "use a country code such as 'DE' or a country and subdivision such as 'GB-SCT'"
     if not isinstance(code, str) or not code:
         raise ValueError(f"unknown holiday calendar {code!r} ({hint})")
@@ -333,7 +340,7 @@ def compute_deadline(t: Timeline, *, today: date) -> Deadline:
     extension_allowed = extension is not None
     if extension is None:
         if t.extended:
-            steps.append(f"Extension requested but {t.regime} allows none: ignored")
+            steps.append(f"Extension requested but {t.regime} allows none for this request: ignored")
     elif t.extended:
         if extension[0] == 0:
             steps.append(f"Extended: {t.regime} sets no fixed length for the extension, so the due date stays "

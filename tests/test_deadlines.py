@@ -484,7 +484,7 @@ def test_parse_period(text_, expected):
     assert parse_period(text_) == expected
 
 
-@pytest.mark.parametrize("bad", ["", "days", "thirty days", "30", "30 fortnights", "-3 days", "1.5 months", None])
+@pytest.mark.parametrize("bad", ["", "days", "thirty days", "30", "30 fortnights", "-3 days", "1.5 months", "0 days", None])
 def test_parse_period_rejects(bad):
     with pytest.raises(ValueError, match="bad period"):
         parse_period(bad)
@@ -498,6 +498,9 @@ def test_holiday_calendar():
         holiday_calendar("XX")
     with pytest.raises(ValueError, match=r"unknown holiday calendar 'GB-XX'.*GB-SCT"):
         holiday_calendar("GB-XX")
+    # Callers get their own copy: changing it does not change the deadlines.
+    holiday_calendar("GB-ENG")[date(2026, 3, 2)] = "Made-up Day"
+    assert deadline("uk-gdpr", "2026-01-31", "GB-ENG").due_date == date(2026, 3, 2)
 
 
 def test_bad_controller_calendar_is_reported():
