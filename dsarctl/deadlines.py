@@ -30,7 +30,9 @@ REGIME_IDS: tuple[str, ...] = (
     "custom",
 )
 
-REQUEST_TYPES: tuple[str, ...] = ("access", "erasure", "rectification", "restriction", "objection", "portability")
+REQUEST_TYPES: tuple[str, ...] = (
+    "access", "erasure", "rectification", "restriction", "objection", "portability",
+)
 
 _WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 
@@ -128,11 +130,13 @@ def days_overdue(due: date, today: date) -> int:
     return (today - due).days
 
 
-_PERIOD_RE = re.compile(r"^\s*(\d+)\s*(business\s+days?|working\s+days?|days?|weeks?|months?|years?)\s*$", re.I)
+_PERIOD_RE = re.compile(
+    r"^\s*(\d+)\s*(business\s+days?|working\s+days?|days?|weeks?|months?|years?)\s*$", re.IGNORECASE
+)
 
 
 def parse_period(text: str) -> tuple[int, str]:
-    """Parse "30 days", "1 month", "10 business days" into (30, "days"), (1, "months"), (10, "business days")."""
+    """Parse e.g. "30 days" or "10 business days" into (30, "days"), (10, "business days")."""
     match = _PERIOD_RE.match(text) if isinstance(text, str) else None
     if not match:
         raise ValueError(
@@ -202,7 +206,9 @@ class _WorkCalendar:
 
     def describe(self) -> str:
         days = " and ".join(_WEEKDAYS[d] + "s" for d in self.weekend)
-        return f"{days} and {self.code} public holidays" if self.code else f"{days} only (no holiday calendar set)"
+        if self.code:
+            return f"{days} and {self.code} public holidays"
+        return f"{days} only (no holiday calendar set)"
 
 
 def _add_business_days(start: date, n: int, cal: _WorkCalendar) -> date:
@@ -271,7 +277,9 @@ def _pause_days(t: Timeline, anchor: date, today: date) -> tuple[int, list[str]]
         end = local_date(p.end, t.timezone) if p.end is not None else today
         if p.end is not None and end < start:
             raise ValueError(f"pause ends ({end}) before it starts ({start})")
-        label = f"{start.isoformat()} to {end.isoformat()}" + ("" if p.end is not None else " (ongoing, up to today)")
+        label = f"{start.isoformat()} to {end.isoformat()}"
+        if p.end is None:
+            label += " (ongoing, up to today)"
         start = max(start, anchor)
         if end < start:
             lines.append(f"Pause {label}: not counted, before the clock started on {anchor.isoformat()}")
@@ -318,7 +326,8 @@ def compute_deadline(t: Timeline, *, today: date) -> Deadline:
             continue
         day = local_date(at, t.timezone)
         if t.regime != "uk-gdpr":
-            steps.append(f"{label.capitalize()} on {day.isoformat()}: does not move the clock under {t.regime}")
+            steps.append(f"{label.capitalize()} on {day.isoformat()}: "
+                         f"does not move the clock under {t.regime}")
         elif day > anchor:
             anchor, why = day, label
     if why == "receipt":
@@ -343,8 +352,9 @@ def compute_deadline(t: Timeline, *, today: date) -> Deadline:
             steps.append(f"Extension requested but {t.regime} allows none for this request: ignored")
     elif t.extended:
         if extension[0] == 0:
-            steps.append(f"Extended: {t.regime} sets no fixed length for the extension, so the due date stays "
-                         "at the end of the first period; keep the date promised to the subject")
+            steps.append(f"Extended: {t.regime} sets no fixed length for the extension, "
+                         "so the due date stays at the end of the first period; "
+                         "keep the date promised to the subject")
         elif extension[1] == period[1]:
             total = (period[0] + extension[0], period[1])
             nominal = _add(anchor, total, cal)
@@ -370,7 +380,8 @@ def compute_deadline(t: Timeline, *, today: date) -> Deadline:
     if extension_allowed:
         # The subject must hear of an extension within the first period (stretched by any pause), unrolled.
         notice = first + timedelta(days=paused)
-        steps.append(f"Notice of any extension, with reasons, due by {_fmt(notice)} (end of the first period)")
+        steps.append(f"Notice of any extension, with reasons, due by {_fmt(notice)} "
+                     "(end of the first period)")
 
     due = _roll(due, rule.roll, cal, t.regime, steps)
 
