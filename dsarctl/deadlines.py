@@ -191,6 +191,7 @@ class _WorkCalendar:
     weekend: tuple[int, ...] = (5, 6)
     categories: tuple[str, ...] = ("public",)
     easter_monday: bool = False
+    label: str = "public holidays"
 
     def closed(self, day: date) -> str | None:
         """Why `day` is not a working day, or None if it is one."""
@@ -207,7 +208,7 @@ class _WorkCalendar:
     def describe(self) -> str:
         days = " and ".join(_WEEKDAYS[d] + "s" for d in self.weekend)
         if self.code:
-            return f"{days} and {self.code} public holidays"
+            return f"{days} and {self.code} {self.label}"
         return f"{days} only (no holiday calendar set)"
 
 
@@ -264,7 +265,8 @@ def _work_calendar(regime: str, rule: _Rule, controller: str | None) -> _WorkCal
             code = controller
     if regime == "ca-pipeda":
         # Interpretation Act s.35: Sunday and the federal holidays are holidays; Saturday is not.
-        return _WorkCalendar(code, weekend=(6,), categories=("public", "government"), easter_monday=True)
+        return _WorkCalendar(code, weekend=(6,), categories=("public", "government"), easter_monday=True,
+                             label="holidays (Interpretation Act s.35)")
     return _WorkCalendar(code)
 
 
