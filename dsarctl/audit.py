@@ -1,0 +1,509 @@
+"""The audit log: an append-only, hash-chained SQLite record of everything dsarctl did.
+
+One file (the inventory's `audit.path`) holds requests, their lifecycle events, every find/export/erase
+run (per system status, counts and hashes, never the personal data itself), manual processor tasks, the
+suppression list and the erasure record used to replay erasures after a backup restore.
+
+Every state change writes its row and an event in one `BEGIN IMMEDIATE` transaction, so two operators
+at once serialise instead of interleaving. Events are chained: each event's hash covers the previous
+event's hash, and a one-row `chain_head` table holds the last seq and hash, so `verify()` can tell an
+edited, deleted or reordered event, and events cut off the end. Schema and guarantees: docs/audit.md.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from sqlite_utils import Database
+from sqlite_utils.migrations import Migrations
+
+from .errors import DsarError, UsageError
+
+GENESIS = "0" * 64  # prev_hash of the first event
+BUSY_TIMEOUT_S = 30  # how long a writer waits for another one before giving up
+RUN_KINDS = ("find", "export", "erase")
+
+migrations = Migrations("dsarctl.audit")
+
+
+@migrations()
+def m001_initial(db: Database) -> None:
+    db["events"].create(
+        {"seq": int, "at": str, "kind": str, "request_id": str, "operator": str, "data": str,
+         "prev_hash": str, "hash": str},
+        pk="seq", not_null={"at", "kind", "operator", "data", "prev_hash", "hash"},
+    )
+    db["events"].create_index(["request_id", "seq"])
+    db["chain_head"].create({"id": int, "seq": int, "hash": str}, pk="id", not_null={"seq", "hash"})
+    db["requests"].create(
+        {"id": str, "subject": str, "identifiers": str, "type": str, "status": str, "regime": str,
+         "timezone": str, "calendar": str, "custom": str, "received_at": str, "channel": str,
+         "note": str, "due_date": str, "extension_notice_due": str, "confirm_receipt_due": str,
+         "verified_at": str, "verify_method": str, "pauses": str, "extended": int,
+         "extension_reason": str, "created_at": str, "created_by": str, "closed_at": str, "outcome": str},
+        pk="id",
+        not_null={"subject", "identifiers", "type", "status", "regime", "timezone", "received_at",
+                  "due_date", "pauses", "extended", "created_at", "created_by"},
+    )
+    db["requests"].create_index(["status", "due_date"])
+    db["requests"].create_index(["status", "extension_notice_due"])
+    db["request_identifiers"].create({"request_id": str, "identifier": str},
+                                     pk=("request_id", "identifier"))
+    db["request_identifiers"].create_index(["identifier"])
+    db["runs"].create(
+        {"id": int, "request_id": str, "kind": str, "at": str, "operator": str, "summary": str},
+        pk="id", not_null={"kind", "at", "operator", "summary"},
+    )
+    db["runs"].create_index(["request_id"])
+    db["tasks"].create(
+        {"id": int, "request_id": str, "system": str, "processor": str, "instructions": str,
+         "status": str, "created_at": str, "created_by": str, "confirmed_by": str,
+         "confirmed_at": str, "note": str},
+        pk="id", not_null={"system", "status", "created_at", "created_by"},
+    )
+    db["tasks"].create_index(["status"])
+    db["tasks"].create_index(["request_id"])
+    db["suppressions"].create(
+        {"hash": str, "kind": str, "system": str, "request_id": str, "created_at": str},
+        pk=("hash", "system"), not_null={"created_at"},
+    )
+    db["erasures"].create(
+        {"id": int, "request_id": str, "at": str, "operator": str, "identifier_hashes": str, "plan": str},
+        pk="id", not_null={"at", "operator", "identifier_hashes", "plan"},
+    )
+
+
+# --- small helpers -----------------------------------------------------------------------------------
+
+
+def utc_iso(at: datetime) -> str:
+    """An aware datetime as UTC ISO 8601 to the second: the form every timestamp in the log takes."""
+    if at.tzinfo is None or at.utcoffset() is None:
+        raise ValueError(f"datetime {at.isoformat()} has no time zone offset")
+    return at.astimezone(timezone.utc).isoformat(timespec="seconds")
+
+
+def canonical_json(value: Any) -> str:
+    """Sorted keys, no spaces, UTF-8: the same value always gives the same text (and hash)."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def event_hash(prev_hash: str, seq: int, at: str, kind: str, request_id: str | None, operator: str,
+               data: Any) -> str:
+    """sha256(prev_hash + canonical JSON of [seq, at, kind, request_id, operator, data])."""
+    body = canonical_json([seq, at, kind, request_id, operator, data])
+    return hashlib.sha256((prev_hash + body).encode("utf-8")).hexdigest()
+
+
+def row_digest(row: dict) -> str:
+    """sha256 of a stored row, as read back: what an event remembers about the row it wrote."""
+    return hashlib.sha256(canonical_json(row).encode("utf-8")).hexdigest()
+
+
+@dataclass
+class VerifyResult:
+    """What `audit verify` found: `ok` only when `problems` is empty."""
+
+    ok: bool
+    checked: int  # events checked
+    problems: list[str] = field(default_factory=list)
+    head_seq: int = 0  # the last event (write it down elsewhere to detect a rewrite of the whole file)
+    head_hash: str = GENESIS
+
+    def to_dict(self) -> dict:
+        return {"ok": self.ok, "checked": self.checked, "problems": list(self.problems),
+                "head_seq": self.head_seq, "head_hash": self.head_hash}
+
+
+# Mutable tables whose rows each event records (table -> key column). Verify compares every row with the
+# digest in the latest event that wrote it, so an edit outside dsarctl is caught even though rows change.
+_TRACKED = {"requests": "id", "tasks": "id", "runs": "id", "erasures": "id"}
+
+
+class AuditLog:
+    """The audit database. Open with `AuditLog.open(path)`; timestamps are always passed in (`at`)."""
+
+    def __init__(self, db: Database, path: Path | None = None):
+        self.db = db
+        self.path = path
+        self._depth = 0
+
+    # --- opening ---------------------------------------------------------------------------------------
+
+    @classmethod
+    def open(cls, path: Path) -> "AuditLog":
+        """Open (creating it and its 0700 directory if needed) the log at `path`, in WAL mode, migrated."""
+        path = Path(path)
+        try:
+            path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            conn = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_S, isolation_level=None)
+        except (OSError, sqlite3.Error) as exc:
+            raise DsarError(f"{path}: cannot open the audit log ({exc})") from None
+        try:
+            conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_S * 1000}")
+            if conn.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
+                conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute("PRAGMA synchronous = NORMAL")  # safe in WAL mode; a crash loses no committed event
+            log = cls(Database(conn), path)
+            if migrations.pending(log.db):
+                with log.transaction():  # two processes opening a new log apply the migrations once
+                    migrations.apply(log.db)
+        except sqlite3.DatabaseError as exc:
+            conn.close()
+            raise DsarError(f"{path}: not a usable audit log ({exc})") from None
+        return log
+
+    def close(self) -> None:
+        self.db.close()
+
+    def __enter__(self) -> "AuditLog":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator["AuditLog"]:
+        """A write transaction (`BEGIN IMMEDIATE`: other writers wait); nested calls join the outer one."""
+        if self._depth:
+            self._depth += 1
+            try:
+                yield self
+            finally:
+                self._depth -= 1
+            return
+        conn = self.db.conn
+        conn.execute("BEGIN IMMEDIATE")
+        self._depth = 1
+        try:
+            yield self
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+        else:
+            conn.execute("COMMIT")
+        finally:
+            self._depth = 0
+
+    # --- events ------------------------------------------------------------------------------------------
+
+    def append(self, kind: str, data: dict | None = None, *, request_id: str | None = None,
+               operator: str, at: datetime) -> int:
+        """Append one event to the chain and return its seq. `data` must be JSON and hold no personal data."""
+        if not operator:
+            raise ValueError("an event needs an operator")
+        data = {} if data is None else data
+        at_text = utc_iso(at)
+        with self.transaction():
+            head = self.db.execute("SELECT seq, hash FROM chain_head WHERE id = 1").fetchone()
+            prev_seq, prev_hash = head if head else (0, GENESIS)
+            seq = prev_seq + 1
+            digest = event_hash(prev_hash, seq, at_text, kind, request_id, operator, data)
+            self.db.execute(
+                "INSERT INTO events (seq, at, kind, request_id, operator, data, prev_hash, hash) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                [seq, at_text, kind, request_id, operator, canonical_json(data), prev_hash, digest],
+            )
+            self.db.execute(
+                "INSERT INTO chain_head (id, seq, hash) VALUES (1, ?, ?) "
+                "ON CONFLICT(id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash",
+                [seq, digest],
+            )
+        return seq
+
+    def events(self, request_id: str | None = None) -> Iterator[dict]:
+        """Events in order (seq, at, kind, request_id, operator, data as a dict, prev_hash, hash)."""
+        sql = "SELECT * FROM events"
+        params: list = []
+        if request_id is not None:
+            sql += " WHERE request_id = ?"
+            params.append(request_id)
+        for row in self.db.query(sql + " ORDER BY seq", params):
+            row["data"] = json.loads(row["data"])
+            yield row
+
+    def record(self, table: str, row: dict, kind: str, data: dict | None = None, *,
+               request_id: str | None = None, operator: str, at: datetime) -> tuple[Any, int]:
+        """Insert or replace `row` in a tracked table and log `kind` for it, atomically.
+
+        The event's data gains `row: {table, key, sha256}` (the row as stored), which `verify()` compares
+        with the table. Returns (the row's key, the event's seq).
+        """
+        key_col = _TRACKED[table]
+        with self.transaction():
+            tbl = self.db[table]
+            if row.get(key_col) is None:
+                key = tbl.insert({k: v for k, v in row.items() if k != key_col}).last_pk
+            else:
+                key = row[key_col]
+                tbl.upsert(row, pk=key_col)
+            stored = tbl.get(key)
+            event = dict(data or {})
+            event["row"] = {"table": table, "key": key, "sha256": row_digest(stored)}
+            seq = self.append(kind, event, request_id=request_id, operator=operator, at=at)
+        return key, seq
+
+    # --- runs, tasks, suppressions, erasures ----------------------------------------------------------------
+
+    def record_run(self, kind: str, request_id: str | None, summary: dict, *, operator: str,
+                   at: datetime) -> int:
+        """Record a find/export/erase run; `summary` holds per-system status, counts and SHA-256 hashes.
+
+        Never put the records themselves (or any exported value) in `summary`: it is kept forever.
+        Returns the run id.
+        """
+        if kind not in RUN_KINDS:
+            raise ValueError(f"unknown run kind {kind!r} (one of: {', '.join(RUN_KINDS)})")
+        row = {"request_id": request_id, "kind": kind, "at": utc_iso(at), "operator": operator,
+               "summary": canonical_json(summary)}
+        run_id, _ = self.record("runs", row, f"run.{kind}", {"summary": summary},
+                                request_id=request_id, operator=operator, at=at)
+        return run_id
+
+    def runs(self, request_id: str | None = None) -> list[dict]:
+        """Recorded runs, oldest first, with `summary` parsed."""
+        where, params = ("request_id = ?", [request_id]) if request_id else (None, None)
+        out = []
+        for row in self.db["runs"].rows_where(where, params, order_by="id"):
+            row["summary"] = json.loads(row["summary"])
+            out.append(row)
+        return out
+
+    def add_task(self, request_id: str | None, system: str, *, processor: str | None = None,
+                 instructions: str | None = None, operator: str, at: datetime) -> int:
+        """Open a manual task (a processor dsarctl cannot reach) and return its id."""
+        row = {"request_id": request_id, "system": system, "processor": processor,
+               "instructions": instructions, "status": "open", "created_at": utc_iso(at),
+               "created_by": operator}
+        task_id, _ = self.record("tasks", row, "task.added",
+                                 {"system": system, "processor": processor},
+                                 request_id=request_id, operator=operator, at=at)
+        return task_id
+
+    def confirm_task(self, task_id: int, *, operator: str, at: datetime, note: str | None = None) -> dict:
+        """Mark a manual task done by `operator` at `at`; UsageError if unknown or already done."""
+        with self.transaction():
+            row = self._task(task_id)
+            if row["status"] == "done":
+                raise UsageError(f"task {task_id} was already confirmed by {row['confirmed_by']} "
+                                 f"at {row['confirmed_at']}")
+            row.update(status="done", confirmed_by=operator, confirmed_at=utc_iso(at), note=note)
+            self.record("tasks", row, "task.confirmed", {"system": row["system"], "note": note},
+                        request_id=row["request_id"], operator=operator, at=at)
+        return row
+
+    def _task(self, task_id: int) -> dict:
+        rows = list(self.db["tasks"].rows_where("id = ?", [task_id]))
+        if not rows:
+            raise UsageError(f"unknown task id '{task_id}'")
+        return rows[0]
+
+    def tasks(self, *, status: str | None = None, request_id: str | None = None) -> list[dict]:
+        """Manual tasks, oldest first, optionally only `status` (open|done) or one request's."""
+        clauses, params = [], []
+        if status:
+            clauses.append("status = ?")
+            params.append(status)
+        if request_id:
+            clauses.append("request_id = ?")
+            params.append(request_id)
+        return list(self.db["tasks"].rows_where(" AND ".join(clauses) or None, params, order_by="id"))
+
+    def open_tasks(self) -> list[dict]:
+        """Tasks nobody has confirmed yet, oldest first."""
+        return self.tasks(status="open")
+
+    def add_suppressions(self, hashes: Iterable[str], system: str, request_id: str | None, *,
+                         kind: str | None = None, operator: str, at: datetime) -> int:
+        """Add keyed hashes (keys.keyed_hash) to `system`'s suppression list; returns how many were new."""
+        wanted = sorted(set(hashes))
+        with self.transaction():
+            new = [h for h in wanted if not self.is_suppressed(h, system)]
+            if new:
+                created = utc_iso(at)
+                self.db["suppressions"].insert_all(
+                    {"hash": h, "kind": kind, "system": system, "request_id": request_id,
+                     "created_at": created} for h in new
+                )
+                self.append("suppression.added", {"system": system, "kind": kind, "hashes": new},
+                            request_id=request_id, operator=operator, at=at)
+        return len(new)
+
+    def is_suppressed(self, hash: str, system: str | None = None) -> bool:
+        """Whether `hash` is on `system`'s suppression list (any system's when `system` is None)."""
+        if system is None:
+            sql, params = "SELECT 1 FROM suppressions WHERE hash = ? LIMIT 1", [hash]
+        else:
+            sql, params = "SELECT 1 FROM suppressions WHERE hash = ? AND system = ?", [hash, system]
+        return self.db.execute(sql, params).fetchone() is not None
+
+    def record_erasure(self, request_id: str | None, identifier_hashes: Iterable[str], plan: dict, *,
+                       operator: str, at: datetime) -> int:
+        """Remember an erasure for replay after a backup restore: keyed hashes and the plan, no identifiers."""
+        hashes = sorted(set(identifier_hashes))
+        row = {"request_id": request_id, "at": utc_iso(at), "operator": operator,
+               "identifier_hashes": canonical_json(hashes), "plan": canonical_json(plan)}
+        erasure_id, _ = self.record("erasures", row, "erasure.recorded",
+                                    {"identifier_hashes": hashes, "plan": plan},
+                                    request_id=request_id, operator=operator, at=at)
+        return erasure_id
+
+    def erasures(self) -> list[dict]:
+        """Every recorded erasure, oldest first (to replay after restoring a backup)."""
+        out = []
+        for row in self.db["erasures"].rows_where(order_by="id"):
+            row["identifier_hashes"] = json.loads(row["identifier_hashes"])
+            row["plan"] = json.loads(row["plan"])
+            out.append(row)
+        return out
+
+    # --- verification -------------------------------------------------------------------------------------
+
+    def verify(self) -> VerifyResult:
+        """Check the hash chain, the chain head, and every tracked row against its latest event."""
+        problems: list[str] = []
+        light: list[tuple[int, str, str, bool]] = []  # seq, prev_hash, hash, content matches hash
+        latest: dict[tuple[str, Any], str] = {}  # (table, key) -> digest logged last
+        suppressed: set[tuple[str, str]] = set()
+        cursor = self.db.execute(
+            "SELECT seq, at, kind, request_id, operator, data, prev_hash, hash FROM events ORDER BY seq"
+        )
+        for seq, at, kind, request_id, operator, data_text, prev_hash, stored in cursor:
+            try:
+                data = json.loads(data_text)
+            except (TypeError, ValueError):
+                data = None
+            ok = data is not None and event_hash(prev_hash, seq, at, kind, request_id, operator,
+                                                 data) == stored
+            light.append((seq, prev_hash, stored, ok))
+            if isinstance(data, dict):
+                row = data.get("row")
+                if isinstance(row, dict) and row.get("table") in _TRACKED:
+                    latest[(row["table"], row.get("key"))] = row.get("sha256")
+                if kind == "suppression.added":
+                    suppressed.update((h, data.get("system")) for h in data.get("hashes", []))
+
+        moved = self._diagnose_moves(light)
+        prev_seq, prev_hash = 0, GENESIS
+        for seq, link, stored, ok in light:
+            gap = seq != prev_seq + 1
+            if gap:
+                problems.append(_missing(prev_seq + 1, seq - 1, "deleted"))
+            if seq in moved:
+                problems.append(f"event {seq}: reordered: it was written as event {moved[seq]}")
+            elif not ok:
+                problems.append(f"event {seq}: edited: its contents no longer match its hash")
+            if link != prev_hash and not gap and seq not in moved:
+                if prev_seq == 0:
+                    problems.append(f"event {seq}: bad first link: it does not start from the genesis hash")
+                else:
+                    problems.append(f"event {seq}: does not link to event {prev_seq} (an event between "
+                                    f"them was removed, or event {prev_seq} was rewritten)")
+            prev_seq, prev_hash = seq, stored
+
+        head = self.db.execute("SELECT seq, hash FROM chain_head WHERE id = 1").fetchone()
+        head_seq, head_hash = head if head else (0, GENESIS)
+        if head is None and light:
+            problems.append("chain head missing: the log's last event cannot be confirmed")
+        elif head_seq > prev_seq:
+            problems.append(_missing(prev_seq + 1, head_seq, "deleted from the end of the log"))
+        elif head_seq < prev_seq:
+            problems.append(f"events {head_seq + 1}..{prev_seq} were added outside dsarctl "
+                            f"(the chain head is event {head_seq})")
+        elif head_hash != prev_hash:
+            problems.append(f"event {prev_seq}: does not match the chain head (the last event was rewritten)")
+
+        problems.extend(self._check_rows(latest, suppressed))
+        return VerifyResult(not problems, len(light), problems, head_seq, head_hash)
+
+    def _diagnose_moves(self, light: list[tuple[int, str, str, bool]]) -> dict[int, int]:
+        """{current seq: seq it was written as} for events whose content only fits another position.
+
+        The original position of an event follows from the links: the event that links to the genesis was
+        event 1, the one linking to it event 2, and so on, whatever the seq column says now.
+        """
+        suspects = [i for i, (_, _, _, ok) in enumerate(light) if not ok]
+        if not suspects:
+            return {}
+        by_hash = {h: i for i, (_, _, h, _) in enumerate(light)}
+        original: dict[int, int | None] = {}
+
+        def original_seq(i: int) -> int | None:
+            path: list[int] = []
+            seen: set[int] = set()
+            j: int | None = i
+            known: int | None = None
+            while j is not None:
+                if j in original:
+                    known = original[j]
+                    break
+                path.append(j)
+                seen.add(j)
+                link = light[j][1]
+                if link == GENESIS:
+                    known = 0
+                    break
+                j = by_hash.get(link)
+                if j is None or j in seen:  # predecessor deleted, or a cycle: position unknown
+                    known = None
+                    break
+            for n, idx in enumerate(reversed(path)):
+                original[idx] = None if known is None else known + n + 1
+            return original[i]
+
+        moved: dict[int, int] = {}
+        for i in suspects:
+            seq = light[i][0]
+            was = original_seq(i)
+            if was is None or was == seq:
+                continue
+            row = self.db.execute("SELECT at, kind, request_id, operator, data, prev_hash, hash "
+                                  "FROM events WHERE seq = ?", [seq]).fetchone()
+            at, kind, request_id, operator, data_text, link, stored = row
+            try:
+                if event_hash(link, was, at, kind, request_id, operator, json.loads(data_text)) == stored:
+                    moved[seq] = was
+            except (TypeError, ValueError):
+                pass
+        return moved
+
+    def _check_rows(self, latest: dict[tuple[str, Any], str], suppressed: set[tuple[str, str]]) -> list[str]:
+        problems = []
+        for table, key_col in _TRACKED.items():
+            seen = set()
+            for row in self.db[table].rows:
+                key = row[key_col]
+                seen.add(key)
+                logged = latest.get((table, key))
+                if logged is None:
+                    problems.append(f"{table} {key}: not in the event log (written outside dsarctl)")
+                elif logged != row_digest(row):
+                    problems.append(f"{table} {key}: differs from its last logged state (edited outside dsarctl)")
+            for (t, key) in latest:
+                if t == table and key not in seen:
+                    problems.append(f"{table} {key}: deleted (the event log records it)")
+        rows = {(r["hash"], r["system"]) for r in self.db["suppressions"].rows}
+        for system in sorted({s for _, s in suppressed - rows}, key=str):
+            n = sum(1 for _, s in suppressed - rows if s == system)
+            problems.append(f"suppressions: {n} entr{'y' if n == 1 else 'ies'} of system {system} deleted "
+                            "(erased data could be re-imported)")
+        extra = rows - suppressed
+        if extra:
+            problems.append(f"suppressions: {len(extra)} entr{'y' if len(extra) == 1 else 'ies'} "
+                            "not in the event log (added outside dsarctl)")
+        return problems
+
+
+def _missing(first: int, last: int, how: str) -> str:
+    if first == last:
+        return f"event {first}: missing ({how})"
+    return f"events {first}..{last}: missing ({how})"
