@@ -1,0 +1,52 @@
+"""What every command shares: the global state, option aliases, subject parsing."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Optional
+
+import typer
+
+if TYPE_CHECKING:
+    from ..identity import Identifier
+    from ..inventory import Inventory
+
+
+@dataclass
+class State:
+    inventory_path: Optional[Path] = None
+    _inventory: "Inventory | None" = None
+
+    def inventory(self) -> "Inventory":
+        if self._inventory is None:
+            from ..inventory import load_inventory
+
+            self._inventory = load_inventory(self.inventory_path)
+        return self._inventory
+
+
+def state(ctx: typer.Context) -> State:
+    root = ctx.find_root()
+    if root.obj is None:
+        root.obj = State()
+    return root.obj
+
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout instead of tables.")]
+YesOpt = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")]
+RequestOpt = Annotated[Optional[str], typer.Option("--request", "-r", help="Attach this run to request ID.")]
+IdOpt = Annotated[
+    Optional[list[str]],
+    typer.Option("--id", help="Another identifier of the subject, KIND:VALUE (repeatable)."),
+]
+SubjectArg = Annotated[str, typer.Argument(help="The subject: an e-mail, +phone, or KIND:VALUE (customer_id:1042).")]
+
+
+def subject_identifiers(inventory: "Inventory", subject: str, ids: Optional[list[str]]) -> "list[Identifier]":
+    from ..identity import parse_identifier
+
+    found = [parse_identifier(subject, inventory.identities)]
+    for extra in ids or []:
+        found.append(parse_identifier(extra, inventory.identities))
+    return list(dict.fromkeys(found))

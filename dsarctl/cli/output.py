@@ -1,0 +1,83 @@
+"""The one output object: commands build plain dicts, this decides between rich and JSON.
+
+Data goes to stdout, messages to stderr. With --json stdout holds exactly one JSON document. Rich
+honours NO_COLOR by itself; consoles are made per call so tests capturing sys.stdout see the output.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from datetime import date, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, Callable
+
+
+def jsonable(value: Any) -> Any:
+    """json.dumps default: dates as ISO, decimals as numbers or text, bytes as hex, sets as lists."""
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() and abs(value) < 2**53 else str(value)
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return bytes(value).hex()
+    if isinstance(value, (set, frozenset, tuple)):
+        return sorted(value, key=str) if isinstance(value, (set, frozenset)) else list(value)
+    if isinstance(value, Path):
+        return str(value)
+    return str(value)
+
+
+def dumps(data: Any) -> str:
+    return json.dumps(data, indent=2, ensure_ascii=False, default=jsonable)
+
+
+class Output:
+    def __init__(self, json_mode: bool = False):
+        self.json_mode = json_mode
+
+    @property
+    def out(self):
+        from rich.console import Console
+
+        return Console(file=sys.stdout, highlight=False, soft_wrap=False)
+
+    @property
+    def err(self):
+        from rich.console import Console
+
+        return Console(file=sys.stderr, highlight=False)
+
+    def emit(self, data: Any, render: Callable[[Any, Any], None] | None = None) -> None:
+        """Print a result: JSON with --json, else through `render(console, data)`."""
+        if self.json_mode or render is None:
+            sys.stdout.write(dumps(data) + "\n")
+            sys.stdout.flush()
+        else:
+            render(self.out, data)
+
+    def message(self, text: str, style: str | None = None) -> None:
+        """A message for the person at the terminal (stderr, so --json stdout stays clean)."""
+        self.err.print(text, style=style, markup=False, highlight=False)
+
+    def warn(self, text: str) -> None:
+        self.message(f"warning: {text}", style="yellow")
+
+    def progress(self):
+        """A status callback showing the collection being searched, on stderr when it is a terminal."""
+        if not sys.stderr.isatty():
+            return None
+        console = self.err
+        status = console.status("searching…")
+        status.start()
+
+        def update(what: str | None) -> None:
+            if what is None:
+                status.stop()
+            else:
+                status.update(f"searching {what}…")
+
+        return update

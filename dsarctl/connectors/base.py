@@ -1,0 +1,137 @@
+"""The connector interface: every source of personal data is a small class behind it.
+
+A connector locates a subject's records in one system (`locate`), hands their full content to the
+export (`export_files`), and — when it has the `erase` capability — applies an erase plan. Connectors
+declare the inventory keys they accept, so the inventory loader validates them in one place.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Callable, ClassVar, Iterable, Iterator
+
+if TYPE_CHECKING:
+    from ..inventory.model import Collection, Inventory, System
+
+Wanted = dict[str, frozenset[str]]  # identity kind -> normalised values searched for
+
+
+@dataclass(frozen=True)
+class KeySpec:
+    """An inventory key a connector accepts."""
+
+    type: str  # str | path | bool | int | strlist
+    doc: str
+    required: bool = False
+
+
+@dataclass
+class Record:
+    """One record of a subject found in a collection."""
+
+    system: str
+    collection: str
+    key: Any  # what identifies the record inside its source: primary key, row number, message key
+    data: dict[str, Any]  # every field (mail: the main headers; the raw message via the connector)
+    identities: dict[str, set[str]]  # identity kind -> normalised values carried by this record
+    matched: set[tuple[str, str]] = field(default_factory=set)  # (kind, value) that led here
+    location: str | None = None  # human pointer: "demo/newsletter.csv:4", "cur/1700000000.M1.host"
+
+    @property
+    def ref(self) -> tuple[str, str, Any]:
+        return (self.system, self.collection, self.key)
+
+
+@dataclass(frozen=True)
+class Finding:
+    """An outcome of `inventory check --connect`."""
+
+    level: str  # error | warning | info
+    system: str
+    message: str
+    where: str | None = None  # inventory file:line of the key concerned
+    exit_status: int = 0  # for errors: 2 the inventory names what the source lacks, 3 the source failed
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"level": self.level, "system": self.system, "message": self.message, "where": self.where}
+
+
+@dataclass(frozen=True)
+class ExportFile:
+    """A file of the access package: its name inside data/<system>/ and its content in chunks."""
+
+    name: str
+    chunks: Callable[[], Iterable[bytes]]
+
+
+class Connector:
+    """Base class. Subclasses set `name`, the key declarations and the capability flags."""
+
+    name: ClassVar[str] = ""
+    description: ClassVar[str] = ""
+    system_keys: ClassVar[dict[str, KeySpec]] = {}
+    collection_keys: ClassVar[dict[str, KeySpec]] = {}
+    can_locate: ClassVar[bool] = True
+    can_erase: ClassVar[bool] = True
+    is_file: ClassVar[bool] = False  # a file source: rewritten atomically on erase
+    is_mailbox: ClassVar[bool] = False
+    implicit_collection: ClassVar[bool] = True  # the system's own keys may describe its single collection
+    default_erase: ClassVar[str | None] = None  # erase action when the inventory names none
+    default_expand: ClassVar[bool] = True  # whether identifiers found in its records are followed
+
+    def __init__(self, system: "System", inventory: "Inventory"):
+        self.system = system
+        self.inventory = inventory
+
+    # -- searching ---------------------------------------------------------------------------------
+    def locate(self, collection: "Collection", wanted: Wanted) -> Iterator[Record]:
+        """Yield every record of `collection` whose identity fields hold a wanted value."""
+        raise NotImplementedError
+
+    def check(self) -> list[Finding]:
+        """Reach the source and compare it with the inventory (tables, columns, files, indexes)."""
+        from ..errors import DsarError
+
+        findings: list[Finding] = []
+        for collection in self.system.collections.values():
+            try:
+                findings.extend(self.check_collection(collection))
+            except DsarError as exc:
+                findings.append(Finding("error", self.system.name, getattr(exc, "reason", str(exc)),
+                                        self.inventory.where(collection.key_path), int(exc.exit_status)))
+            except OSError as exc:
+                findings.append(Finding("error", self.system.name, self.inventory.redact(str(exc)),
+                                        self.inventory.where(collection.key_path), 3))
+        return findings
+
+    def check_collection(self, collection: "Collection") -> list[Finding]:
+        """Findings for one collection; raise a SourceError/MismatchError when it cannot be read."""
+        return []
+
+    # -- export ------------------------------------------------------------------------------------
+    def export_files(self, collection: "Collection", records: list[Record]) -> list[ExportFile]:
+        """Extra files for the access package beyond JSON and CSV of `records` (mail: .eml files)."""
+        return []
+
+    def close(self) -> None:
+        """Release connections and file handles."""
+
+    # -- helpers for subclasses ------------------------------------------------------------------
+    def fail(self, message: str) -> "Exception":
+        from ..errors import SourceError
+
+        return SourceError(self.inventory.redact(message), system=self.system.name)
+
+    def mismatch(self, key_path: tuple, message: str) -> "Exception":
+        """The source lacks what the inventory at `key_path` names: message starts with file:line and key."""
+        from ..errors import MismatchError
+        from ..inventory.model import dotted
+
+        where = f"{self.inventory.where(key_path)}: {dotted(key_path)}"
+        return MismatchError(self.inventory.redact(f"{where}: {message}"), system=self.system.name)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()

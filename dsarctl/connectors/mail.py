@@ -1,0 +1,260 @@
+"""Mailboxes: mbox files and Maildir folders.
+
+Identity fields are header names (from, to, cc, reply-to, ...). Headers are parsed the way a mail
+client would: display names, RFC 2047 encoded words, several addresses in one header. Message bodies are
+never searched (a mention of an address in a text is not the person's record). Messages are read one at
+a time and handed to the export as raw bytes, so memory does not grow with the mailbox.
+
+mbox: a message starts at a line beginning with "From " at the start of the file or after an empty
+line; ">From " lines inside bodies are kept exactly as they are.
+"""
+
+from __future__ import annotations
+
+import os
+from email.header import decode_header, make_header
+from email.parser import BytesHeaderParser
+from email.policy import compat32
+from email.utils import getaddresses
+from typing import Iterable, Iterator
+
+from .base import Connector, ExportFile, Finding, KeySpec, Record, Wanted
+from .files import display_path
+from .matching import FieldMatcher
+
+_KEYS = {"path": KeySpec("path", "The mbox file or Maildir folder, relative to the inventory.")}
+SUMMARY_HEADERS = ("from", "to", "cc", "reply-to", "subject", "date", "message-id")
+_CHUNK = 1 << 16
+
+
+def decode_words(value: str) -> str:
+    """RFC 2047 encoded words to text; the input unchanged when it cannot be decoded."""
+    try:
+        return str(make_header(decode_header(value)))
+    except Exception:
+        return value
+
+
+def header_addresses(values: Iterable[str]) -> list[str]:
+    """Every address in some header values, display names and encoded words understood."""
+    out: list[str] = []
+    for value in values:
+        value = str(value)
+        found = [addr for _name, addr in getaddresses([value]) if addr]
+        if not any("@" in a for a in found) and "=?" in value:
+            # a whole address hidden in an encoded word (not standard, but seen in the wild)
+            found = [addr for _name, addr in getaddresses([decode_words(value)]) if addr]
+        out.extend(found)
+    return out
+
+
+class _MailMixin:
+    """Shared by mbox and Maildir: header parsing and matching."""
+
+    def _needles(self, collection, wanted: Wanted) -> list[bytes] | None:
+        """Byte strings one of which a matching message's headers must contain (lower-cased), or None
+        when no such cheap test is exact (phone numbers, non-ASCII values)."""
+        needles = []
+        for kind in collection.identities:
+            if self.inventory.identities[kind].type == "phone":
+                return None
+            for value in wanted.get(kind, ()):
+                if not value.isascii():
+                    return None
+                needles.append(value.lower().encode("ascii"))
+        return needles
+
+    @staticmethod
+    def _may_match(header_bytes: bytes, needles: list[bytes] | None) -> bool:
+        if needles is None or b"=?" in header_bytes:
+            return True
+        lowered = header_bytes.lower()
+        return any(n in lowered for n in needles)
+
+    def _headers(self, header_bytes: bytes):
+        return BytesHeaderParser(policy=compat32).parsebytes(header_bytes)
+
+    def _record_view(self, message) -> dict:
+        """The message's identity headers as {header: [addresses]} for the matcher."""
+        view: dict[str, object] = {}
+        for name in set(message.keys()):
+            lname = name.lower()
+            values = message.get_all(name) or []
+            view[lname] = header_addresses(values) if lname not in ("subject", "date", "message-id") else [
+                decode_words(str(v)) for v in values
+            ]
+        return view
+
+    def _summary(self, message) -> dict:
+        data = {}
+        for name in SUMMARY_HEADERS:
+            values = message.get_all(name)
+            if values:
+                decoded = [decode_words(str(v)) for v in values]
+                data[name] = decoded[0] if len(decoded) == 1 else decoded
+        return data
+
+
+class MboxConnector(_MailMixin, Connector):
+    name = "mbox"
+    description = "mbox mail file"
+    system_keys = _KEYS
+    collection_keys = _KEYS
+    is_file = True
+    is_mailbox = True
+    default_erase = "delete"
+    default_expand = False  # a message names several people: its other addresses are not the subject's
+
+    def messages(self, collection) -> Iterator[tuple[int, int, int, bytes]]:
+        """(start offset, end offset, line number of the From_ line, header bytes) of every message."""
+        where = display_path(collection.path, self.inventory)
+        try:
+            handle = open(collection.path, "rb")
+        except FileNotFoundError:
+            raise self.fail(f"file not found: {where}") from None
+        except IsADirectoryError:
+            raise self.fail(f"is a folder, not an mbox file: {where}") from None
+        except OSError as exc:
+            raise self.fail(f"cannot read {where}: {exc.strerror}") from None
+        with handle:
+            offset = 0
+            lineno = 0
+            start = start_line = None
+            headers: list[bytes] | None = None
+            in_headers = False
+            previous_blank = True
+            for line in handle:
+                lineno += 1
+                if line.startswith(b"From ") and previous_blank:
+                    if start is not None:
+                        if in_headers:
+                            raise self.fail(f"{where}:{start_line}: message headers are not terminated (truncated message?)")
+                        yield start, offset, start_line, b"".join(headers)
+                    start, start_line, headers, in_headers = offset, lineno, [], True
+                elif start is None:
+                    if line.strip():
+                        raise self.fail(f"{where}:{lineno}: not an mbox file (expected a 'From ' line)")
+                elif in_headers:
+                    if line in (b"\n", b"\r\n"):
+                        in_headers = False
+                    else:
+                        headers.append(line)
+                previous_blank = line in (b"\n", b"\r\n")
+                offset += len(line)
+            if start is not None:
+                if in_headers:
+                    raise self.fail(f"{where}:{start_line}: message headers are not terminated (truncated message?)")
+                yield start, offset, start_line, b"".join(headers)
+
+    def locate(self, collection, wanted: Wanted) -> Iterator[Record]:
+        matcher = FieldMatcher(collection, self.inventory)
+        where = display_path(collection.path, self.inventory)
+        needles = self._needles(collection, wanted)
+        for start, end, lineno, header_bytes in self.messages(collection):
+            if not self._may_match(header_bytes, needles):
+                continue  # cannot hold any searched address
+            message = self._headers(header_bytes)
+            ids = matcher.identities(self._record_view(message))
+            hits = matcher.matches(ids, wanted)
+            if hits:
+                yield Record(self.system.name, collection.name, (start, end), self._summary(message), ids, hits,
+                             f"{where}:{lineno}")
+
+    def raw_chunks(self, collection, record: Record) -> Iterator[bytes]:
+        """The message as an .eml: its bytes without the mbox From_ line, read in chunks."""
+        start, end = record.key
+        with open(collection.path, "rb") as handle:
+            handle.seek(start)
+            first = handle.readline()
+            remaining = end - start - len(first)
+            while remaining > 0:
+                chunk = handle.read(min(_CHUNK, remaining))
+                if not chunk:
+                    break
+                remaining -= len(chunk)
+                yield chunk
+
+    def export_files(self, collection, records: list[Record]) -> list[ExportFile]:
+        return [
+            ExportFile(f"message-{i:05d}.eml", lambda r=record: self.raw_chunks(collection, r))
+            for i, record in enumerate(records, 1)
+        ]
+
+    def check_collection(self, collection) -> list[Finding]:
+        count = sum(1 for _ in self.messages(collection))
+        return [Finding("info", self.system.name, f"{display_path(collection.path, self.inventory)}: {count} messages")]
+
+
+class MaildirConnector(_MailMixin, Connector):
+    name = "maildir"
+    description = "Maildir folder (cur/ and new/)"
+    system_keys = _KEYS
+    collection_keys = _KEYS
+    is_file = True
+    is_mailbox = True
+    default_erase = "delete"
+    default_expand = False  # a message names several people: its other addresses are not the subject's
+
+    def files(self, collection) -> Iterator[str]:
+        """Relative names (cur/…, new/…) of every message file, in a stable order."""
+        root = collection.path
+        where = display_path(root, self.inventory)
+        if not os.path.isdir(root):
+            raise self.fail(f"Maildir folder not found: {where}")
+        if not any(os.path.isdir(os.path.join(root, sub)) for sub in ("cur", "new")):
+            raise self.fail(f"not a Maildir (no cur/ or new/ inside): {where}")
+        for sub in ("cur", "new"):
+            folder = os.path.join(root, sub)
+            if not os.path.isdir(folder):
+                continue
+            try:
+                names = sorted(e.name for e in os.scandir(folder) if e.is_file() and not e.name.startswith("."))
+            except OSError as exc:
+                raise self.fail(f"cannot list {where}/{sub}: {exc.strerror}") from None
+            for name in names:
+                yield f"{sub}/{name}"
+
+    def read_headers(self, collection, rel: str) -> bytes:
+        where = display_path(collection.path, self.inventory)
+        lines = []
+        try:
+            with open(os.path.join(collection.path, rel), "rb") as handle:
+                for line in handle:
+                    if line in (b"\n", b"\r\n"):
+                        break
+                    lines.append(line)
+        except OSError as exc:
+            raise self.fail(f"cannot read {where}/{rel}: {exc.strerror}") from None
+        return b"".join(lines)
+
+    def locate(self, collection, wanted: Wanted) -> Iterator[Record]:
+        matcher = FieldMatcher(collection, self.inventory)
+        where = display_path(collection.path, self.inventory)
+        needles = self._needles(collection, wanted)
+        for rel in self.files(collection):
+            header_bytes = self.read_headers(collection, rel)
+            if not self._may_match(header_bytes, needles):
+                continue
+            message = self._headers(header_bytes)
+            ids = matcher.identities(self._record_view(message))
+            hits = matcher.matches(ids, wanted)
+            if hits:
+                yield Record(self.system.name, collection.name, rel, self._summary(message), ids, hits, f"{where}/{rel}")
+
+    def raw_chunks(self, collection, record: Record) -> Iterator[bytes]:
+        with open(os.path.join(collection.path, record.key), "rb") as handle:
+            while chunk := handle.read(_CHUNK):
+                yield chunk
+
+    def export_files(self, collection, records: list[Record]) -> list[ExportFile]:
+        return [
+            ExportFile(f"message-{i:05d}.eml", lambda r=record: self.raw_chunks(collection, r))
+            for i, record in enumerate(records, 1)
+        ]
+
+    def check_collection(self, collection) -> list[Finding]:
+        count = 0
+        for rel in self.files(collection):
+            self.read_headers(collection, rel)
+            count += 1
+        return [Finding("info", self.system.name, f"{display_path(collection.path, self.inventory)}: {count} messages")]

@@ -1,0 +1,260 @@
+"""SQL databases through SQLAlchemy: SQLite, PostgreSQL, MariaDB/MySQL and anything with a dialect.
+
+Lookups are pushed down as `WHERE column IN (...)` with bound parameters, one query per identity field,
+so an index on the column serves them. Comparison is type-aware: a string identifier is bound as an
+integer for an integer column (and skipped when it is not a number). E-mail columns are compared as
+`lower(trim(column))`; `inventory check --connect` advises the matching expression index. Phone numbers
+are written in too many ways to compare in SQL: their columns are read and normalised in Python.
+Every row SQL returns is matched again in Python with the same rules as every other connector.
+
+SQLAlchemy is imported only when an SQL source is used, so commands that do not touch one start fast.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from typing import Any, Iterator
+
+from .base import Connector, Finding, KeySpec, Record, Wanted
+from .matching import FieldMatcher
+
+_BATCH = 500  # values per IN (...) list, below every database's parameter limit
+
+
+def resolve_url(url: str, base_dir) -> str:
+    """Make a relative SQLite path relative to the inventory's folder; pick an installed Postgres driver."""
+    if url.startswith("sqlite:///") and not url.startswith("sqlite:////"):
+        rest = url[len("sqlite:///"):]
+        path, sep, query = rest.partition("?")
+        if path and path != ":memory:" and not os.path.isabs(path):
+            url = "sqlite:///" + os.path.join(str(base_dir), path) + sep + query
+    if url.startswith(("postgresql://", "postgres://")):
+        import importlib.util
+
+        if importlib.util.find_spec("psycopg2") is None and importlib.util.find_spec("psycopg") is not None:
+            url = "postgresql+psycopg://" + url.split("://", 1)[1]
+    if url.startswith("mysql://") or url.startswith("mariadb://"):
+        import importlib.util
+
+        if importlib.util.find_spec("MySQLdb") is None and importlib.util.find_spec("pymysql") is not None:
+            url = url.split("://", 1)[0] + "+pymysql://" + url.split("://", 1)[1]
+    return url
+
+
+class SqlConnector(Connector):
+    name = "sql"
+    description = "Any database SQLAlchemy can reach"
+    system_keys = {"url": KeySpec("url", "SQLAlchemy URL, e.g. ${CRM_DATABASE_URL} or sqlite:///demo/crm.db.", required=True)}
+    collection_keys = {
+        "table": KeySpec("str", "Table name when it differs from the collection's (schema.table accepted)."),
+        "schema": KeySpec("str", "Database schema of the table."),
+        "key": KeySpec("strlist", "Columns identifying a row when the table has no primary key."),
+    }
+    implicit_collection = False
+
+    def __init__(self, system, inventory):
+        super().__init__(system, inventory)
+        self._engine = None
+        self._tables: dict[str, Any] = {}
+
+    # -- connection ----------------------------------------------------------------------------------
+    @property
+    def url(self) -> str:
+        return resolve_url(self.system.url, self.inventory.base_dir)
+
+    def engine(self):
+        if self._engine is None:
+            from sqlalchemy import create_engine
+            from sqlalchemy.exc import ArgumentError, NoSuchModuleError
+
+            url = self.url
+            if url.startswith("sqlite:///"):
+                path = url[len("sqlite:///"):].partition("?")[0]
+                if path and path != ":memory:" and not os.path.exists(path):
+                    raise self.fail(f"database file not found: {self._shown(path)}")
+            try:
+                self._engine = create_engine(url)
+            except (ArgumentError, NoSuchModuleError, ValueError) as exc:
+                raise self.fail(f"cannot use database URL {self.system.display_url()}: {exc}") from None
+            except ImportError as exc:
+                raise self.fail(
+                    f"the database driver is not installed ({exc.name}); install dsarctl[postgres] or dsarctl[mysql]"
+                ) from None
+        return self._engine
+
+    def _shown(self, path: str) -> str:
+        try:
+            return os.path.relpath(path, self.inventory.base_dir)
+        except ValueError:
+            return path
+
+    def _error(self, exc: Exception, what: str) -> Exception:
+        message = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        return self.fail(f"{what}: {message}")
+
+    def table(self, collection):
+        """The reflected table of a collection, or a SourceError naming the inventory line."""
+        if collection.name not in self._tables:
+            from sqlalchemy import MetaData, Table
+            from sqlalchemy.exc import NoSuchTableError, SQLAlchemyError
+
+            name = collection.table or collection.name
+            shown = f"{collection.schema}.{name}" if collection.schema else name
+            try:
+                with self.engine().connect() as conn, warnings.catch_warnings():
+                    # expression indexes (lower(trim(email))) are not reflected; that is expected
+                    warnings.simplefilter("ignore")
+                    table = Table(name, MetaData(), schema=collection.schema, autoload_with=conn)
+            except NoSuchTableError:
+                raise self.mismatch(collection.key_path, f"table '{shown}' not found in the database") from None
+            except SQLAlchemyError as exc:
+                raise self._error(exc, f"cannot read table '{shown}'") from None
+            except OSError as exc:
+                raise self.fail(f"cannot connect: {exc}") from None
+            columns = set(table.columns.keys())
+            for kind, fields in collection.identities.items():
+                for field in fields:
+                    if field not in columns:
+                        raise self.mismatch(
+                            collection.key_path + ("identities", kind),
+                            f"column '{field}' is not in table '{shown}' (columns: {', '.join(sorted(columns))})",
+                        )
+            for field in collection.key or []:
+                if field not in columns:
+                    raise self.mismatch(collection.key_path + ("key",), f"key column '{field}' is not in table '{shown}'")
+            self._tables[collection.name] = table
+        return self._tables[collection.name]
+
+    def key_columns(self, collection) -> list[str]:
+        table = self.table(collection)
+        if collection.key:
+            return list(collection.key)
+        return [c.name for c in table.primary_key.columns]
+
+    # -- locate --------------------------------------------------------------------------------------
+    def _conditions(self, collection, table, wanted: Wanted):
+        from sqlalchemy import Integer, Numeric, func
+
+        conditions = []
+        for kind_name, fields in collection.identities.items():
+            values = wanted.get(kind_name)
+            if not values:
+                continue
+            kind = self.inventory.identities[kind_name]
+            for field in fields:
+                column = table.c[field]
+                if kind.type == "phone":
+                    conditions.append(("scan", column))
+                    continue
+                if isinstance(column.type, Integer):
+                    bound = sorted({int(v) for v in values if _is_int(v)})
+                elif isinstance(column.type, Numeric):
+                    from decimal import Decimal, InvalidOperation
+
+                    bound = []
+                    for v in values:
+                        try:
+                            bound.append(Decimal(v))
+                        except InvalidOperation:
+                            pass
+                else:
+                    bound = sorted(values)
+                if not bound:
+                    continue
+                target = func.lower(func.trim(column)) if kind.type == "email" else column
+                for i in range(0, len(bound), _BATCH):
+                    conditions.append(("in", target.in_(bound[i:i + _BATCH])))
+        return conditions
+
+    def locate(self, collection, wanted: Wanted) -> Iterator[Record]:
+        from sqlalchemy import select
+        from sqlalchemy.exc import SQLAlchemyError
+
+        table = self.table(collection)
+        matcher = FieldMatcher(collection, self.inventory)
+        keys = self.key_columns(collection)
+        seen: set = set()
+        try:
+            with self.engine().connect() as conn:
+                for how, condition in self._conditions(collection, table, wanted):
+                    if how == "scan":
+                        query = select(table).where(condition.is_not(None))
+                    else:
+                        query = select(table).where(condition)
+                    for row in conn.execute(query):
+                        data = dict(row._mapping)
+                        ids = matcher.identities(data)
+                        hits = matcher.matches(ids, wanted)
+                        if not hits:
+                            continue
+                        key = tuple(data[k] for k in keys) if keys else tuple(sorted(data.items(), key=lambda kv: kv[0]))
+                        if key in seen:
+                            continue
+                        seen.add(key)
+                        shown = ", ".join(f"{k}={data[k]}" for k in keys) if keys else "row"
+                        yield Record(self.system.name, collection.name, key, data, ids, hits,
+                                     f"{collection.table or collection.name} ({shown})")
+        except SQLAlchemyError as exc:
+            raise self._error(exc, f"query on '{collection.table}' failed") from None
+
+    # -- check ---------------------------------------------------------------------------------------
+    def check_collection(self, collection) -> list[Finding]:
+        from sqlalchemy import inspect
+        from sqlalchemy.exc import SQLAlchemyError
+
+        findings: list[Finding] = []
+        table = self.table(collection)
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                indexes = inspect(self.engine()).get_indexes(table.name, schema=collection.schema)
+        except SQLAlchemyError as exc:
+            raise self._error(exc, "cannot inspect indexes") from None
+        pk = [c.name for c in table.primary_key.columns]
+        findings.append(Finding("info", self.system.name, f"table {table.fullname}: {len(table.columns)} columns"))
+        if not pk and not collection.key:
+            findings.append(Finding("warning", self.system.name,
+                                    f"table {table.fullname} has no primary key: give 'key:' so erase can target rows",
+                                    self.inventory.where(collection.key_path)))
+        for kind_name, fields in collection.identities.items():
+            kind = self.inventory.identities[kind_name]
+            for field in fields:
+                advice = self._index_advice(table, field, kind.type, indexes, pk)
+                if advice:
+                    findings.append(Finding("warning", self.system.name, advice,
+                                            self.inventory.where(collection.key_path + ("identities", kind_name))))
+        return findings
+
+    def _index_advice(self, table, field: str, kind_type: str, indexes, pk) -> str | None:
+        if kind_type == "phone":
+            return None  # compared in Python: an index would not be used
+        dialect = self.engine().dialect.name
+        expression = kind_type == "email" and dialect in ("sqlite", "postgresql")
+        for index in indexes:
+            columns = [c for c in index.get("column_names") or [] if c]
+            expressions = [e for e in index.get("expressions") or [] if e]
+            if expression:
+                if expressions and field in str(expressions[0]) and "lower" in str(expressions[0]).lower():
+                    return None
+            elif columns and columns[0] == field:
+                return None
+        if not expression and pk and pk[0] == field:
+            return None
+        name = f"ix_{table.name}_{field}".replace(" ", "_")
+        if expression:
+            return (f"no index for e-mail lookups on {table.fullname}.{field}; create one: "
+                    f"CREATE INDEX {name}_lower ON {table.fullname} (lower(trim({field})))")
+        return f"no index on {table.fullname}.{field}; create one: CREATE INDEX {name} ON {table.fullname} ({field})"
+
+    def close(self) -> None:
+        if self._engine is not None:
+            self._engine.dispose()
+            self._engine = None
+
+
+def _is_int(value: str) -> bool:
+    text = value.strip()
+    if text.startswith(("-", "+")):
+        text = text[1:]
+    return text.isdigit()

@@ -1,0 +1,6 @@
+"""The inventory: where personal data lives (inventory.yaml)."""
+
+from .loader import default_inventory_path, load_inventory
+from .model import Collection, Controller, EraseRule, Inventory, System
+
+__all__ = ["Collection", "Controller", "EraseRule", "Inventory", "System", "default_inventory_path", "load_inventory"]

@@ -1,0 +1,621 @@
+"""Load and validate inventory.yaml.
+
+Every error names the file, the line and the key path, and offers a "did you mean" for misspelt keys.
+The YAML is parsed with ruamel.yaml (which keeps line numbers); `${VAR}` and `${VAR:-default}` expand
+from the environment inside string values; aliases are followed but the expanded document is capped, so
+an alias bomb fails fast instead of eating memory.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import os
+import re
+from pathlib import Path
+from typing import Any, Mapping
+
+from ..errors import InventoryError
+from ..identity import IDENTITY_TYPES, IdentityKind
+from ..retention import parse_until
+from .model import (
+    ERASE_ACTIONS,
+    FIELD_OPS,
+    Collection,
+    Controller,
+    EraseRule,
+    Inventory,
+    System,
+    dotted,
+)
+from .spec import (
+    AUDIT_KEYS,
+    COLLECTION_KEYS,
+    CONTROLLER_KEYS,
+    CUSTOM_REGIME_KEYS,
+    IDENTITY_KEYS,
+    SYSTEM_KEYS,
+    TOP_KEYS,
+    REGIME_IDS,
+)
+
+MAX_NODES = 100_000  # far above any real inventory; an alias bomb hits it within milliseconds
+MAX_BYTES = 5_000_000
+_VAR_RE = re.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+_PERIOD_RE = re.compile(r"^\s*\d+\s+(business\s+)?(day|days|week|weeks|month|months|year|years)\s*$", re.I)
+
+
+def default_inventory_path() -> Path:
+    return Path(os.environ.get("DSARCTL_INVENTORY") or "inventory.yaml")
+
+
+def load_inventory(path: str | os.PathLike | None = None, *, environ: Mapping[str, str] | None = None) -> Inventory:
+    """Read, expand and validate an inventory file."""
+    return _Loader(Path(path) if path else default_inventory_path(), os.environ if environ is None else environ).load()
+
+
+class _Loader:
+    def __init__(self, path: Path, environ: Mapping[str, str]):
+        self.path = path
+        self.name = path.name
+        self.environ = environ
+        self.lines: dict[tuple, int] = {}
+        self.nodes = 0
+        self.secrets: set[str] = set()
+        self.used_kinds: list[tuple[str, tuple]] = []
+
+    # -- errors ------------------------------------------------------------------------------------
+    def where(self, key_path: tuple) -> str:
+        probe = tuple(key_path)
+        while probe and probe not in self.lines:
+            probe = probe[:-1]
+        line = self.lines.get(probe)
+        return f"{self.name}:{line}" if line else self.name
+
+    def error(self, key_path: tuple, message: str) -> InventoryError:
+        return InventoryError(message, where=self.where(key_path), key=dotted(key_path) or None)
+
+    # -- reading -----------------------------------------------------------------------------------
+    def load(self) -> Inventory:
+        try:
+            raw = self.path.read_bytes()
+        except FileNotFoundError:
+            raise InventoryError(
+                "inventory file not found (give -i FILE or set DSARCTL_INVENTORY)", where=str(self.path)
+            ) from None
+        except OSError as exc:
+            raise InventoryError(f"cannot read inventory: {exc.strerror}", where=str(self.path)) from None
+        if len(raw) > MAX_BYTES:
+            raise InventoryError(f"inventory is larger than {MAX_BYTES // 1_000_000} MB", where=self.name)
+        if b"\x00" in raw:
+            offset = raw.index(b"\x00")
+            line = raw[:offset].count(b"\n") + 1
+            raise InventoryError(f"not a text file (NUL byte at offset {offset})", where=f"{self.name}:{line}")
+        try:
+            text = raw.decode("utf-8-sig")
+        except UnicodeDecodeError as exc:
+            line = raw[: exc.start].count(b"\n") + 1
+            raise InventoryError(f"not UTF-8 text (byte 0x{raw[exc.start]:02x})", where=f"{self.name}:{line}") from None
+        if not text.strip():
+            raise InventoryError("inventory file is empty", where=self.name)
+        doc = self._parse_yaml(text)
+        data = self._plain(doc, ())
+        if not isinstance(data, dict):
+            raise InventoryError("the inventory must be a mapping of keys (version, controller, systems, ...)",
+                                 where=f"{self.name}:1")
+        inventory = self._validate(data)
+        inventory.sha256 = hashlib.sha256(raw).hexdigest()
+        return inventory
+
+    def _parse_yaml(self, text: str) -> Any:
+        from ruamel.yaml import YAML
+        from ruamel.yaml.error import MarkedYAMLError, YAMLError
+
+        yaml = YAML(typ="rt")
+        try:
+            return yaml.load(text)
+        except MarkedYAMLError as exc:
+            mark = exc.problem_mark or exc.context_mark
+            line = mark.line + 1 if mark else None
+            problem = (exc.problem or exc.context or "invalid YAML").strip()
+            if "duplicate key" in problem:
+                problem = problem.split(" with value")[0]
+            raise InventoryError(f"YAML syntax error: {problem}", where=f"{self.name}:{line}" if line else self.name) from None
+        except YAMLError as exc:
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else "invalid YAML"
+            raise InventoryError(f"YAML error: {first}", where=self.name) from None
+        except RecursionError:
+            raise InventoryError("YAML nesting is too deep", where=self.name) from None
+
+    def _plain(self, node: Any, key_path: tuple) -> Any:
+        """Turn ruamel's tree into dicts/lists/scalars, recording line numbers and expanding ${VAR}."""
+        from ruamel.yaml.comments import CommentedMap, CommentedSeq
+
+        self.nodes += 1
+        if self.nodes > MAX_NODES:
+            raise self.error(key_path, f"document expands to more than {MAX_NODES} values (YAML alias bomb?)")
+        if len(key_path) > 40:
+            raise self.error(key_path, "nesting is too deep")
+        if isinstance(node, CommentedMap):
+            out: dict[str, Any] = {}
+            if key_path not in self.lines:
+                self.lines[key_path] = node.lc.line + 1
+            for key, value in node.items():
+                if not isinstance(key, str):
+                    try:
+                        line = node.lc.key(key)[0] + 1
+                    except Exception:
+                        line = node.lc.line + 1
+                    self.lines.setdefault(key_path + (str(key),), line)
+                    raise self.error(key_path + (str(key),), f"keys must be text, got {type(key).__name__} {key!r}")
+                child = key_path + (key,)
+                try:
+                    self.lines[child] = node.lc.key(key)[0] + 1
+                except Exception:
+                    pass
+                out[key] = self._plain(value, child)
+            return out
+        if isinstance(node, CommentedSeq):
+            items = []
+            if key_path not in self.lines:
+                self.lines[key_path] = node.lc.line + 1
+            for i, value in enumerate(node):
+                child = key_path + (i,)
+                try:
+                    self.lines[child] = node.lc.item(i)[0] + 1
+                except Exception:
+                    pass
+                items.append(self._plain(value, child))
+            return items
+        if isinstance(node, str):
+            return self._expand(str(node), key_path)
+        if node is None or isinstance(node, (bool, int, float)):
+            return node
+        return str(node)  # dates and other YAML scalars are read as the text the user wrote
+
+    def _expand(self, text: str, key_path: tuple) -> str:
+        if "$" not in text:
+            return text
+
+        def sub(match: re.Match) -> str:
+            if match.group(0) == "$$":
+                return "$"
+            var, default = match.group(1), match.group(2)
+            value = self.environ.get(var)
+            if value is None or (value == "" and default is not None):
+                if default is None:
+                    raise self.error(
+                        key_path,
+                        f"environment variable {var} is not set (set it, or write ${{{var}:-default}})",
+                    )
+                return default
+            return value
+
+        return _VAR_RE.sub(sub, text)
+
+    # -- validation --------------------------------------------------------------------------------
+    def _keys(self, obj: Any, key_path: tuple, allowed: Mapping[str, Any], what: str, *, enforce_required: bool = True) -> dict:
+        if not isinstance(obj, dict):
+            raise self.error(key_path, f"{what} must be a mapping, got {_typename(obj)}")
+        for key in obj:
+            if key not in allowed:
+                hint = difflib.get_close_matches(key, list(allowed), n=1, cutoff=0.6)
+                suggestion = f"; did you mean '{hint[0]}'?" if hint else f" (allowed: {', '.join(sorted(allowed))})"
+                raise self.error(key_path + (key,), f"unknown key '{key}' in {what}{suggestion}")
+        for key, spec in allowed.items():
+            if enforce_required and getattr(spec, "required", False) and key not in obj:
+                raise self.error(key_path, f"{what} needs the key '{key}'")
+        return obj
+
+    def _str(self, obj: dict, key_path: tuple, key: str, default: Any = None, *, nonempty: bool = True) -> Any:
+        if key not in obj or obj[key] is None:
+            return default
+        value = obj[key]
+        if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+            raise self.error(key_path + (key,), f"expected text, got {_typename(value)}")
+        value = str(value)
+        if nonempty and not value.strip():
+            raise self.error(key_path + (key,), "must not be empty")
+        return value
+
+    def _bool(self, obj: dict, key_path: tuple, key: str, default: bool = False) -> bool:
+        if key not in obj:
+            return default
+        value = obj[key]
+        if not isinstance(value, bool):
+            raise self.error(key_path + (key,), f"expected true or false, got {value!r}")
+        return value
+
+    def _strlist(self, obj: dict, key_path: tuple, key: str) -> list[str]:
+        if key not in obj or obj[key] is None:
+            return []
+        value = obj[key]
+        if isinstance(value, str):
+            return [value]
+        if not isinstance(value, list) or not all(isinstance(v, (str, int, float)) and not isinstance(v, bool) for v in value):
+            raise self.error(key_path + (key,), f"expected a list of text values, got {_typename(value)}")
+        return [str(v) for v in value]
+
+    def _validate(self, data: dict) -> Inventory:
+        self._keys(data, (), TOP_KEYS, "the inventory")
+        version = data.get("version")
+        if version != 1:
+            raise self.error(("version",), f"unsupported inventory version {version!r} (this dsarctl reads version 1)")
+        controller = self._controller(data.get("controller"))
+        audit = data.get("audit") or {}
+        self._keys(audit, ("audit",), AUDIT_KEYS, "audit")
+        audit_path = self._path(self._str(audit, ("audit",), "path", ".dsarctl/audit.db"))
+        kinds = self._identity_kinds(data.get("identities"))
+        custom = self._custom_regime(data.get("custom_regime"))
+        if controller.regime == "custom" and custom is None:
+            raise self.error(("controller", "regime"), "regime 'custom' needs a top-level 'custom_regime:' with a period")
+        systems_raw = data.get("systems")
+        if not isinstance(systems_raw, dict) or not systems_raw:
+            raise self.error(("systems",), "systems must be a mapping of at least one system")
+        inventory = Inventory(
+            path=self.path.resolve(),
+            sha256="",
+            version=1,
+            controller=controller,
+            audit_path=audit_path,
+            identities=kinds,
+            systems={},
+            custom_regime=custom,
+            lines=self.lines,
+        )
+        for name, raw in systems_raw.items():
+            inventory.systems[name] = self._system(name, raw, kinds)
+        for kind, key_path in self.used_kinds:
+            if kind not in kinds:
+                hint = difflib.get_close_matches(kind, list(kinds), n=1)
+                suggestion = f"; did you mean '{hint[0]}'?" if hint else ""
+                declared = ", ".join(sorted(kinds)) or "none"
+                raise self.error(
+                    key_path,
+                    f"identity kind '{kind}' is not declared under 'identities:' (declared: {declared}){suggestion}",
+                )
+        inventory.secrets = frozenset(self.secrets)
+        return inventory
+
+    def _path(self, text: str) -> Path:
+        path = Path(os.path.expanduser(text))
+        return path if path.is_absolute() else (self.path.resolve().parent / path)
+
+    def _controller(self, raw: Any) -> Controller:
+        kp = ("controller",)
+        if raw is None:
+            raise self.error((), "the inventory needs a 'controller:' (name, contact, timezone, regime)")
+        self._keys(raw, kp, CONTROLLER_KEYS, "controller")
+        timezone = self._str(raw, kp, "timezone", "UTC")
+        try:
+            from zoneinfo import ZoneInfo
+
+            ZoneInfo(timezone)
+        except Exception:
+            raise self.error(kp + ("timezone",), f"unknown time zone '{timezone}' (use an IANA name like Europe/London)") from None
+        regime = self._str(raw, kp, "regime", "eu-gdpr")
+        if regime not in REGIME_IDS:
+            hint = difflib.get_close_matches(regime, REGIME_IDS, n=1)
+            suggestion = f"; did you mean '{hint[0]}'?" if hint else f" (one of: {', '.join(REGIME_IDS)})"
+            raise self.error(kp + ("regime",), f"unknown regime '{regime}'{suggestion}")
+        calendar = self._str(raw, kp, "holidays")
+        if calendar:
+            problem = _calendar_problem(calendar)
+            if problem:
+                raise self.error(kp + ("holidays",), problem)
+        authority = raw.get("authority") or {}
+        if isinstance(authority, str):
+            authority = {"name": authority}
+        if not isinstance(authority, dict) or not all(isinstance(v, str) for v in authority.values()):
+            raise self.error(kp + ("authority",), "expected a mapping like {name: ..., url: ...}")
+        unknown = set(authority) - {"name", "url", "address", "email", "phone"}
+        if unknown:
+            raise self.error(kp + ("authority", sorted(unknown)[0]), f"unknown key '{sorted(unknown)[0]}' in authority (allowed: address, email, name, phone, url)")
+        return Controller(
+            name=self._str(raw, kp, "name"),
+            contact=self._str(raw, kp, "contact"),
+            timezone=timezone,
+            regime=regime,
+            holidays=calendar,
+            address=self._str(raw, kp, "address"),
+            dpo=self._str(raw, kp, "dpo"),
+            authority=dict(authority),
+        )
+
+    def _custom_regime(self, raw: Any) -> dict | None:
+        if raw is None:
+            return None
+        kp = ("custom_regime",)
+        self._keys(raw, kp, CUSTOM_REGIME_KEYS, "custom_regime")
+        out: dict[str, Any] = {}
+        for key in ("period", "extension"):
+            value = self._str(raw, kp, key)
+            if value is not None and not _PERIOD_RE.match(value):
+                raise self.error(kp + (key,), f"'{value}' is not a period (write e.g. '30 days', '1 month', '10 business days')")
+            out[key] = value
+        out["pause"] = self._bool(raw, kp, "pause", False)
+        out["roll"] = self._bool(raw, kp, "roll", True)
+        return out
+
+    def _identity_kinds(self, raw: Any) -> dict[str, IdentityKind]:
+        kp = ("identities",)
+        if raw is None:
+            raise self.error((), "the inventory needs 'identities:' (the kinds of identifier, e.g. email: {type: email})")
+        if not isinstance(raw, dict) or not raw:
+            raise self.error(kp, f"identities must be a mapping of identifier kinds, got {_typename(raw)}")
+        kinds = {}
+        for name, spec in raw.items():
+            ikp = kp + (name,)
+            if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_-]*", name):
+                raise self.error(ikp, f"identity kind name '{name}' must be a simple word (letters, digits, _ and -)")
+            if spec is None:
+                spec = {}
+            if isinstance(spec, str):
+                spec = {"type": spec}
+            self._keys(spec, ikp, IDENTITY_KEYS, f"identity kind '{name}'")
+            type_ = self._str(spec, ikp, "type", "string")
+            if type_ not in IDENTITY_TYPES:
+                hint = difflib.get_close_matches(type_, IDENTITY_TYPES, n=1)
+                suggestion = f"; did you mean '{hint[0]}'?" if hint else f" (one of: {', '.join(IDENTITY_TYPES)})"
+                raise self.error(ikp + ("type",), f"unknown identity type '{type_}'{suggestion}")
+            region = self._str(spec, ikp, "region")
+            if region is not None:
+                if type_ != "phone":
+                    raise self.error(ikp + ("region",), "'region' applies to phone identities only")
+                import phonenumbers
+
+                if region.upper() not in phonenumbers.SUPPORTED_REGIONS:
+                    raise self.error(ikp + ("region",), f"unknown phone region '{region}' (use a two-letter country code like GB)")
+                region = region.upper()
+            kinds[name] = IdentityKind(name=name, type=type_, region=region, unique=self._bool(spec, ikp, "unique"))
+        return kinds
+
+    def _system(self, name: str, raw: Any, kinds: dict[str, IdentityKind]) -> System:
+        from ..connectors import registry
+
+        kp = ("systems", name)
+        if not isinstance(raw, dict):
+            raise self.error(kp, f"system '{name}' must be a mapping, got {_typename(raw)}")
+        connector_name = raw.get("connector")
+        if connector_name is None:
+            raise self.error(kp, f"system '{name}' needs 'connector:' (one of: {', '.join(registry.names())})")
+        if not isinstance(connector_name, str):
+            raise self.error(kp + ("connector",), f"expected a connector name, got {_typename(connector_name)}")
+        cls = registry.get(connector_name)
+        if cls is None:
+            available = registry.names()
+            hint = difflib.get_close_matches(connector_name, available, n=1)
+            suggestion = f"; did you mean '{hint[0]}'?" if hint else f" (available: {', '.join(available)})"
+            raise self.error(kp + ("connector",), f"unknown connector '{connector_name}'{suggestion}")
+        allowed = dict(SYSTEM_KEYS)
+        allowed.update(cls.system_keys)
+        if cls.implicit_collection:
+            allowed.update({k: v for k, v in COLLECTION_KEYS.items() if k not in allowed})
+            allowed.update({k: v for k, v in cls.collection_keys.items() if k not in allowed})
+        self._keys(raw, kp, allowed, f"system '{name}'", enforce_required=False)
+        system = System(
+            name=name,
+            connector=connector_name,
+            collections={},
+            description=self._str(raw, kp, "description"),
+            owner=self._str(raw, kp, "owner"),
+            purposes=self._strlist(raw, kp, "purposes"),
+            lawful_basis=self._str(raw, kp, "lawful_basis"),
+            retention=self._str(raw, kp, "retention"),
+            recipients=self._strlist(raw, kp, "recipients"),
+            source=self._str(raw, kp, "source"),
+            key_path=kp,
+        )
+        options = self._connector_options(raw, kp, cls.system_keys)
+        system.url = options.pop("url", None)
+        if system.url:
+            self._remember_secret(system.url)
+        system.path = options.pop("path", None)
+        system.processor = options.pop("processor", None)
+        system.instructions = options.pop("instructions", None)
+        system.options = options
+        for key, spec in cls.system_keys.items():
+            if spec.required and getattr(system, key, None) in (None, "") and key not in system.options:
+                raise self.error(kp, f"system '{name}' ({connector_name}) needs '{key}:' — {spec.doc}")
+
+        if system.is_manual:
+            system.options.pop("identities", None)
+            system.identity_kinds = self._manual_kinds(raw, kp)
+            return system
+
+        erase_default = self._erase(raw["erase"], kp + ("erase",)) if "erase" in raw else None
+        suppress_default = self._bool(raw, kp, "suppress")
+        expand_default = self._bool(raw, kp, "expand", cls.default_expand)
+        collections_raw = raw.get("collections")
+        if collections_raw is not None:
+            if not isinstance(collections_raw, dict) or not collections_raw:
+                raise self.error(kp + ("collections",), "collections must be a mapping of at least one collection")
+            for key in ("identities", "categories"):
+                if key in raw:
+                    raise self.error(kp + (key,), f"'{key}' belongs to each collection when 'collections:' is given")
+            for cname, craw in collections_raw.items():
+                system.collections[cname] = self._collection(
+                    system, cls, cname, craw, kp + ("collections", cname), erase_default, suppress_default,
+                    expand_default,
+                )
+        elif "identities" in raw:
+            implicit = {k: v for k, v in raw.items() if k in COLLECTION_KEYS or k in cls.collection_keys}
+            system.collections[name] = self._collection(system, cls, name, implicit, kp, erase_default, suppress_default,
+                                                        expand_default, implicit=True)
+        else:
+            raise self.error(kp, f"system '{name}' has nothing to search: give it 'identities:' or 'collections:'")
+        return system
+
+    def _manual_kinds(self, raw: dict, kp: tuple) -> list[str]:
+        value = raw.get("identities", [])
+        if isinstance(value, dict):
+            value = list(value)
+        if isinstance(value, str):
+            value = [value]
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise self.error(kp + ("identities",), "a manual system lists identity kinds: identities: [email]")
+        for i, kind in enumerate(value):
+            self.used_kinds.append((kind, kp + ("identities", i)))
+        return value
+
+    def _connector_options(self, raw: dict, kp: tuple, specs: Mapping[str, Any]) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for key, spec in specs.items():
+            if key not in raw or raw[key] is None:
+                continue
+            value = raw[key]
+            if spec.type in ("str", "path", "url"):
+                value = self._str(raw, kp, key)
+                if spec.type == "path":
+                    value = self._path(value)
+            elif spec.type == "bool":
+                value = self._bool(raw, kp, key)
+            elif spec.type == "int":
+                if isinstance(value, bool) or not isinstance(value, int):
+                    raise self.error(kp + (key,), f"expected a whole number, got {value!r}")
+            elif spec.type == "strlist":
+                value = self._strlist(raw, kp, key)
+            out[key] = value
+        return out
+
+    def _remember_secret(self, url: str) -> None:
+        match = re.search(r"://[^:/@]*:([^@]+)@", url)
+        if match and len(match.group(1)) >= 3:
+            self.secrets.add(match.group(1))
+            from urllib.parse import unquote
+
+            self.secrets.add(unquote(match.group(1)))
+
+    def _collection(self, system: System, cls, name: str, raw: Any, kp: tuple, erase_default, suppress_default,
+                    expand_default: bool, implicit: bool = False) -> Collection:
+        if not isinstance(raw, dict):
+            raise self.error(kp, f"collection '{name}' must be a mapping, got {_typename(raw)}")
+        if not implicit:
+            allowed = dict(COLLECTION_KEYS)
+            allowed.update(cls.collection_keys)
+            self._keys(raw, kp, allowed, f"collection '{name}'")
+        identities = self._identity_fields(raw.get("identities"), kp + ("identities",))
+        if not identities:
+            raise self.error(kp + ("identities",) if "identities" in raw else kp,
+                             f"collection '{name}' needs 'identities:' (identity kind -> field)")
+        options = self._connector_options(raw, kp, cls.collection_keys) if not implicit else {}
+        path = options.pop("path", None) or system.path
+        if cls.is_file and path is None:
+            raise self.error(kp, f"'{name}' ({system.connector}) needs 'path:' — the file or folder to read")
+        erase = self._erase(raw["erase"], kp + ("erase",)) if "erase" in raw else erase_default
+        if erase is None and cls.default_erase:
+            erase = EraseRule(action=cls.default_erase)
+        table = options.pop("table", None)
+        schema = options.pop("schema", None)
+        if table and schema is None and "." in table:
+            schema, table = table.split(".", 1)
+        key = options.pop("key", None)
+        return Collection(
+            name=name,
+            system=system,
+            identities=identities,
+            categories=self._categories(raw.get("categories"), kp + ("categories",)),
+            erase=erase,
+            suppress=self._bool(raw, kp, "suppress", suppress_default),
+            expand=self._bool(raw, kp, "expand", expand_default),
+            description=self._str(raw, kp, "description") if not implicit else None,
+            table=table or (None if cls.is_file else name),
+            schema=schema,
+            key=key,
+            path=path,
+            options={**system.options, **options},
+            key_path=kp,
+        )
+
+    def _identity_fields(self, raw: Any, kp: tuple) -> dict[str, list[str]]:
+        if raw is None:
+            return {}
+        if not isinstance(raw, dict):
+            raise self.error(kp, f"identities must map identity kind -> field, got {_typename(raw)}")
+        out: dict[str, list[str]] = {}
+        for kind, fields in raw.items():
+            self.used_kinds.append((kind, kp + (kind,)))
+            if isinstance(fields, str):
+                fields = [fields]
+            if not isinstance(fields, list) or not fields or not all(isinstance(f, str) and f.strip() for f in fields):
+                raise self.error(kp + (kind,), f"expected a field name or a list of field names, got {_typename(fields)}")
+            out[kind] = list(fields)
+        return out
+
+    def _categories(self, raw: Any, kp: tuple) -> dict[str, str]:
+        if raw is None:
+            return {}
+        if isinstance(raw, list) and all(isinstance(v, str) for v in raw):
+            return {v: v for v in raw}
+        if not isinstance(raw, dict) or not all(isinstance(v, str) for v in raw.values()):
+            raise self.error(kp, "categories must map field -> category (name: contact.name) or list categories")
+        return dict(raw)
+
+    def _erase(self, raw: Any, kp: tuple) -> EraseRule:
+        if isinstance(raw, str):
+            raw = {"action": raw}
+        if not isinstance(raw, dict):
+            raise self.error(kp, f"erase must be an action (delete, anonymize, retain) or a mapping, got {_typename(raw)}")
+        self._keys(raw, kp, {"action": None, "fields": None, "reason": None, "until": None}, "erase")
+        action = raw.get("action")
+        if action not in ERASE_ACTIONS:
+            hint = difflib.get_close_matches(str(action), ERASE_ACTIONS, n=1)
+            suggestion = f"; did you mean '{hint[0]}'?" if hint else f" (one of: {', '.join(ERASE_ACTIONS)})"
+            raise self.error(kp + ("action",), f"unknown erase action {action!r}{suggestion}")
+        fields: dict[str, str] = {}
+        raw_fields = raw.get("fields")
+        if raw_fields is not None:
+            if not isinstance(raw_fields, dict):
+                raise self.error(kp + ("fields",), "fields must map field -> null | redact | hash")
+            for field, op in raw_fields.items():
+                op = "null" if op is None else op
+                if op not in FIELD_OPS:
+                    raise self.error(kp + ("fields", field), f"unknown field operation {op!r} (one of: null, redact, hash)")
+                fields[field] = op
+        if action == "delete" and (fields or "reason" in raw or "until" in raw):
+            extra = "fields" if fields else ("reason" if "reason" in raw else "until")
+            raise self.error(kp + (extra,), f"'{extra}' does not apply to erase action 'delete'")
+        if action == "anonymize":
+            if not fields:
+                raise self.error(kp, "erase action 'anonymize' needs 'fields:' (field: null | redact | hash)")
+            for extra in ("reason", "until"):
+                if extra in raw:
+                    raise self.error(kp + (extra,), f"'{extra}' applies to erase action 'retain' only")
+        reason = until = None
+        if action == "retain":
+            reason = self._str(raw, kp, "reason")
+            if not reason:
+                raise self.error(kp, "erase action 'retain' needs a 'reason:' (the legal obligation)")
+            until_text = self._str(raw, kp, "until")
+            if until_text:
+                try:
+                    until = parse_until(until_text)
+                except ValueError as exc:
+                    raise self.error(kp + ("until",), str(exc)) from None
+        return EraseRule(action=action, fields=fields, reason=reason, until=until)
+
+
+def _calendar_problem(code: str) -> str | None:
+    import holidays
+
+    country, _, subdiv = code.partition("-")
+    supported = holidays.list_supported_countries()
+    if country.upper() not in supported:
+        return f"unknown holiday calendar '{code}' (use a country code like GB-ENG, DE, FR, US-CO)"
+    if subdiv and subdiv.upper() not in supported[country.upper()]:
+        return f"unknown subdivision '{subdiv}' of {country.upper()} in holiday calendar '{code}'"
+    return None
+
+
+def _typename(value: Any) -> str:
+    if value is None:
+        return "nothing (null)"
+    if isinstance(value, bool):
+        return f"a boolean ({str(value).lower()})"
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, (int, float)):
+        return f"a number ({value})"
+    return f"text ({value!r})" if len(str(value)) < 40 else "text"

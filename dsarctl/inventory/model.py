@@ -1,0 +1,165 @@
+"""The inventory as typed objects: what the loader returns and every other module reads."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..identity import IdentityKind
+from ..retention import Until
+
+ERASE_ACTIONS = ("delete", "anonymize", "retain")
+FIELD_OPS = ("null", "redact", "hash")
+REQUEST_TYPES = ("access", "erasure", "rectification", "restriction", "objection", "portability")
+
+
+@dataclass(frozen=True)
+class EraseRule:
+    """What `erase` does to a collection's records."""
+
+    action: str  # delete | anonymize | retain
+    fields: dict[str, str] = field(default_factory=dict)  # field -> null | redact | hash
+    reason: str | None = None  # retain only
+    until: Until | None = None  # retain only
+
+    def describe(self) -> str:
+        if self.action == "delete":
+            return "delete"
+        ops = ", ".join(f"{f}: {op}" for f, op in self.fields.items())
+        if self.action == "anonymize":
+            return f"anonymize ({ops})"
+        text = f"retain: {self.reason}"
+        if self.until:
+            text += f" (until {self.until.text})"
+        if ops:
+            text += f"; mask {ops}"
+        return text
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"action": self.action}
+        if self.fields:
+            out["fields"] = dict(self.fields)
+        if self.reason:
+            out["reason"] = self.reason
+        if self.until:
+            out["until"] = self.until.text
+        return out
+
+
+@dataclass
+class Collection:
+    """A table, a file or a mailbox: the unit that is searched, exported and erased."""
+
+    name: str
+    system: "System"
+    identities: dict[str, list[str]]  # identity kind -> field names (dotted paths for JSON)
+    categories: dict[str, str]  # field (or category label) -> category label
+    erase: EraseRule | None
+    suppress: bool = False
+    expand: bool = True  # follow the identifiers its records carry
+    description: str | None = None
+    table: str | None = None  # sql: the table's name (defaults to the collection name)
+    schema: str | None = None  # sql: schema-qualified tables
+    key: list[str] | None = None  # sql: primary key override
+    path: Path | None = None  # file connectors: absolute path
+    options: dict[str, Any] = field(default_factory=dict)  # connector-specific keys
+    key_path: tuple = ()  # where it sits in the inventory, for error messages
+
+    @property
+    def qualified_name(self) -> str:
+        return f"{self.system.name}.{self.name}"
+
+    def fields_of(self, kind: str) -> list[str]:
+        return self.identities.get(kind, [])
+
+
+@dataclass
+class System:
+    """One source of personal data (a database, a file, a mailbox, a processor)."""
+
+    name: str
+    connector: str
+    collections: dict[str, Collection]
+    description: str | None = None
+    owner: str | None = None
+    purposes: list[str] = field(default_factory=list)
+    lawful_basis: str | None = None
+    retention: str | None = None
+    recipients: list[str] = field(default_factory=list)
+    source: str | None = None  # where the data came from (Art. 15(1)(g))
+    url: str | None = None  # sql
+    path: Path | None = None  # file connectors
+    processor: str | None = None  # manual
+    instructions: str | None = None  # manual
+    identity_kinds: list[str] = field(default_factory=list)  # manual: which identifiers to hand over
+    options: dict[str, Any] = field(default_factory=dict)
+    key_path: tuple = ()
+
+    @property
+    def is_manual(self) -> bool:
+        return self.connector == "manual"
+
+    def display_url(self) -> str | None:
+        """The URL without its password, for output and logs."""
+        if not self.url:
+            return None
+        return redact_url(self.url)
+
+
+@dataclass
+class Controller:
+    name: str
+    contact: str
+    timezone: str = "UTC"
+    regime: str = "eu-gdpr"
+    holidays: str | None = None
+    address: str | None = None
+    dpo: str | None = None
+    authority: dict[str, str] = field(default_factory=dict)  # supervisory authority: name, url, ...
+
+
+@dataclass
+class Inventory:
+    path: Path
+    sha256: str
+    version: int
+    controller: Controller
+    audit_path: Path
+    identities: dict[str, IdentityKind]
+    systems: dict[str, System]
+    custom_regime: dict[str, Any] | None = None
+    secrets: frozenset[str] = frozenset()  # values never to print (database passwords)
+    lines: dict[tuple, int] = field(default_factory=dict, repr=False)
+
+    @property
+    def base_dir(self) -> Path:
+        return self.path.parent
+
+    def where(self, key_path: tuple) -> str:
+        """`file:line` of a key path (the nearest enclosing key that has a line)."""
+        probe = tuple(key_path)
+        while probe and probe not in self.lines:
+            probe = probe[:-1]
+        line = self.lines.get(probe)
+        return f"{self.path.name}:{line}" if line else str(self.path.name)
+
+    def redact(self, text: str) -> str:
+        """Remove every secret from a message before it is shown or logged."""
+        for secret in self.secrets:
+            text = text.replace(secret, "***")
+        return text
+
+    def collections(self):
+        for system in self.systems.values():
+            yield from system.collections.values()
+
+
+def redact_url(url: str) -> str:
+    import re
+
+    return re.sub(r"(://[^:/@]*:)([^@]*)@", r"\1***@", url)
+
+
+def dotted(key_path: tuple) -> str:
+    return ".".join(str(p) if not isinstance(p, int) else f"[{p}]" for p in key_path).replace(".[", "[")

@@ -1,0 +1,78 @@
+"""The record of processing (`inventory show`): one row per system and collection."""
+
+from __future__ import annotations
+
+import csv
+import io
+from typing import Any
+
+from .model import Inventory
+
+COLUMNS = ["system", "collection", "connector", "description", "categories", "purposes", "lawful_basis",
+           "retention", "recipients", "source", "erase", "owner"]
+
+
+def record_of_processing(inventory: Inventory) -> dict[str, Any]:
+    """The data map as plain data: controller and one row per collection (or manual system)."""
+    rows = []
+    for system in inventory.systems.values():
+        base = {
+            "system": system.name,
+            "connector": system.connector,
+            "description": system.description,
+            "purposes": system.purposes,
+            "lawful_basis": system.lawful_basis,
+            "retention": system.retention,
+            "recipients": system.recipients + ([system.processor] if system.processor else []),
+            "source": system.source,
+            "owner": system.owner,
+        }
+        if system.is_manual:
+            rows.append({**base, "collection": None, "categories": [], "erase": "manual task",
+                         "identities": system.identity_kinds})
+            continue
+        for coll in system.collections.values():
+            rows.append({
+                **base,
+                "collection": coll.name,
+                "description": coll.description or system.description,
+                "categories": sorted(set(coll.categories.values())),
+                "identities": {k: v for k, v in coll.identities.items()},
+                "erase": coll.erase.describe() if coll.erase else "no erase rule (left for review)",
+            })
+    c = inventory.controller
+    return {
+        "controller": {"name": c.name, "contact": c.contact, "address": c.address, "dpo": c.dpo,
+                       "timezone": c.timezone, "regime": c.regime},
+        "inventory": str(inventory.path),
+        "systems": rows,
+    }
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, list):
+        return "; ".join(map(str, value))
+    if isinstance(value, dict):
+        return "; ".join(f"{k}: {', '.join(v) if isinstance(v, list) else v}" for k, v in value.items())
+    return str(value)
+
+
+def to_markdown(data: dict[str, Any]) -> str:
+    c = data["controller"]
+    out = [f"# Record of processing — {c['name']}", "", f"Contact: {c['contact']}", ""]
+    out.append("| " + " | ".join(COLUMNS) + " |")
+    out.append("|" + "---|" * len(COLUMNS))
+    for row in data["systems"]:
+        out.append("| " + " | ".join(_cell(row.get(col)).replace("|", "\\|").replace("\n", " ") for col in COLUMNS) + " |")
+    return "\n".join(out) + "\n"
+
+
+def to_csv(data: dict[str, Any]) -> str:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(COLUMNS)
+    for row in data["systems"]:
+        writer.writerow([_cell(row.get(col)) for col in COLUMNS])
+    return buffer.getvalue()

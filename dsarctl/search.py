@@ -1,0 +1,262 @@
+"""Finding a subject: identity expansion to a fixpoint across every system.
+
+A subject starts as one or more identifiers. Each round searches every collection for the identifiers
+that are new since the last round; the identity fields of every record found yield more identifiers
+(email -> customer_id -> orders). The search stops when a round finds nothing new. Each identifier
+keeps its provenance (given by the operator, or found in which collection via which identifier), so the
+expansion is always shown. Two values of a `unique` identity kind flag the result as ambiguous; when the
+operator names values of a unique kind explicitly, other values of that kind are not followed and
+records carrying only other values of it are left out.
+
+One failing collection does not stop the search: it is reported with its error and the rest goes on.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable
+
+from .connectors import Record, open_connector
+from .errors import DsarError
+from .identity import Identifier, group_by_kind
+from .inventory.model import Collection, EraseRule, Inventory, System
+
+MAX_ROUNDS = 20  # a real chain is 2-4 rounds; this only stops a pathological loop
+
+
+@dataclass
+class Provenance:
+    """How an identifier of the subject became known."""
+
+    identifier: Identifier
+    round: int  # 0 = given by the operator
+    via: Identifier | None = None
+    found_in: str | None = None  # system.collection
+    location: str | None = None
+    followed: bool = True  # False: a value of a unique kind other than the ones the operator named
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"kind": self.identifier.kind, "value": self.identifier.value, "round": self.round}
+        if self.round == 0:
+            out["source"] = "given"
+        else:
+            out.update(source="found", found_in=self.found_in, via=str(self.via), location=self.location)
+        if not self.followed:
+            out["followed"] = False
+        return out
+
+
+@dataclass
+class CollectionResult:
+    collection: Collection
+    records: list[Record] = field(default_factory=list)
+    status: str = "ok"  # ok | failed
+    error: str | None = None
+    excluded: int = 0  # records left out because they carry another value of a named unique kind
+
+    @property
+    def matched_by(self) -> list[str]:
+        return sorted({f"{k}:{v}" for r in self.records for k, v in r.matched})
+
+    def to_dict(self) -> dict[str, Any]:
+        erase = self.collection.erase
+        out: dict[str, Any] = {
+            "collection": self.collection.name,
+            "status": self.status,
+            "count": len(self.records),
+            "matched_by": self.matched_by,
+            "erase": erase.to_dict() if erase else None,
+        }
+        if self.error:
+            out["error"] = self.error
+        if self.excluded:
+            out["excluded"] = self.excluded
+        return out
+
+
+@dataclass
+class SystemResult:
+    system: System
+    collections: dict[str, CollectionResult] = field(default_factory=dict)
+
+    @property
+    def status(self) -> str:
+        if self.system.is_manual:
+            return "manual"
+        if any(c.status == "failed" for c in self.collections.values()):
+            return "failed"
+        return "ok"
+
+    @property
+    def count(self) -> int:
+        return sum(len(c.records) for c in self.collections.values())
+
+    def to_dict(self, result: "FindResult") -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "system": self.system.name,
+            "connector": self.system.connector,
+            "status": self.status,
+            "count": self.count,
+        }
+        if self.system.is_manual:
+            out["task"] = result.manual_task(self.system)
+        else:
+            out["collections"] = [c.to_dict() for c in self.collections.values()]
+        return out
+
+
+@dataclass
+class FindResult:
+    given: list[Identifier]
+    provenance: dict[Identifier, Provenance]
+    systems: dict[str, SystemResult]
+    ambiguous: dict[str, list[str]]
+    rounds: int
+
+    @property
+    def identifiers(self) -> list[Identifier]:
+        return [p.identifier for p in self.provenance.values() if p.followed]
+
+    @property
+    def total(self) -> int:
+        return sum(s.count for s in self.systems.values())
+
+    @property
+    def failures(self) -> list[tuple[str, str, str]]:
+        """(system, collection, error) of every collection that could not be searched."""
+        return [
+            (s.system.name, c.collection.name, c.error or "failed")
+            for s in self.systems.values()
+            for c in s.collections.values()
+            if c.status == "failed"
+        ]
+
+    def records(self) -> Iterable[Record]:
+        for system in self.systems.values():
+            for coll in system.collections.values():
+                yield from coll.records
+
+    def manual_task(self, system: System) -> dict[str, Any]:
+        idents = [str(i) for i in self.identifiers if not system.identity_kinds or i.kind in system.identity_kinds]
+        return {
+            "processor": system.processor,
+            "instructions": system.instructions,
+            "identifiers": idents,
+        }
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "subject": [str(i) for i in self.given],
+            "identifiers": [p.to_dict() for p in self.provenance.values()],
+            "ambiguous": self.ambiguous,
+            "rounds": self.rounds,
+            "total": self.total,
+            "systems": [s.to_dict(self) for s in self.systems.values()],
+            "failures": [{"system": s, "collection": c, "error": e} for s, c, e in self.failures],
+        }
+
+
+def find_subject(
+    inventory: Inventory,
+    identifiers: list[Identifier],
+    *,
+    expand: bool = True,
+    systems: list[str] | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> FindResult:
+    """Search every system for the subject, expanding identifiers until nothing new is found."""
+    given = list(dict.fromkeys(identifiers))
+    provenance: dict[Identifier, Provenance] = {i: Provenance(i, 0) for i in given}
+    named_unique = {
+        kind: {i.value for i in given if i.kind == kind}
+        for kind, spec in inventory.identities.items()
+        if spec.unique and any(i.kind == kind for i in given)
+    }
+    selected = [s for s in inventory.systems.values() if systems is None or s.name in systems]
+    results = {s.name: SystemResult(s) for s in selected}
+    found: dict[tuple, Record] = {}
+    connectors = {}
+    frontier = list(given)
+    rounds = 0
+    try:
+        while frontier and rounds < MAX_ROUNDS:
+            rounds += 1
+            wanted = group_by_kind(frontier)
+            new: list[Identifier] = []
+            for system in selected:
+                if system.is_manual:
+                    continue
+                for coll in system.collections.values():
+                    cres = results[system.name].collections.setdefault(coll.name, CollectionResult(coll))
+                    if cres.status == "failed" or not set(coll.identities) & set(wanted):
+                        continue
+                    if progress:
+                        progress(f"{system.name}.{coll.name}")
+                    try:
+                        connector = connectors.get(system.name)
+                        if connector is None:
+                            connector = connectors[system.name] = open_connector(system, inventory)
+                        for record in connector.locate(coll, wanted):
+                            if _excluded(record, named_unique):
+                                cres.excluded += 1
+                                continue
+                            matched_ids = {Identifier(k, v) for k, v in record.matched}
+                            previous = found.get(record.ref)
+                            if previous is not None:
+                                previous.matched |= record.matched
+                                continue
+                            found[record.ref] = record
+                            cres.records.append(record)
+                            if not coll.expand:
+                                continue
+                            via = min(matched_ids)
+                            for kind, values in sorted(record.identities.items()):
+                                for value in sorted(values):
+                                    ident = Identifier(kind, value)
+                                    if ident in provenance:
+                                        continue
+                                    followed = expand and not (kind in named_unique and value not in named_unique[kind])
+                                    provenance[ident] = Provenance(
+                                        ident, rounds, via, coll.qualified_name, record.location, followed
+                                    )
+                                    if followed:
+                                        new.append(ident)
+                    except DsarError as exc:
+                        _fail(cres, inventory.redact(getattr(exc, "reason", None) or str(exc)), found)
+                    except OSError as exc:
+                        _fail(cres, inventory.redact(f"{exc.__class__.__name__}: {exc}"), found)
+            frontier = new if expand else []
+    finally:
+        for connector in connectors.values():
+            connector.close()
+    ambiguous = {}
+    for kind, spec in inventory.identities.items():
+        if spec.unique and kind not in named_unique:
+            values = sorted(p.identifier.value for p in provenance.values() if p.identifier.kind == kind)
+            if len(values) > 1:
+                ambiguous[kind] = values
+    return FindResult(given, provenance, results, ambiguous, rounds)
+
+
+def _fail(cres: CollectionResult, message: str, found: dict) -> None:
+    cres.status = "failed"
+    cres.error = message
+    for record in cres.records:
+        found.pop(record.ref, None)
+    cres.records = []
+
+
+def _excluded(record: Record, named_unique: dict[str, set[str]]) -> bool:
+    for kind, named in named_unique.items():
+        values = record.identities.get(kind)
+        if values and not values & named:
+            return True
+    return False
+
+
+def retained_until(rule: EraseRule | None, records: list[Record], erased_on) -> Any:
+    """The latest `until` date among records retained under `rule` (None when there is no date)."""
+    if rule is None or rule.action != "retain" or rule.until is None:
+        return None
+    dates = [d for d in (rule.until.compute(r.data, erased_on) for r in records) if d is not None]
+    return max(dates) if dates else None
