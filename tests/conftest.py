@@ -1,0 +1,104 @@
+"""Shared fixtures: a demo company in a temp folder, CLI invocation, and live database servers.
+
+Server tests read their URL from DSARCTL_TEST_POSTGRES_URL / DSARCTL_TEST_MYSQL_URL and skip with the
+reason when it is unset, so a laptop without servers still passes. `.ci/run` sets both and also sets
+DSARCTL_TEST_REQUIRE_SERVERS=1, which turns those skips into failures: CI cannot pass by skipping.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _server_url(var: str) -> str:
+    url = os.environ.get(var)
+    if not url:
+        reason = f"{var} is not set (e.g. {var}=postgresql+psycopg://postgres@127.0.0.1:5432/test)"
+        if os.environ.get("DSARCTL_TEST_REQUIRE_SERVERS"):
+            pytest.fail(f"server test required but {reason}")
+        pytest.skip(reason)
+    return url
+
+
+@pytest.fixture
+def postgres_url() -> str:
+    return _server_url("DSARCTL_TEST_POSTGRES_URL")
+
+
+@pytest.fixture
+def mysql_url() -> str:
+    return _server_url("DSARCTL_TEST_MYSQL_URL")
+
+
+@pytest.fixture(params=["postgres", "mysql"])
+def server_url(request) -> str:
+    """Each live server in turn."""
+    return _server_url("DSARCTL_TEST_POSTGRES_URL" if request.param == "postgres" else "DSARCTL_TEST_MYSQL_URL")
+
+
+@pytest.fixture
+def unique_name() -> str:
+    """A table/schema name no other test run uses (tests share the live servers)."""
+    return f"t_{uuid.uuid4().hex[:10]}"
+
+
+@pytest.fixture
+def demo_dir(tmp_path: Path, monkeypatch) -> Path:
+    """A copy of the demo inventory with its sources created, in a temp folder."""
+    from dsarctl.demo import create_demo
+    from dsarctl.inventory import load_inventory
+
+    monkeypatch.delenv("CRM_DATABASE_URL", raising=False)
+    monkeypatch.delenv("DSARCTL_INVENTORY", raising=False)
+    shutil.copy(ROOT / "inventory.yaml", tmp_path / "inventory.yaml")
+    create_demo(load_inventory(tmp_path / "inventory.yaml"))
+    return tmp_path
+
+
+@pytest.fixture
+def demo_inventory(demo_dir: Path):
+    from dsarctl.inventory import load_inventory
+
+    return load_inventory(demo_dir / "inventory.yaml")
+
+
+class CliResult:
+    def __init__(self, code: int, out: str, err: str):
+        self.code, self.out, self.err = code, out, err
+
+    def json(self):
+        import json
+
+        return json.loads(self.out)
+
+    def __repr__(self):
+        return f"CliResult(code={self.code}, out={self.out[:500]!r}, err={self.err[:500]!r})"
+
+
+@pytest.fixture
+def cli(capsys, monkeypatch):
+    """Run `dsarctl ARGS` in-process: returns CliResult(code, stdout, stderr)."""
+    from dsarctl.cli import main
+
+    monkeypatch.setenv("NO_COLOR", "1")
+    monkeypatch.setenv("COLUMNS", "200")
+
+    def run(*args: str) -> CliResult:
+        capsys.readouterr()
+        try:
+            main(list(args))
+        except SystemExit as exc:
+            code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+        else:
+            code = 0
+        captured = capsys.readouterr()
+        return CliResult(code, captured.out, captured.err)
+
+    return run
