@@ -402,7 +402,8 @@ class AuditLog:
                 problems.append(f"event {seq}: reordered: it was written as event {moved[seq]}")
             elif not ok:
                 problems.append(f"event {seq}: edited: its contents no longer match its hash")
-            if link != prev_hash and not gap and seq not in moved:
+            # A gap or a moved event (this one or the one before) already explains a broken link.
+            if link != prev_hash and not gap and seq not in moved and prev_seq not in moved:
                 if prev_seq == 0:
                     problems.append(f"event {seq}: bad first link: it does not start from the genesis hash")
                 else:

@@ -1,0 +1,420 @@
+"""Data subject requests: their lifecycle, due dates and what is overdue, kept in the audit log.
+
+Statuses: `open` (received, identity not yet verified), `verified`, `paused` (clock stopped, waiting
+for the subject), and the final `closed` (answered) and `denied` (refused, with a reason). Being extended
+is a flag (`extended`), not a status. Every change is an audit event written in the same transaction as
+the request row; the due date is recomputed and stored on every change, so `overdue()` is one indexed
+query. Nothing here reads the clock: callers pass `now` (an aware datetime) or `today`.
+"""
+
+from __future__ import annotations
+
+import getpass
+import json
+import os
+from collections.abc import Iterable
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from . import deadlines
+from .audit import AuditLog, utc_iso
+from .deadlines import REGIME_IDS, REQUEST_TYPES, CustomRegime, Deadline, Pause, Timeline, local_date
+from .errors import UsageError
+from .identity import Identifier, parse_identifier
+from .inventory.model import Inventory
+
+ACTIVE = ("open", "verified", "paused")
+FINAL = ("closed", "denied")
+STATUSES = ACTIVE + FINAL
+
+
+def default_operator() -> str:
+    """Who is acting: $DSARCTL_OPERATOR, else the login user."""
+    name = os.environ.get("DSARCTL_OPERATOR", "").strip()
+    if name:
+        return name
+    try:
+        return getpass.getuser()
+    except Exception:  # no login name (some containers): still record something honest
+        return "unknown"
+
+
+def parse_when(text: str, tz: str) -> datetime:
+    """Parse --received: an ISO date (00:00 that day in `tz`) or datetime (naive = in `tz`)."""
+    raw = text.strip()
+    try:
+        zone = ZoneInfo(tz)
+    except Exception:
+        raise UsageError(f"unknown time zone {tz!r}") from None
+    try:
+        if len(raw) == 10:
+            return datetime.combine(date.fromisoformat(raw), time(0, 0), zone)
+        value = datetime.fromisoformat(raw[:-1] + "+00:00" if raw.endswith(("Z", "z")) else raw)
+    except ValueError:
+        raise UsageError(f"--received: '{text}' is not an ISO date (2026-11-20) or datetime "
+                         "(2026-11-20T14:30+01:00)") from None
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=zone)
+    return value
+
+
+class RequestBook:
+    """Requests in an audit log, with deadlines from the inventory's controller settings.
+
+    Request ids are `R-YYYY-NNNN`: the year the request was entered (controller zone) and a number
+    counting up within that year (more than four digits once a year passes 9999).
+    """
+
+    def __init__(self, audit: AuditLog, inventory: Inventory):
+        self.audit = audit
+        self.inventory = inventory
+
+    # --- reading ------------------------------------------------------------------------------------------
+
+    def get(self, id: str, *, today: date | None = None) -> dict:
+        """The request as a JSON-ready dict; UsageError if there is none with this id.
+
+        With `today`, a paused request's due date counts the ongoing pause up to today.
+        """
+        return self._public(self._row(id), today)
+
+    def list(self, status: str | None = None, *, today: date | None = None) -> list[dict]:
+        """Requests in id order; `status` is one status, or "active" for open, verified and paused."""
+        if status is None:
+            rows = self.audit.db["requests"].rows_where(order_by="id")
+        else:
+            wanted = _statuses(status)
+            marks = ", ".join("?" for _ in wanted)
+            rows = self.audit.db["requests"].rows_where(f"status IN ({marks})", list(wanted), order_by="id")
+        return [self._public(row, today) for row in rows]
+
+    def find_open(self, identifiers: Iterable[Identifier | str], type: str) -> dict | None:
+        """The oldest active request of `type` for any of these identifiers, or None."""
+        idents = sorted({str(i) for i in identifiers})
+        if not idents:
+            return None
+        marks = ", ".join("?" for _ in idents)
+        row = self.audit.db.execute(
+            f"SELECT r.id FROM requests r JOIN request_identifiers i ON i.request_id = r.id "
+            f"WHERE i.identifier IN ({marks}) AND r.type = ? AND r.status IN ('open', 'verified', 'paused') "
+            f"ORDER BY r.received_at, r.id LIMIT 1",
+            [*idents, type],
+        ).fetchone()
+        return self.get(row[0]) if row else None
+
+    def explain(self, id: str, today: date) -> list[str]:
+        """Each step of the request's deadline computation, as of `today`."""
+        row = self._row(id)
+        return list(self._deadline(row, today).steps)
+
+    # --- lifecycle ----------------------------------------------------------------------------------------
+
+    def new(self, subject: str, type: str, received_at: datetime, *,
+            identifiers: Iterable[Identifier] | None = None, regime: str | None = None,
+            channel: str | None = None, note: str | None = None, operator: str, now: datetime) -> dict:
+        """Open a request received at `received_at`; returns it. Event `request.new`.
+
+        `subject` is parsed with the inventory's identity kinds unless `identifiers` are given (then the
+        first is the subject). The stored `subject` is the bare value for e-mail and phone kinds
+        ("alice@example.com"), `KIND:VALUE` otherwise.
+        """
+        if type not in REQUEST_TYPES:
+            raise UsageError(f"unknown request type '{type}' (one of: {', '.join(REQUEST_TYPES)})")
+        regime = regime or self.inventory.controller.regime
+        if regime not in REGIME_IDS:
+            raise UsageError(f"unknown regime '{regime}' (one of: {', '.join(REGIME_IDS)})")
+        custom = None
+        if regime == "custom":
+            if not self.inventory.custom_regime:
+                raise UsageError("regime 'custom' needs a 'custom_regime:' with a period in the inventory")
+            custom = json.dumps(self.inventory.custom_regime, sort_keys=True)
+        idents = list(identifiers) if identifiers else [parse_identifier(subject, self.inventory.identities)]
+        first = idents[0]
+        kinds = self.inventory.identities
+        shown = first.value if first.kind in kinds and kinds[first.kind].type in ("email", "phone") else str(first)
+        if received_at.tzinfo is None or received_at.utcoffset() is None:
+            raise UsageError(f"--received: {received_at.isoformat()} has no time zone offset")
+        if received_at > now:
+            raise UsageError(f"--received: {received_at.isoformat()} is in the future")
+        tz = self.inventory.controller.timezone
+        row = {
+            "subject": shown, "identifiers": json.dumps(sorted({str(i) for i in idents})), "type": type,
+            "status": "open", "regime": regime, "timezone": tz, "calendar": self.inventory.controller.holidays,
+            "custom": custom, "received_at": utc_iso(received_at), "channel": channel, "note": note,
+            "verified_at": None, "verify_method": None, "pauses": "[]", "extended": 0,
+            "extension_reason": None, "created_at": utc_iso(now), "created_by": operator,
+            "closed_at": None, "outcome": None,
+        }
+        with self.audit.transaction():
+            row["id"] = self._next_id(now)
+            self._schedule(row, now)
+            self.audit.db["request_identifiers"].insert_all(
+                {"request_id": row["id"], "identifier": i} for i in json.loads(row["identifiers"])
+            )
+            self._save(row, "request.new", {"type": type, "regime": regime, "channel": channel, "note": note,
+                                            "received_at": row["received_at"]}, operator, now)
+        return self._public(row)
+
+    def verify(self, id: str, method: str | None = None, *, operator: str, now: datetime) -> dict:
+        """Record that the subject's identity was verified (under uk-gdpr this restarts the clock)."""
+        with self.audit.transaction():
+            row = self._active(id, "verify")
+            if row["verified_at"]:
+                raise UsageError(f"request {row['id']} was already verified at {row['verified_at']}")
+            row.update(verified_at=utc_iso(now), verify_method=method)
+            if row["status"] == "open":
+                row["status"] = "verified"
+            self._schedule(row, now)
+            self._save(row, "request.verified", {"method": method}, operator, now)
+        return self._public(row)
+
+    def pause(self, id: str, reason: str, *, operator: str, now: datetime) -> dict:
+        """Stop the clock while waiting for the subject; refused where the regime never stops it."""
+        reason = _required(reason, "pause")
+        with self.audit.transaction():
+            row = self._active(id, "pause")
+            if row["status"] == "paused":
+                raise UsageError(f"request {row['id']} is already paused "
+                                 f"(since {json.loads(row['pauses'])[-1][0]})")
+            if not _regime_pauses(row):
+                raise UsageError(f"request {row['id']}: {row['regime']} does not stop the clock while waiting "
+                                 f"for the subject; it stays due on {row['due_date']}")
+            pauses = json.loads(row["pauses"])
+            pauses.append([utc_iso(now), None])
+            row.update(status="paused", pauses=json.dumps(pauses))
+            self._schedule(row, now)
+            self._save(row, "request.paused", {"reason": reason}, operator, now)
+        return self._public(row)
+
+    def resume(self, id: str, *, operator: str, now: datetime, note: str | None = None) -> dict:
+        """Restart the clock of a paused request; the paused days (both ends) move the due date."""
+        with self.audit.transaction():
+            row = self._row(id)
+            if row["status"] != "paused":
+                raise UsageError(f"request {row['id']} is not paused (status: {row['status']})")
+            self._end_pause(row, now)
+            row["status"] = "verified" if row["verified_at"] else "open"
+            self._schedule(row, now)
+            self._save(row, "request.resumed", {"note": note}, operator, now)
+        return self._public(row)
+
+    def extend(self, id: str, reason: str, *, operator: str, now: datetime, allow_late: bool = False) -> dict:
+        """Extend the deadline where the regime allows it.
+
+        Refused when the regime has no extension, when already extended, and (unless `allow_late`) when
+        the date to notify the subject of an extension (end of the first period) has passed.
+        """
+        reason = _required(reason, "extend")
+        with self.audit.transaction():
+            row = self._active(id, "extend")
+            if row["extended"]:
+                raise UsageError(f"request {row['id']} is already extended (due {row['due_date']})")
+            today = local_date(now, row["timezone"])
+            deadline = self._deadline(row, today)
+            if not deadline.extension_allowed:
+                raise UsageError(f"request {row['id']}: {row['regime']} allows no extension "
+                                 f"for {row['type']} requests")
+            notice = deadline.extension_notice_due
+            if notice is not None and today > notice and not allow_late:
+                raise UsageError(f"request {row['id']}: the subject had to be told of an extension by "
+                                 f"{notice.isoformat()}; it is too late to extend")
+            row.update(extended=1, extension_reason=reason)
+            self._schedule(row, now)
+            self._save(row, "request.extended", {"reason": reason, "late": bool(notice and today > notice)},
+                       operator, now)
+        return self._public(row)
+
+    def close(self, id: str, note: str | None = None, *, operator: str, now: datetime) -> dict:
+        """Close an answered request (ends any pause); the event records how many days late it was."""
+        return self._finish(id, "closed", note, operator, now)
+
+    def deny(self, id: str, reason: str, *, operator: str, now: datetime) -> dict:
+        """Refuse a request, with the reason (e.g. manifestly unfounded, identity not proven)."""
+        return self._finish(id, "denied", _required(reason, "deny"), operator, now)
+
+    def request_for_run(self, identifiers: Iterable[Identifier], type: str, *, request_id: str | None = None,
+                        subject: str | None = None, operator: str, now: datetime) -> tuple[dict, bool]:
+        """The request an export/erase run belongs to: `request_id`, else the subject's active request of
+        `type`, else a new one received `now`. Returns (request, whether it was created)."""
+        if request_id:
+            return self.get(request_id), False
+        idents = list(identifiers)
+        with self.audit.transaction():
+            found = self.find_open(idents, type)
+            if found:
+                return found, False
+            return self.new(subject or str(idents[0]), type, now, identifiers=idents,
+                            operator=operator, now=now), True
+
+    # --- what needs doing ---------------------------------------------------------------------------------
+
+    def overdue(self, today: date, within: int = 7) -> dict:
+        """Active requests past due and due within `within` days, pending extension notices, open tasks.
+
+        Each list is most urgent first. Request entries carry `days_overdue` (negative: days left).
+        `today` is the controller's local date.
+        """
+        if within < 0:
+            raise UsageError(f"--within must be 0 or more, got {within}")
+        horizon = (today + timedelta(days=within)).isoformat()
+        db = self.audit.db
+        rows = list(db.query(
+            "SELECT * FROM requests WHERE status IN ('open', 'verified') AND due_date <= ? "
+            "ORDER BY due_date, id", [horizon]))
+        paused = [self._public(r, today) for r in db.query("SELECT * FROM requests WHERE status = 'paused'")]
+        entries = [self._public(r) for r in rows] + [p for p in paused if p["due_date"] <= horizon]
+        for entry in entries:
+            entry["days_overdue"] = deadlines.days_overdue(date.fromisoformat(entry["due_date"]), today)
+        entries.sort(key=lambda e: (e["due_date"], e["id"]))
+        notices = []
+        for r in db.query(
+                "SELECT * FROM requests WHERE status IN ('open', 'verified', 'paused') AND extended = 0 "
+                "AND extension_notice_due BETWEEN ? AND ? ORDER BY extension_notice_due, id",
+                [today.isoformat(), horizon]):
+            entry = self._public(r)
+            entry["days_left"] = (date.fromisoformat(r["extension_notice_due"]) - today).days
+            notices.append(entry)
+        tasks = list(db.query(
+            "SELECT t.*, r.due_date AS request_due_date FROM tasks t LEFT JOIN requests r ON r.id = t.request_id "
+            "WHERE t.status = 'open' ORDER BY r.due_date IS NULL, r.due_date, t.id"))
+        return {
+            "today": today.isoformat(),
+            "within": within,
+            "overdue": [e for e in entries if e["days_overdue"] > 0],
+            "due_soon": [e for e in entries if e["days_overdue"] <= 0],
+            "extension_notices": notices,
+            "open_tasks": tasks,
+        }
+
+    # --- internals ----------------------------------------------------------------------------------------
+
+    def _row(self, id: str) -> dict:
+        key = (id or "").strip().upper()
+        rows = list(self.audit.db["requests"].rows_where("id = ?", [key]))
+        if not rows:
+            raise UsageError(f"unknown request id '{id}' (see: dsarctl request list)")
+        return rows[0]
+
+    def _active(self, id: str, action: str) -> dict:
+        row = self._row(id)
+        if row["status"] in FINAL:
+            raise UsageError(f"cannot {action} request {row['id']}: it is {row['status']} ({row['closed_at']})")
+        return row
+
+    def _finish(self, id: str, status: str, text: str | None, operator: str, now: datetime) -> dict:
+        with self.audit.transaction():
+            row = self._active(id, "close" if status == "closed" else "deny")
+            if row["status"] == "paused":
+                self._end_pause(row, now)
+            row.update(status=status, closed_at=utc_iso(now), outcome=text)
+            self._schedule(row, now)
+            late = deadlines.days_overdue(date.fromisoformat(row["due_date"]), local_date(now, row["timezone"]))
+            self._save(row, f"request.{status}", {"note" if status == "closed" else "reason": text,
+                                                  "days_late": max(late, 0)}, operator, now)
+        return self._public(row)
+
+    def _end_pause(self, row: dict, now: datetime) -> None:
+        pauses = json.loads(row["pauses"])
+        start = datetime.fromisoformat(pauses[-1][0])
+        if now < start:
+            raise UsageError(f"request {row['id']}: cannot resume at {utc_iso(now)}, "
+                             f"before the pause started ({pauses[-1][0]})")
+        pauses[-1][1] = utc_iso(now)
+        row["pauses"] = json.dumps(pauses)
+
+    def _next_id(self, now: datetime) -> str:
+        year = local_date(now, self.inventory.controller.timezone).year
+        prefix = f"R-{year}-"
+        last = self.audit.db.execute(
+            "SELECT MAX(CAST(substr(id, ?) AS INTEGER)) FROM requests WHERE id >= ? AND id < ?",
+            [len(prefix) + 1, prefix, f"R-{year}."],
+        ).fetchone()[0]
+        return f"{prefix}{(last or 0) + 1:04d}"
+
+    def _timeline(self, row: dict) -> Timeline:
+        custom = None
+        if row["custom"]:
+            c = json.loads(row["custom"])
+            custom = CustomRegime(period=c["period"], extension=c.get("extension"),
+                                  pause=bool(c.get("pause", False)), roll=bool(c.get("roll", True)))
+        return Timeline(
+            regime=row["regime"],
+            received_at=datetime.fromisoformat(row["received_at"]),
+            timezone=row["timezone"],
+            calendar=row["calendar"],
+            request_type=row["type"],
+            verified_at=datetime.fromisoformat(row["verified_at"]) if row["verified_at"] else None,
+            pauses=tuple(Pause(datetime.fromisoformat(s), datetime.fromisoformat(e) if e else None)
+                         for s, e in json.loads(row["pauses"])),
+            extended=bool(row["extended"]),
+            custom=custom,
+        )
+
+    def _deadline(self, row: dict, today: date) -> Deadline:
+        try:
+            return deadlines.compute_deadline(self._timeline(row), today=today)
+        except ValueError as exc:
+            raise UsageError(f"request {row['id']}: {exc}") from None
+
+    def _schedule(self, row: dict, now: datetime) -> None:
+        """Store the due dates as of `now` (a paused request's grows daily; see get(today=...))."""
+        d = self._deadline(row, local_date(now, row["timezone"]))
+        row["due_date"] = d.due_date.isoformat()
+        row["extension_notice_due"] = d.extension_notice_due.isoformat() if d.extension_notice_due else None
+        row["confirm_receipt_due"] = d.confirm_receipt_due.isoformat() if d.confirm_receipt_due else None
+
+    def _save(self, row: dict, kind: str, data: dict, operator: str, now: datetime) -> None:
+        data = {k: v for k, v in data.items() if v is not None}
+        data.update(status=row["status"], due_date=row["due_date"])
+        self.audit.record("requests", row, kind, data, request_id=row["id"], operator=operator, at=now)
+
+    def _public(self, row: dict, today: date | None = None) -> dict:
+        due = row["due_date"]
+        notice = row["extension_notice_due"]
+        if today is not None and row["status"] == "paused":
+            d = self._deadline(row, today)
+            due = d.due_date.isoformat()
+            notice = d.extension_notice_due.isoformat() if d.extension_notice_due else None
+        return {
+            "id": row["id"],
+            "subject": row["subject"],
+            "identifiers": json.loads(row["identifiers"]),
+            "type": row["type"],
+            "status": row["status"],
+            "regime": row["regime"],
+            "received_at": row["received_at"],
+            "due_date": due,
+            "extended": bool(row["extended"]),
+            "extension_notice_due": notice,
+            "confirm_receipt_due": row["confirm_receipt_due"],
+            "verified_at": row["verified_at"],
+            "verify_method": row["verify_method"],
+            "pauses": [{"start": s, "end": e} for s, e in json.loads(row["pauses"])],
+            "channel": row["channel"],
+            "note": row["note"],
+            "extension_reason": row["extension_reason"],
+            "closed_at": row["closed_at"],
+            "outcome": row["outcome"],
+            "created_at": row["created_at"],
+            "created_by": row["created_by"],
+        }
+
+
+def _statuses(status: str) -> tuple[str, ...]:
+    if status == "active":
+        return ACTIVE
+    if status not in STATUSES:
+        raise UsageError(f"unknown status '{status}' (one of: active, {', '.join(STATUSES)})")
+    return (status,)
+
+
+def _required(text: str | None, action: str) -> str:
+    if not text or not text.strip():
+        raise UsageError(f"request {action} needs --reason")
+    return text.strip()
+
+
+def _regime_pauses(row: dict) -> bool:
+    if row["regime"] == "custom":
+        return bool(json.loads(row["custom"] or "{}").get("pause", False))
+    return deadlines._RULES[row["regime"]].pause
