@@ -97,8 +97,12 @@ class Connector:
             try:
                 findings.extend(self.check_collection(collection))
             except DsarError as exc:
+                from ..errors import ExitStatus, MismatchError
+
+                # checking the inventory against the source: a missing table or column is bad input
+                status = ExitStatus.BAD_INPUT if isinstance(exc, MismatchError) else exc.exit_status
                 findings.append(Finding("error", self.system.name, getattr(exc, "reason", str(exc)),
-                                        self.inventory.where(collection.key_path), int(exc.exit_status)))
+                                        self.inventory.where(collection.key_path), int(status)))
             except OSError as exc:
                 findings.append(Finding("error", self.system.name, self.inventory.redact(str(exc)),
                                         self.inventory.where(collection.key_path), 3))

@@ -231,6 +231,8 @@ class SqlConnector(Connector):
             return None  # compared in Python: an index would not be used
         dialect = self.engine().dialect.name
         expression = kind_type == "email" and dialect in ("sqlite", "postgresql")
+        if expression and dialect == "sqlite":
+            indexes = indexes + self._sqlite_expression_indexes(table.name)
         for index in indexes:
             columns = [c for c in index.get("column_names") or [] if c]
             expressions = [e for e in index.get("expressions") or [] if e]
@@ -246,6 +248,19 @@ class SqlConnector(Connector):
             return (f"no index for e-mail lookups on {table.fullname}.{field}; create one: "
                     f"CREATE INDEX {name}_lower ON {table.fullname} (lower(trim({field})))")
         return f"no index on {table.fullname}.{field}; create one: CREATE INDEX {name} ON {table.fullname} ({field})"
+
+    def _sqlite_expression_indexes(self, table_name: str) -> list[dict]:
+        """SQLAlchemy does not reflect SQLite expression indexes; read their SQL from sqlite_master."""
+        from sqlalchemy import text
+
+        with self.engine().connect() as conn:
+            rows = conn.execute(text("SELECT sql FROM sqlite_master WHERE type = 'index' AND tbl_name = :t AND sql IS NOT NULL"),
+                                {"t": table_name}).fetchall()
+        out = []
+        for (sql,) in rows:
+            inside = sql[sql.index("(") + 1:sql.rindex(")")] if "(" in sql else ""
+            out.append({"column_names": [], "expressions": [inside]})
+        return out
 
     def close(self) -> None:
         if self._engine is not None:

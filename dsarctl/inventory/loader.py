@@ -99,6 +99,8 @@ class _Loader:
         if not text.strip():
             raise InventoryError("inventory file is empty", where=self.name)
         doc = self._parse_yaml(text)
+        if doc is None:
+            raise InventoryError("inventory file is empty (only comments)", where=self.name)
         data = self._plain(doc, ())
         if not isinstance(data, dict):
             raise InventoryError("the inventory must be a mapping of keys (version, controller, systems, ...)",
@@ -204,7 +206,7 @@ class _Loader:
                 raise self.error(key_path + (key,), f"unknown key '{key}' in {what}{suggestion}")
         for key, spec in allowed.items():
             if enforce_required and getattr(spec, "required", False) and key not in obj:
-                raise self.error(key_path, f"{what} needs the key '{key}'")
+                raise self.error(key_path + (key,), f"{what} needs the key '{key}'")
         return obj
 
     def _str(self, obj: dict, key_path: tuple, key: str, default: Any = None, *, nonempty: bool = True) -> Any:
