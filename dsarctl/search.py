@@ -199,6 +199,12 @@ def find_subject(
                         for record in connector.locate(coll, wanted):
                             if _excluded(record, named_unique):
                                 cres.excluded += 1
+                                for kind in named_unique:
+                                    for value in sorted(record.identities.get(kind, ())):
+                                        ident = Identifier(kind, value)
+                                        provenance.setdefault(ident, Provenance(
+                                            ident, rounds, min(Identifier(k, v) for k, v in record.matched),
+                                            coll.qualified_name, record.location, followed=False))
                                 continue
                             matched_ids = {Identifier(k, v) for k, v in record.matched}
                             previous = found.get(record.ref)
