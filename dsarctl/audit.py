@@ -81,7 +81,7 @@ def m001_initial(db: Database) -> None:
     )
 
 
-# --- small helpers -----------------------------------------------------------------------------------
+# --- small helpers --------------------------------------------------------------------------------------
 
 
 def utc_iso(at: datetime) -> str:
@@ -348,7 +348,7 @@ class AuditLog:
 
     def record_erasure(self, request_id: str | None, identifier_hashes: Iterable[str], plan: dict, *,
                        operator: str, at: datetime) -> int:
-        """Remember an erasure for replay after a backup restore: keyed hashes and the plan, no identifiers."""
+        """Remember an erasure for replay after a backup restore: keyed hashes and plan, no identifiers."""
         hashes = sorted(set(identifier_hashes))
         row = {"request_id": request_id, "at": utc_iso(at), "operator": operator,
                "identifier_hashes": canonical_json(hashes), "plan": canonical_json(plan)}
@@ -488,7 +488,8 @@ class AuditLog:
                 if logged is None:
                     problems.append(f"{table} {key}: not in the event log (written outside dsarctl)")
                 elif logged != row_digest(row):
-                    problems.append(f"{table} {key}: differs from its last logged state (edited outside dsarctl)")
+                    problems.append(f"{table} {key}: differs from its last logged state "
+                                    "(edited outside dsarctl)")
             for (t, key) in latest:
                 if t == table and key not in seen:
                     problems.append(f"{table} {key}: deleted (the event log records it)")

@@ -131,7 +131,8 @@ class RequestBook:
         idents = list(identifiers) if identifiers else [parse_identifier(subject, self.inventory.identities)]
         first = idents[0]
         kinds = self.inventory.identities
-        shown = first.value if first.kind in kinds and kinds[first.kind].type in ("email", "phone") else str(first)
+        self_evident = first.kind in kinds and kinds[first.kind].type in ("email", "phone")
+        shown = first.value if self_evident else str(first)
         if received_at.tzinfo is None or received_at.utcoffset() is None:
             raise UsageError(f"--received: {received_at.isoformat()} has no time zone offset")
         if received_at > now:
@@ -139,7 +140,8 @@ class RequestBook:
         tz = self.inventory.controller.timezone
         row = {
             "subject": shown, "identifiers": json.dumps(sorted({str(i) for i in idents})), "type": type,
-            "status": "open", "regime": regime, "timezone": tz, "calendar": self.inventory.controller.holidays,
+            "status": "open", "regime": regime, "timezone": tz,
+            "calendar": self.inventory.controller.holidays,
             "custom": custom, "received_at": utc_iso(received_at), "channel": channel, "note": note,
             "verified_at": None, "verify_method": None, "pauses": "[]", "extended": 0,
             "extension_reason": None, "created_at": utc_iso(now), "created_by": operator,
@@ -177,8 +179,8 @@ class RequestBook:
                 raise UsageError(f"request {row['id']} is already paused "
                                  f"(since {json.loads(row['pauses'])[-1][0]})")
             if not _regime_pauses(row):
-                raise UsageError(f"request {row['id']}: {row['regime']} does not stop the clock while waiting "
-                                 f"for the subject; it stays due on {row['due_date']}")
+                raise UsageError(f"request {row['id']}: {row['regime']} does not stop the clock while "
+                                 f"waiting for the subject; it stays due on {row['due_date']}")
             pauses = json.loads(row["pauses"])
             pauses.append([utc_iso(now), None])
             row.update(status="paused", pauses=json.dumps(pauses))
@@ -275,8 +277,9 @@ class RequestBook:
             entry["days_left"] = (date.fromisoformat(r["extension_notice_due"]) - today).days
             notices.append(entry)
         tasks = list(db.query(
-            "SELECT t.*, r.due_date AS request_due_date FROM tasks t LEFT JOIN requests r ON r.id = t.request_id "
-            "WHERE t.status = 'open' ORDER BY r.due_date IS NULL, r.due_date, t.id"))
+            "SELECT t.*, r.due_date AS request_due_date FROM tasks t "
+            "LEFT JOIN requests r ON r.id = t.request_id WHERE t.status = 'open' "
+            "ORDER BY r.due_date IS NULL, r.due_date, t.id"))
         return {
             "today": today.isoformat(),
             "within": within,
@@ -298,7 +301,8 @@ class RequestBook:
     def _active(self, id: str, action: str) -> dict:
         row = self._row(id)
         if row["status"] in FINAL:
-            raise UsageError(f"cannot {action} request {row['id']}: it is {row['status']} ({row['closed_at']})")
+            raise UsageError(f"cannot {action} request {row['id']}: "
+                             f"it is {row['status']} ({row['closed_at']})")
         return row
 
     def _finish(self, id: str, status: str, text: str | None, operator: str, now: datetime) -> dict:
@@ -308,7 +312,8 @@ class RequestBook:
                 self._end_pause(row, now)
             row.update(status=status, closed_at=utc_iso(now), outcome=text)
             self._schedule(row, now)
-            late = deadlines.days_overdue(date.fromisoformat(row["due_date"]), local_date(now, row["timezone"]))
+            today = local_date(now, row["timezone"])
+            late = deadlines.days_overdue(date.fromisoformat(row["due_date"]), today)
             self._save(row, f"request.{status}", {"note" if status == "closed" else "reason": text,
                                                   "days_late": max(late, 0)}, operator, now)
         return self._public(row)

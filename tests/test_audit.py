@@ -49,7 +49,7 @@ def tampered(log: AuditLog, tmp_path: Path, *statements: str) -> AuditLog:
     return AuditLog.open(copy)
 
 
-# --- opening and migrations ----------------------------------------------------------------------------
+# --- opening and migrations -----------------------------------------------------------------------------
 
 
 def test_migrations_apply_once(tmp_path):
@@ -217,7 +217,7 @@ def test_verify_catches_a_missing_or_stale_chain_head(log, tmp_path):
         "events 5..6 were added outside dsarctl (the chain head is event 4)"]
 
 
-# --- rows recorded by events ------------------------------------------------------------------------------
+# --- rows recorded by events ----------------------------------------------------------------------------
 
 
 def test_runs_tasks_suppressions_and_erasures(log):
@@ -261,7 +261,8 @@ def test_verify_catches_rows_changed_without_an_event(log, tmp_path):
     task = log.add_task(None, "analytics", operator="ann", at=at(0))
     log.add_suppressions(["h1", "h2"], "newsletter", None, operator="ann", at=at(1))
     log.record_run("find", None, {"crm": {"status": "ok", "records": 1}}, operator="ann", at=at(2))
-    assert tampered(log, tmp_path, f"UPDATE tasks SET status = 'done' WHERE id = {task}").verify().problems == [
+    edited = tampered(log, tmp_path, f"UPDATE tasks SET status = 'done' WHERE id = {task}")
+    assert edited.verify().problems == [
         f"tasks {task}: differs from its last logged state (edited outside dsarctl)"]
     assert tampered(log, tmp_path, "DELETE FROM runs").verify().problems == [
         "runs 1: deleted (the event log records it)"]
@@ -270,8 +271,8 @@ def test_verify_catches_rows_changed_without_an_event(log, tmp_path):
         "tasks 2: not in the event log (written outside dsarctl)"]
     assert tampered(log, tmp_path, "DELETE FROM suppressions WHERE hash = 'h1'").verify().problems == [
         "suppressions: 1 entry of system newsletter deleted (erased data could be re-imported)"]
-    assert tampered(log, tmp_path, "INSERT INTO suppressions VALUES ('h9', NULL, 'crm', NULL, 'now')"
-                    ).verify().problems == ["suppressions: 1 entry not in the event log (added outside dsarctl)"]
+    added = tampered(log, tmp_path, "INSERT INTO suppressions VALUES ('h9', NULL, 'crm', NULL, 'now')")
+    assert added.verify().problems == ["suppressions: 1 entry not in the event log (added outside dsarctl)"]
 
 
 def test_a_failed_write_leaves_no_event(log):
@@ -282,7 +283,7 @@ def test_a_failed_write_leaves_no_event(log):
     assert list(log.events()) == [] and log.verify().ok
 
 
-# --- two writers -------------------------------------------------------------------------------------------
+# --- two writers ----------------------------------------------------------------------------------------
 
 
 def _writer(path: str, name: str, n: int, start) -> None:
@@ -333,7 +334,7 @@ def test_processes_creating_a_new_log_at_once_migrate_it_once(tmp_path):
     assert [m.name for m in migrations.applied(AuditLog.open(path).db)] == ["m001_initial"]
 
 
-# --- the install key ------------------------------------------------------------------------------------------
+# --- the install key ------------------------------------------------------------------------------------
 
 
 def test_key_is_created_once_private_and_stable(tmp_path):

@@ -47,7 +47,7 @@ def new(book, subject="alice@example.com", type="access", received=utc(2026, 1, 
     return book.new(subject, type, received, operator="ann", now=now or received + timedelta(hours=1), **kw)
 
 
-# --- opening a request ---------------------------------------------------------------------------------------
+# --- opening a request ----------------------------------------------------------------------------------
 
 
 def test_new_request_json_and_worked_example(book):
@@ -72,7 +72,8 @@ def test_ids_count_up_within_the_year_of_entry(book):
     assert new(book)["id"] == "R-2026-0001"
     assert new(book, "bob@example.com")["id"] == "R-2026-0002"
     # Entered in the first minutes of 2027 in London: the year of entry is the controller's.
-    late = book.new("carol@example.com", "access", utc(2026, 12, 31, 23), operator="ann", now=utc(2027, 1, 1, 0, 5))
+    late = book.new("carol@example.com", "access", utc(2026, 12, 31, 23), operator="ann",
+                    now=utc(2027, 1, 1, 0, 5))
     assert late["id"] == "R-2027-0001"
 
 
@@ -88,7 +89,8 @@ def test_subject_forms(book):
     ({"type": "delete"}, "unknown request type 'delete' (one of: access, erasure,"),
     ({"regime": "gdpr"}, "unknown regime 'gdpr' (one of: eu-gdpr, uk-gdpr,"),
     ({"regime": "custom"}, "regime 'custom' needs a 'custom_regime:'"),
-    ({"received": utc(2026, 3, 1), "now": utc(2026, 2, 1)}, "--received: 2026-03-01T00:00:00+00:00 is in the future"),
+    ({"received": utc(2026, 3, 1), "now": utc(2026, 2, 1)},
+     "--received: 2026-03-01T00:00:00+00:00 is in the future"),
 ])
 def test_new_rejects_bad_input(book, kwargs, message):
     with pytest.raises(UsageError) as err:
@@ -113,19 +115,21 @@ def test_custom_regime_from_the_inventory(tmp_path):
         book.extend(r["id"], "busy", operator="ann", now=utc(2026, 2, 3, 9))
 
 
-# --- lifecycle -------------------------------------------------------------------------------------------------
+# --- lifecycle ------------------------------------------------------------------------------------------
 
 
 def test_extend_counts_from_the_anchor(book):
     r = new(book)
     r = book.extend(r["id"], "many systems to search", operator="bob", now=utc(2026, 2, 10, 9))
-    assert (r["due_date"], r["extended"], r["extension_reason"]) == ("2026-04-30", True, "many systems to search")
+    assert (r["due_date"], r["extended"]) == ("2026-04-30", True)
+    assert r["extension_reason"] == "many systems to search"
     with pytest.raises(UsageError, match="already extended"):
         book.extend(r["id"], "again", operator="bob", now=utc(2026, 2, 11, 9))
     events = list(book.audit.events(r["id"]))
     assert [e["kind"] for e in events] == ["request.new", "request.extended"]
     assert events[1]["operator"] == "bob"
-    assert events[1]["data"]["reason"] == "many systems to search" and events[1]["data"]["due_date"] == "2026-04-30"
+    assert events[1]["data"]["reason"] == "many systems to search"
+    assert events[1]["data"]["due_date"] == "2026-04-30"
 
 
 def test_extend_refused_without_an_extension_or_after_the_notice_date(book):
@@ -135,7 +139,8 @@ def test_extend_refused_without_an_extension_or_after_the_notice_date(book):
     r = new(book)  # notice due 2026-02-28
     with pytest.raises(UsageError, match="told of an extension by 2026-02-28; it is too late"):
         book.extend(r["id"], "busy", operator="ann", now=utc(2026, 3, 1, 9))
-    late = book.extend(r["id"], "told the subject on time", operator="ann", now=utc(2026, 3, 1, 9), allow_late=True)
+    late = book.extend(r["id"], "told the subject on time", operator="ann", now=utc(2026, 3, 1, 9),
+                       allow_late=True)
     assert late["due_date"] == "2026-04-30"
     assert list(book.audit.events(r["id"]))[-1]["data"]["late"] is True
     with pytest.raises(UsageError, match="reason"):
@@ -234,7 +239,7 @@ def test_lifecycle_keeps_the_log_verifiable_and_catches_row_edits(book):
         f"requests {r['id']}: differs from its last logged state (edited outside dsarctl)"]
 
 
-# --- finding the request a run belongs to ----------------------------------------------------------------------
+# --- finding the request a run belongs to ---------------------------------------------------------------
 
 
 def test_find_open_and_request_for_run(book):
@@ -247,13 +252,14 @@ def test_find_open_and_request_for_run(book):
     got, created = book.request_for_run([alice], "erasure", operator="ann", now=utc(2026, 2, 1, 10))
     assert created and got["type"] == "erasure" and got["received_at"] == "2026-02-01T10:00:00+00:00"
     assert got["subject"] == "alice@example.com"
-    got, created = book.request_for_run([alice], "access", request_id=r["id"], operator="ann", now=utc(2026, 2, 1))
+    got, created = book.request_for_run([alice], "access", request_id=r["id"], operator="ann",
+                                        now=utc(2026, 2, 1))
     assert (got["id"], created) == (r["id"], False)
     book.close(r["id"], operator="ann", now=utc(2026, 2, 2))
     assert book.find_open([alice], "access") is None
 
 
-# --- overdue -----------------------------------------------------------------------------------------------------
+# --- overdue --------------------------------------------------------------------------------------------
 
 
 def test_overdue_orders_by_urgency(book):
@@ -263,15 +269,18 @@ def test_overdue_orders_by_urgency(book):
     far = new(book, "far@example.com", received=utc(2026, 2, 5, 12))     # due 2026-03-05
     done = new(book, "done@example.com", received=utc(2026, 1, 3, 12))
     book.close(done["id"], operator="ann", now=utc(2026, 1, 20))
-    task = book.audit.add_task(soon["id"], "analytics", processor="Google", operator="ann", at=utc(2026, 1, 13))
+    task = book.audit.add_task(soon["id"], "analytics", processor="Google", operator="ann",
+                               at=utc(2026, 1, 13))
 
     report = book.overdue(date(2026, 2, 9), within=7)
     assert [(r["id"], r["days_overdue"]) for r in report["overdue"]] == [(later["id"], 7), (late["id"], 4)]
-    assert [(r["id"], r["days_overdue"]) for r in report["due_soon"]] == [(soon["id"], -3)]
+    assert [(r["id"], r["days_overdue"]) for r in report["due_soon"]] == [(soon["id"], -3)]  # not `far`
+    assert far["due_date"] == "2026-03-05"
     assert [(r["id"], r["days_left"]) for r in report["extension_notices"]] == [(soon["id"], 3)]
     assert [t["id"] for t in report["open_tasks"]] == [task]
     assert report["open_tasks"][0]["request_due_date"] == "2026-02-12"
-    assert {"id", "subject", "type", "status", "regime", "received_at", "due_date"} <= set(report["overdue"][0])
+    contract = {"id", "subject", "type", "status", "regime", "received_at", "due_date", "days_overdue"}
+    assert contract <= set(report["overdue"][0])
     json.dumps(report)
 
     assert book.overdue(date(2026, 2, 9), within=0)["due_soon"] == []
@@ -331,7 +340,7 @@ def test_overdue_is_fast_on_100k_requests(book):
     assert "idx_requests_status_due_date" in plan
 
 
-# --- helpers ----------------------------------------------------------------------------------------------------
+# --- helpers --------------------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("text, expected", [
