@@ -370,6 +370,15 @@ class AuditLog:
 
     def verify(self) -> VerifyResult:
         """Check the hash chain, the chain head, and every tracked row against its latest event."""
+        if self.db.conn.in_transaction:
+            return self._verify()
+        self.db.conn.execute("BEGIN")  # one snapshot: a writer appending meanwhile is not a "deletion"
+        try:
+            return self._verify()
+        finally:
+            self.db.conn.execute("ROLLBACK")
+
+    def _verify(self) -> VerifyResult:
         problems: list[str] = []
         light: list[tuple[int, str, str, bool]] = []  # seq, prev_hash, hash, content matches hash
         latest: dict[tuple[str, Any], str] = {}  # (table, key) -> digest logged last

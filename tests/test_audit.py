@@ -315,6 +315,23 @@ def test_two_processes_appending_at_once_keep_the_chain(tmp_path):
     assert result.checked == 400
 
 
+def test_verify_while_another_process_appends_sees_one_snapshot(tmp_path):
+    path = tmp_path / "audit.db"
+    log = AuditLog.open(path)
+    ctx = multiprocessing.get_context("spawn")
+    start = ctx.Event()
+    writer = ctx.Process(target=_writer, args=(str(path), "bob", 300, start))
+    writer.start()
+    start.set()
+    results = []
+    while writer.is_alive():
+        results.append(log.verify())
+    writer.join(60)
+    results.append(log.verify())
+    assert all(r.ok for r in results), [r.problems for r in results if not r.ok][:1]
+    assert results[-1].checked == 300
+
+
 def _opener(path: str, start) -> None:
     start.wait()
     AuditLog.open(Path(path)).close()
