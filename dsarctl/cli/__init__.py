@@ -52,6 +52,7 @@ def root(
 app.add_typer(inventory_cmd.app, name="inventory")
 find_cmd.register(app)
 demo_cmd.register(app)
+from . import export as export_cmd; export_cmd.register(app)  # noqa: E402,E702
 
 
 def main(argv: Optional[list[str]] = None) -> None:

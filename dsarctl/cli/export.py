@@ -1,0 +1,100 @@
+"""`dsarctl export SUBJECT`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from ..errors import ExitStatus
+from .common import IdOpt, JsonOpt, RequestOpt, SubjectArg, state, subject_identifiers
+from .output import Output
+
+
+def register(app: typer.Typer) -> None:
+    app.command("export")(export)
+
+
+def export(
+    ctx: typer.Context,
+    subject: SubjectArg,
+    output: Annotated[
+        Optional[Path],
+        typer.Option("--output", "-o", help="The zip to write (default: access-<request or subject>….zip here). "
+                                            "Never overwritten.", show_default=False),
+    ] = None,
+    ids: IdOpt = None,
+    no_expand: Annotated[bool, typer.Option("--no-expand", help="Search only the identifiers given, do not follow others.")] = False,
+    request: RequestOpt = None,
+    json_: JsonOpt = False,
+) -> None:
+    """The access package: a zip with every record found, index.html and manifest.json (Art. 15 and 20)."""
+    import os
+    from datetime import datetime, timezone
+
+    from ..export import _check_target, default_filename, write_package
+    from ..runs import record_run
+    from ..search import find_subject
+
+    out = Output(json_)
+    inventory = state(ctx).inventory()
+    identifiers = subject_identifiers(inventory, subject, ids)
+    now = datetime.now(timezone.utc)
+    target = output if output is not None else Path(default_filename(subject, request, now))
+    _check_target(target.absolute())  # before searching: a taken name is known at once
+    progress = None if json_ else out.progress()
+    try:
+        result = find_subject(inventory, identifiers, expand=not no_expand, progress=progress)
+    finally:
+        if progress:
+            progress(None)
+    for kind, values in result.ambiguous.items():
+        out.warn(f"ambiguous: {len(values)} values of unique identity '{kind}' ({', '.join(values)}); "
+                 f"the package holds the records of all of them — check they are one person")
+    if result.total == 0:
+        record_run(inventory, "export", result, request_id=request, extra={"zip_sha256": None, "file": None})
+        for system, collection, error in result.failures:
+            out.message(f"failed: {system}.{collection}: {error}", style="red")
+        out.emit({"file": None, "total": 0, "subject": [str(i) for i in result.given],
+                  "failures": [{"system": s, "collection": c, "error": e} for s, c, e in result.failures]},
+                 lambda console, d: None)
+        out.message("nothing found: no package written")
+        raise typer.Exit(ExitStatus.SOURCE_FAILED if result.failures else ExitStatus.NO)
+    package = write_package(inventory, result, target, now=now, request_id=request)
+    try:
+        run = record_run(inventory, "export", result, request_id=request,
+                         extra={"zip_sha256": package.sha256, "file": str(package.path)})
+    except BaseException:
+        os.unlink(package.path)  # a package the audit log does not know about must not be sent
+        raise
+    data = package.to_dict()
+    if run:
+        data["request"] = run
+    out.emit(data, render_export)
+    for system, collection, error in package.failures:
+        out.message(f"failed: {system}.{collection}: {error}", style="red")
+    if package.failures:
+        out.message("the package was written without the sources that failed; index.html and manifest.json say so",
+                    style="red")
+        raise typer.Exit(ExitStatus.SOURCE_FAILED)
+
+
+def render_export(console, data) -> None:
+    from rich.table import Table
+
+    table = Table(title=f"Records exported: {data['total']}", title_justify="left")
+    for col in ("system", "collection", "records", "status"):
+        table.add_column(col, overflow="fold")
+    for system in data["systems"]:
+        if system["status"] == "manual":
+            table.add_row(system["system"], "", "", "manual task (not in the package)", style="yellow")
+            continue
+        for coll in system["collections"]:
+            failed = coll["status"] == "failed"
+            table.add_row(system["system"], coll["collection"], str(coll["count"]),
+                          f"FAILED: {coll.get('error', '')}" if failed else "ok",
+                          style="red" if failed else (None if coll["count"] else "dim"))
+    console.print(table)
+    console.print(f"Wrote {data['file']} ({data['bytes']} bytes, {data['files']} files)", markup=False)
+    console.print(f"SHA-256 {data['sha256']}", markup=False)

@@ -1,0 +1,511 @@
+"""The access package: one zip answering GDPR Art. 15 (access) and Art. 20 (portability).
+
+Layout of the zip:
+
+- ``data/<system>/<collection>.json`` and ``.csv``: every field of every matched record;
+  ``data/<system>/<collection>/<name>``: the connector's own files (whole messages as ``.eml``).
+- ``index.html``: the Art. 15(1)(a)-(h) information, readable offline, with no external resources.
+- ``manifest.json``: request, identifiers, counts and status per collection, and the SHA-256 of every
+  other file in the zip.
+
+The zip is written to a temporary file (mode 0600) next to the target, fsynced, then hard-linked to its
+final name, which fails when that name exists: a crash never leaves half a zip under the final name
+and an existing file is never replaced. Connector files are streamed into the zip chunk by chunk while
+being hashed, so memory does not grow with the size of a mailbox.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import os
+import re
+import secrets
+import zipfile
+from dataclasses import dataclass, field
+from datetime import date, datetime, timezone
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, Callable, Iterable, Iterator
+
+from . import __version__
+from .connectors import Record, open_connector
+from .errors import DsarError, UsageError
+from .inventory.model import Collection, Inventory, System
+from .search import CollectionResult, FindResult
+
+FORMAT = "dsarctl-access-package/1"
+HTML_ROWS = 200  # records shown per collection in index.html; the data files always hold all of them
+_CHUNK = 1 << 16
+
+
+class TargetExistsError(UsageError):
+    """The zip's file name is taken: an export never overwrites."""
+
+
+# -- values -----------------------------------------------------------------------------------------
+
+def plain(value: Any) -> Any:
+    """`value` as JSON-native types: dates as ISO text, whole decimals as integers, other decimals as
+    text (no float rounding of money), bytes as hex, sets sorted; dicts and lists recursively."""
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    if isinstance(value, dict):
+        return {str(k): plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [plain(v) for v in value]
+    if isinstance(value, (set, frozenset)):
+        return [plain(v) for v in sorted(value, key=str)]
+    if isinstance(value, (datetime, date)):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        if value == value.to_integral_value() and abs(value) < 2**53:
+            return int(value)
+        return format(value.normalize(), "f")
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return bytes(value).hex()
+    return str(value)
+
+
+def flatten(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Nested objects as dotted keys ({"user": {"email": x}} -> {"user.email": x}); lists stay whole."""
+    out: dict[str, Any] = {}
+    for key, value in data.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict) and value:
+            out.update(flatten(value, name + "."))
+        else:
+            out[name] = value
+    return out
+
+
+def cell(value: Any) -> str:
+    """A flattened JSON value as CSV/HTML text: lists and objects as JSON, null as empty."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (list, dict)):
+        return json.dumps(value, ensure_ascii=False)
+    return str(value)
+
+
+_UNSAFE = re.compile(r"[^A-Za-z0-9._@+-]+")
+
+
+def safe_name(name: str) -> str:
+    """One path component for a zip entry: no separators, no `..`, no leading dot, never empty."""
+    text = _UNSAFE.sub("_", str(name)).strip("._") or "_"
+    return text[:120]
+
+
+# -- result -----------------------------------------------------------------------------------------
+
+@dataclass
+class PackageFile:
+    path: str  # inside the zip
+    sha256: str
+    bytes: int
+    complete: bool = True
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"path": self.path, "sha256": self.sha256, "bytes": self.bytes}
+        if not self.complete:
+            out["complete"] = False
+        return out
+
+
+@dataclass
+class ExportResult:
+    path: Path
+    sha256: str
+    bytes: int
+    manifest: dict[str, Any]
+    find: FindResult
+    failures: list[tuple[str, str, str]] = field(default_factory=list)  # system, collection, reason
+
+    def to_dict(self) -> dict[str, Any]:
+        m = self.manifest
+        return {
+            "file": str(self.path),
+            "sha256": self.sha256,
+            "bytes": self.bytes,
+            "request_id": m["request_id"],
+            "subject": m["subject"],
+            "generated_at": m["generated_at"],
+            "total": m["total"],
+            "ambiguous": m["ambiguous"],
+            "systems": [
+                {k: s[k] for k in ("system", "status", "count") if k in s}
+                | ({"collections": [{k: c[k] for k in ("collection", "status", "count", "error") if k in c}
+                                    for c in s["collections"]]} if "collections" in s else {})
+                for s in m["systems"]
+            ],
+            "failures": [{"system": s, "collection": c, "error": e} for s, c, e in self.failures],
+            "files": len(m["files"]) + 1,
+        }
+
+
+# -- names ------------------------------------------------------------------------------------------
+
+def default_filename(subject: str, request_id: str | None, now: datetime) -> str:
+    """`access-<request>.zip`, else `access-<subject>-<UTC timestamp>.zip`."""
+    if request_id:
+        return f"access-{safe_name(request_id)}.zip"
+    stamp = now.astimezone(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    return f"access-{safe_name(subject)}-{stamp}.zip"
+
+
+# -- writing ----------------------------------------------------------------------------------------
+
+def write_package(
+    inventory: Inventory,
+    result: FindResult,
+    target: Path | str,
+    *,
+    now: datetime,
+    request_id: str | None = None,
+) -> ExportResult:
+    """Write the access package for `result` to `target` (never replacing an existing file)."""
+    if now.tzinfo is None:
+        raise ValueError("now must be timezone-aware")
+    target = Path(target).absolute()
+    _check_target(target)
+    tmp = target.parent / f".{target.name}.{secrets.token_hex(6)}.part"
+    try:
+        fd = os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o600)
+    except OSError as exc:
+        raise UsageError(f"cannot write in {target.parent}: {exc.strerror}") from None
+    try:
+        if hasattr(os, "fchmod"):
+            os.fchmod(fd, 0o600)  # whatever the umask
+        with os.fdopen(fd, "w+b") as handle:
+            builder = _Builder(inventory, result, now, request_id)
+            with zipfile.ZipFile(handle, "w", zipfile.ZIP_DEFLATED) as zf:
+                manifest = builder.build(zf)
+            handle.flush()
+            os.fsync(handle.fileno())
+            handle.seek(0)
+            digest, size = _hash_stream(iter(lambda: handle.read(_CHUNK), b""))
+        _publish(tmp, target)
+    finally:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+    return ExportResult(target, digest, size, manifest, result, builder.failures)
+
+
+def _check_target(target: Path) -> None:
+    if os.path.lexists(target):
+        raise TargetExistsError(f"{target} already exists; an export never overwrites (choose another name with -o)")
+    if not target.parent.is_dir():
+        raise UsageError(f"folder not found: {target.parent}")
+
+
+def _publish(tmp: Path, target: Path) -> None:
+    """Give the finished temp file its final name, failing if that name exists."""
+    try:
+        os.link(tmp, target)
+    except FileExistsError:
+        raise TargetExistsError(f"{target} already exists; an export never overwrites (choose another name with -o)") from None
+    except OSError:
+        # No hard links on this filesystem: reserve the name exclusively, then move the file onto it.
+        try:
+            os.close(os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+        except FileExistsError:
+            raise TargetExistsError(f"{target} already exists; an export never overwrites") from None
+        os.replace(tmp, target)
+    if hasattr(os, "O_DIRECTORY"):
+        dir_fd = os.open(target.parent, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+
+
+def _hash_stream(chunks: Iterable[bytes]) -> tuple[str, int]:
+    digest = hashlib.sha256()
+    size = 0
+    for chunk in chunks:
+        digest.update(chunk)
+        size += len(chunk)
+    return digest.hexdigest(), size
+
+
+class _Builder:
+    """Writes the entries of one package into an open ZipFile and keeps what the manifest needs."""
+
+    def __init__(self, inventory: Inventory, result: FindResult, now: datetime, request_id: str | None):
+        self.inventory = inventory
+        self.result = result
+        self.now = now.astimezone(timezone.utc)
+        self.request_id = request_id
+        self.files: list[PackageFile] = []
+        self.failures: list[tuple[str, str, str]] = list(result.failures)
+        self.used: set[str] = set()
+
+    # entries
+    def _name(self, *parts: str) -> str:
+        name = "/".join(safe_name(p) for p in parts)
+        stem, dot, ext = name.rpartition(".")
+        n = 1
+        while name.lower() in self.used:  # two names that sanitise alike
+            n += 1
+            name = f"{stem}-{n}.{ext}" if dot else f"{ext}-{n}"
+        self.used.add(name.lower())
+        return name
+
+    def _entry(self, name: str, chunks: Iterable[bytes]) -> PackageFile:
+        info = zipfile.ZipInfo(name, date_time=self.now.timetuple()[:6])
+        info.compress_type = zipfile.ZIP_DEFLATED
+        info.external_attr = 0o644 << 16
+        digest = hashlib.sha256()
+        entry = PackageFile(name, "", 0, complete=False)
+        self.files.append(entry)
+        try:
+            with self.zf.open(info, "w") as out:
+                for chunk in chunks:
+                    digest.update(chunk)
+                    out.write(chunk)
+                    entry.bytes += len(chunk)
+            entry.complete = True
+        finally:
+            entry.sha256 = digest.hexdigest()
+        return entry
+
+    def build(self, zf: zipfile.ZipFile) -> dict[str, Any]:
+        self.zf = zf
+        collections: dict[tuple[str, str], dict[str, Any]] = {}
+        for sres in self.result.systems.values():
+            if sres.system.is_manual:
+                continue
+            connector = None
+            try:
+                for cres in sres.collections.values():
+                    info = collections[(sres.system.name, cres.collection.name)] = {"files": []}
+                    if cres.status != "ok" or not cres.records:
+                        continue
+                    base = ("data", sres.system.name, cres.collection.name)
+                    info["json"] = self._entry(self._name(*base[:-1], base[-1] + ".json"),
+                                               _json_chunks(cres.records)).path
+                    info["csv"] = self._entry(self._name(*base[:-1], base[-1] + ".csv"),
+                                              _csv_chunks(cres.records)).path
+                    try:
+                        if connector is None:
+                            connector = open_connector(sres.system, self.inventory)
+                        for extra in connector.export_files(cres.collection, cres.records):
+                            path = self._name(*base, extra.name)
+                            info["files"].append(path)
+                            self._entry(path, extra.chunks())
+                    except (DsarError, OSError) as exc:
+                        reason = self.inventory.redact(getattr(exc, "reason", None) or
+                                                       f"{exc.__class__.__name__}: {exc}")
+                        info["error"] = f"while exporting files: {reason}"
+                        self.failures.append((sres.system.name, cres.collection.name, info["error"]))
+            finally:
+                if connector is not None:
+                    connector.close()
+        manifest = self._manifest(collections)
+        html = render_index(self.inventory, self.result, manifest, collections)
+        self._entry("index.html", [html.encode("utf-8")])
+        manifest["files"] = [f.to_dict() for f in self.files]
+        self.files.append(PackageFile("manifest.json", "", 0))  # not hashed by itself
+        info = zipfile.ZipInfo("manifest.json", date_time=self.now.timetuple()[:6])
+        info.compress_type = zipfile.ZIP_DEFLATED
+        info.external_attr = 0o644 << 16
+        zf.writestr(info, json.dumps(manifest, indent=2, ensure_ascii=False) + "\n")
+        return manifest
+
+    def _manifest(self, collections: dict[tuple[str, str], dict[str, Any]]) -> dict[str, Any]:
+        systems = []
+        for sres in self.result.systems.values():
+            entry: dict[str, Any] = {"system": sres.system.name, "connector": sres.system.connector}
+            if sres.system.is_manual:
+                entry.update(status="manual", count=None, task=self.result.manual_task(sres.system))
+                systems.append(entry)
+                continue
+            colls = []
+            for cres in sres.collections.values():
+                info = collections.get((sres.system.name, cres.collection.name), {})
+                c: dict[str, Any] = {"collection": cres.collection.name, "status": cres.status,
+                                     "count": len(cres.records)}
+                if cres.status == "failed":
+                    c["error"] = cres.error or "failed"
+                elif info.get("error"):
+                    c["status"] = "failed"
+                    c["error"] = info["error"]
+                for key in ("json", "csv"):
+                    if info.get(key):
+                        c[key] = info[key]
+                if info.get("files"):
+                    c["files"] = info["files"]
+                colls.append(c)
+            status = "failed" if any(c["status"] == "failed" for c in colls) else "ok"
+            entry.update(status=status, count=sres.count, collections=colls)
+            systems.append(entry)
+        return {
+            "format": FORMAT,
+            "request_id": self.request_id,
+            "subject": [str(i) for i in self.result.given],
+            "identifiers": [p.to_dict() for p in self.result.provenance.values()],
+            "ambiguous": self.result.ambiguous,
+            "generated_at": self.now.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "dsarctl_version": __version__,
+            "inventory_sha256": self.inventory.sha256,
+            "controller": self.inventory.controller.name,
+            "total": self.result.total,
+            "systems": systems,
+            "files": [],
+        }
+
+
+def _json_chunks(records: list[Record]) -> Iterator[bytes]:
+    """A JSON array of the records' data, one record at a time."""
+    yield b"[\n"
+    for i, record in enumerate(records):
+        text = json.dumps(plain(record.data), indent=2, ensure_ascii=False)
+        yield (("" if i == 0 else ",\n") + text).encode("utf-8")
+    yield b"\n]\n"
+
+
+def csv_columns(rows: list[dict[str, Any]]) -> list[str]:
+    """Union of the keys in record order."""
+    return list(dict.fromkeys(k for row in rows for k in row))
+
+
+def _csv_chunks(records: list[Record]) -> Iterator[bytes]:
+    """CSV with a UTF-8 byte order mark (so spreadsheet programs read the accents right)."""
+    rows = [flatten(plain(r.data)) for r in records]
+    columns = csv_columns(rows)
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\r\n")
+    writer.writerow(columns)
+    yield "\ufeff".encode("utf-8") + buffer.getvalue().encode("utf-8")
+    for row in rows:
+        buffer.seek(0)
+        buffer.truncate()
+        writer.writerow([cell(row.get(c)) for c in columns])
+        yield buffer.getvalue().encode("utf-8")
+
+
+# -- index.html -------------------------------------------------------------------------------------
+
+# Default supervisory authorities when the inventory names none, by deadline regime.
+AUTHORITIES: dict[str, dict[str, str]] = {
+    "uk-gdpr": {"name": "the Information Commissioner's Office (ICO)", "url": "https://ico.org.uk/make-a-complaint/"},
+    "eu-gdpr": {"name": "the data protection authority of the EU/EEA country where you live, work, or where "
+                        "the alleged infringement took place",
+                "url": "https://www.edpb.europa.eu/about-edpb/about-edpb/members_en"},
+    "ch-fadp": {"name": "the Federal Data Protection and Information Commissioner (FDPIC)",
+                "url": "https://www.edoeb.admin.ch/"},
+    "br-lgpd": {"name": "the Autoridade Nacional de Proteção de Dados (ANPD)", "url": "https://www.gov.br/anpd/"},
+    "ca-pipeda": {"name": "the Office of the Privacy Commissioner of Canada", "url": "https://www.priv.gc.ca/"},
+    "ca-qc": {"name": "the Commission d'accès à l'information du Québec", "url": "https://www.cai.gouv.qc.ca/"},
+    "us-ca": {"name": "the California Privacy Protection Agency", "url": "https://cppa.ca.gov/"},
+}
+_GENERIC_AUTHORITY = {"name": "the data protection supervisory authority (or attorney general) responsible "
+                              "where you live", "url": ""}
+
+GDPR_RIGHTS = [
+    ("Access (Art. 15)", "to receive a copy of your personal data and this information — this package."),
+    ("Rectification (Art. 16)", "to have inaccurate data corrected and incomplete data completed."),
+    ("Erasure (Art. 17)", "to have your data deleted where there is no longer a reason to keep it. Records we must "
+                          "keep by law are marked below with the reason and how long."),
+    ("Restriction (Art. 18)", "to have the use of your data limited while accuracy or an objection is checked."),
+    ("Data portability (Art. 20)", "to receive the data you gave us in a machine-readable format and have it "
+                                   "sent to another organisation: the JSON and CSV files in the data folder."),
+    ("Objection (Art. 21)", "to object to processing based on legitimate interests, and at any time to direct "
+                            "marketing."),
+    ("Withdrawing consent (Art. 7(3))", "where we rely on your consent, to withdraw it at any time, as easily as "
+                                        "you gave it; this does not affect what was done before."),
+    ("Automated decisions (Art. 22)", "not to be subject to a decision based solely on automated processing that "
+                                      "has legal or similarly significant effects on you."),
+]
+PLAIN_RIGHTS = [
+    ("Access", "to know what personal information we hold about you and receive a copy — this package."),
+    ("Correction", "to have inaccurate information corrected."),
+    ("Deletion", "to have your information deleted, except what we must keep by law."),
+    ("Portability", "to receive your information in a machine-readable format: the JSON and CSV files."),
+    ("Opting out and objecting", "to opt out of the sale or sharing of your information, of targeted advertising "
+                                 "and of marketing, and to withdraw consent you gave."),
+    ("No retaliation", "not to be treated differently for using these rights."),
+]
+
+
+def _safe_url(url: str | None) -> str | None:
+    if url and re.match(r"^(https?://|mailto:)", url.strip(), re.I):
+        return url.strip()
+    return None
+
+
+def authority_for(inventory: Inventory) -> dict[str, Any]:
+    """The supervisory authority to complain to: the inventory's, else a default for the regime."""
+    given = dict(inventory.controller.authority or {})
+    default = AUTHORITIES.get(inventory.controller.regime, _GENERIC_AUTHORITY)
+    out = {**given}
+    out["name"] = given.get("name") or default["name"]
+    out["url"] = _safe_url(given.get("url")) or (None if given.get("name") else _safe_url(default["url"]))
+    out["from_inventory"] = bool(given.get("name"))
+    return out
+
+
+def _system_view(inventory: Inventory, sres, manifest_system: dict[str, Any],
+                 collections: dict[tuple[str, str], dict[str, Any]]) -> dict[str, Any]:
+    system: System = sres.system
+    view: dict[str, Any] = {
+        "name": system.name, "description": system.description, "status": manifest_system["status"],
+        "count": manifest_system.get("count"), "purposes": system.purposes, "lawful_basis": system.lawful_basis,
+        "retention": system.retention, "recipients": system.recipients, "source": system.source,
+        "processor": system.processor, "collections": [],
+    }
+    if system.is_manual:
+        return view
+    for cm in manifest_system["collections"]:
+        cres: CollectionResult = sres.collections[cm["collection"]]
+        coll: Collection = cres.collection
+        rows = [flatten(plain(r.data)) for r in cres.records[:HTML_ROWS]]
+        columns = csv_columns(rows)
+        rule = coll.erase
+        view["collections"].append({
+            "name": coll.name, "description": coll.description, "status": cm["status"], "count": cm["count"],
+            "error": cm.get("error"), "categories": list(dict.fromkeys(coll.categories.values())),
+            "retained": rule.reason if rule is not None and rule.action == "retain" else None,
+            "retained_until": rule.until.text if rule is not None and rule.action == "retain" and rule.until else None,
+            "columns": columns, "rows": [[cell(row.get(c)) for c in columns] for row in rows],
+            "more": max(0, cm["count"] - HTML_ROWS),
+            "json": cm.get("json"), "csv": cm.get("csv"), "files": cm.get("files", []),
+        })
+    return view
+
+
+def render_index(inventory: Inventory, result: FindResult, manifest: dict[str, Any],
+                 collections: dict[tuple[str, str], dict[str, Any]]) -> str:
+    """index.html of the package (Jinja2, autoescape on: the subject's data may contain markup)."""
+    from jinja2 import Environment, PackageLoader, StrictUndefined
+
+    env = Environment(loader=PackageLoader("dsarctl", "templates"), autoescape=True, undefined=StrictUndefined,
+                      trim_blocks=True, lstrip_blocks=True)
+    by_name = {s["system"]: s for s in manifest["systems"]}
+    systems = [_system_view(inventory, sres, by_name[name], collections) for name, sres in result.systems.items()]
+    regime = inventory.controller.regime
+    consent = [s["name"] for s in systems if s["lawful_basis"] and "consent" in s["lawful_basis"].lower()]
+    controller = inventory.controller
+    return env.get_template("index.html.j2").render(
+        controller=controller,
+        contact_url=_safe_url(controller.contact if "://" in (controller.contact or "") else
+                              f"mailto:{controller.contact}" if "@" in (controller.contact or "") else None),
+        manifest=manifest,
+        found=[s for s in systems if s["status"] != "manual" and (s["count"] or s["status"] == "failed")],
+        not_found=[s for s in systems if s["status"] == "ok" and not s["count"]],
+        manual=[s for s in systems if s["status"] == "manual"],
+        failed=[(s, c) for s in systems for c in s["collections"] if c["status"] == "failed"],
+        identifiers=manifest["identifiers"],
+        rights=GDPR_RIGHTS if regime in ("eu-gdpr", "uk-gdpr") else PLAIN_RIGHTS,
+        consent_systems=consent,
+        authority=authority_for(inventory),
+        gdpr=regime in ("eu-gdpr", "uk-gdpr"),
+        html_rows=HTML_ROWS,
+    )
