@@ -64,6 +64,34 @@ class ExportFile:
     chunks: Callable[[], Iterable[bytes]]
 
 
+@dataclass
+class EraseTarget:
+    """One record an erase acts on. SQL rows are found by `key` (primary key); file records by `digest`
+    (SHA-256 of the record's stored bytes), so a file changed since the plan is never mis-edited."""
+
+    key: Any
+    digest: str | None
+    action: str  # delete | mask
+    fields: dict[str, str] = field(default_factory=dict)  # mask: field -> null | redact | hash
+
+
+@dataclass
+class EraseOutcome:
+    """What an erase did to one collection."""
+
+    deleted: int = 0
+    masked: int = 0
+    unchanged: int = 0  # already as planned: an earlier, interrupted run did it
+    missing: int = 0  # not there any more: deleted by an earlier run
+    sha256: str | None = None  # files: the rewritten file's hash
+
+    def to_dict(self) -> dict[str, Any]:
+        out = {"deleted": self.deleted, "masked": self.masked, "unchanged": self.unchanged, "missing": self.missing}
+        if self.sha256:
+            out["sha256"] = self.sha256
+        return out
+
+
 class Connector:
     """Base class. Subclasses set `name`, the key declarations and the capability flags."""
 
@@ -116,6 +144,25 @@ class Connector:
     def export_files(self, collection: "Collection", records: list[Record]) -> list[ExportFile]:
         """Extra files for the access package beyond JSON and CSV of `records` (mail: .eml files)."""
         return []
+
+    # -- erase -------------------------------------------------------------------------------------
+    def scan(self, collection: "Collection") -> Iterator[Record]:
+        """Every record of `collection` with its identities (erase resume and replay match them by hash)."""
+        raise NotImplementedError
+
+    def record_digests(self, collection: "Collection", keys: list[Any]) -> dict[Any, str]:
+        """SHA-256 of the stored bytes of the records with `keys` (file sources identify records by it)."""
+        return {}
+
+    def erase(self, collection: "Collection", targets: list[EraseTarget], masker: Any,
+              checkpoint: Callable[[str], None]) -> EraseOutcome:
+        """Apply `targets` to one collection; idempotent (a missing or already masked record is no error)."""
+        raise NotImplementedError
+
+    def erase_system(self, work: list[tuple["Collection", list[EraseTarget]]], masker: Any,
+                     checkpoint: Callable[[str], None]) -> dict[str, EraseOutcome]:
+        """Apply every collection's targets; SQL does it in one transaction per system."""
+        return {collection.name: self.erase(collection, targets, masker, checkpoint) for collection, targets in work}
 
     def close(self) -> None:
         """Release connections and file handles."""

@@ -6,7 +6,7 @@ import csv
 import io
 from typing import Iterator
 
-from .base import Connector, Finding, KeySpec, Record, Wanted
+from .base import Connector, EraseOutcome, Finding, KeySpec, Record, Wanted
 from .files import Prefilter, display_path, iter_lines
 from .matching import FieldMatcher
 
@@ -108,6 +108,54 @@ class CsvConnector(Connector):
             hits = matcher.matches(ids, wanted)
             if hits:
                 yield Record(self.system.name, collection.name, rowno, row, ids, hits, f"{where}:{lineno}")
+
+    # -- erase ---------------------------------------------------------------------------------------
+    def scan(self, collection) -> Iterator[Record]:
+        matcher = FieldMatcher(collection, self.inventory)
+        where = display_path(collection.path, self.inventory)
+        for rowno, lineno, row, _raw in self.rows(collection):
+            yield Record(self.system.name, collection.name, rowno, row, matcher.identities(row), set(), f"{where}:{lineno}")
+
+    def record_digests(self, collection, keys) -> dict:
+        from ..filelock import text_digest
+
+        wanted = set(keys)
+        return {rowno: text_digest(raw) for rowno, _line, _row, raw in self.rows(collection) if rowno in wanted}
+
+    def erase(self, collection, targets, masker, checkpoint) -> EraseOutcome:
+        """Drop or mask the target rows (found by content hash); the header, every other row and the
+        line endings are copied byte for byte. A file that does not parse completely is not rewritten."""
+        from ..filelock import line_ending, line_span, locked, rewrite_lines, text_digest
+
+        delimiter, encoding = self._dialect(collection)
+        out_encoding = "utf-8" if encoding.lower().replace("_", "-") == "utf-8-sig" else encoding
+        by_digest = {t.digest: t for t in targets}
+        outcome = EraseOutcome()
+        with locked(collection.path):
+            edits: dict[int, tuple[int, bytes]] = {}
+            hit: set[str] = set()
+            for _rowno, lineno, row, raw in self.rows(collection):
+                target = by_digest.get(text_digest(raw))
+                if target is None:
+                    continue
+                hit.add(target.digest)
+                if target.action == "delete":
+                    edits[lineno] = (line_span(raw), b"")
+                    outcome.deleted += 1
+                    continue
+                masked = masker.mask(row, target.fields)
+                if masked == row:
+                    outcome.unchanged += 1
+                    continue
+                buffer = io.StringIO()
+                csv.writer(buffer, delimiter=delimiter, lineterminator=line_ending(raw)).writerow(
+                    ["" if v is None else v for v in masked.values()])
+                edits[lineno] = (line_span(raw), buffer.getvalue().encode(out_encoding))
+                outcome.masked += 1
+            outcome.missing = len(set(by_digest) - hit)
+            if edits:
+                outcome.sha256 = rewrite_lines(collection.path, edits, checkpoint)
+        return outcome
 
     def check_collection(self, collection) -> list[Finding]:
         count = sum(1 for _ in self.rows(collection))

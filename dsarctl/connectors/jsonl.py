@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Iterator
 
-from .base import Connector, Finding, KeySpec, Record, Wanted
+from .base import Connector, EraseOutcome, Finding, KeySpec, Record, Wanted
 from .files import Prefilter, display_path, iter_lines
 from .matching import FieldMatcher
 
@@ -29,8 +29,11 @@ class JsonlConnector(Connector):
         for lineno, text in iter_lines(collection.path, encoding, where, self.fail):
             if not text.strip():
                 continue
-            # JSON may spell a character as \uXXXX: such lines are always parsed.
-            if prefilter is not None and "\\" not in text and not prefilter.could_match(text):
+            # JSON may spell a character as \uXXXX: such lines are always parsed. A skipped line must
+            # still look like one object, so that a truncated or broken line is reported, not missed.
+            stripped = text.strip()
+            if (prefilter is not None and "\\" not in text and stripped[:1] == "{" and stripped[-1:] == "}"
+                    and not prefilter.could_match(text)):
                 yield lineno, None, text
                 continue
             try:
@@ -52,6 +55,52 @@ class JsonlConnector(Connector):
             hits = matcher.matches(ids, wanted)
             if hits:
                 yield Record(self.system.name, collection.name, lineno, obj, ids, hits, f"{where}:{lineno}")
+
+    # -- erase ---------------------------------------------------------------------------------------
+    def scan(self, collection) -> Iterator[Record]:
+        matcher = FieldMatcher(collection, self.inventory)
+        where = display_path(collection.path, self.inventory)
+        for lineno, obj, _text in self.objects(collection):
+            yield Record(self.system.name, collection.name, lineno, obj, matcher.identities(obj), set(), f"{where}:{lineno}")
+
+    def record_digests(self, collection, keys) -> dict:
+        from ..filelock import text_digest
+
+        wanted = set(keys)
+        return {lineno: text_digest(text) for lineno, _obj, text in self.objects(collection) if lineno in wanted}
+
+    def erase(self, collection, targets, masker, checkpoint) -> EraseOutcome:
+        """Drop or mask the target lines (found by content hash); every other line is copied byte for
+        byte. A file with a line that does not parse is not rewritten (the error names the line)."""
+        from ..filelock import line_ending, locked, rewrite_lines, text_digest
+
+        encoding = collection.options.get("encoding", "utf-8")
+        by_digest = {t.digest: t for t in targets}
+        outcome = EraseOutcome()
+        with locked(collection.path):
+            edits: dict[int, tuple[int, bytes]] = {}
+            hit: set[str] = set()
+            for lineno, obj, text in self.objects(collection):
+                target = by_digest.get(text_digest(text))
+                if target is None:
+                    continue
+                hit.add(target.digest)
+                if target.action == "delete":
+                    edits[lineno] = (1, b"")
+                    outcome.deleted += 1
+                    continue
+                masked = masker.mask(obj, target.fields)
+                if masked == obj:
+                    outcome.unchanged += 1
+                    continue
+                compact = '": ' not in text and '", ' not in text
+                line = json.dumps(masked, ensure_ascii=False, separators=(",", ":") if compact else None)
+                edits[lineno] = (1, (line + line_ending(text)).encode(encoding))
+                outcome.masked += 1
+            outcome.missing = len(set(by_digest) - hit)
+            if edits:
+                outcome.sha256 = rewrite_lines(collection.path, edits, checkpoint)
+        return outcome
 
     def check_collection(self, collection) -> list[Finding]:
         count = sum(1 for _ in self.objects(collection))

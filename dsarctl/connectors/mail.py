@@ -11,6 +11,7 @@ line; ">From " lines inside bodies are kept exactly as they are.
 
 from __future__ import annotations
 
+import hashlib
 import os
 from email.header import decode_header, make_header
 from email.parser import BytesHeaderParser
@@ -18,7 +19,7 @@ from email.policy import compat32
 from email.utils import getaddresses
 from typing import Iterable, Iterator
 
-from .base import Connector, ExportFile, Finding, KeySpec, Record, Wanted
+from .base import Connector, EraseOutcome, ExportFile, Finding, KeySpec, Record, Wanted
 from .files import display_path
 from .matching import FieldMatcher
 
@@ -180,6 +181,48 @@ class MboxConnector(_MailMixin, Connector):
             for i, record in enumerate(records, 1)
         ]
 
+    # -- erase ---------------------------------------------------------------------------------------
+    def scan(self, collection) -> Iterator[Record]:
+        matcher = FieldMatcher(collection, self.inventory)
+        where = display_path(collection.path, self.inventory)
+        for start, end, lineno, header_bytes in self.messages(collection):
+            message = self._headers(header_bytes)
+            yield Record(self.system.name, collection.name, (start, end), self._summary(message),
+                         matcher.identities(self._record_view(message)), set(), f"{where}:{lineno}")
+
+    def record_digests(self, collection, keys) -> dict:
+        out = {}
+        with open(collection.path, "rb") as handle:
+            for key in keys:
+                start, end = key
+                handle.seek(start)
+                out[tuple(key)] = hashlib.sha256(handle.read(end - start)).hexdigest()
+        return out
+
+    def erase(self, collection, targets, masker, checkpoint) -> EraseOutcome:
+        """Remove whole messages (found by content hash); every other byte, ">From " escapes included,
+        is copied as it is. A mailbox that does not parse completely is not rewritten."""
+        from ..filelock import locked, rewrite_without
+
+        if any(t.action != "delete" for t in targets):
+            raise self.fail("a mailbox is erased by deleting whole messages: use 'erase: delete' (or retain without fields)")
+        wanted = {t.digest for t in targets}
+        outcome = EraseOutcome()
+        with locked(collection.path):
+            ranges, hit = [], set()
+            with open(collection.path, "rb") as handle:
+                for start, end, _lineno, _headers in self.messages(collection):
+                    handle.seek(start)
+                    digest = hashlib.sha256(handle.read(end - start)).hexdigest()
+                    if digest in wanted:
+                        ranges.append((start, end))
+                        hit.add(digest)
+            outcome.deleted = len(ranges)
+            outcome.missing = len(wanted - hit)
+            if ranges:
+                outcome.sha256 = rewrite_without(collection.path, ranges, checkpoint)
+        return outcome
+
     def check_collection(self, collection) -> list[Finding]:
         count = sum(1 for _ in self.messages(collection))
         return [Finding("info", self.system.name, f"{display_path(collection.path, self.inventory)}: {count} messages")]
@@ -251,6 +294,55 @@ class MaildirConnector(_MailMixin, Connector):
             ExportFile(f"message-{i:05d}.eml", lambda r=record: self.raw_chunks(collection, r))
             for i, record in enumerate(records, 1)
         ]
+
+    # -- erase ---------------------------------------------------------------------------------------
+    def scan(self, collection) -> Iterator[Record]:
+        matcher = FieldMatcher(collection, self.inventory)
+        where = display_path(collection.path, self.inventory)
+        for rel in self.files(collection):
+            message = self._headers(self.read_headers(collection, rel))
+            yield Record(self.system.name, collection.name, rel, self._summary(message),
+                         matcher.identities(self._record_view(message)), set(), f"{where}/{rel}")
+
+    def _digest(self, collection, rel: str) -> str | None:
+        from ..filelock import sha256_file
+
+        try:
+            return sha256_file(os.path.join(collection.path, rel))
+        except FileNotFoundError:
+            return None
+
+    def record_digests(self, collection, keys) -> dict:
+        return {rel: self._digest(collection, rel) for rel in keys}
+
+    def erase(self, collection, targets, masker, checkpoint) -> EraseOutcome:
+        """Delete whole message files. A target is found at its path with the planned content hash, or,
+        when a mail client renamed it since (new/ -> cur/, flags), by content hash anywhere."""
+        from ..filelock import fsync_dir
+
+        if any(t.action != "delete" for t in targets):
+            raise self.fail("a mailbox is erased by deleting whole messages: use 'erase: delete' (or retain without fields)")
+        outcome = EraseOutcome()
+        pending = {}
+        for target in targets:
+            if target.key and self._digest(collection, target.key) == target.digest:
+                pending[target.digest] = target.key
+        if len(pending) < len({t.digest for t in targets}):
+            wanted = {t.digest for t in targets} - set(pending)
+            for rel in self.files(collection):
+                digest = self._digest(collection, rel)
+                if digest in wanted:
+                    pending[digest] = rel
+        for digest, rel in sorted(pending.items(), key=lambda kv: kv[1]):
+            try:
+                os.unlink(os.path.join(collection.path, rel))
+            except FileNotFoundError:
+                continue
+            fsync_dir(os.path.dirname(os.path.join(collection.path, rel)))
+            outcome.deleted += 1
+            checkpoint("maildir.unlink")
+        outcome.missing = len({t.digest for t in targets}) - outcome.deleted
+        return outcome
 
     def check_collection(self, collection) -> list[Finding]:
         count = 0

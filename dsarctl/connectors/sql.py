@@ -16,7 +16,7 @@ import os
 import warnings
 from typing import Any, Iterator
 
-from .base import Connector, Finding, KeySpec, Record, Wanted
+from .base import Connector, EraseOutcome, Finding, KeySpec, Record, Wanted
 from .matching import FieldMatcher
 
 _BATCH = 500  # values per IN (...) list, below every database's parameter limit
@@ -198,6 +198,76 @@ class SqlConnector(Connector):
         except SQLAlchemyError as exc:
             raise self._error(exc, f"query on '{collection.table}' failed") from None
 
+    # -- erase ---------------------------------------------------------------------------------------
+    def scan(self, collection) -> Iterator[Record]:
+        from sqlalchemy import select
+        from sqlalchemy.exc import SQLAlchemyError
+
+        table = self.table(collection)
+        matcher = FieldMatcher(collection, self.inventory)
+        keys = self.key_columns(collection)
+        try:
+            with self.engine().connect() as conn:
+                for row in conn.execute(select(table)):
+                    data = dict(row._mapping)
+                    key = tuple(data[k] for k in keys) if keys else tuple(sorted(data.items(), key=lambda kv: kv[0]))
+                    yield Record(self.system.name, collection.name, key, data, matcher.identities(data), set(),
+                                 collection.table or collection.name)
+        except SQLAlchemyError as exc:
+            raise self._error(exc, f"reading '{table.name}' failed") from None
+
+    def _key_condition(self, table, keys: list[str], key):
+        from sqlalchemy import and_
+
+        pairs = list(zip(keys, key)) if keys else [tuple(kv) for kv in key]
+        return and_(*[table.c[name] == value if value is not None else table.c[name].is_(None) for name, value in pairs])
+
+    def erase_system(self, work, masker, checkpoint) -> dict:
+        """Every collection of the system in one transaction, touching only the planned rows (by key)."""
+        from sqlalchemy import select, update
+        from sqlalchemy import delete as sql_delete
+        from sqlalchemy.exc import SQLAlchemyError
+
+        outcomes: dict[str, EraseOutcome] = {}
+        try:
+            with self.engine().begin() as conn:
+                for collection, targets in work:
+                    table = self.table(collection)
+                    keys = self.key_columns(collection)
+                    outcome = outcomes[collection.name] = EraseOutcome()
+                    for target in targets:
+                        condition = self._key_condition(table, keys, target.key)
+                        if target.action == "delete":
+                            count = conn.execute(sql_delete(table).where(condition)).rowcount
+                            outcome.deleted += count
+                            outcome.missing += 0 if count else 1
+                            continue
+                        row = conn.execute(select(table).where(condition)).first()
+                        if row is None:
+                            outcome.missing += 1
+                            continue
+                        data = dict(row._mapping)
+                        masked = masker.mask(data, target.fields)
+                        changes = {}
+                        for name in target.fields:
+                            if name not in data:
+                                continue
+                            value = masked[name]
+                            if value is not None and not _holds_text(table.c[name]):
+                                value = None  # a column that cannot hold the placeholder or hash is nulled
+                            if value != data[name]:
+                                changes[table.c[name]] = value
+                        if not changes:
+                            outcome.unchanged += 1
+                            continue
+                        conn.execute(update(table).where(condition).values(changes))
+                        outcome.masked += 1
+                    checkpoint("sql.collection")
+                checkpoint("sql.before-commit")
+        except SQLAlchemyError as exc:
+            raise self._error(exc, "erase failed, transaction rolled back") from None
+        return outcomes
+
     # -- check ---------------------------------------------------------------------------------------
     def check_collection(self, collection) -> list[Finding]:
         from sqlalchemy import inspect
@@ -273,3 +343,10 @@ def _is_int(value: str) -> bool:
     if text.startswith(("-", "+")):
         text = text[1:]
     return text.isdigit()
+
+
+def _holds_text(column) -> bool:
+    try:
+        return column.type.python_type is str
+    except NotImplementedError:
+        return True
