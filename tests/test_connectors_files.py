@@ -1,0 +1,270 @@
+"""File connectors: CSV, JSONL, mbox, Maildir — matching rules and hostile files."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings, strategies as st
+
+from helpers import find, load, records
+
+
+# -- CSV ------------------------------------------------------------------------------------------
+CSV_SYSTEM = """
+list:
+  connector: csv
+  path: list.csv
+  identities: {email: Email, phone: Phone}
+"""
+
+
+def write_csv(folder: Path, text: str, encoding="utf-8") -> None:
+    (folder / "list.csv").write_bytes(text.encode(encoding) if isinstance(text, str) else text)
+
+
+def test_csv_matches_exact_normalised_values(tmp_path):
+    write_csv(tmp_path, "Email,Phone,Note\n"
+                        " Zoe@Example.org ,,first\n"
+                        "xzoe@example.org.uk,,look-alike\n"
+                        "zoe@example.org.au,,look-alike\n"
+                        "other@example.org,,\"mentions zoe@example.org in a note\"\n"
+                        "\"multi\nline@example.org\",,quoted newline\n"
+                        "last@example.org,020 7946 0958,\"line one\nline two, zoe@example.org\"\n")
+    inv = load(tmp_path, CSV_SYSTEM)
+    found = records(find(inv, "zoe@example.org"), "list")
+    assert [r.data["Note"] for r in found] == ["first"]
+    assert found[0].location == "list.csv:2"
+    by_phone = records(find(inv, "+442079460958"), "list")
+    assert [r.data["Email"] for r in by_phone] == ["last@example.org"]
+    assert by_phone[0].location == "list.csv:8"  # the quoted newline above takes two lines
+    assert by_phone[0].data["Note"] == "line one\nline two, zoe@example.org"
+
+
+def test_csv_with_bom_and_semicolons(tmp_path):
+    write_csv(tmp_path, "\ufeffEmail;Phone\nalice@example.com;\n")
+    inv = load(tmp_path, CSV_SYSTEM.replace("path: list.csv", "path: list.csv\n  delimiter: ';'"))
+    assert len(records(find(inv, "alice@example.com"), "list")) == 1
+
+
+@pytest.mark.parametrize("content,message", [
+    (b"Email,Phone\nalice@example.com,1,2\n", "list.csv:2: row has 3 fields, the header has 2"),
+    (b"Email,Phone\nalice@example.com\n", "list.csv:2: row has 1 fields, the header has 2"),
+    (b"Email,Phone\nalice@example.com,\x00\n", "list.csv:2: NUL byte"),
+    (b"Email,Phone\nbob@example.com,\nalice@example.com,caf\xe9\n", "list.csv:3: not valid utf-8-sig (byte 0xe9"),
+    (b"", "list.csv: empty file, no header row"),
+    (b"Phone,Name\n1,alice@example.com\n", "column 'Email' is not in the header of list.csv"),
+    (b"Email,Phone\n\"alice@example.com,\n", "list.csv:2: quoted field not closed"),
+    (b"Email,Email\nalice@example.com,x\n", "list.csv:1: duplicate column 'Email'"),
+])
+def test_csv_hostile_files_fail_with_file_and_line(tmp_path, content, message):
+    write_csv(tmp_path, content)
+    result = find(load(tmp_path, CSV_SYSTEM), "alice@example.com")
+    [(system, collection, error)] = result.failures
+    assert message in error
+
+
+def test_csv_missing_file(tmp_path):
+    result = find(load(tmp_path, CSV_SYSTEM), "alice@example.com")
+    assert result.failures == [("list", "list", "file not found: list.csv")]
+
+
+# -- the prefilter never changes the answer -------------------------------------------------------
+address = st.sampled_from(["alice@example.com", "ALICE@example.com", " alice@example.com", "xalice@example.com",
+                           "alice@example.com.au", "bob@example.net", "alice@exampl.com", "Ålice@example.com"])
+note = st.text(alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00\r"), max_size=20)
+
+
+@settings(max_examples=60, deadline=None)
+@given(rows=st.lists(st.tuples(address, note), max_size=12), wanted=address)
+def test_csv_prefilter_agrees_with_a_plain_parse(tmp_path_factory, rows, wanted):
+    import csv
+    import io
+
+    folder = tmp_path_factory.mktemp("csv")
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(["Email", "Phone", "Note"])
+    for email, text in rows:
+        writer.writerow([email, "", text])
+    write_csv(folder, buffer.getvalue())
+    inv = load(folder, CSV_SYSTEM)
+    from dsarctl.identity import normalise_email
+
+    target = normalise_email(wanted)
+    expected = [i + 1 for i, (email, _) in enumerate(rows) if normalise_email(email) == target]
+    got = [r.key for r in records(find(inv, "email:" + wanted), "list")] if target else []
+    assert got == expected
+
+
+@settings(max_examples=60, deadline=None)
+@given(objs=st.lists(st.tuples(address, note, st.booleans()), max_size=12), wanted=address)
+def test_jsonl_prefilter_agrees_with_a_plain_parse(tmp_path_factory, objs, wanted):
+    folder = tmp_path_factory.mktemp("jsonl")
+    with open(folder / "events.jsonl", "w", encoding="utf-8") as handle:
+        for email, text, ascii_only in objs:
+            handle.write(json.dumps({"user": {"email": email}, "note": text}, ensure_ascii=ascii_only) + "\n")
+    inv = load(folder, JSONL_SYSTEM)
+    from dsarctl.identity import normalise_email
+
+    target = normalise_email(wanted)
+    expected = [i + 1 for i, (email, _, _) in enumerate(objs) if normalise_email(email) == target]
+    got = [r.key for r in records(find(inv, "email:" + wanted), "events")] if target else []
+    assert got == expected
+
+
+# -- JSONL ----------------------------------------------------------------------------------------
+JSONL_SYSTEM = """
+events:
+  connector: jsonl
+  path: events.jsonl
+  identities: {customer_id: account, email: [user.email, devices.owner]}
+"""
+
+
+def test_jsonl_dotted_paths_lists_and_types(tmp_path):
+    lines = [
+        {"account": 1042, "user": {"email": "Alice@Example.com"}},
+        {"account": "1042"},
+        {"account": 10420},
+        {"devices": [{"owner": "alice@example.com"}, {"owner": "bob@example.net"}]},
+        {"user": {"email": "alice\u0040example.com"}},
+        {"note": "alice@example.com"},
+    ]
+    text = "\n".join(json.dumps(obj) for obj in lines) + "\n\n"
+    text = text.replace("alice@example.com\"}}", "alice\\u0040example.com\"}}")  # an escaped @
+    (tmp_path / "events.jsonl").write_text(text)
+    inv = load(tmp_path, JSONL_SYSTEM)
+    result = find(inv, "alice@example.com", expand=False)
+    assert [r.key for r in records(result, "events")] == [1, 4, 5]
+    result = find(inv, "customer_id:1042", expand=False)
+    assert [r.key for r in records(result, "events")] == [1, 2]
+
+
+@pytest.mark.parametrize("content,message", [
+    ('{"account": 1}\n{"account": 2\n', "events.jsonl:2: invalid JSON"),
+    ('{"account": 1}\n[1, 2]\n', "events.jsonl:2: expected a JSON object, got list"),
+    (b'{"account": 1}\n{"account": "\xff"}\n', "events.jsonl:2: not valid utf-8"),
+])
+def test_jsonl_hostile_files(tmp_path, content, message):
+    (tmp_path / "events.jsonl").write_bytes(content.encode() if isinstance(content, str) else content)
+    result = find(load(tmp_path, JSONL_SYSTEM), "customer_id:1")
+    [(_, _, error)] = result.failures
+    assert message in error
+
+
+# -- mbox -----------------------------------------------------------------------------------------
+MBOX_SYSTEM = """
+mail:
+  connector: mbox
+  path: mail.mbox
+  identities: {email: [from, to, cc, reply-to]}
+"""
+
+MBOX = (
+    b"From alice@example.com Mon Mar  2 09:15:00 2026\n"
+    b"From: =?utf-8?q?Alice_Exampl=C3=A9?= <Alice@Example.com>\n"
+    b"To: support@test.example\n"
+    b"Subject: =?utf-8?b?SGVsbG8gw6l0w6k=?=\n"
+    b"\n"
+    b"Body\n"
+    b">From the desk of Alice\n"
+    b"\n"
+    b"From support@test.example Mon Mar  2 10:00:00 2026\n"
+    b"From: support@test.example\n"
+    b'To: "Example, Alice" <alice@example.com>, bob@example.net\n'
+    b"\n"
+    b"Reply to alice@example.com and bob\n"
+    b"\n"
+    b"From xzoe@example.org.uk Mon Mar  2 11:00:00 2026\n"
+    b"From: xzoe@example.org.uk\n"
+    b"To: support@test.example\n"
+    b"Cc: someone <alice@example.com.au>\n"
+    b"\n"
+    b"Please write to alice@example.com\n"
+)
+
+
+def test_mbox_headers_parsed_like_a_mail_client(tmp_path):
+    (tmp_path / "mail.mbox").write_bytes(MBOX)
+    inv = load(tmp_path, MBOX_SYSTEM)
+    found = records(find(inv, "alice@example.com"), "mail")
+    assert [r.location for r in found] == ["mail.mbox:1", "mail.mbox:9"]
+    assert found[0].data["from"] == "Alice Exampl\u00e9 <Alice@Example.com>"
+    assert found[0].data["subject"] == "Hello \u00e9t\u00e9"
+    # the .eml is the message without the From_ line, ">From " kept as it is
+    connector_cls = __import__("dsarctl.connectors.mail", fromlist=["MboxConnector"]).MboxConnector
+    connector = connector_cls(inv.systems["mail"], inv)
+    raw = b"".join(connector.raw_chunks(inv.systems["mail"].collections["mail"], found[0]))
+    assert raw.startswith(b"From: =?utf-8?q?Alice")
+    assert b">From the desk of Alice\n" in raw
+
+
+def test_mbox_truncated_message(tmp_path):
+    (tmp_path / "mail.mbox").write_bytes(MBOX + b"\nFrom cut@example.com Mon Mar  2 12:00:00 2026\nFrom: cut@exa")
+    result = find(load(tmp_path, MBOX_SYSTEM), "alice@example.com")
+    [(_, _, error)] = result.failures
+    assert error == "mail.mbox:22: message headers are not terminated (truncated message?)"
+
+
+def test_mbox_not_an_mbox(tmp_path):
+    (tmp_path / "mail.mbox").write_bytes(b"hello\n")
+    [(_, _, error)] = find(load(tmp_path, MBOX_SYSTEM), "alice@example.com").failures
+    assert error == "mail.mbox:1: not an mbox file (expected a 'From ' line)"
+
+
+# -- Maildir --------------------------------------------------------------------------------------
+MAILDIR_SYSTEM = """
+inbox:
+  connector: maildir
+  path: Maildir
+  identities: {email: [from, to, cc, reply-to]}
+"""
+
+
+def make_maildir(folder: Path) -> Path:
+    root = folder / "Maildir"
+    for sub in ("cur", "new", "tmp"):
+        (root / sub).mkdir(parents=True)
+    (root / "cur" / "1.a:2,S").write_bytes(b"From: Bob <bob@example.net>\nTo: sales@test.example\n\nhi\n")
+    (root / "new" / "2.b").write_bytes(b"From: sales@test.example\nTo: =?utf-8?q?B=C3=B6b?= <BOB@example.net>\n\nre\n")
+    (root / "tmp" / "3.c").write_bytes(b"From: bob@example.net\n\nbeing delivered\n")
+    return root
+
+
+def test_maildir_reads_cur_and_new_not_tmp(tmp_path):
+    make_maildir(tmp_path)
+    found = records(find(load(tmp_path, MAILDIR_SYSTEM), "bob@example.net"), "inbox")
+    assert [r.key for r in found] == ["cur/1.a:2,S", "new/2.b"]
+    assert found[1].data["to"] == "B\u00f6b <BOB@example.net>"
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root reads every file; permissions cannot make one unreadable")
+def test_maildir_unreadable_file(tmp_path):
+    root = make_maildir(tmp_path)
+    os.chmod(root / "cur" / "1.a:2,S", 0)
+    [(_, _, error)] = find(load(tmp_path, MAILDIR_SYSTEM), "bob@example.net").failures
+    assert "cannot read Maildir/cur/1.a:2,S" in error
+
+
+def test_maildir_unreadable_file_as_root(tmp_path, monkeypatch):
+    """Root can read anything, so simulate the failure the kernel would give another user."""
+    root = make_maildir(tmp_path)
+    real_open = open
+
+    def fake_open(path, *args, **kwargs):
+        if str(path).endswith("1.a:2,S"):
+            raise PermissionError(13, "Permission denied")
+        return real_open(path, *args, **kwargs)
+
+    monkeypatch.setattr("builtins.open", fake_open)
+    [(_, _, error)] = find(load(tmp_path, MAILDIR_SYSTEM), "bob@example.net").failures
+    assert error == "cannot read Maildir/cur/1.a:2,S: Permission denied"
+    assert root.exists()
+
+
+def test_maildir_missing(tmp_path):
+    [(_, _, error)] = find(load(tmp_path, MAILDIR_SYSTEM), "bob@example.net").failures
+    assert error == "Maildir folder not found: Maildir"
