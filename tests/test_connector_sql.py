@@ -1,0 +1,160 @@
+"""The SQL connector on SQLite and on the live PostgreSQL and MariaDB servers."""
+
+from __future__ import annotations
+
+import sqlite3
+
+import pytest
+import sqlalchemy as sa
+
+from helpers import find, load, records
+
+
+def sql_system(url: str, table: str, extra: str = "") -> str:
+    return f"""
+crm:
+  connector: sql
+  url: {url}
+  collections:
+    people:
+      table: {table}
+      identities: {{email: "E-Mail", customer_id: CustomerId, phone: phone}}
+      {extra}
+"""
+
+
+def create_people(engine, table: str, schema: str | None = None) -> None:
+    """A table whose names need quoting (mixed case, a dash) and whose id column is an integer."""
+    meta = sa.MetaData()
+    people = sa.Table(
+        table, meta,
+        sa.Column("pk", sa.Integer, primary_key=True),
+        sa.Column("CustomerId", sa.Integer, index=True),
+        sa.Column("E-Mail", sa.String(200)),
+        sa.Column("phone", sa.String(40)),
+        sa.Column("note", sa.Text),
+        schema=schema,
+    )
+    meta.create_all(engine)
+    with engine.begin() as conn:
+        conn.execute(people.insert(), [
+            {"pk": 1, "CustomerId": 1042, "E-Mail": "Alice@Example.COM", "phone": "020 7946 0958", "note": "<b>hi</b>"},
+            {"pk": 2, "CustomerId": 1043, "E-Mail": "xalice@example.com", "phone": None, "note": "alice@example.com"},
+            {"pk": 3, "CustomerId": 10420, "E-Mail": "alice@example.com.au", "phone": "+44 20 7946 0959", "note": ""},
+            {"pk": 4, "CustomerId": 1044, "E-Mail": "' OR 1=1 --", "phone": None, "note": "sql-looking"},
+        ])
+
+
+def check_matching(inv) -> None:
+    hit = records(find(inv, "alice@example.com", expand=False), "crm", "people")
+    assert [r.data["pk"] for r in hit] == [1]
+    # a string identifier matches the integer column, and only exactly
+    by_id = records(find(inv, "customer_id:1042", expand=False), "crm", "people")
+    assert [r.data["pk"] for r in by_id] == [1]
+    assert records(find(inv, "customer_id:abc", expand=False), "crm", "people") == []
+    by_phone = records(find(inv, "+442079460958", expand=False), "crm", "people")
+    assert [r.data["pk"] for r in by_phone] == [1]
+    # values are bound, never spliced into SQL
+    sneaky = find(inv, "customer_id:1 OR 1=1", expand=False)
+    assert sneaky.failures == [] and records(sneaky, "crm", "people") == []
+    quoted = find(inv, "email:o'brien@example.com", expand=False)
+    assert quoted.failures == [] and records(quoted, "crm", "people") == []
+    # expansion: e-mail -> customer id -> the same row, reported once
+    full = find(inv, "alice@example.com")
+    assert [r.data["pk"] for r in records(full, "crm", "people")] == [1]
+    assert {str(i) for i in full.identifiers} == {"email:alice@example.com", "customer_id:1042", "phone:+442079460958"}
+
+
+def test_sqlite(tmp_path):
+    engine = sa.create_engine(f"sqlite:///{tmp_path / 'crm.db'}")
+    create_people(engine, "People")
+    inv = load(tmp_path, sql_system("sqlite:///crm.db", "People"))
+    check_matching(inv)
+
+
+def test_sqlite_missing_file_is_not_created(tmp_path):
+    inv = load(tmp_path, sql_system("sqlite:///nothing.db", "People"))
+    result = find(inv, "alice@example.com")
+    assert result.failures == [("crm", "people", "database file not found: nothing.db")]
+    assert not (tmp_path / "nothing.db").exists()
+
+
+def test_missing_table_and_column_name_the_inventory_line(tmp_path):
+    with sqlite3.connect(tmp_path / "crm.db") as db:
+        db.execute('CREATE TABLE "People" (pk INTEGER PRIMARY KEY, "E-Mail" TEXT, phone TEXT)')
+    inv = load(tmp_path, sql_system("sqlite:///crm.db", "People"))
+    [(_, _, error)] = find(inv, "alice@example.com").failures
+    assert error.startswith("inventory.yaml:18: systems.crm.collections.people.identities.customer_id: "
+                            "column 'CustomerId' is not in table 'People'")
+    inv = load(tmp_path, sql_system("sqlite:///crm.db", "Persons"))
+    [(_, _, error)] = find(inv, "alice@example.com").failures
+    assert error == "inventory.yaml:16: systems.crm.collections.people: table 'Persons' not found in the database"
+
+
+def test_unexpected_column_types_are_compared_safely(tmp_path):
+    with sqlite3.connect(tmp_path / "crm.db") as db:
+        db.execute('CREATE TABLE "People" (pk INTEGER PRIMARY KEY, "CustomerId" REAL, "E-Mail" BLOB, phone INTEGER)')
+        db.execute('INSERT INTO "People" VALUES (1, 1042.0, X\'616C69636540\', 2079460958)')
+    inv = load(tmp_path, sql_system("sqlite:///crm.db", "People"))
+    result = find(inv, "customer_id:1042", expand=False)
+    assert result.failures == []
+    assert [r.data["pk"] for r in records(result, "crm", "people")] == [1]
+
+
+@pytest.mark.postgres
+def test_postgres(tmp_path, postgres_url, unique_name):
+    engine = sa.create_engine(postgres_url)
+    with engine.begin() as conn:
+        conn.execute(sa.text(f'CREATE SCHEMA "{unique_name}"'))
+    try:
+        create_people(engine, "People", schema=unique_name)
+        inv = load(tmp_path, sql_system(postgres_url, "People", extra=f"schema: {unique_name}"))
+        check_matching(inv)
+        # schema-qualified through the dotted form too
+        inv = load(tmp_path, sql_system(postgres_url, f"{unique_name}.People"))
+        check_matching(inv)
+    finally:
+        with engine.begin() as conn:
+            conn.execute(sa.text(f'DROP SCHEMA "{unique_name}" CASCADE'))
+        engine.dispose()
+
+
+@pytest.mark.mysql
+def test_mariadb(tmp_path, mysql_url, unique_name):
+    engine = sa.create_engine(mysql_url)
+    try:
+        create_people(engine, unique_name + "_People")
+        inv = load(tmp_path, sql_system(mysql_url, unique_name + "_People"))
+        check_matching(inv)
+    finally:
+        with engine.begin() as conn:
+            conn.execute(sa.text(f"DROP TABLE IF EXISTS `{unique_name}_People`"))
+        engine.dispose()
+
+
+def test_server_urls_without_driver_suffix_pick_the_installed_driver(tmp_path):
+    from dsarctl.connectors.sql import resolve_url
+
+    assert resolve_url("postgresql://u@h/db", tmp_path).startswith(("postgresql+psycopg://", "postgresql://"))
+    assert resolve_url("mysql://u@h/db", tmp_path).startswith(("mysql+pymysql://", "mysql://"))
+    assert resolve_url("sqlite:///rel/x.db", tmp_path) == f"sqlite:///{tmp_path}/rel/x.db"
+    assert resolve_url("sqlite:////abs/x.db", tmp_path) == "sqlite:////abs/x.db"
+
+
+def test_check_connect_on_servers_advises_index(cli, tmp_path, server_url, unique_name):
+    engine = sa.create_engine(server_url)
+    table = unique_name + "_People"
+    try:
+        create_people(engine, table)
+        path = tmp_path / "inventory.yaml"
+        from helpers import write_inventory
+
+        write_inventory(tmp_path, sql_system(server_url, table))
+        result = cli("-i", str(path), "inventory", "check", "--connect", "--json")
+        assert result.code == 0, result
+        warnings = [f["message"] for f in result.json()["findings"] if f["level"] == "warning"]
+        assert any("E-Mail" in w and "CREATE INDEX" in w for w in warnings), warnings
+        assert not any("CustomerId" in w for w in warnings)  # it has an index
+    finally:
+        sa.Table(table, sa.MetaData()).drop(engine, checkfirst=True)
+        engine.dispose()
