@@ -181,7 +181,11 @@ class AuditLog:
                 self._depth -= 1
             return
         conn = self.db.conn
-        conn.execute("BEGIN IMMEDIATE")
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as exc:
+            raise DsarError(f"{self.path}: the audit log stayed locked for {BUSY_TIMEOUT_S} s "
+                            f"(another dsarctl is writing?): {exc}") from None
         self._depth = 1
         try:
             yield self

@@ -43,12 +43,23 @@ def load_or_create_key(directory: Path) -> bytes:
             os.link(tmp, path)  # atomic, and never replaces a key another process wrote first
         except FileExistsError:
             pass
+        except OSError:  # no hard links here (some network or FAT file systems): exclusive create
+            _create_exclusive(path, tmp.read_bytes())
     finally:
         tmp.unlink(missing_ok=True)
     key = _read(path)
     if key is None:  # pragma: no cover - only if someone deletes it between link and read
         raise DsarError(f"{path}: the key file vanished while it was being created")
     return key
+
+
+def _create_exclusive(path: Path, key: bytes) -> None:
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(key)
 
 
 def _read(path: Path) -> bytes | None:

@@ -241,6 +241,8 @@ class RequestBook:
         if request_id:
             return self.get(request_id), False
         idents = list(identifiers)
+        if not idents:
+            raise UsageError("a run needs at least one identifier of the subject")
         with self.audit.transaction():
             found = self.find_open(idents, type)
             if found:

@@ -404,3 +404,29 @@ def test_umask_does_not_widen_the_key(tmp_path):
     finally:
         os.umask(old)
     assert stat.S_IMODE((tmp_path / "secret.key").stat().st_mode) == 0o600
+
+
+def test_a_log_locked_by_another_writer_is_one_clear_error(tmp_path, monkeypatch):
+    import dsarctl.audit as audit_module
+
+    path = tmp_path / "audit.db"
+    holder = AuditLog.open(path)
+    monkeypatch.setattr(audit_module, "BUSY_TIMEOUT_S", 0)
+    waiter = AuditLog.open(path)
+    waiter.db.conn.execute("PRAGMA busy_timeout = 100")
+    with holder.transaction():
+        holder.append("note", {}, operator="ann", at=at(0))
+        with pytest.raises(DsarError, match="audit log stayed locked"):
+            waiter.append("note", {}, operator="bob", at=at(1))
+    waiter.append("note", {}, operator="bob", at=at(1))
+    assert [e["operator"] for e in waiter.events()] == ["ann", "bob"] and waiter.verify().ok
+
+
+def test_key_without_hard_links(tmp_path, monkeypatch):
+    def no_link(src, dst):
+        raise PermissionError("operation not permitted")
+
+    monkeypatch.setattr(os, "link", no_link)
+    key = load_or_create_key(tmp_path)
+    assert load_or_create_key(tmp_path) == key and len(key) == 32
+    assert stat.S_IMODE((tmp_path / "secret.key").stat().st_mode) == 0o600
