@@ -413,7 +413,7 @@ GDPR_RIGHTS = [
     ("Access (Art. 15)", "to receive a copy of your personal data and this information — this package."),
     ("Rectification (Art. 16)", "to have inaccurate data corrected and incomplete data completed."),
     ("Erasure (Art. 17)", "to have your data deleted where there is no longer a reason to keep it. Records we must "
-                          "keep by law are marked below with the reason and how long."),
+                          "keep by law are marked on this page with the reason and how long."),
     ("Restriction (Art. 18)", "to have the use of your data limited while accuracy or an objection is checked."),
     ("Data portability (Art. 20)", "to receive the data you gave us in a machine-readable format and have it "
                                    "sent to another organisation: the JSON and CSV files in the data folder."),
@@ -452,8 +452,19 @@ def authority_for(inventory: Inventory) -> dict[str, Any]:
     return out
 
 
+def _until(rule, records: list[Record], today: date) -> str | None:
+    """When retained records may go: "until 2030-01-15" or "until 2030-01-15 to 2032-07-18"."""
+    if rule is None or rule.action != "retain" or rule.until is None:
+        return None
+    dates = sorted({d for d in (rule.until.compute(r.data, today) for r in records) if d is not None})
+    if not dates:
+        return f"until {rule.until.text}"
+    first, last = dates[0].isoformat(), dates[-1].isoformat()
+    return f"until {first}" if first == last else f"until {first} to {last}, depending on the record"
+
+
 def _system_view(inventory: Inventory, sres, manifest_system: dict[str, Any],
-                 collections: dict[tuple[str, str], dict[str, Any]]) -> dict[str, Any]:
+                 collections: dict[tuple[str, str], dict[str, Any]], today: date) -> dict[str, Any]:
     system: System = sres.system
     view: dict[str, Any] = {
         "name": system.name, "description": system.description, "status": manifest_system["status"],
@@ -473,7 +484,7 @@ def _system_view(inventory: Inventory, sres, manifest_system: dict[str, Any],
             "name": coll.name, "description": coll.description, "status": cm["status"], "count": cm["count"],
             "error": cm.get("error"), "categories": list(dict.fromkeys(coll.categories.values())),
             "retained": rule.reason if rule is not None and rule.action == "retain" else None,
-            "retained_until": rule.until.text if rule is not None and rule.action == "retain" and rule.until else None,
+            "retained_until": _until(rule, cres.records, today),
             "columns": columns, "rows": [[cell(row.get(c)) for c in columns] for row in rows],
             "more": max(0, cm["count"] - HTML_ROWS),
             "json": cm.get("json"), "csv": cm.get("csv"), "files": cm.get("files", []),
@@ -489,7 +500,9 @@ def render_index(inventory: Inventory, result: FindResult, manifest: dict[str, A
     env = Environment(loader=PackageLoader("dsarctl", "templates"), autoescape=True, undefined=StrictUndefined,
                       trim_blocks=True, lstrip_blocks=True)
     by_name = {s["system"]: s for s in manifest["systems"]}
-    systems = [_system_view(inventory, sres, by_name[name], collections) for name, sres in result.systems.items()]
+    generated = datetime.strptime(manifest["generated_at"], "%Y-%m-%dT%H:%M:%SZ")
+    systems = [_system_view(inventory, sres, by_name[name], collections, generated.date())
+               for name, sres in result.systems.items()]
     regime = inventory.controller.regime
     consent = [s["name"] for s in systems if s["lawful_basis"] and "consent" in s["lawful_basis"].lower()]
     controller = inventory.controller
@@ -498,6 +511,7 @@ def render_index(inventory: Inventory, result: FindResult, manifest: dict[str, A
         contact_url=_safe_url(controller.contact if "://" in (controller.contact or "") else
                               f"mailto:{controller.contact}" if "@" in (controller.contact or "") else None),
         manifest=manifest,
+        prepared=f"{generated.day} {generated:%B %Y, %H:%M} UTC",
         found=[s for s in systems if s["status"] != "manual" and (s["count"] or s["status"] == "failed")],
         not_found=[s for s in systems if s["status"] == "ok" and not s["count"]],
         manual=[s for s in systems if s["status"] == "manual"],
