@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator
+from typing import Any, Iterable, Iterator
 
 from . import __version__
 from .connectors import Record, open_connector
@@ -39,6 +39,7 @@ from .search import CollectionResult, FindResult
 FORMAT = "dsarctl-access-package/1"
 HTML_ROWS = 200  # records shown per collection in index.html; the data files always hold all of them
 _CHUNK = 1 << 16
+_TAKEN = "{} already exists; an export never overwrites (choose another name with -o)"
 
 
 class TargetExistsError(UsageError):
@@ -200,7 +201,7 @@ def write_package(
 
 def _check_target(target: Path) -> None:
     if os.path.lexists(target):
-        raise TargetExistsError(f"{target} already exists; an export never overwrites (choose another name with -o)")
+        raise TargetExistsError(_TAKEN.format(target))
     if not target.parent.is_dir():
         raise UsageError(f"folder not found: {target.parent}")
 
@@ -210,13 +211,13 @@ def _publish(tmp: Path, target: Path) -> None:
     try:
         os.link(tmp, target)
     except FileExistsError:
-        raise TargetExistsError(f"{target} already exists; an export never overwrites (choose another name with -o)") from None
+        raise TargetExistsError(_TAKEN.format(target)) from None
     except OSError:
         # No hard links on this filesystem: reserve the name exclusively, then move the file onto it.
         try:
             os.close(os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
         except FileExistsError:
-            raise TargetExistsError(f"{target} already exists; an export never overwrites") from None
+            raise TargetExistsError(_TAKEN.format(target)) from None
         os.replace(tmp, target)
     if hasattr(os, "O_DIRECTORY"):
         dir_fd = os.open(target.parent, os.O_RDONLY | os.O_DIRECTORY)
@@ -395,42 +396,54 @@ def _csv_chunks(records: list[Record]) -> Iterator[bytes]:
 
 # Default supervisory authorities when the inventory names none, by deadline regime.
 AUTHORITIES: dict[str, dict[str, str]] = {
-    "uk-gdpr": {"name": "the Information Commissioner's Office (ICO)", "url": "https://ico.org.uk/make-a-complaint/"},
+    "uk-gdpr": {"name": "the Information Commissioner's Office (ICO)",
+                "url": "https://ico.org.uk/make-a-complaint/"},
     "eu-gdpr": {"name": "the data protection authority of the EU/EEA country where you live, work, or where "
                         "the alleged infringement took place",
                 "url": "https://www.edpb.europa.eu/about-edpb/about-edpb/members_en"},
     "ch-fadp": {"name": "the Federal Data Protection and Information Commissioner (FDPIC)",
                 "url": "https://www.edoeb.admin.ch/"},
-    "br-lgpd": {"name": "the Autoridade Nacional de Proteção de Dados (ANPD)", "url": "https://www.gov.br/anpd/"},
-    "ca-pipeda": {"name": "the Office of the Privacy Commissioner of Canada", "url": "https://www.priv.gc.ca/"},
-    "ca-qc": {"name": "the Commission d'accès à l'information du Québec", "url": "https://www.cai.gouv.qc.ca/"},
+    "br-lgpd": {"name": "the Autoridade Nacional de Proteção de Dados (ANPD)",
+                "url": "https://www.gov.br/anpd/"},
+    "ca-pipeda": {"name": "the Office of the Privacy Commissioner of Canada",
+                  "url": "https://www.priv.gc.ca/"},
+    "ca-qc": {"name": "the Commission d'accès à l'information du Québec",
+              "url": "https://www.cai.gouv.qc.ca/"},
     "us-ca": {"name": "the California Privacy Protection Agency", "url": "https://cppa.ca.gov/"},
 }
 _GENERIC_AUTHORITY = {"name": "the data protection supervisory authority (or attorney general) responsible "
                               "where you live", "url": ""}
 
 GDPR_RIGHTS = [
-    ("Access (Art. 15)", "to receive a copy of your personal data and this information — this package."),
-    ("Rectification (Art. 16)", "to have inaccurate data corrected and incomplete data completed."),
-    ("Erasure (Art. 17)", "to have your data deleted where there is no longer a reason to keep it. Records we must "
-                          "keep by law are marked on this page with the reason and how long."),
-    ("Restriction (Art. 18)", "to have the use of your data limited while accuracy or an objection is checked."),
-    ("Data portability (Art. 20)", "to receive the data you gave us in a machine-readable format and have it "
-                                   "sent to another organisation: the JSON and CSV files in the data folder."),
-    ("Objection (Art. 21)", "to object to processing based on legitimate interests, and at any time to direct "
-                            "marketing."),
-    ("Withdrawing consent (Art. 7(3))", "where we rely on your consent, to withdraw it at any time, as easily as "
-                                        "you gave it; this does not affect what was done before."),
-    ("Automated decisions (Art. 22)", "not to be subject to a decision based solely on automated processing that "
-                                      "has legal or similarly significant effects on you."),
+    ("Access (Art. 15)",
+     "to receive a copy of your personal data and this information — this package."),
+    ("Rectification (Art. 16)",
+     "to have inaccurate data corrected and incomplete data completed."),
+    ("Erasure (Art. 17)",
+     "to have your data deleted where there is no longer a reason to keep it. Records we must keep by law "
+     "are marked on this page with the reason and how long."),
+    ("Restriction (Art. 18)",
+     "to have the use of your data limited while accuracy or an objection is checked."),
+    ("Data portability (Art. 20)",
+     "to receive the data you gave us in a machine-readable format and have it sent to another "
+     "organisation: the JSON and CSV files in the data folder."),
+    ("Objection (Art. 21)",
+     "to object to processing based on legitimate interests, and at any time to direct marketing."),
+    ("Withdrawing consent (Art. 7(3))",
+     "where we rely on your consent, to withdraw it at any time, as easily as you gave it; this does not "
+     "affect what was done before."),
+    ("Automated decisions (Art. 22)",
+     "not to be subject to a decision based solely on automated processing that has legal or similarly "
+     "significant effects on you."),
 ]
 PLAIN_RIGHTS = [
     ("Access", "to know what personal information we hold about you and receive a copy — this package."),
     ("Correction", "to have inaccurate information corrected."),
     ("Deletion", "to have your information deleted, except what we must keep by law."),
     ("Portability", "to receive your information in a machine-readable format: the JSON and CSV files."),
-    ("Opting out and objecting", "to opt out of the sale or sharing of your information, of targeted advertising "
-                                 "and of marketing, and to withdraw consent you gave."),
+    ("Opting out and objecting",
+     "to opt out of the sale or sharing of your information, of targeted advertising and of marketing, and "
+     "to withdraw consent you gave."),
     ("No retaliation", "not to be treated differently for using these rights."),
 ]
 
@@ -468,8 +481,9 @@ def _system_view(inventory: Inventory, sres, manifest_system: dict[str, Any],
     system: System = sres.system
     view: dict[str, Any] = {
         "name": system.name, "description": system.description, "status": manifest_system["status"],
-        "count": manifest_system.get("count"), "purposes": system.purposes, "lawful_basis": system.lawful_basis,
-        "retention": system.retention, "recipients": system.recipients, "source": system.source,
+        "count": manifest_system.get("count"), "purposes": system.purposes,
+        "lawful_basis": system.lawful_basis, "retention": system.retention, "recipients": system.recipients,
+        "source": system.source,
         "processor": system.processor, "collections": [],
     }
     if system.is_manual:
@@ -497,8 +511,8 @@ def render_index(inventory: Inventory, result: FindResult, manifest: dict[str, A
     """index.html of the package (Jinja2, autoescape on: the subject's data may contain markup)."""
     from jinja2 import Environment, PackageLoader, StrictUndefined
 
-    env = Environment(loader=PackageLoader("dsarctl", "templates"), autoescape=True, undefined=StrictUndefined,
-                      trim_blocks=True, lstrip_blocks=True)
+    env = Environment(loader=PackageLoader("dsarctl", "templates"), autoescape=True,
+                      undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
     by_name = {s["system"]: s for s in manifest["systems"]}
     generated = datetime.strptime(manifest["generated_at"], "%Y-%m-%dT%H:%M:%SZ")
     systems = [_system_view(inventory, sres, by_name[name], collections, generated.date())

@@ -6,7 +6,6 @@ import csv
 import hashlib
 import io
 import json
-import os
 import re
 import shutil
 import sqlite3
@@ -31,9 +30,10 @@ ALICE_ITEMS = {1, 2, 3}
 ALICE_MAILS = {"support": {"<m1@northwind.example>", "<m2@northwind.example>"},
                "sales_inbox": {"<s1@northwind.example>"}}
 # ... and what belongs to everyone else: none of it may appear outside mail messages sent to Alice.
-OTHERS = ["bob@example.net", "zoe@example.org", "xzoe@example.org.uk", "zoe@example.org.au", "dan@example.com",
-          "erin@example.com", "Bob Builder", "Zoe Zed", "Xavier", "Dan Double", "Erin", "NW-BOB", "NW-ZOE",
-          "NW-XZOE", "198.51.100.2", "192.0.2.", "fcm-0b7d5e4410", "Mill Road", "Quay Street", "Station Road"]
+OTHERS = ["bob@example.net", "zoe@example.org", "xzoe@example.org.uk", "zoe@example.org.au",
+          "dan@example.com", "erin@example.com", "Bob Builder", "Zoe Zed", "Xavier", "Dan Double", "Erin",
+          "NW-BOB", "NW-ZOE", "NW-XZOE", "198.51.100.2", "192.0.2.", "fcm-0b7d5e4410", "Mill Road",
+          "Quay Street", "Station Road"]
 OTHER_IDS = ["1043", "1044", "1045", "1046", "1047", "5003", "5004", "5005"]
 # Whole messages to Alice also name their other recipients (documented in docs/export.md).
 CO_RECIPIENTS = {"support": {"bob@example.net"}, "sales_inbox": {"erin@example.com", "Erin"}}
@@ -109,7 +109,8 @@ def test_alice_package_holds_every_planted_record_and_nothing_of_anyone_else(run
     # CSV: the same records, nested JSON flattened to dotted columns, union of keys in record order
     assert [r["id"] for r in rows("orders", "order_items")] == ["1", "2", "3"]
     telemetry = rows("telemetry", "telemetry")
-    assert list(telemetry[0]) == ["ts", "account", "user.email", "ip", "tz", "app_version", "licence_key", "event"]
+    assert list(telemetry[0]) == ["ts", "account", "user.email", "ip", "tz", "app_version", "licence_key",
+                                  "event"]
     assert [t["user.email"] for t in telemetry] == ["alice@example.com", ""]
 
     # mail: whole messages, byte for byte as in the mailbox (without the mbox From_ line)
@@ -143,10 +144,12 @@ def test_manifest_lists_counts_and_verifiable_hashes(run, demo_dir):
     manifest = json.loads(files["manifest.json"])
     assert manifest["request_id"] == "R-2026-0007"
     assert manifest["subject"] == ["email:alice@example.com"]
-    assert {f"{i['kind']}:{i['value']}" for i in manifest["identifiers"]} >= {"customer_id:1042", "order_id:5002"}
+    idents = {f"{i['kind']}:{i['value']}" for i in manifest["identifiers"]}
+    assert idents >= {"customer_id:1042", "order_id:5002"}
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", manifest["generated_at"])
     assert manifest["dsarctl_version"] == __version__
-    assert manifest["inventory_sha256"] == hashlib.sha256((demo_dir / "inventory.yaml").read_bytes()).hexdigest()
+    inventory_bytes = (demo_dir / "inventory.yaml").read_bytes()
+    assert manifest["inventory_sha256"] == hashlib.sha256(inventory_bytes).hexdigest()
     counts = {(s["system"], c["collection"]): (c["count"], c["status"])
               for s in manifest["systems"] for c in s.get("collections", [])}
     assert counts == {

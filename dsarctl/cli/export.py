@@ -21,11 +21,14 @@ def export(
     subject: SubjectArg,
     output: Annotated[
         Optional[Path],
-        typer.Option("--output", "-o", help="The zip to write (default: access-<request or subject>….zip here). "
-                                            "Never overwritten.", show_default=False),
+        typer.Option("--output", "-o", show_default=False,
+                     help="The zip to write (default: access-<request or subject>….zip here); "
+                          "never overwritten."),
     ] = None,
     ids: IdOpt = None,
-    no_expand: Annotated[bool, typer.Option("--no-expand", help="Search only the identifiers given, do not follow others.")] = False,
+    no_expand: Annotated[
+        bool, typer.Option("--no-expand", help="Search only the identifiers given, do not follow others.")
+    ] = False,
     request: RequestOpt = None,
     json_: JsonOpt = False,
 ) -> None:
@@ -75,8 +78,8 @@ def export(
     for system, collection, error in package.failures:
         out.message(f"failed: {system}.{collection}: {error}", style="red")
     if package.failures:
-        out.message("the package was written without the sources that failed; index.html and manifest.json say so",
-                    style="red")
+        out.message("the package was written without the sources that failed; "
+                    "index.html and manifest.json say so", style="red")
         raise typer.Exit(ExitStatus.SOURCE_FAILED)
 
 
