@@ -13,8 +13,10 @@ import typer
 from .. import __version__
 from ..errors import DsarError, ExitStatus
 from . import demo as demo_cmd
+from . import erase as erase_cmd
 from . import find as find_cmd
 from . import inventory as inventory_cmd
+from . import suppress as suppress_cmd
 from .common import State
 
 app = typer.Typer(
@@ -52,6 +54,8 @@ def root(
 app.add_typer(inventory_cmd.app, name="inventory")
 find_cmd.register(app)
 demo_cmd.register(app)
+erase_cmd.register(app)
+app.add_typer(suppress_cmd.app, name="suppress")
 from . import export as export_cmd; export_cmd.register(app)  # noqa: E402,E702
 
 

@@ -1,0 +1,190 @@
+"""`dsarctl erase SUBJECT` (and `--batch FILE`, `--replay`)."""
+
+from __future__ import annotations
+
+import sys
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from ..errors import ExitStatus, RefusedError, UsageError
+from .common import IdOpt, JsonOpt, RequestOpt, YesOpt, state, subject_identifiers
+from .output import Output
+
+
+def register(app: typer.Typer) -> None:
+    app.command("erase")(erase)
+
+
+def erase(
+    ctx: typer.Context,
+    subject: Annotated[Optional[str], typer.Argument(
+        help="The subject: an e-mail, +phone, or KIND:VALUE (customer_id:1042).", show_default=False)] = None,
+    ids: IdOpt = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the plan only; change nothing.")] = False,
+    yes: YesOpt = False,
+    request: RequestOpt = None,
+    batch: Annotated[Optional[Path], typer.Option(
+        "--batch", help="Erase every subject in FILE (one per line), rewriting each file source once.")] = None,
+    replay: Annotated[bool, typer.Option(
+        "--replay", help="Re-apply every past erasure to sources restored from a backup.")] = False,
+    json_: JsonOpt = False,
+) -> None:
+    """Plan, confirm, erase, then search again and report what remains and why (GDPR Art. 17)."""
+    from ..erase import actionable, carry_out, prepare, replay as replay_all, resume_unfinished
+    from ..erase.apply import install_key
+    from ..requests import default_operator
+    from ..runs import record_run
+
+    out = Output(json_)
+    inventory = state(ctx).inventory()
+    now = datetime.now(timezone.utc)
+    operator = default_operator()
+    if replay:
+        if subject or batch:
+            raise UsageError("--replay takes no subject and no --batch")
+        if dry_run:
+            raise UsageError("--replay has no --dry-run; it acts only on records of past erasures")
+        _confirm(out, yes, "Re-apply every recorded erasure to the sources now?")
+        result = replay_all(inventory, operator=operator, now=now)
+        record_run(inventory, "erase", result, request_id=request, extra={"replay": True, **result.audit_summary(install_key(inventory))})
+        out.emit(result.to_dict(), render_result)
+        _fail_exit(out, result)
+        return
+    subjects = _subjects(inventory, subject, ids, batch)
+    resumed = [] if dry_run else resume_unfinished(inventory, operator=operator, now=now)
+    for run in resumed:
+        out.message(f"finished the interrupted erase run {run.run_id}"
+                    + (f" ({len(run.failures)} source(s) still failing)" if run.failures else ""))
+    progress = None if json_ else out.progress()
+    try:
+        plan = prepare(inventory, subjects, now=now, progress=progress)
+    finally:
+        if progress:
+            progress(None)
+    if dry_run:
+        out.emit({"dry_run": True, "plan": plan.to_dict()}, lambda console, data: render_plan(console, data["plan"]))
+        return
+    if actionable(plan):
+        if not json_:
+            render_plan(out.out, plan.to_dict())
+        elif not yes and sys.stdin.isatty():
+            render_plan(out.err, plan.to_dict())
+        _confirm(out, yes, "Carry out this erasure?")
+    result = carry_out(inventory, plan, operator=operator, now=now, request_id=request)
+    result.resumed = resumed
+    run = record_run(inventory, "erase", result, request_id=request, extra=result.audit_summary(install_key(inventory)))
+    data = result.to_dict()
+    if run:
+        data["request"] = run
+    out.emit(data, render_result)
+    _fail_exit(out, result)
+
+
+def _subjects(inventory, subject, ids, batch):
+    if batch is not None:
+        if subject:
+            raise UsageError("give either SUBJECT or --batch FILE, not both")
+        try:
+            lines = batch.read_text(encoding="utf-8").splitlines()
+        except OSError as exc:
+            raise UsageError(f"{batch}: cannot read the batch file ({exc.strerror})") from None
+        subjects = []
+        for lineno, line in enumerate(lines, 1):
+            text = line.strip()
+            if not text or text.startswith("#"):
+                continue
+            first, *more = text.split()
+            try:
+                subjects.append(subject_identifiers(inventory, first, more + list(ids or [])))
+            except UsageError as exc:
+                raise UsageError(f"{batch}:{lineno}: {exc}") from None
+        if not subjects:
+            raise UsageError(f"{batch}: no subjects in the batch file")
+        return subjects
+    if not subject:
+        raise UsageError("give the SUBJECT to erase (or --batch FILE, or --replay)")
+    return [subject_identifiers(inventory, subject, ids)]
+
+
+def _confirm(out: Output, yes: bool, question: str) -> None:
+    if yes:
+        return
+    if not sys.stdin.isatty():
+        raise RefusedError("erase needs confirmation: no terminal to ask on; run it again with --yes "
+                           "(see the plan with --dry-run first)")
+    if not typer.confirm(question, default=False, err=True):
+        raise typer.Abort()
+
+
+def _fail_exit(out: Output, result) -> None:
+    for problem in result.problems:
+        out.message(f"failed: {problem}", style="red")
+    if result.problems:
+        raise typer.Exit(ExitStatus.SOURCE_FAILED)
+
+
+def render_plan(console, plan: dict) -> None:
+    from rich.table import Table
+
+    if plan["identifiers"]:
+        console.print(f"Erasure plan for: {', '.join(plan['identifiers'])}", style="bold", markup=False)
+    table = Table(title_justify="left", show_edge=False)
+    for col in ("system", "collection", "records", "action"):
+        table.add_column(col, overflow="fold")
+    for coll in plan["collections"]:
+        if coll["status"] == "failed":
+            table.add_row(coll["system"], coll["collection"], "FAILED", coll.get("error") or "", style="red")
+            continue
+        table.add_row(coll["system"], coll["collection"], str(coll["count"]), _describe(coll))
+    if plan["collections"]:
+        console.print(table)
+    else:
+        console.print("Nothing found to erase.", markup=False)
+    for task in plan["tasks"]:
+        console.print(f"Manual task — {task['system']}: {task['processor'] or ''}", markup=False)
+        if task.get("instructions"):
+            console.print(f"  {task['instructions']}", markup=False)
+    for system, n in plan["suppress"].items():
+        console.print(f"Suppression — {system}: {n} identifier(s) kept as keyed hashes", markup=False)
+
+
+def _describe(coll: dict) -> str:
+    fields = ", ".join(f"{k}: {v}" for k, v in (coll.get("fields") or {}).items())
+    if coll["action"] == "delete":
+        return "delete"
+    if coll["action"] == "anonymize":
+        return f"anonymize ({fields})"
+    if coll["action"] == "retain":
+        text = f"retain until {coll['until'] or 'no date'}: {coll['reason']}"
+        return text + (f"; mask {fields}" if fields else "")
+    return coll.get("note", "none")
+
+
+def render_result(console, data: dict) -> None:
+    run = data.get("run")
+    if run:
+        for unit in run["units"]:
+            if unit["status"] == "failed":
+                console.print(f"{unit['system']}: FAILED — {unit['error']}", style="red", markup=False)
+                continue
+            for coll, o in unit["collections"].items():
+                console.print(f"{unit['system']}.{coll}: {o['deleted']} deleted, {o['masked']} masked"
+                              + (f", {o['unchanged'] + o['missing']} already done" if o['unchanged'] + o['missing'] else ""),
+                              markup=False)
+        if run.get("suppressed"):
+            console.print(f"suppression list: {run['suppressed']} new keyed hash(es)", markup=False)
+    else:
+        console.print("Nothing to erase: no records of the subject need changing.", markup=False)
+    remaining = data.get("remaining") or []
+    if remaining:
+        console.print("What remains:", style="bold", markup=False)
+        for r in remaining:
+            where = f"{r['system']}.{r['collection']}" if r.get("collection") else r["system"]
+            count = f"{r['count']} record(s) " if r.get("count") else ""
+            until = f" until {r['until']}" if r.get("until") else ""
+            console.print(f"  {where}: {count}{r['status']}{until} — {r['reason']}", markup=False)
+    else:
+        console.print("Nothing of the subject remains.", markup=False)

@@ -1,0 +1,63 @@
+"""`dsarctl suppress check VALUE` and `dsarctl suppress filter FILE.csv --column C`."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from ..errors import ExitStatus, UsageError
+from .common import JsonOpt, state
+from .output import Output
+
+app = typer.Typer(help="The suppression list: erased subjects who must not be re-imported.", no_args_is_help=True)
+
+
+@app.command("check")
+def check(
+    ctx: typer.Context,
+    value: Annotated[str, typer.Argument(help="An identifier: an e-mail, +phone, or KIND:VALUE.")],
+    json_: JsonOpt = False,
+) -> None:
+    """Whether VALUE is on a suppression list (exit 0 yes, 1 no)."""
+    from ..suppress import check as check_value
+
+    out = Output(json_)
+    data = check_value(state(ctx).inventory(), value)
+    out.emit(data, lambda console, d: console.print(
+        f"{d['identifier']}: suppressed in {', '.join(d['systems'])}" if d["suppressed"]
+        else f"{d['identifier']}: not suppressed", markup=False))
+    if not data["suppressed"]:
+        raise typer.Exit(ExitStatus.NO)
+
+
+@app.command("filter")
+def filter_(
+    ctx: typer.Context,
+    file: Annotated[Path, typer.Argument(help="The import file (CSV with a header row).")],
+    column: Annotated[str, typer.Option("--column", "-c", help="The column holding the identifier.")],
+    kind: Annotated[Optional[str], typer.Option("--kind", help="Identifier kind of the column (default: the e-mail kind).")] = None,
+    system: Annotated[Optional[str], typer.Option("--system", help="Only this system's suppression list (default: any).")] = None,
+    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Write here instead of stdout.")] = None,
+) -> None:
+    """Copy FILE without the rows whose COLUMN holds a suppressed identifier (counts on stderr)."""
+    from ..suppress import filter_csv
+
+    out = Output(False)
+    inventory = state(ctx).inventory()
+    try:
+        source = open(file, newline="", encoding="utf-8-sig")
+    except OSError as exc:
+        raise UsageError(f"{file}: cannot read ({exc.strerror})") from None
+    with source:
+        if output is not None:
+            if output.exists():
+                raise UsageError(f"{output}: already exists; not overwriting it")
+            with open(output, "x", newline="", encoding="utf-8") as target:
+                result = filter_csv(inventory, source, target, column, kind=kind, system=system)
+        else:
+            result = filter_csv(inventory, source, sys.stdout, column, kind=kind, system=system)
+    out.message(f"kept {result.kept} row(s), dropped {result.dropped} suppressed"
+                + (f"; {result.unreadable} without a valid identifier kept" if result.unreadable else ""))

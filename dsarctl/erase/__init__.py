@@ -1,0 +1,169 @@
+"""Erasure (GDPR Art. 17, CCPA §1798.105): plan, journal, apply, verify, replay.
+
+    plan = prepare(inventory, [identifiers], now=now)       # search, expand, refuse if ambiguous
+    result = carry_out(inventory, plan, operator=..., now=now)  # journal, act, search again
+
+The core imports no CLI code. Modules: `plan` (what happens to which record), `journal` (the plan on
+disk before acting, for crash recovery), `apply` (carrying it out per system), `mask` (null / redact /
+hash). Identifiers reach the journal and the audit log only as keyed hashes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Callable
+
+from ..connectors import Record, open_connector
+from ..errors import DsarError
+from ..identity import Identifier
+from ..inventory.model import Inventory
+from ..keys import keyed_hash
+from .apply import RunResult, execute, install_key, resume_unfinished
+from .mask import REDACTED, Masker
+from .plan import Plan, build_plan, plan_from_find
+
+__all__ = ["Plan", "EraseResult", "prepare", "carry_out", "resume_unfinished", "replay", "REDACTED", "Masker"]
+
+
+@dataclass
+class EraseResult:
+    plan: Plan
+    run: RunResult | None  # None: nothing to do (an already erased subject)
+    remaining: list[dict[str, Any]] = field(default_factory=list)
+    resumed: list[RunResult] = field(default_factory=list)
+
+    @property
+    def problems(self) -> list[str]:
+        out = [f"{c.system}.{c.collection}: {c.error}" for c in self.plan.failures]
+        if self.run:
+            out += [f"{u.system}: {u.error}" for u in self.run.failures]
+        out += [f"{r['system']}.{r['collection']}: {r['reason']}" for r in self.remaining if r["status"] in ("failed", "not erased")]
+        return out
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "status": "ok" if self.ok else "failed",
+            "plan": self.plan.to_dict(),
+            "run": self.run.to_dict() if self.run else None,
+            "resumed": [r.to_dict() for r in self.resumed],
+            "remaining": self.remaining,
+            "problems": self.problems,
+        }
+
+    def audit_summary(self, key: bytes) -> dict[str, Any]:
+        """Counts and hashes only: what the audit log may keep forever."""
+        return {
+            "identifier_hashes": sorted({keyed_hash(key, i.kind, i.value) for i in self.plan.identifiers}),
+            "counts": self.plan.counts(),
+            "run": self.run.to_dict() if self.run else None,
+            "resumed": [r.run_id for r in self.resumed],
+            "remaining": [{k: v for k, v in r.items() if k != "records"} for r in self.remaining],
+            "status": "ok" if self.ok else "failed",
+        }
+
+
+def prepare(inventory: Inventory, subjects: list[list[Identifier]], *, now: datetime,
+            progress: Callable[[str], None] | None = None) -> Plan:
+    """Search every subject (with identity expansion) and plan the erasure of what was found."""
+    from ..search import find_subject
+
+    results = [find_subject(inventory, ids, progress=progress) for ids in subjects]
+    return plan_from_find(inventory, results, key=install_key(inventory), erased_on=now.date())
+
+
+def actionable(plan: Plan) -> bool:
+    """Whether carrying out the plan changes anything in a source (else: an already erased subject)."""
+    return any(s.target() for s in plan.steps)
+
+
+def carry_out(inventory: Inventory, plan: Plan, *, operator: str, now: datetime, request_id: str | None = None,
+              checkpoint: Callable[[str], None] | None = None) -> EraseResult:
+    """Journal and apply the plan, then search again and say what remains and why."""
+    run = None
+    if actionable(plan):
+        run = execute(inventory, plan, operator=operator, now=now, request_id=request_id, checkpoint=checkpoint)
+    elif plan.suppress:
+        from .apply import add_suppressions
+
+        add_suppressions(inventory, plan, operator=operator, now=now, request_id=request_id)  # idempotent
+    return EraseResult(plan, run, verify(inventory, plan))
+
+
+def verify(inventory: Inventory, plan: Plan) -> list[dict[str, Any]]:
+    """Search again with every identifier of the plan: what is still there, and why."""
+    from ..search import find_subject
+
+    if not plan.identifiers:
+        return []
+    again = find_subject(inventory, plan.identifiers, expand=True)
+    out: list[dict[str, Any]] = []
+    for system, collection, error in again.failures:
+        out.append({"system": system, "collection": collection, "status": "failed", "count": 0,
+                    "reason": f"could not be searched: {error}"})
+    for sres in again.systems.values():
+        if sres.system.is_manual:
+            continue
+        for cres in sres.collections.values():
+            if not cres.records:
+                continue
+            rule = cres.collection.erase
+            entry = {"system": sres.system.name, "collection": cres.collection.name, "count": len(cres.records),
+                     "records": [r.location for r in cres.records]}
+            if rule is None:
+                entry.update(status="kept", reason="no erase rule in the inventory")
+            elif rule.action == "retain":
+                dates = [d for d in (rule.until.compute(r.data, plan.erased_on) for r in cres.records) if d] if rule.until else []
+                until = max(dates) if dates else None
+                entry.update(status="retained", reason=rule.reason, until=until.isoformat() if until else None)
+            elif rule.action == "anonymize":
+                entry.update(status="anonymized", reason="anonymized; the record still carries an identifier "
+                                                         "the rule does not mask")
+            else:
+                entry.update(status="not erased", reason="still present after the erase")
+            out.append(entry)
+    for task in plan.tasks:
+        out.append({"system": task["system"], "collection": None, "status": "manual", "count": None,
+                    "reason": f"manual task open: {task['processor'] or task['system']}"})
+    return out
+
+
+def replay(inventory: Inventory, *, operator: str, now: datetime,
+           checkpoint: Callable[[str], None] | None = None) -> EraseResult:
+    """Re-apply every recorded erasure to the sources (after a backup restore), matching records by the
+    keyed hashes of their identifiers: the erased identifiers themselves were never kept."""
+    from ..audit import AuditLog
+
+    key = install_key(inventory)
+    with AuditLog.open(inventory.audit_path) as audit:
+        hashes = {h for e in audit.erasures() for h in e["identifier_hashes"]}
+    found: dict[tuple[str, str], list[Record]] = {}
+    failed: dict[tuple[str, str], str] = {}
+    if hashes:
+        for system in inventory.systems.values():
+            if system.is_manual:
+                continue
+            try:
+                with open_connector(system, inventory) as connector:
+                    for coll in system.collections.values():
+                        if coll.erase is None:
+                            continue
+                        try:
+                            for record in connector.scan(coll):
+                                if any(keyed_hash(key, kind, value) in hashes
+                                       for kind, values in record.identities.items() for value in values):
+                                    found.setdefault((system.name, coll.name), []).append(record)
+                        except (DsarError, OSError) as exc:
+                            failed[(system.name, coll.name)] = getattr(exc, "reason", None) or str(exc)
+            except (DsarError, OSError) as exc:
+                for coll in system.collections.values():
+                    failed[(system.name, coll.name)] = getattr(exc, "reason", None) or str(exc)
+    plan = build_plan(inventory, found, failed, [], key=key, erased_on=now.date(), open_tasks=False)
+    run = None
+    if any(s.target() for s in plan.steps):
+        run = execute(inventory, plan, operator=operator, now=now, checkpoint=checkpoint, kind="replay")
+    return EraseResult(plan, run, [])

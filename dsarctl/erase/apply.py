@@ -1,0 +1,259 @@
+"""Carrying out an erase plan: journal first, then each system, then suppression and manual tasks.
+
+Each system is one unit: an SQL system is one transaction, a file is replaced atomically. The unit is
+marked done in the journal after it succeeded; a unit killed half-way left its source untouched (the
+transaction was not committed, the rename did not happen) or finished (marked on the next run, where
+the records are no longer there or already masked — nothing is touched twice). A failing source is
+reported and the others still run; its unit stays pending and the next `erase` retries it.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Callable
+
+from ..audit import AuditLog
+from ..connectors import open_connector
+from ..connectors.base import EraseOutcome, EraseTarget
+from ..errors import DsarError
+from ..inventory.model import Inventory
+from ..keys import keyed_hash, load_or_create_key
+from .journal import Journal
+from .mask import Masker
+from .plan import Plan, record_id
+
+KILL_ENV = "DSARCTL_TEST_KILL_AT"  # tests: "point" or "point#N" kills the process there (SIGKILL)
+_hits: dict[str, int] = {}
+
+
+def kill_checkpoint(point: str) -> None:
+    """Test hook: die like `kill -9` at the N-th time `point` is reached (only when DSARCTL_TEST_KILL_AT is set)."""
+    spec = os.environ.get(KILL_ENV)
+    if not spec:
+        return
+    name, _, nth = spec.partition("#")
+    if name != point:
+        return
+    _hits[point] = _hits.get(point, 0) + 1
+    if _hits[point] == int(nth or 1):
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+def audit_dir(inventory: Inventory) -> Path:
+    return Path(inventory.audit_path).parent
+
+
+def install_key(inventory: Inventory) -> bytes:
+    return load_or_create_key(audit_dir(inventory))
+
+
+def journal_dir(inventory: Inventory) -> Path:
+    return audit_dir(inventory) / "journal"
+
+
+@dataclass
+class UnitResult:
+    system: str
+    status: str  # done | failed | skipped (done by an earlier run)
+    outcomes: dict[str, EraseOutcome] = field(default_factory=dict)
+    error: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"system": self.system, "status": self.status,
+                               "collections": {c: o.to_dict() for c, o in self.outcomes.items()}}
+        if self.error:
+            out["error"] = self.error
+        return out
+
+
+@dataclass
+class RunResult:
+    run_id: str
+    units: list[UnitResult] = field(default_factory=list)
+    resumed: bool = False
+    tasks: list[int] = field(default_factory=list)
+    suppressed: int = 0
+
+    @property
+    def failures(self) -> list[UnitResult]:
+        return [u for u in self.units if u.status == "failed"]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"run_id": self.run_id, "resumed": self.resumed, "units": [u.to_dict() for u in self.units],
+                "tasks_opened": self.tasks, "suppressed": self.suppressed}
+
+
+def journal_header(plan: Plan, key: bytes, *, request_id: str | None, now: datetime, kind: str = "erase") -> dict:
+    """The plan as the journal keeps it: no identifier and no SQL key in plain text."""
+    units: dict[str, dict[str, list]] = {}
+    for coll in plan.collections:
+        for step in coll.steps:
+            target = step.target()
+            if target is None:
+                continue
+            entry: dict[str, Any] = {"action": target.action, "key_id": step.key_id}
+            if target.fields:
+                entry["fields"] = target.fields
+            if step.digest:
+                entry["digest"] = step.digest
+            if coll.connector == "maildir":
+                entry["key"] = step.key  # a file name such as cur/1700000000.M1.host: not personal data
+            units.setdefault(coll.system, {}).setdefault(coll.collection, []).append(entry)
+    return {
+        "run_id": f"{now.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:8]}",
+        "kind": kind,
+        "created_at": now.isoformat(),
+        "request_id": request_id,
+        "identifier_hashes": sorted({keyed_hash(key, i.kind, i.value) for i in plan.identifiers}),
+        "units": units,
+        "suppress": {s: sorted({(i.kind, keyed_hash(key, i.kind, i.value)) for i in ids})
+                     for s, ids in plan.suppress.items()},
+        "tasks": [{"system": t["system"], "processor": t["processor"], "instructions": t["instructions"]}
+                  for t in plan.tasks],
+        "counts": plan.counts(),
+    }
+
+
+def execute(inventory: Inventory, plan: Plan, *, operator: str, now: datetime, request_id: str | None = None,
+            checkpoint: Callable[[str], None] | None = None, kind: str = "erase") -> RunResult:
+    """Journal the plan, then carry it out (keys of the planned SQL rows are known: no rescan)."""
+    key = install_key(inventory)
+    header = journal_header(plan, key, request_id=request_id, now=now, kind=kind)
+    journal = Journal.create(journal_dir(inventory), header)
+    known = {step.key_id: step.key for step in plan.steps}
+    try:
+        return run_journal(inventory, journal, key=key, operator=operator, now=now, known=known,
+                           checkpoint=checkpoint or kill_checkpoint)
+    finally:
+        journal.close()
+
+
+def resume_unfinished(inventory: Inventory, *, operator: str, now: datetime,
+                      checkpoint: Callable[[str], None] | None = None) -> list[RunResult]:
+    """Finish every erase run that was interrupted (killed, or a source failed)."""
+    journals = Journal.unfinished(journal_dir(inventory))
+    if not journals:
+        return []
+    key = install_key(inventory)
+    results = []
+    try:
+        for journal in journals:
+            result = run_journal(inventory, journal, key=key, operator=operator, now=now, known=None,
+                                 checkpoint=checkpoint or kill_checkpoint)
+            result.resumed = True
+            results.append(result)
+    finally:
+        for journal in journals:
+            journal.close()
+    return results
+
+
+def run_journal(inventory: Inventory, journal: Journal, *, key: bytes, operator: str, now: datetime,
+                known: dict[str, Any] | None, checkpoint: Callable[[str], None]) -> RunResult:
+    header = journal.header
+    result = RunResult(journal.run_id)
+    checkpoint("journal.written")
+    audit = AuditLog.open(inventory.audit_path)
+    try:
+        if header.get("kind") != "replay" and not journal.done("recorded"):
+            audit.record_erasure(header.get("request_id"), header["identifier_hashes"],
+                                 {"run_id": journal.run_id, "kind": header.get("kind"), "counts": header.get("counts")},
+                                 operator=operator, at=now)
+            journal.mark("recorded")
+            checkpoint("audit.recorded")
+        masker = Masker(key)
+        for system_name, collections in header["units"].items():
+            if journal.done("done", system_name):
+                result.units.append(UnitResult(system_name, "skipped"))
+                continue
+            unit = _run_unit(inventory, system_name, collections, masker, key, known, checkpoint)
+            result.units.append(unit)
+            if unit.status == "done":
+                journal.mark("done", system=system_name,
+                             outcomes={c: o.to_dict() for c, o in unit.outcomes.items()})
+                checkpoint("unit.done")
+            else:
+                journal.mark("failed", system=system_name, error=unit.error)
+        for system_name, hashed in header.get("suppress", {}).items():
+            by_kind: dict[str, list[str]] = {}
+            for kind, digest in hashed:
+                by_kind.setdefault(kind, []).append(digest)
+            for kind, digests in sorted(by_kind.items()):
+                result.suppressed += audit.add_suppressions(digests, system_name, header.get("request_id"),
+                                                            kind=kind, operator=operator, at=now)
+        checkpoint("suppressed")
+        if header.get("tasks") and not journal.done("tasks"):
+            for task in header["tasks"]:
+                result.tasks.append(audit.add_task(header.get("request_id"), task["system"],
+                                                   processor=task["processor"], instructions=task["instructions"],
+                                                   operator=operator, at=now))
+            journal.mark("tasks", ids=result.tasks)
+            checkpoint("tasks.opened")
+        if not result.failures:
+            journal.mark("complete")
+    finally:
+        audit.close()
+    return result
+
+
+def _run_unit(inventory: Inventory, system_name: str, collections: dict[str, list[dict]], masker: Masker,
+              key: bytes, known: dict[str, Any] | None, checkpoint: Callable[[str], None]) -> UnitResult:
+    system = inventory.systems.get(system_name)
+    if system is None:
+        return UnitResult(system_name, "failed", error="the system is no longer in the inventory")
+    try:
+        with open_connector(system, inventory) as connector:
+            work = []
+            for coll_name, entries in collections.items():
+                coll = system.collections.get(coll_name)
+                if coll is None:
+                    return UnitResult(system_name, "failed", error=f"collection '{coll_name}' is no longer in the inventory")
+                work.append((coll, _targets(connector, coll, entries, key, known)))
+            outcomes = connector.erase_system(work, masker, checkpoint)
+    except (DsarError, OSError) as exc:
+        message = getattr(exc, "reason", None) or (exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc))
+        return UnitResult(system_name, "failed", error=inventory.redact(str(message)))
+    return UnitResult(system_name, "done", outcomes)
+
+
+def _targets(connector, coll, entries: list[dict], key: bytes, known: dict[str, Any] | None) -> list[EraseTarget]:
+    """The journal's entries as targets. SQL rows are named by a keyed hash of their key: when this
+    process did not plan them (a resumed run), the table is scanned to find the keys again."""
+    needs_key = not connector.is_file
+    keys: dict[str, Any] = dict(known or {})
+    if needs_key and any(e["key_id"] not in keys for e in entries):
+        wanted = {e["key_id"] for e in entries}
+        for record in connector.scan(coll):
+            rid = record_id(key, connector.system.name, coll.name, record.key)
+            if rid in wanted:
+                keys[rid] = record.key
+    targets = []
+    for entry in entries:
+        if needs_key:
+            if entry["key_id"] not in keys:
+                continue  # gone: deleted by the interrupted run
+            record_key = keys[entry["key_id"]]
+        else:
+            record_key = entry.get("key")
+        if isinstance(record_key, list):
+            record_key = tuple(record_key)
+        targets.append(EraseTarget(record_key, entry.get("digest"), entry["action"], entry.get("fields") or {}))
+    return targets
+
+
+def add_suppressions(inventory: Inventory, plan: Plan, *, operator: str, now: datetime,
+                     request_id: str | None = None) -> int:
+    """Put the plan's suppressed identifiers (as keyed hashes) on the lists; returns how many were new."""
+    key = install_key(inventory)
+    added = 0
+    with AuditLog.open(inventory.audit_path) as audit:
+        for system, ids in plan.suppress.items():
+            for kind in sorted({i.kind for i in ids}):
+                added += audit.add_suppressions([keyed_hash(key, i.kind, i.value) for i in ids if i.kind == kind],
+                                                system, request_id, kind=kind, operator=operator, at=now)
+    return added

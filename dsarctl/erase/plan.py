@@ -1,0 +1,211 @@
+"""The erase plan: per system and collection, which records are deleted, masked or retained, and why.
+
+A plan is built from what `find` found (or, for a replay, from records matched by keyed hash). Each
+step names one record: SQL rows by primary key, file records by the SHA-256 of their stored bytes (so
+a file changed since the plan is never mis-edited). Retained records carry their computed `until` date.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any, Iterable
+
+from ..connectors import Record, open_connector
+from ..connectors.base import EraseTarget
+from ..errors import DsarError, RefusedError
+from ..identity import Identifier
+from ..inventory.model import EraseRule, Inventory
+from ..keys import keyed_hash
+from .mask import Masker
+
+
+@dataclass
+class Step:
+    """What happens to one record."""
+
+    system: str
+    collection: str
+    action: str  # delete | anonymize | retain
+    key: Any
+    key_id: str  # keyed hash of the record's key: how the journal names it without the key itself
+    digest: str | None  # files: SHA-256 of the record's bytes
+    fields: dict[str, str] = field(default_factory=dict)
+    until: date | None = None
+    location: str | None = None
+    done: bool = False  # already masked as planned (an earlier run did it): nothing to change
+
+    def target(self) -> EraseTarget | None:
+        if self.done:
+            return None
+        if self.action == "delete":
+            return EraseTarget(self.key, self.digest, "delete")
+        if self.fields:
+            return EraseTarget(self.key, self.digest, "mask", dict(self.fields))
+        return None  # retained as it is
+
+
+@dataclass
+class CollectionPlan:
+    system: str
+    collection: str
+    connector: str
+    rule: EraseRule | None
+    steps: list[Step] = field(default_factory=list)
+    status: str = "ok"  # ok | failed (could not be searched or read)
+    error: str | None = None
+
+    @property
+    def until(self) -> date | None:
+        dates = [s.until for s in self.steps if s.until]
+        return max(dates) if dates else None
+
+    @property
+    def action(self) -> str:
+        return self.rule.action if self.rule else "none"
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"system": self.system, "collection": self.collection, "status": self.status,
+                               "action": self.action, "count": len(self.steps)}
+        if self.rule:
+            if self.rule.fields:
+                out["fields"] = dict(self.rule.fields)
+            if self.rule.action == "retain":
+                out["reason"] = self.rule.reason
+                out["until"] = self.until.isoformat() if self.until else None
+                if self.rule.until:
+                    out["until_rule"] = self.rule.until.text
+        else:
+            out["note"] = "no erase rule in the inventory: records are left as they are"
+        if self.error:
+            out["error"] = self.error
+        out["records"] = [s.location for s in self.steps]
+        return out
+
+
+@dataclass
+class Plan:
+    identifiers: list[Identifier]
+    collections: list[CollectionPlan]
+    tasks: list[dict[str, Any]]  # manual systems: processor, instructions, identifiers to hand over
+    suppress: dict[str, list[Identifier]]  # system -> identifiers kept as keyed hashes
+    erased_on: date
+
+    @property
+    def steps(self) -> list[Step]:
+        return [s for c in self.collections for s in c.steps]
+
+    @property
+    def failures(self) -> list[CollectionPlan]:
+        return [c for c in self.collections if c.status == "failed"]
+
+    def counts(self) -> dict[str, int]:
+        out = {"delete": 0, "anonymize": 0, "retain": 0, "none": 0}
+        for coll in self.collections:
+            out[coll.action] += len(coll.steps)
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "identifiers": [str(i) for i in self.identifiers],
+            "erased_on": self.erased_on.isoformat(),
+            "counts": self.counts(),
+            "collections": [c.to_dict() for c in self.collections if c.steps or c.status == "failed"],
+            "tasks": self.tasks,
+            "suppress": {s: len(ids) for s, ids in self.suppress.items()},
+        }
+
+
+def refuse_ambiguous(results: Iterable) -> None:
+    """RefusedError when identity expansion reached two values of a unique kind."""
+    for result in results:
+        for kind, values in result.ambiguous.items():
+            raise RefusedError(
+                f"ambiguous: {len(values)} values of unique identity '{kind}' were found ({', '.join(values)}); "
+                f"name the right one with --id {kind}:VALUE before erasing"
+            )
+
+
+def record_id(key: bytes, system: str, collection: str, record_key: Any) -> str:
+    return keyed_hash(key, "record", json.dumps([system, collection, record_key], default=str))
+
+
+def build_plan(inventory: Inventory, found: dict[tuple[str, str], list[Record]], failed: dict[tuple[str, str], str],
+               identifiers: list[Identifier], *, key: bytes, erased_on: date, open_tasks: bool = True) -> Plan:
+    """The plan for the records `found` per (system, collection)."""
+    collections: list[CollectionPlan] = []
+    for system in inventory.systems.values():
+        if system.is_manual:
+            continue
+        connector = None
+        try:
+            for coll in system.collections.values():
+                cplan = CollectionPlan(system.name, coll.name, system.connector, coll.erase)
+                collections.append(cplan)
+                if (system.name, coll.name) in failed:
+                    cplan.status, cplan.error = "failed", failed[(system.name, coll.name)]
+                    continue
+                records = found.get((system.name, coll.name), [])
+                if not records:
+                    continue
+                digests: dict = {}
+                try:
+                    if connector is None:
+                        connector = open_connector(system, inventory)
+                    if connector.is_file:
+                        digests = connector.record_digests(coll, [r.key for r in records])
+                except (DsarError, OSError) as exc:
+                    cplan.status, cplan.error = "failed", inventory.redact(getattr(exc, "reason", None) or str(exc))
+                    continue
+                rule = coll.erase
+                masker = Masker(key)
+                for record in records:
+                    action = rule.action if rule else "none"
+                    until = rule.until.compute(record.data, erased_on) if rule and rule.until else None
+                    fields = dict(rule.fields) if rule and action in ("anonymize", "retain") else {}
+                    digest = digests.get(tuple(record.key) if isinstance(record.key, list) else record.key)
+                    cplan.steps.append(Step(system.name, coll.name, action, record.key,
+                                            record_id(key, system.name, coll.name, record.key), digest, fields,
+                                            until, record.location,
+                                            done=bool(fields) and masker.mask(record.data, fields) == record.data))
+        finally:
+            if connector is not None:
+                connector.close()
+    tasks = []
+    if open_tasks and any(s.target() for c in collections for s in c.steps):
+        for system in inventory.systems.values():
+            if system.is_manual:
+                idents = [str(i) for i in identifiers if not system.identity_kinds or i.kind in system.identity_kinds]
+                tasks.append({"system": system.name, "processor": system.processor,
+                              "instructions": system.instructions, "identifiers": idents})
+    suppress: dict[str, list[Identifier]] = {}
+    for coll in inventory.collections():
+        if coll.suppress:
+            ids = [i for i in identifiers if i.kind in coll.identities]
+            if ids:
+                suppress.setdefault(coll.system.name, [])
+                suppress[coll.system.name].extend(i for i in ids if i not in suppress[coll.system.name])
+    return Plan(list(identifiers), collections, tasks, suppress, erased_on)
+
+
+def plan_from_find(inventory: Inventory, results: list, *, key: bytes, erased_on: date) -> Plan:
+    """The plan for one or more subjects found by `find_subject` (refuses an ambiguous one)."""
+    refuse_ambiguous(results)
+    found: dict[tuple[str, str], list[Record]] = {}
+    seen: set = set()
+    failed: dict[tuple[str, str], str] = {}
+    identifiers: list[Identifier] = []
+    for result in results:
+        for ident in result.identifiers:
+            if ident not in identifiers:
+                identifiers.append(ident)
+        for system, collection, error in result.failures:
+            failed[(system, collection)] = error
+        for record in result.records():
+            if record.ref in seen:
+                continue
+            seen.add(record.ref)
+            found.setdefault((record.system, record.collection), []).append(record)
+    return build_plan(inventory, found, failed, identifiers, key=key, erased_on=erased_on,
+                      open_tasks=any(r.total for r in results))
