@@ -1,0 +1,264 @@
+"""erase on the demo company (SQLite, CSV, JSONL, mbox, Maildir): planned changes happen, nothing else."""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+from datetime import date, datetime, timezone
+from pathlib import Path
+
+import pytest
+
+from dsarctl.errors import RefusedError, SourceError
+from dsarctl.erase import REDACTED, Masker, carry_out, prepare
+from dsarctl.identity import Identifier
+from dsarctl.keys import keyed_hash
+
+NOW = datetime(2026, 11, 22, 12, 0, tzinfo=timezone.utc)
+ALICE = [Identifier("email", "alice@example.com")]
+
+
+def snapshot(demo_dir: Path) -> dict:
+    """Every source's content: file bytes, Maildir files, and every SQL table's rows."""
+    demo = demo_dir / "demo"
+    out: dict = {}
+    for name in ("newsletter.csv", "usage.jsonl", "support.mbox", "push_devices.csv"):
+        out[name] = (demo / name).read_bytes()
+    for path in sorted((demo / "sales-maildir").rglob("*")):
+        if path.is_file():
+            out[str(path.relative_to(demo))] = path.read_bytes()
+    for db in ("crm.db", "orders.db"):
+        conn = sqlite3.connect(demo / db)
+        for (table,) in conn.execute("SELECT name FROM sqlite_master WHERE type='table' ORDER BY name"):
+            cols = [r[1] for r in conn.execute(f"PRAGMA table_info({table})")]
+            out[f"{db}:{table}"] = {r[0]: dict(zip(cols, r)) for r in conn.execute(f"SELECT * FROM {table}")}
+        conn.close()
+    return out
+
+
+def run_erase(inv, subjects=(ALICE,)):
+    plan = prepare(inv, list(subjects), now=NOW)
+    return plan, carry_out(inv, plan, operator="test", now=NOW)
+
+
+def test_dry_run_changes_nothing(cli, demo_dir):
+    before = snapshot(demo_dir)
+    r = cli("-i", str(demo_dir / "inventory.yaml"), "erase", "alice@example.com", "--dry-run", "--json")
+    assert r.code == 0, r
+    data = r.json()
+    assert data["dry_run"] is True
+    actions = {(c["system"], c["collection"]): (c["action"], c["count"]) for c in data["plan"]["collections"]}
+    assert actions[("crm", "customers")] == ("delete", 1)
+    assert actions[("crm", "tickets")] == ("anonymize", 2)
+    assert actions[("orders", "orders")] == ("retain", 2)
+    assert actions[("newsletter", "newsletter")] == ("delete", 1)
+    assert [t["system"] for t in data["plan"]["tasks"]] == ["analytics"]
+    assert snapshot(demo_dir) == before
+    assert not (demo_dir / ".dsarctl" / "journal").exists()
+
+
+def test_refuses_without_terminal_and_yes(cli, demo_dir):
+    before = snapshot(demo_dir)
+    r = cli("-i", str(demo_dir / "inventory.yaml"), "erase", "alice@example.com")
+    assert r.code == 2
+    assert "--yes" in r.err and "Traceback" not in r.err
+    assert snapshot(demo_dir) == before
+
+
+def test_ambiguous_identity_refuses_until_named(cli, demo_dir, demo_inventory):
+    before = snapshot(demo_dir)
+    r = cli("-i", str(demo_dir / "inventory.yaml"), "erase", "dan@example.com", "--yes")
+    assert r.code == 2
+    assert "1045, 1046" in r.err and "--id customer_id:" in r.err
+    assert snapshot(demo_dir) == before
+    with pytest.raises(RefusedError):
+        prepare(demo_inventory, [[Identifier("email", "dan@example.com")]], now=NOW)
+    r = cli("-i", str(demo_dir / "inventory.yaml"), "erase", "dan@example.com", "--id", "customer_id:1045",
+            "--yes", "--json")
+    assert r.code == 0, r
+
+
+def test_erase_alice_everywhere_others_intact(demo_dir, demo_inventory):
+    from dsarctl.search import find_subject
+
+    before = snapshot(demo_dir)
+    found = find_subject(demo_inventory, ALICE)
+    keys = {(r.system, r.collection): {r.key for r in found.systems[r.system].collections[r.collection].records}
+            for r in found.records()}
+    lines = {name: (demo_dir / "demo" / name).read_bytes().splitlines(keepends=True)
+             for name in ("newsletter.csv", "usage.jsonl", "push_devices.csv")}
+    plan, result = run_erase(demo_inventory)
+    assert result.ok, result.problems
+    after = snapshot(demo_dir)
+
+    # SQL: Alice's customer row deleted, everyone else's rows identical
+    customers_before, customers_after = before["crm.db:customers"], after["crm.db:customers"]
+    assert 1042 not in customers_after
+    assert customers_after == {k: v for k, v in customers_before.items() if k != 1042}
+    # tickets anonymised as planned, others identical
+    ticket_ids = {k[0] for k in keys[("crm", "tickets")]}
+    for tid, row in after["crm.db:tickets"].items():
+        if tid in ticket_ids:
+            assert row["body"] == REDACTED and row["subject"] == REDACTED and row["customer_id"] is None
+            assert row["created_at"] == before["crm.db:tickets"][tid]["created_at"]
+        else:
+            assert row == before["crm.db:tickets"][tid]
+    # orders retained, phone masked, nothing else changed
+    order_ids = {k[0] for k in keys[("orders", "orders")]}
+    for oid, row in after["orders.db:orders"].items():
+        expected = dict(before["orders.db:orders"][oid])
+        if oid in order_ids:
+            expected["phone"] = None
+        assert row == expected
+    assert after["orders.db:order_items"] == before["orders.db:order_items"]
+
+    # files: exactly the subject's records removed, every other line byte for byte
+    def expected_without(name, rownos, header=1):
+        kept = [line for i, line in enumerate(lines[name], 1) if (i - header) not in rownos]
+        return b"".join(kept)
+
+    assert after["newsletter.csv"] == expected_without("newsletter.csv", keys[("newsletter", "newsletter")])
+    assert after["push_devices.csv"] == expected_without("push_devices.csv", keys[("push", "push")])
+    assert after["usage.jsonl"] == expected_without("usage.jsonl", keys[("telemetry", "telemetry")], header=0)
+    mbox = before["support.mbox"]
+    expected = bytearray()
+    position = 0
+    for start, end in sorted(keys[("support", "support")]):
+        expected += mbox[position:start]
+        position = end
+    expected += mbox[position:]
+    assert after["support.mbox"] == bytes(expected)
+    removed = {f"sales-maildir/{k}" for k in keys[("sales_inbox", "sales_inbox")]}
+    assert {k: v for k, v in before.items() if k.startswith("sales-maildir/") and k not in removed} == \
+        {k: v for k, v in after.items() if k.startswith("sales-maildir/")}
+
+    # the files still parse, and the subject is no longer found except where retained
+    remaining = {(r["system"], r["collection"]): r for r in result.remaining}
+    assert remaining[("orders", "orders")]["status"] == "retained"
+    assert remaining[("orders", "orders")]["until"] == "2032-07-18"
+    assert remaining[("analytics", None)]["status"] == "manual"
+    assert {k for k, r in remaining.items() if r["status"] not in ("retained", "manual")} == set()
+
+
+def test_retained_until_is_the_latest_computed_date(demo_inventory):
+    plan = prepare(demo_inventory, [ALICE], now=NOW)
+    orders = next(c for c in plan.collections if c.collection == "orders")
+    dates = sorted(s.until for s in orders.steps)
+    assert orders.until == dates[-1]
+    assert all(isinstance(d, date) for d in dates)
+
+
+def test_rerun_is_a_noop_success(cli, demo_dir):
+    inv = str(demo_dir / "inventory.yaml")
+    assert cli("-i", inv, "erase", "alice@example.com", "--yes").code == 0
+    before = snapshot(demo_dir)
+    r = cli("-i", inv, "erase", "alice@example.com", "--yes", "--json")
+    assert r.code == 0, r
+    data = r.json()
+    assert data["run"] is None and data["status"] == "ok"
+    assert snapshot(demo_dir) == before
+
+
+def test_erase_cli_output(cli, demo_dir):
+    r = cli("-i", str(demo_dir / "inventory.yaml"), "erase", "alice@example.com", "--yes")
+    assert r.code == 0, r
+    assert "crm.customers: 1 deleted, 0 masked" in r.out
+    assert "retained until 2032-07-18" in r.out
+    assert "manual task open" in r.out
+
+
+def test_unparseable_file_is_refused_and_others_still_done(cli, demo_dir):
+    usage = demo_dir / "demo" / "usage.jsonl"
+    usage.write_bytes(usage.read_bytes() + b'{"account": 1042, "broken\n')
+    broken = usage.read_bytes()
+    r = cli("-i", str(demo_dir / "inventory.yaml"), "erase", "alice@example.com", "--yes", "--json")
+    assert r.code == 3, r
+    assert usage.read_bytes() == broken
+    assert "usage.jsonl:" in r.out  # the error names the line
+    assert 1042 not in snapshot(demo_dir)["crm.db:customers"]
+
+
+def test_file_connector_refuses_to_rewrite_a_file_that_does_not_parse(demo_dir, demo_inventory):
+    from dsarctl.connectors import open_connector
+    from dsarctl.connectors.base import EraseTarget
+
+    system = demo_inventory.systems["newsletter"]
+    coll = system.collections["newsletter"]
+    connector = open_connector(system, demo_inventory)
+    digests = connector.record_digests(coll, [1])
+    path = coll.path
+    path.write_bytes(path.read_bytes() + b'a@b.c,"unterminated\n')
+    content = path.read_bytes()
+    with pytest.raises(SourceError) as err:
+        connector.erase(coll, [EraseTarget(1, digests[1], "delete")], Masker(b"k" * 32), lambda p: None)
+    assert "newsletter.csv:" in str(err.value)
+    assert path.read_bytes() == content
+
+
+def test_file_permissions_are_kept(demo_dir, demo_inventory):
+    path = demo_dir / "demo" / "newsletter.csv"
+    os.chmod(path, 0o640)
+    run_erase(demo_inventory)
+    assert (path.stat().st_mode & 0o777) == 0o640
+    assert not [p for p in path.parent.iterdir() if "dsarctl-tmp" in p.name]
+
+
+def test_changed_file_is_not_mis_edited(demo_dir, demo_inventory):
+    """A row planned for deletion that changed before the erase is left alone (content hash differs)."""
+    plan = prepare(demo_inventory, [ALICE], now=NOW)
+    path = demo_dir / "demo" / "newsletter.csv"
+    text = path.read_text()
+    path.write_text(text.replace(",Alice,Example,", ",Alicia,Example,"))
+    changed = path.read_bytes()
+    result = carry_out(demo_inventory, plan, operator="test", now=NOW)
+    assert path.read_bytes() == changed
+    unit = next(u for u in result.run.units if u.system == "newsletter")
+    assert unit.outcomes["newsletter"].missing == 1
+    # the verification search finds the changed row and says so
+    assert any(r["system"] == "newsletter" and r["status"] == "not erased" for r in result.remaining)
+
+
+def test_journal_and_audit_hold_no_identifiers(demo_dir, demo_inventory):
+    run_erase(demo_inventory)
+    folder = demo_dir / ".dsarctl"
+    texts = [p.read_text() for p in (folder / "journal").glob("*.jsonl")]
+    from dsarctl.audit import AuditLog
+
+    with AuditLog.open(folder / "audit.db") as audit:
+        texts += [json.dumps(e["data"]) for e in audit.events()]
+        erasures = audit.erasures()
+    blob = "\n".join(texts).lower()
+    for secret in ("alice@example.com", "alice example", "1042", "+442079460958"):
+        assert secret not in blob
+    key = (folder / "secret.key").read_bytes()
+    assert keyed_hash(key, "email", "alice@example.com") in erasures[-1]["identifier_hashes"]
+
+
+def test_batch_rewrites_each_file_once(cli, demo_dir, monkeypatch):
+    import dsarctl.filelock as filelock
+
+    calls = []
+    real = filelock.atomic_replace
+    monkeypatch.setattr(filelock, "atomic_replace", lambda path, *a, **k: calls.append(Path(path).name) or real(path, *a, **k))
+    batch = demo_dir / "batch.txt"
+    batch.write_text("alice@example.com\n# comment\nerin@example.com\n\nbob@example.net\n")
+    before = snapshot(demo_dir)
+    r = cli("-i", str(demo_dir / "inventory.yaml"), "erase", "--batch", str(batch), "--yes", "--json")
+    assert r.code == 0, r
+    assert calls.count("newsletter.csv") == 1
+    newsletter = (demo_dir / "demo" / "newsletter.csv").read_text().lower()
+    assert "alice@" not in newsletter and "erin@" not in newsletter and "bob@" not in newsletter
+    after = snapshot(demo_dir)
+    assert set(after["crm.db:customers"]) == set(before["crm.db:customers"]) - {1042, 1043}
+
+
+def test_masker():
+    m = Masker(b"k" * 32)
+    h = m.value("hash", "alice@example.com")
+    assert h == m.value("hash", "alice@example.com") and len(h) == 64
+    assert m.value("hash", h) == h  # idempotent: a re-run does not hash a hash
+    assert m.value("redact", "x") == REDACTED and m.value("null", "x") is None
+    assert m.mask({"user": {"email": "a@b.c", "n": 1}, "tags": [{"ip": "1"}, {"ip": "2"}]},
+                  {"user.email": "redact", "tags.ip": "null"}) == \
+        {"user": {"email": REDACTED, "n": 1}, "tags": [{"ip": None}, {"ip": None}]}
