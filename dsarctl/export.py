@@ -518,7 +518,8 @@ def render_index(inventory: Inventory, result: FindResult, manifest: dict[str, A
     systems = [_system_view(inventory, sres, by_name[name], collections, generated.date())
                for name, sres in result.systems.items()]
     regime = inventory.controller.regime
-    consent = [s["name"] for s in systems if s["lawful_basis"] and "consent" in s["lawful_basis"].lower()]
+    consent = [s["description"] or s["name"] for s in systems
+               if s["lawful_basis"] and "consent" in s["lawful_basis"].lower()]
     controller = inventory.controller
     return env.get_template("index.html.j2").render(
         controller=controller,

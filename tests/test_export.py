@@ -136,7 +136,15 @@ def test_alice_package_holds_every_planted_record_and_nothing_of_anyone_else(run
     assert set(_others_in(index)) <= set().union(*CO_RECIPIENTS.values())
 
 
-def test_manifest_lists_counts_and_verifiable_hashes(run, demo_dir):
+@pytest.fixture
+def no_audit(monkeypatch):
+    """Let --request name any id: attaching runs to requests is the audit log's business, tested there."""
+    import dsarctl.runs
+
+    monkeypatch.setattr(dsarctl.runs, "record_run", lambda *args, **kwargs: None)
+
+
+def test_manifest_lists_counts_and_verifiable_hashes(run, demo_dir, no_audit):
     target = demo_dir / "alice.zip"
     code, _, err = run("export", "alice@example.com", "-o", str(target), "--request", "R-2026-0007")
     assert code == 0, err
@@ -172,7 +180,7 @@ def test_zip_is_owner_only_and_never_overwritten(run, demo_dir):
     target = demo_dir / "alice.zip"
     assert run("export", "alice@example.com", "-o", str(target))[0] == 0
     assert stat.S_IMODE(target.stat().st_mode) == 0o600
-    assert sorted(p.name for p in demo_dir.iterdir() if p.name.startswith(".")) == []  # no temp file left
+    assert list(demo_dir.glob(".*.part")) == []  # no temp file left
     before = target.read_bytes()
     code, out, err = run("export", "alice@example.com", "-o", str(target))
     assert code == 2
@@ -200,10 +208,10 @@ def test_target_taken_while_writing_is_not_replaced(demo_dir, monkeypatch):
     with pytest.raises(export.TargetExistsError):
         write_package(inventory, result, target, now=NOW)
     assert target.read_bytes() == b"someone else's file"
-    assert [p.name for p in demo_dir.iterdir() if p.name.startswith(".")] == []
+    assert list(demo_dir.glob(".*.part")) == []
 
 
-def test_default_name_is_in_the_current_directory(run, demo_dir, monkeypatch):
+def test_default_name_is_in_the_current_directory(run, demo_dir, monkeypatch, no_audit):
     monkeypatch.chdir(demo_dir)
     code, out, err = run("export", "alice@example.com", "--request", "R/7", "--json")
     assert code == 0, err
@@ -331,3 +339,35 @@ def _find(demo_dir: Path, subject: str):
 
     inventory = load_inventory(demo_dir / "inventory.yaml")
     return inventory, find_subject(inventory, [parse_identifier(subject, inventory.identities)])
+
+
+def test_a_run_the_audit_log_refuses_leaves_no_package(run, demo_dir, monkeypatch):
+    import dsarctl.runs
+    from dsarctl.errors import UsageError
+
+    def refuse(*args, **kwargs):
+        raise UsageError("unknown request R-404")
+
+    monkeypatch.setattr(dsarctl.runs, "record_run", refuse)
+    target = demo_dir / "alice.zip"
+    code, _, err = run("export", "alice@example.com", "-o", str(target), "--request", "R-404")
+    assert code == 2 and "unknown request R-404" in err
+    assert not target.exists()
+
+
+def test_export_into_a_missing_folder_is_bad_input(run, demo_dir):
+    code, _, err = run("export", "alice@example.com", "-o", str(demo_dir / "nope" / "a.zip"))
+    assert code == 2 and "folder not found" in err
+
+
+def test_record_run_gets_the_zip_checksum_and_never_the_data(run, demo_dir, monkeypatch):
+    import dsarctl.runs
+
+    calls = []
+    monkeypatch.setattr(dsarctl.runs, "record_run", lambda *a, **k: calls.append((a, k)))
+    target = demo_dir / "alice.zip"
+    assert run("export", "alice@example.com", "-o", str(target), "--request", "R-1")[0] == 0
+    (_, kind, result), kwargs = calls[0]
+    assert kind == "export" and kwargs["request_id"] == "R-1"
+    digest = hashlib.sha256(target.read_bytes()).hexdigest()
+    assert kwargs["extra"] == {"zip_sha256": digest, "file": str(target)}
