@@ -1,0 +1,90 @@
+"""Crash safety: an erase killed at any step is finished by the next `erase`, with the same end state
+as a run that was never interrupted, and nothing touched twice."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from dsarctl.erase import carry_out, prepare
+from dsarctl.inventory import load_inventory
+
+from test_erase import ALICE, NOW, snapshot
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+class Crash(BaseException):
+    """Stands in for kill -9: nothing in dsarctl catches it."""
+
+
+def fresh(tmp_path: Path, name: str) -> Path:
+    from dsarctl.demo import create_demo
+
+    folder = tmp_path / name
+    folder.mkdir()
+    shutil.copy(ROOT / "inventory.yaml", folder / "inventory.yaml")
+    create_demo(load_inventory(folder / "inventory.yaml"))
+    return folder
+
+
+@pytest.fixture
+def reference(tmp_path, monkeypatch):
+    monkeypatch.delenv("CRM_DATABASE_URL", raising=False)
+    folder = fresh(tmp_path, "reference")
+    inv = load_inventory(folder / "inventory.yaml")
+    points: list[str] = []
+    carry_out(inv, prepare(inv, [ALICE], now=NOW), operator="test", now=NOW, checkpoint=points.append)
+    return snapshot(folder), points
+
+
+def test_checkpoints_cover_every_step(reference):
+    _, points = reference
+    for point in ("journal.written", "audit.recorded", "file.before-rename", "sql.collection",
+                  "sql.before-commit", "unit.done", "maildir.unlink", "suppressed", "tasks.opened"):
+        assert point in points
+
+
+def test_crash_at_every_step_then_rerun_completes(tmp_path, reference, cli):
+    expected, points = reference
+    for index in range(len(points)):
+        folder = fresh(tmp_path, f"crash-{index}")
+        inv = load_inventory(folder / "inventory.yaml")
+        seen = [0]
+
+        def checkpoint(point: str) -> None:
+            if seen[0] == index:
+                raise Crash(point)
+            seen[0] += 1
+
+        with pytest.raises(Crash):
+            carry_out(inv, prepare(inv, [ALICE], now=NOW), operator="test", now=NOW, checkpoint=checkpoint)
+        r = cli("-i", str(folder / "inventory.yaml"), "erase", "alice@example.com", "--yes", "--json")
+        assert r.code == 0, (points[index], r)
+        assert snapshot(folder) == expected, f"crash at step {index} ({points[index]})"
+        assert not list((folder / "demo").glob(".*dsarctl-tmp*"))
+        # and a third run changes nothing
+        r = cli("-i", str(folder / "inventory.yaml"), "erase", "alice@example.com", "--yes", "--json")
+        assert r.code == 0 and r.json()["run"] is None, (points[index], r)
+
+
+@pytest.mark.parametrize("point", [
+    "journal.written", "audit.recorded", "file.before-rename#1", "file.before-rename#3",
+    "sql.collection#2", "sql.before-commit#1", "unit.done#1", "unit.done#4", "maildir.unlink#1", "suppressed",
+])
+def test_sigkill_subprocess_then_rerun(tmp_path, reference, point):
+    expected, _ = reference
+    folder = fresh(tmp_path, "killed")
+    env = {k: v for k, v in os.environ.items() if k not in ("CRM_DATABASE_URL", "DSARCTL_INVENTORY")}
+    command = [sys.executable, "-m", "dsarctl", "-i", str(folder / "inventory.yaml"), "erase",
+               "alice@example.com", "--yes", "--json"]
+    killed = subprocess.run(command, env={**env, "DSARCTL_TEST_KILL_AT": point}, capture_output=True, timeout=120)
+    assert killed.returncode == -9, killed.stderr.decode()
+    again = subprocess.run(command, env=env, capture_output=True, timeout=120)
+    assert again.returncode == 0, again.stderr.decode()
+    assert snapshot(folder) == expected
