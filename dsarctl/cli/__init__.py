@@ -57,6 +57,11 @@ demo_cmd.register(app)
 erase_cmd.register(app)
 app.add_typer(suppress_cmd.app, name="suppress")
 from . import export as export_cmd; export_cmd.register(app)  # noqa: E402,E702
+from . import audit as audit_cmd, overdue as overdue_cmd, request as request_cmd, task as task_cmd  # noqa: E402
+app.add_typer(request_cmd.app, name="request")
+overdue_cmd.register(app)
+app.add_typer(task_cmd.app, name="task")
+app.add_typer(audit_cmd.app, name="audit")
 
 
 def main(argv: Optional[list[str]] = None) -> None:

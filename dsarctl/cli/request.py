@@ -1,0 +1,275 @@
+"""`dsarctl request …`: open a data subject request and walk it through its lifecycle.
+
+Each command opens the audit log, calls one `RequestBook` method and hands the request (a plain dict)
+to the output layer. The clock is read here only (`dsarctl.runs.now`, which honours DSARCTL_NOW).
+"""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from typing import Annotated, Iterator, Optional
+
+import typer
+
+from .common import IdOpt, JsonOpt, SubjectArg, state
+from .output import Output
+
+app = typer.Typer(
+    help="Open data subject requests and record each step: verify, pause, resume, extend, close, deny.",
+    no_args_is_help=True,
+    rich_markup_mode=None,
+)
+
+IdArg = Annotated[str, typer.Argument(help="The request id (R-2026-0001; case-insensitive).", show_default=False)]
+OperatorOpt = Annotated[
+    Optional[str],
+    typer.Option("--operator", help="Who is acting, recorded in the audit log "
+                                    "(default $DSARCTL_OPERATOR, else the login user).", show_default=False),
+]
+ReasonOpt = Annotated[str, typer.Option("--reason", help="Why (kept in the audit log: keep it factual).",
+                                        show_default=False)]
+
+
+@contextmanager
+def request_book(ctx: typer.Context) -> Iterator:
+    """The inventory's RequestBook, with the audit log closed afterwards."""
+    from ..audit import AuditLog
+    from ..requests import RequestBook
+
+    inventory = state(ctx).inventory()
+    with AuditLog.open(inventory.audit_path) as log:
+        yield RequestBook(log, inventory)
+
+
+def clock(book) -> tuple:
+    """(now, today in the controller's zone): the only place the request commands read the clock."""
+    from ..deadlines import local_date
+    from ..runs import now
+
+    at = now()
+    return at, local_date(at, book.inventory.controller.timezone)
+
+
+def operator_name(operator: Optional[str]) -> str:
+    from ..errors import UsageError
+    from ..requests import default_operator
+
+    if operator is None:
+        return default_operator()
+    if not operator.strip():
+        raise UsageError("--operator must not be empty")
+    return operator.strip()
+
+
+# --- commands -------------------------------------------------------------------------------------------
+
+
+@app.command("new")
+def new(
+    ctx: typer.Context,
+    subject: SubjectArg,
+    type_: Annotated[str, typer.Option(
+        "--type", "-t", show_default=False,
+        help="access, erasure, rectification, restriction, objection or portability.")],
+    received: Annotated[Optional[str], typer.Option(
+        "--received", show_default=False,
+        help="When it arrived: an ISO date (the start of that day in the controller's zone) or datetime "
+             "with offset. Default: now.")] = None,
+    regime: Annotated[Optional[str], typer.Option(
+        "--regime", show_default=False, help="The law that applies (default: controller.regime).")] = None,
+    channel: Annotated[Optional[str], typer.Option(
+        "--channel", show_default=False, help="How it arrived (email, web form, letter…).")] = None,
+    note: Annotated[Optional[str], typer.Option("--note", show_default=False, help="A note for the record.")] = None,
+    ids: IdOpt = None,
+    operator: OperatorOpt = None,
+    json_: JsonOpt = False,
+) -> None:
+    """Open a request; prints its id and due date."""
+    from ..requests import parse_when
+    from .common import subject_identifiers
+
+    with request_book(ctx) as book:
+        at, _ = clock(book)
+        received_at = at if received is None else parse_when(received, book.inventory.controller.timezone)
+        identifiers = subject_identifiers(book.inventory, subject, ids)
+        r = book.new(subject, type_, received_at, identifiers=identifiers, regime=regime, channel=channel,
+                     note=note, operator=operator_name(operator), now=at)
+    Output(json_).emit(r, lambda console, d: _line(
+        console, f"Opened {d['id']} ({d['type']}, {d['regime']}) for {d['subject']}: due {d['due_date']}"
+        + _extras(d)))
+
+
+@app.command("list")
+def list_(
+    ctx: typer.Context,
+    status: Annotated[Optional[str], typer.Option(
+        "--status", show_default=False,
+        help="Only this status: open, verified, paused, closed, denied, or active (the first three).")] = None,
+    json_: JsonOpt = False,
+) -> None:
+    """Every request (or those with --status), oldest id first."""
+    with request_book(ctx) as book:
+        _, today = clock(book)
+        rows = book.list(status, today=today)
+    Output(json_).emit({"requests": rows}, _render_list)
+
+
+@app.command("show")
+def show(
+    ctx: typer.Context,
+    id: IdArg,
+    explain: Annotated[bool, typer.Option("--explain", help="Show each step of the deadline computation.")] = False,
+    json_: JsonOpt = False,
+) -> None:
+    """One request; with --explain, how its due date was computed."""
+    with request_book(ctx) as book:
+        _, today = clock(book)
+        r = book.get(id, today=today)
+        if explain:
+            r["explain"] = book.explain(id, today)
+    Output(json_).emit(r, _render_show)
+
+
+@app.command("verify")
+def verify(
+    ctx: typer.Context,
+    id: IdArg,
+    method: Annotated[Optional[str], typer.Option(
+        "--method", show_default=False, help="How the identity was checked (e.g. 'reply from account email').")] = None,
+    operator: OperatorOpt = None,
+    json_: JsonOpt = False,
+) -> None:
+    """Record that the subject's identity is verified (under uk-gdpr the clock restarts today)."""
+    _change(ctx, json_, "verified", lambda book, at, who: book.verify(id, method, operator=who, now=at), operator)
+
+
+@app.command("pause")
+def pause(ctx: typer.Context, id: IdArg, reason: ReasonOpt, operator: OperatorOpt = None,
+          json_: JsonOpt = False) -> None:
+    """Stop the clock while waiting for the subject (ID, clarification), where the regime allows it."""
+    _change(ctx, json_, "paused", lambda book, at, who: book.pause(id, reason, operator=who, now=at), operator)
+
+
+@app.command("resume")
+def resume(
+    ctx: typer.Context,
+    id: IdArg,
+    note: Annotated[Optional[str], typer.Option("--note", show_default=False, help="A note for the record.")] = None,
+    operator: OperatorOpt = None,
+    json_: JsonOpt = False,
+) -> None:
+    """Restart the clock of a paused request; the paused days (both ends) move the due date."""
+    _change(ctx, json_, "resumed",
+            lambda book, at, who: book.resume(id, operator=who, now=at, note=note), operator)
+
+
+@app.command("extend")
+def extend(
+    ctx: typer.Context,
+    id: IdArg,
+    reason: ReasonOpt,
+    late: Annotated[bool, typer.Option(
+        "--late", help="Record an extension the subject was told of in time but that is entered only now.")] = False,
+    operator: OperatorOpt = None,
+    json_: JsonOpt = False,
+) -> None:
+    """Extend the deadline where the regime allows it (once; tell the subject, with the reasons)."""
+    _change(ctx, json_, "extended",
+            lambda book, at, who: book.extend(id, reason, operator=who, now=at, allow_late=late), operator)
+
+
+@app.command("close")
+def close(
+    ctx: typer.Context,
+    id: IdArg,
+    note: Annotated[Optional[str], typer.Option("--note", show_default=False, help="How it was answered.")] = None,
+    operator: OperatorOpt = None,
+    json_: JsonOpt = False,
+) -> None:
+    """Close an answered request."""
+    _change(ctx, json_, "closed", lambda book, at, who: book.close(id, note, operator=who, now=at), operator)
+
+
+@app.command("deny")
+def deny(ctx: typer.Context, id: IdArg, reason: ReasonOpt, operator: OperatorOpt = None,
+         json_: JsonOpt = False) -> None:
+    """Refuse a request, with the reason (e.g. identity not proven, manifestly unfounded)."""
+    _change(ctx, json_, "denied", lambda book, at, who: book.deny(id, reason, operator=who, now=at), operator)
+
+
+def _change(ctx, json_: bool, verb: str, action, operator: Optional[str]) -> None:
+    with request_book(ctx) as book:
+        at, _ = clock(book)
+        r = action(book, at, operator_name(operator))
+    Output(json_).emit(r, lambda console, d: _line(console, f"{d['id']} {verb}: {d['status']}, due {d['due_date']}"
+                                                   + _extras(d)))
+
+
+# --- rendering ------------------------------------------------------------------------------------------
+
+
+def _line(console, text: str) -> None:
+    console.print(text, markup=False, highlight=False)
+
+
+def _extras(d: dict) -> str:
+    parts = []
+    if d["status"] in ("closed", "denied"):
+        return ""
+    if d.get("extended"):
+        parts.append("extended")
+    elif d.get("extension_notice_due"):
+        parts.append(f"any extension to be notified by {d['extension_notice_due']}")
+    if d.get("confirm_receipt_due"):
+        parts.append(f"confirm receipt by {d['confirm_receipt_due']}")
+    return f" ({'; '.join(parts)})" if parts else ""
+
+
+_FIELDS = (
+    ("subject", "Subject"), ("identifiers", "Identifiers"), ("type", "Type"), ("status", "Status"),
+    ("regime", "Regime"), ("received_at", "Received"), ("due_date", "Due"), ("extended", "Extended"),
+    ("extension_notice_due", "Extension notice by"), ("confirm_receipt_due", "Confirm receipt by"),
+    ("verified_at", "Verified"), ("verify_method", "Verified how"), ("pauses", "Pauses"), ("channel", "Channel"),
+    ("note", "Note"), ("extension_reason", "Extension reason"), ("closed_at", "Closed"), ("outcome", "Outcome"),
+    ("created_at", "Entered"), ("created_by", "Entered by"),
+)
+
+
+def _render_show(console, d: dict) -> None:
+    _line(console, d["id"])
+    for key, label in _FIELDS:
+        value = d.get(key)
+        if value is None or value == [] or (key == "extended" and not value):
+            continue
+        if key == "identifiers":
+            value = ", ".join(value)
+        elif key == "pauses":
+            value = "; ".join(f"{p['start']} to {p['end'] or '(ongoing)'}" for p in value)
+        elif key == "extended":
+            value = "yes"
+        _line(console, f"  {label + ':':<21} {value}")
+    if "explain" in d:
+        _line(console, "")
+        _line(console, "How the due date was computed:")
+        for step in d["explain"]:
+            _line(console, f"  {step}")
+
+
+_NO_WRAP = ("id", "seq", "request", "kind", "received", "due", "status")
+
+
+def _render_list(console, data: dict) -> None:
+    from rich.table import Table
+
+    rows = data["requests"]
+    if not rows:
+        _line(console, "No requests.")
+        return
+    table = Table(show_edge=False, title_justify="left")
+    for col in ("id", "subject", "type", "status", "regime", "received", "due"):
+        table.add_column(col, overflow="fold", no_wrap=col in _NO_WRAP)
+    for r in rows:
+        table.add_row(r["id"], r["subject"], r["type"], r["status"], r["regime"], r["received_at"][:10],
+                      r["due_date"] + (" (extended)" if r["extended"] else ""),
+                      style="dim" if r["status"] in ("closed", "denied") else None)
+    console.print(table)
