@@ -24,11 +24,12 @@ import os
 import re
 import secrets
 import zipfile
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any
 
 from . import __version__
 from .connectors import Record, open_connector
@@ -173,7 +174,7 @@ def write_package(
     if now.tzinfo is None:
         raise ValueError("now must be timezone-aware")
     target = Path(target).absolute()
-    _check_target(target)
+    check_target(target)
     tmp = target.parent / f".{target.name}.{secrets.token_hex(6)}.part"
     try:
         fd = os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o600)
@@ -199,7 +200,7 @@ def write_package(
     return ExportResult(target, digest, size, manifest, result, builder.failures)
 
 
-def _check_target(target: Path) -> None:
+def check_target(target: Path) -> None:
     if os.path.lexists(target):
         raise TargetExistsError(_TAKEN.format(target))
     if not target.parent.is_dir():
@@ -420,21 +421,21 @@ GDPR_RIGHTS = [
     ("Rectification (Art. 16)",
      "to have inaccurate data corrected and incomplete data completed."),
     ("Erasure (Art. 17)",
-     "to have your data deleted where there is no longer a reason to keep it. Records we must keep by law "
-     "are marked on this page with the reason and how long."),
+     ("to have your data deleted where there is no longer a reason to keep it. Records we must keep by law "
+      "are marked on this page with the reason and how long.")),
     ("Restriction (Art. 18)",
      "to have the use of your data limited while accuracy or an objection is checked."),
     ("Data portability (Art. 20)",
-     "to receive the data you gave us in a machine-readable format and have it sent to another "
-     "organisation: the JSON and CSV files in the data folder."),
+     ("to receive the data you gave us in a machine-readable format and have it sent to another "
+      "organisation: the JSON and CSV files in the data folder.")),
     ("Objection (Art. 21)",
      "to object to processing based on legitimate interests, and at any time to direct marketing."),
     ("Withdrawing consent (Art. 7(3))",
-     "where we rely on your consent, to withdraw it at any time, as easily as you gave it; this does not "
-     "affect what was done before."),
+     ("where we rely on your consent, to withdraw it at any time, as easily as you gave it; this does not "
+      "affect what was done before.")),
     ("Automated decisions (Art. 22)",
-     "not to be subject to a decision based solely on automated processing that has legal or similarly "
-     "significant effects on you."),
+     ("not to be subject to a decision based solely on automated processing that has legal or similarly "
+      "significant effects on you.")),
 ]
 PLAIN_RIGHTS = [
     ("Access", "to know what personal information we hold about you and receive a copy — this package."),
@@ -442,14 +443,14 @@ PLAIN_RIGHTS = [
     ("Deletion", "to have your information deleted, except what we must keep by law."),
     ("Portability", "to receive your information in a machine-readable format: the JSON and CSV files."),
     ("Opting out and objecting",
-     "to opt out of the sale or sharing of your information, of targeted advertising and of marketing, and "
-     "to withdraw consent you gave."),
+     ("to opt out of the sale or sharing of your information, of targeted advertising and of marketing, and "
+      "to withdraw consent you gave.")),
     ("No retaliation", "not to be treated differently for using these rights."),
 ]
 
 
 def _safe_url(url: str | None) -> str | None:
-    if url and re.match(r"^(https?://|mailto:)", url.strip(), re.I):
+    if url and re.match(r"^(https?://|mailto:)", url.strip(), re.IGNORECASE):
         return url.strip()
     return None
 

@@ -182,7 +182,7 @@ def test_zip_is_owner_only_and_never_overwritten(run, demo_dir):
     assert stat.S_IMODE(target.stat().st_mode) == 0o600
     assert list(demo_dir.glob(".*.part")) == []  # no temp file left
     before = target.read_bytes()
-    code, out, err = run("export", "alice@example.com", "-o", str(target))
+    code, _, err = run("export", "alice@example.com", "-o", str(target))
     assert code == 2
     assert "already exists" in err and "never overwrites" in err
     assert target.read_bytes() == before
@@ -194,7 +194,7 @@ def test_zip_is_owner_only_and_never_overwritten(run, demo_dir):
 
 def test_target_taken_while_writing_is_not_replaced(demo_dir, monkeypatch):
     """The final name is claimed with a hard link, which fails when someone took the name meanwhile."""
-    import dsarctl.export as export
+    from dsarctl import export
 
     inventory, result = _find(demo_dir, "alice@example.com")
     target = demo_dir / "race.zip"
@@ -233,7 +233,7 @@ def test_nothing_found_writes_no_zip_and_exits_1(run, demo_dir, monkeypatch):
 def test_failed_source_still_writes_the_rest_and_exits_3(run, demo_dir):
     (demo_dir / "demo/usage.jsonl").unlink()
     target = demo_dir / "partial.zip"
-    code, out, err = run("export", "alice@example.com", "-o", str(target))
+    code, _, err = run("export", "alice@example.com", "-o", str(target))
     assert code == 3
     assert "failed: telemetry.telemetry" in err
     files = _read(target)
@@ -280,7 +280,7 @@ def test_subject_data_is_escaped_in_index_html(run, demo_dir):
 
 def test_ambiguous_subject_is_warned_about_and_listed(run, demo_dir):
     target = demo_dir / "dan.zip"
-    code, out, err = run("export", "dan@example.com", "-o", str(target))
+    code, _, err = run("export", "dan@example.com", "-o", str(target))
     assert code == 0
     assert "ambiguous" in err and "1045, 1046" in err
     manifest = json.loads(_read(target)["manifest.json"])
@@ -294,8 +294,7 @@ def test_large_mailbox_streams_with_flat_memory(demo_dir):
         handle.write(b"\nFrom alice@example.com Tue Mar  3 09:00:00 2026\nFrom: alice@example.com\n"
                      b"To: support@northwind.example\nSubject: big attachment\nMessage-ID: <big@x>\n"
                      b"Content-Type: application/octet-stream\nContent-Transfer-Encoding: base64\n\n")
-        for _ in range(24 * (1 << 20) // len(line)):
-            handle.write(line)
+        handle.writelines(line for _ in range(24 * (1 << 20) // len(line)))
     inventory, result = _find(demo_dir, "alice@example.com")
     tracemalloc.start()
     try:
@@ -367,7 +366,7 @@ def test_record_run_gets_the_zip_checksum_and_never_the_data(run, demo_dir, monk
     monkeypatch.setattr(dsarctl.runs, "record_run", lambda *a, **k: calls.append((a, k)))
     target = demo_dir / "alice.zip"
     assert run("export", "alice@example.com", "-o", str(target), "--request", "R-1")[0] == 0
-    (_, kind, result), kwargs = calls[0]
+    (_, kind, _result), kwargs = calls[0]
     assert kind == "export" and kwargs["request_id"] == "R-1"
     digest = hashlib.sha256(target.read_bytes()).hexdigest()
     assert kwargs["extra"] == {"zip_sha256": digest, "file": str(target)}

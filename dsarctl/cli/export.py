@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -20,7 +20,7 @@ def export(
     ctx: typer.Context,
     subject: SubjectArg,
     output: Annotated[
-        Optional[Path],
+        Path | None,
         typer.Option("--output", "-o", show_default=False,
                      help="The zip to write (default: access-<request or subject>….zip here); "
                           "never overwritten."),
@@ -36,7 +36,7 @@ def export(
     import os
     from datetime import datetime, timezone
 
-    from ..export import _check_target, default_filename, write_package
+    from ..export import check_target, default_filename, write_package
     from ..runs import record_run
     from ..search import find_subject
 
@@ -45,7 +45,7 @@ def export(
     identifiers = subject_identifiers(inventory, subject, ids)
     now = datetime.now(timezone.utc)
     target = output if output is not None else Path(default_filename(subject, request, now))
-    _check_target(target.absolute())  # before searching: a taken name is known at once
+    check_target(target.absolute())  # before searching: a taken name is known at once
     progress = None if json_ else out.progress()
     try:
         result = find_subject(inventory, identifiers, expand=not no_expand, progress=progress)
