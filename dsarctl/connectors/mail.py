@@ -86,6 +86,13 @@ class _MailMixin:
             ]
         return view
 
+    def export_files(self, collection, records: list[Record]) -> list[ExportFile]:
+        """Each message whole, as an .eml streamed from the mailbox (attachments kept)."""
+        return [
+            ExportFile(f"message-{i:05d}.eml", lambda r=record: self.raw_chunks(collection, r))
+            for i, record in enumerate(records, 1)
+        ]
+
     def _summary(self, message) -> dict:
         data = {}
         for name in SUMMARY_HEADERS:
@@ -174,12 +181,6 @@ class MboxConnector(_MailMixin, Connector):
                     break
                 remaining -= len(chunk)
                 yield chunk
-
-    def export_files(self, collection, records: list[Record]) -> list[ExportFile]:
-        return [
-            ExportFile(f"message-{i:05d}.eml", lambda r=record: self.raw_chunks(collection, r))
-            for i, record in enumerate(records, 1)
-        ]
 
     # -- erase ---------------------------------------------------------------------------------------
     def scan(self, collection) -> Iterator[Record]:
@@ -288,12 +289,6 @@ class MaildirConnector(_MailMixin, Connector):
         with open(os.path.join(collection.path, record.key), "rb") as handle:
             while chunk := handle.read(_CHUNK):
                 yield chunk
-
-    def export_files(self, collection, records: list[Record]) -> list[ExportFile]:
-        return [
-            ExportFile(f"message-{i:05d}.eml", lambda r=record: self.raw_chunks(collection, r))
-            for i, record in enumerate(records, 1)
-        ]
 
     # -- erase ---------------------------------------------------------------------------------------
     def scan(self, collection) -> Iterator[Record]:
