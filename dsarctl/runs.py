@@ -38,7 +38,8 @@ def now() -> datetime:
     return value if value.tzinfo is not None else value.replace(tzinfo=timezone.utc)
 
 
-def record_run(inventory, kind: str, result, *, request_id: str | None = None, extra: dict[str, Any] | None = None):
+def record_run(inventory, kind: str, result, *, request_id: str | None = None,
+               extra: dict[str, Any] | None = None):
     """Record a run in the audit log; returns the request it was attached to, or None.
 
     `result` is a `dsarctl.search.FindResult` (find, export) or an erase result (with `.plan`). The run
@@ -101,7 +102,8 @@ def _summary(result, extra: dict[str, Any] | None, identifiers: list) -> dict[st
                     colls[cname] = c
                 entry["collections"] = colls
             systems[name] = entry
-        summary = {"total": result.total, "identifier_kinds": kinds, "rounds": result.rounds, "systems": systems}
+        summary = {"total": result.total, "identifier_kinds": kinds, "rounds": result.rounds,
+                   "systems": systems}
     needles = [str(i.value).lower() for i in identifiers if len(str(i.value)) >= 3]
     for key, value in (extra or {}).items():
         summary[key] = _scrub(value, needles)

@@ -63,7 +63,8 @@ def test_new_json_with_ids_regime_and_received_now(run):
             "--id", "customer_id:1042", "--json").json()
     assert r["received_at"] == "2026-02-10T09:00:00+00:00"  # default: now (DSARCTL_NOW)
     assert r["identifiers"] == ["customer_id:1042", "email:alice@example.com"]
-    assert (r["regime"], r["due_date"], r["confirm_receipt_due"]) == ("us-ca", "2026-03-27", "2026-02-25")  # Presidents' Day 02-16
+    # confirm receipt in 10 business days; 2026-02-16 is Presidents' Day
+    assert (r["regime"], r["due_date"], r["confirm_receipt_due"]) == ("us-ca", "2026-03-27", "2026-02-25")
 
 
 def test_explain_prints_each_step(run):
@@ -116,13 +117,15 @@ def test_extend_pause_resume_close_deny(run, monkeypatch):
 
     listed = run("request", "list", "--status", "closed", "--json").json()["requests"]
     assert [r["id"] for r in listed] == ["R-2026-0002"]
-    assert [r["id"] for r in run("request", "list", "--json").json()["requests"]] == ["R-2026-0001", "R-2026-0002"]
+    listed = run("request", "list", "--json").json()["requests"]
+    assert [r["id"] for r in listed] == ["R-2026-0001", "R-2026-0002"]
 
 
 @pytest.mark.parametrize("args, text", [
     (("request", "new", "x@example.com", "--type", "nope"), "unknown request type 'nope'"),
     (("request", "new", "x@example.com", "--type", "access", "--regime", "mars"), "unknown regime 'mars'"),
-    (("request", "new", "x@example.com", "--type", "access", "--received", "2026-13-01"), "is not an ISO date"),
+    (("request", "new", "x@example.com", "--type", "access", "--received", "2026-13-01"),
+     "is not an ISO date"),
     (("request", "new", "x@example.com", "--type", "access", "--received", "2026-03-01"), "is in the future"),
     (("request", "new", "not-an-identifier", "--type", "access"), "not-an-identifier"),
     (("request", "show", "R-2026-0099"), "unknown request id 'R-2026-0099'"),
@@ -146,7 +149,8 @@ def test_bad_dsarctl_now(run, monkeypatch):
 
 
 def test_pause_refused_where_the_regime_never_stops_the_clock(run):
-    run("request", "new", "alice@example.com", "--type", "access", "--regime", "us-ca", "--received", "2026-02-01")
+    run("request", "new", "alice@example.com", "--type", "access", "--regime", "us-ca",
+        "--received", "2026-02-01")
     one_error_line(run("request", "pause", "R-2026-0001", "--reason", "waiting"), "does not stop the clock")
 
 
@@ -259,7 +263,7 @@ def test_find_with_request_attaches_the_run_and_opens_the_manual_task_once(run):
         (1, "R-2026-0001", "analytics", "open")]
     done = run("task", "done", "1", "--note", "Google ticket 42", "--operator", "bea")
     assert done.code == 0, done
-    assert done.out == ("task 1 (analytics, R-2026-0001) done: confirmed by bea at 2026-02-10T09:00:00+00:00\n")
+    assert done.out == "task 1 (analytics, R-2026-0001) done: confirmed by bea at 2026-02-10T09:00:00+00:00\n"
     t = run("task", "list", "--json").json()["tasks"][0]
     assert (t["status"], t["confirmed_by"], t["confirmed_at"], t["note"]) == (
         "done", "bea", "2026-02-10T09:00:00+00:00", "Google ticket 42")

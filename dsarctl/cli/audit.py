@@ -59,7 +59,8 @@ def _render_log(console, data: dict) -> None:
     for col in ("seq", "at", "kind", "request", "operator", "details"):
         table.add_column(col, overflow="fold", no_wrap=col in _NO_WRAP)
     for e in data["events"]:
-        table.add_row(str(e["seq"]), e["at"], e["kind"], e["request_id"] or "", e["operator"], _details(e["data"]))
+        table.add_row(str(e["seq"]), e["at"], e["kind"], e["request_id"] or "", e["operator"],
+                      _details(e["data"]))
     console.print(table)
 
 
@@ -85,7 +86,8 @@ def _render_verify(console, data: dict) -> None:
     if data["ok"]:
         line(f"{data['path']}: OK, {data['checked']} events checked, the chain is intact.")
     else:
-        line(f"{data['path']}: BROKEN, {len(data['problems'])} problem(s) in {data['checked']} events:", "bold red")
+        line(f"{data['path']}: BROKEN, {len(data['problems'])} problem(s) in {data['checked']} events:",
+             "bold red")
         for problem in data["problems"]:
             line(f"  {problem}", "red")
     line(f"head: event {data['head_seq']} {data['head_hash']} "

@@ -55,8 +55,8 @@ def render_overdue(console, data: dict) -> None:
                  f"{r['status']}, {r['regime']})")
     if data["extension_notices"]:
         quiet = False
-        line(f"Extension notices ({len(data['extension_notices'])}): to extend, tell the subject, with reasons, by",
-             "bold")
+        line(f"Extension notices ({len(data['extension_notices'])}): "
+             "to extend, tell the subject, with reasons, by", "bold")
         for r in data["extension_notices"]:
             left = r["days_left"]
             when = "today" if left == 0 else f"in {left} day{'s' if left != 1 else ''}"

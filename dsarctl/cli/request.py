@@ -20,7 +20,9 @@ app = typer.Typer(
     rich_markup_mode=None,
 )
 
-IdArg = Annotated[str, typer.Argument(help="The request id (R-2026-0001; case-insensitive).", show_default=False)]
+IdArg = Annotated[str, typer.Argument(help="The request id (R-2026-0001; case-insensitive).",
+                                      show_default=False)]
+NoteOpt = Annotated[Optional[str], typer.Option("--note", show_default=False, help="A note for the record.")]
 OperatorOpt = Annotated[
     Optional[str],
     typer.Option("--operator", help="Who is acting, recorded in the audit log "
@@ -79,7 +81,7 @@ def new(
         "--regime", show_default=False, help="The law that applies (default: controller.regime).")] = None,
     channel: Annotated[Optional[str], typer.Option(
         "--channel", show_default=False, help="How it arrived (email, web form, letter…).")] = None,
-    note: Annotated[Optional[str], typer.Option("--note", show_default=False, help="A note for the record.")] = None,
+    note: NoteOpt = None,
     ids: IdOpt = None,
     operator: OperatorOpt = None,
     json_: JsonOpt = False,
@@ -104,7 +106,8 @@ def list_(
     ctx: typer.Context,
     status: Annotated[Optional[str], typer.Option(
         "--status", show_default=False,
-        help="Only this status: open, verified, paused, closed, denied, or active (the first three).")] = None,
+        help="Only this status: open, verified, paused, closed, denied, or active "
+             "(the first three).")] = None,
     json_: JsonOpt = False,
 ) -> None:
     """Every request (or those with --status), oldest id first."""
@@ -118,7 +121,8 @@ def list_(
 def show(
     ctx: typer.Context,
     id: IdArg,
-    explain: Annotated[bool, typer.Option("--explain", help="Show each step of the deadline computation.")] = False,
+    explain: Annotated[bool, typer.Option("--explain",
+                                          help="Show each step of the deadline computation.")] = False,
     json_: JsonOpt = False,
 ) -> None:
     """One request; with --explain, how its due date was computed."""
@@ -135,26 +139,29 @@ def verify(
     ctx: typer.Context,
     id: IdArg,
     method: Annotated[Optional[str], typer.Option(
-        "--method", show_default=False, help="How the identity was checked (e.g. 'reply from account email').")] = None,
+        "--method", show_default=False,
+        help="How the identity was checked (e.g. 'reply from account email').")] = None,
     operator: OperatorOpt = None,
     json_: JsonOpt = False,
 ) -> None:
     """Record that the subject's identity is verified (under uk-gdpr the clock restarts today)."""
-    _change(ctx, json_, "verified", lambda book, at, who: book.verify(id, method, operator=who, now=at), operator)
+    _change(ctx, json_, "verified",
+            lambda book, at, who: book.verify(id, method, operator=who, now=at), operator)
 
 
 @app.command("pause")
 def pause(ctx: typer.Context, id: IdArg, reason: ReasonOpt, operator: OperatorOpt = None,
           json_: JsonOpt = False) -> None:
     """Stop the clock while waiting for the subject (ID, clarification), where the regime allows it."""
-    _change(ctx, json_, "paused", lambda book, at, who: book.pause(id, reason, operator=who, now=at), operator)
+    _change(ctx, json_, "paused",
+            lambda book, at, who: book.pause(id, reason, operator=who, now=at), operator)
 
 
 @app.command("resume")
 def resume(
     ctx: typer.Context,
     id: IdArg,
-    note: Annotated[Optional[str], typer.Option("--note", show_default=False, help="A note for the record.")] = None,
+    note: NoteOpt = None,
     operator: OperatorOpt = None,
     json_: JsonOpt = False,
 ) -> None:
@@ -169,7 +176,8 @@ def extend(
     id: IdArg,
     reason: ReasonOpt,
     late: Annotated[bool, typer.Option(
-        "--late", help="Record an extension the subject was told of in time but that is entered only now.")] = False,
+        "--late",
+        help="Record an extension the subject was told of in time but that is entered only now.")] = False,
     operator: OperatorOpt = None,
     json_: JsonOpt = False,
 ) -> None:
@@ -182,7 +190,8 @@ def extend(
 def close(
     ctx: typer.Context,
     id: IdArg,
-    note: Annotated[Optional[str], typer.Option("--note", show_default=False, help="How it was answered.")] = None,
+    note: Annotated[Optional[str], typer.Option("--note", show_default=False,
+                                                help="How it was answered.")] = None,
     operator: OperatorOpt = None,
     json_: JsonOpt = False,
 ) -> None:
@@ -201,8 +210,8 @@ def _change(ctx, json_: bool, verb: str, action, operator: Optional[str]) -> Non
     with request_book(ctx) as book:
         at, _ = clock(book)
         r = action(book, at, operator_name(operator))
-    Output(json_).emit(r, lambda console, d: _line(console, f"{d['id']} {verb}: {d['status']}, due {d['due_date']}"
-                                                   + _extras(d)))
+    Output(json_).emit(r, lambda console, d: _line(
+        console, f"{d['id']} {verb}: {d['status']}, due {d['due_date']}" + _extras(d)))
 
 
 # --- rendering ------------------------------------------------------------------------------------------
@@ -229,8 +238,9 @@ _FIELDS = (
     ("subject", "Subject"), ("identifiers", "Identifiers"), ("type", "Type"), ("status", "Status"),
     ("regime", "Regime"), ("received_at", "Received"), ("due_date", "Due"), ("extended", "Extended"),
     ("extension_notice_due", "Extension notice by"), ("confirm_receipt_due", "Confirm receipt by"),
-    ("verified_at", "Verified"), ("verify_method", "Verified how"), ("pauses", "Pauses"), ("channel", "Channel"),
-    ("note", "Note"), ("extension_reason", "Extension reason"), ("closed_at", "Closed"), ("outcome", "Outcome"),
+    ("verified_at", "Verified"), ("verify_method", "Verified how"), ("pauses", "Pauses"),
+    ("channel", "Channel"), ("note", "Note"), ("extension_reason", "Extension reason"),
+    ("closed_at", "Closed"), ("outcome", "Outcome"),
     ("created_at", "Entered"), ("created_by", "Entered by"),
 )
 

@@ -41,8 +41,8 @@ def list_(
 def done(
     ctx: typer.Context,
     id: Annotated[int, typer.Argument(help="The task id (see: dsarctl task list).", show_default=False)],
-    note: Annotated[Optional[str], typer.Option("--note", show_default=False,
-                                                help="What was done (e.g. the processor's ticket number).")] = None,
+    note: Annotated[Optional[str], typer.Option(
+        "--note", show_default=False, help="What was done (e.g. the processor's ticket number).")] = None,
     operator: OperatorOpt = None,
     json_: JsonOpt = False,
 ) -> None:
@@ -77,4 +77,5 @@ def _render_list(console, data: dict) -> None:
     console.print(table)
     for t in data["tasks"]:
         if t["status"] == "open" and t.get("instructions"):
-            console.print(f"task {t['id']} ({t['system']}): {t['instructions']}", markup=False, highlight=False)
+            console.print(f"task {t['id']} ({t['system']}): {t['instructions']}",
+                          markup=False, highlight=False)
