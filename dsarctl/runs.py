@@ -38,14 +38,33 @@ def now() -> datetime:
     return value if value.tzinfo is not None else value.replace(tzinfo=timezone.utc)
 
 
+def resolve_request(inventory, kind: str, identifiers: list, request_id: str | None = None) -> dict | None:
+    """The request an export/erase run answers, settled BEFORE the run acts, so that the package's
+    manifest and the tasks erase opens carry its id: `request_id` (UsageError when unknown), else the
+    subject's active request of the matching type, else a new one received now. Returns
+    `{"id", "due_date", "created"}`, or None for kinds that do not attach by themselves (find).
+    """
+    from .audit import AuditLog
+    from .requests import RequestBook, default_operator
+
+    if not request_id and (kind not in RUN_REQUEST_TYPES or not identifiers):
+        return None
+    with AuditLog.open(inventory.audit_path) as log:
+        book = RequestBook(log, inventory)
+        request, created = book.request_for_run(list(dict.fromkeys(identifiers)), RUN_REQUEST_TYPES.get(kind, "access"),
+                                                request_id=request_id, operator=default_operator(), now=now())
+    return {"id": request["id"], "due_date": request["due_date"], "created": created}
+
+
 def record_run(inventory, kind: str, result, *, request_id: str | None = None,
-               extra: dict[str, Any] | None = None):
+               extra: dict[str, Any] | None = None, attach: bool = True):
     """Record a run in the audit log; returns the request it was attached to, or None.
 
     `result` is a `dsarctl.search.FindResult` (find, export) or an erase result (with `.plan`). The run
     attaches to `request_id` if given (UsageError, exit 2, when unknown); else export and erase attach to
     the subject's oldest active request of the matching type (access / erasure), or open one received
-    now; find without --request is recorded without a request. Returns `{"id", "due_date", "created"}`.
+    now; find without --request is recorded without a request, and so is a run with `attach=False` (a
+    batch erase answering many requests). Returns `{"id", "due_date", "created"}`.
     An audit log locked past its timeout raises DsarError: a run the log does not know about must fail.
     """
     from .audit import AuditLog
@@ -61,7 +80,7 @@ def record_run(inventory, kind: str, result, *, request_id: str | None = None,
             request, created = None, False
             if request_id:
                 request = book.get(request_id)
-            elif kind in RUN_REQUEST_TYPES and identifiers:
+            elif attach and kind in RUN_REQUEST_TYPES and identifiers:
                 request, created = book.request_for_run(
                     given + [i for i in identifiers if i not in given], RUN_REQUEST_TYPES[kind],
                     operator=operator, now=at)

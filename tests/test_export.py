@@ -141,16 +141,28 @@ def no_audit(monkeypatch):
     """Let --request name any id: attaching runs to requests is the audit log's business, tested there."""
     import dsarctl.runs
 
+    _any_request(monkeypatch)
     monkeypatch.setattr(dsarctl.runs, "record_run", lambda *args, **kwargs: None)
 
 
-def test_manifest_lists_counts_and_verifiable_hashes(run, demo_dir, no_audit):
+def _any_request(monkeypatch):
+    """Accept whatever --request names, without an audit log."""
+    import dsarctl.runs
+
+    monkeypatch.setattr(dsarctl.runs, "resolve_request", lambda inventory, kind, identifiers, request_id=None:
+                        {"id": request_id, "due_date": None, "created": False} if request_id else None)
+
+
+def test_manifest_lists_counts_and_verifiable_hashes(run, demo_dir):
+    code, out, err = run("request", "new", "alice@example.com", "--type", "access", "--json")
+    assert code == 0, err
+    request_id = json.loads(out)["id"]
     target = demo_dir / "alice.zip"
-    code, _, err = run("export", "alice@example.com", "-o", str(target), "--request", "R-2026-0007")
+    code, _, err = run("export", "alice@example.com", "-o", str(target), "--request", request_id)
     assert code == 0, err
     files = _read(target)
     manifest = json.loads(files["manifest.json"])
-    assert manifest["request_id"] == "R-2026-0007"
+    assert manifest["request_id"] == request_id
     assert manifest["subject"] == ["email:alice@example.com"]
     idents = {f"{i['kind']}:{i['value']}" for i in manifest["identifiers"]}
     assert idents >= {"customer_id:1042", "order_id:5002"}
@@ -209,6 +221,19 @@ def test_target_taken_while_writing_is_not_replaced(demo_dir, monkeypatch):
         write_package(inventory, result, target, now=NOW)
     assert target.read_bytes() == b"someone else's file"
     assert list(demo_dir.glob(".*.part")) == []
+
+
+def test_export_without_request_opens_one_and_names_it_in_the_manifest(run, demo_dir):
+    target = demo_dir / "auto.zip"
+    code, out, err = run("export", "alice@example.com", "-o", str(target), "--json")
+    assert code == 0, err
+    data = json.loads(out)
+    assert data["request"]["created"] is True
+    manifest = json.loads(_read(target)["manifest.json"])
+    assert manifest["request_id"] == data["request"]["id"]
+    # a second export attaches to the same open access request
+    code, out, err = run("export", "alice@example.com", "-o", str(demo_dir / "again.zip"), "--json")
+    assert json.loads(out)["request"] == {**data["request"], "created": False}
 
 
 def test_default_name_is_in_the_current_directory(run, demo_dir, monkeypatch, no_audit):
@@ -347,10 +372,18 @@ def test_a_run_the_audit_log_refuses_leaves_no_package(run, demo_dir, monkeypatc
     def refuse(*args, **kwargs):
         raise UsageError("unknown request R-404")
 
+    _any_request(monkeypatch)
     monkeypatch.setattr(dsarctl.runs, "record_run", refuse)
     target = demo_dir / "alice.zip"
     code, _, err = run("export", "alice@example.com", "-o", str(target), "--request", "R-404")
     assert code == 2 and "unknown request R-404" in err
+    assert not target.exists()
+
+
+def test_unknown_request_is_refused_before_anything_is_written(run, demo_dir):
+    target = demo_dir / "alice.zip"
+    code, _, err = run("export", "alice@example.com", "-o", str(target), "--request", "R-2026-0404")
+    assert code == 2 and "unknown request id 'R-2026-0404'" in err
     assert not target.exists()
 
 
@@ -363,6 +396,7 @@ def test_record_run_gets_the_zip_checksum_and_never_the_data(run, demo_dir, monk
     import dsarctl.runs
 
     calls = []
+    _any_request(monkeypatch)
     monkeypatch.setattr(dsarctl.runs, "record_run", lambda *a, **k: calls.append((a, k)))
     target = demo_dir / "alice.zip"
     assert run("export", "alice@example.com", "-o", str(target), "--request", "R-1")[0] == 0

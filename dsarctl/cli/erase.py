@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sys
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -36,11 +35,12 @@ def erase(
     from ..erase import actionable, carry_out, prepare, replay as replay_all, resume_unfinished
     from ..erase.apply import install_key
     from ..requests import default_operator
-    from ..runs import record_run
+    from ..runs import now as clock
+    from ..runs import record_run, resolve_request
 
     out = Output(json_)
     inventory = state(ctx).inventory()
-    now = datetime.now(timezone.utc)
+    now = clock()
     operator = default_operator()
     if replay:
         if subject or batch:
@@ -73,12 +73,17 @@ def erase(
         elif not yes and sys.stdin.isatty():
             render_plan(out.err, plan.to_dict())
         _confirm(out, yes, "Carry out this erasure?")
+    # a batch answers many requests: it attaches to one only when --request names it
+    attached = None if batch is not None and not request else resolve_request(inventory, "erase", plan.identifiers, request)
+    request = attached["id"] if attached else request
     result = carry_out(inventory, plan, operator=operator, now=now, request_id=request)
     result.resumed = resumed
-    run = record_run(inventory, "erase", result, request_id=request, extra=result.audit_summary(install_key(inventory)))
+    run = record_run(inventory, "erase", result, request_id=request,
+                     extra={**result.audit_summary(install_key(inventory)), **({"batch": True} if batch else {})},
+                     attach=batch is None)
     data = result.to_dict()
     if run:
-        data["request"] = run
+        data["request"] = {**run, "created": bool(attached and attached["created"])}
     out.emit(data, render_result)
     _fail_exit(out, result)
 

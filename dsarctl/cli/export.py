@@ -34,16 +34,16 @@ def export(
 ) -> None:
     """The access package: a zip with every record found, index.html and manifest.json (Art. 15 and 20)."""
     import os
-    from datetime import datetime, timezone
 
     from ..export import check_target, default_filename, write_package
-    from ..runs import record_run
+    from ..runs import now as clock
+    from ..runs import record_run, resolve_request
     from ..search import find_subject
 
     out = Output(json_)
     inventory = state(ctx).inventory()
     identifiers = subject_identifiers(inventory, subject, ids)
-    now = datetime.now(timezone.utc)
+    now = clock()
     target = output if output is not None else Path(default_filename(subject, request, now))
     check_target(target.absolute())  # before searching: a taken name is known at once
     progress = None if json_ else out.progress()
@@ -55,6 +55,8 @@ def export(
     for kind, values in result.ambiguous.items():
         out.warn(f"ambiguous: {len(values)} values of unique identity '{kind}' ({', '.join(values)}); "
                  f"the package holds the records of all of them — check they are one person")
+    attached = resolve_request(inventory, "export", result.given + result.identifiers, request)
+    request = attached["id"] if attached else request
     if result.total == 0:
         record_run(inventory, "export", result, request_id=request, extra={"zip_sha256": None, "file": None})
         for system, collection, error in result.failures:
@@ -73,7 +75,7 @@ def export(
         raise
     data = package.to_dict()
     if run:
-        data["request"] = run
+        data["request"] = {**run, "created": bool(attached and attached["created"])}
     out.emit(data, render_export)
     for system, collection, error in package.failures:
         out.message(f"failed: {system}.{collection}: {error}", style="red")
