@@ -31,9 +31,17 @@ def help_text(path: tuple[str, ...]) -> str:
 
 
 def generate() -> str:
-    os.environ["COLUMNS"] = "100"
-    os.environ["NO_COLOR"] = "1"
+    saved = dict(os.environ)
+    os.environ.update(COLUMNS="100", NO_COLOR="1")
     os.environ.pop("TERM", None)
+    try:
+        return _generate()
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+
+
+def _generate() -> str:
     import typer
 
     from dsarctl.cli import app

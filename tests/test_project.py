@@ -19,3 +19,27 @@ def test_readme_starts_with_the_two_commands_ci_runs():
                  "python -m pytest"):
         assert step.replace(" -q", "") in ci.replace(" -q", ""), step
     assert "DSARCTL_TEST_REQUIRE_SERVERS=1" in ci
+
+
+def test_cli_reference_is_generated_and_current():
+    """docs/cli.md is `python scripts/cli_reference.py > docs/cli.md`; it must not drift from --help."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("cli_reference", ROOT / "scripts" / "cli_reference.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    current = (ROOT / "docs" / "cli.md").read_text()
+    assert current == module.generate(), "docs/cli.md is stale: run python scripts/cli_reference.py > docs/cli.md"
+
+
+def test_every_command_is_documented():
+    import typer
+
+    from dsarctl.cli import app
+
+    reference = (ROOT / "docs" / "cli.md").read_text()
+    root = typer.main.get_command(app)
+    for name, command in root.commands.items():
+        assert f"## dsarctl {name}\n" in reference, name
+        for sub in getattr(command, "commands", {}) or {}:
+            assert f"## dsarctl {name} {sub}\n" in reference, f"{name} {sub}"

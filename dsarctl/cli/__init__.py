@@ -12,11 +12,16 @@ import typer
 
 from .. import __version__
 from ..errors import DsarError, ExitStatus
+from . import audit as audit_cmd
 from . import demo as demo_cmd
 from . import erase as erase_cmd
+from . import export as export_cmd
 from . import find as find_cmd
 from . import inventory as inventory_cmd
+from . import overdue as overdue_cmd
+from . import request as request_cmd
 from . import suppress as suppress_cmd
+from . import task as task_cmd
 from .common import State
 
 app = typer.Typer(
@@ -51,17 +56,17 @@ def root(
     ctx.obj = State(inventory_path=inventory)
 
 
+# In the order a support person meets them: the data map, then a subject, then requests and the log.
 app.add_typer(inventory_cmd.app, name="inventory")
 find_cmd.register(app)
-demo_cmd.register(app)
+export_cmd.register(app)
 erase_cmd.register(app)
 app.add_typer(suppress_cmd.app, name="suppress")
-from . import export as export_cmd; export_cmd.register(app)  # noqa: E402,E702
-from . import audit as audit_cmd, overdue as overdue_cmd, request as request_cmd, task as task_cmd  # noqa: E402
 app.add_typer(request_cmd.app, name="request")
 overdue_cmd.register(app)
 app.add_typer(task_cmd.app, name="task")
 app.add_typer(audit_cmd.app, name="audit")
+demo_cmd.register(app)
 
 
 def main(argv: Optional[list[str]] = None) -> None:
