@@ -54,7 +54,7 @@ def build_bulk(folder: Path) -> None:
 
     with sqlite3.connect(demo / "crm.db") as db:
         db.executemany("INSERT INTO customers VALUES (?,?,?,?,?,?,?)",
-                       [(20000 + i, f"Filler {i}", _filler_email(i), f"+4477009{i:05d}", f"{i} Long Road",
+                       [(20000 + i, f"Filler {i}", _filler_email(i), f"+447911{i:06d}", f"{i} Long Road",
                          "2024-01-01", "2026-01-01") for i in range(N_SQL)])
         tickets = [(100 + i, 20000 + i, f"Question {i}", f"Body {i} ünïcödé \"quoted\"", "2026-01-01")
                    for i in range(N_SQL)]
@@ -63,7 +63,7 @@ def build_bulk(folder: Path) -> None:
         db.executemany("INSERT INTO tickets VALUES (?,?,?,?,?)", tickets)
     db.close()
     with sqlite3.connect(demo / "orders.db") as db:
-        orders = [(60000 + i, str(20000 + i), f"Filler {i}", _filler_email(i), f"{i} Long Road", f"+4477009{i:05d}",
+        orders = [(60000 + i, str(20000 + i), f"Filler {i}", _filler_email(i), f"{i} Long Road", f"+447911{i:06d}",
                    "10.00", "GBP", "2025-05-05") for i in range(N_SQL)]
         orders += [(70000 + n, str(ALICE_ID), "Alice Example", "alice@example.com", "12 Rose Lane", "+442079460958",
                     "5.00", "GBP", "2025-06-06") for n in range(5)]

@@ -1,0 +1,163 @@
+"""Concurrency: two `erase` runs on the same sources at once, a file held by another dsarctl, and a
+database locked by another writer. Nothing is lost or half-written: a run waits, or it fails that one
+source with a clear error and the next run finishes it. (Two processes writing the audit log at once:
+tests/test_audit.py.)"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import shutil
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from test_reliability_crash import assert_parses, build_bulk, others, snapshot
+
+
+def _env() -> dict:
+    return {k: v for k, v in os.environ.items()
+            if k not in ("CRM_DATABASE_URL", "DSARCTL_INVENTORY", "DSARCTL_TEST_KILL_AT")}
+
+
+def _erase(folder: Path, subject: str) -> list[str]:
+    return [sys.executable, "-m", "dsarctl", "-i", str(folder / "inventory.yaml"), "erase", subject, "--yes", "--json"]
+
+
+@pytest.fixture(scope="module")
+def company(tmp_path_factory):
+    """A company with thousands of records (so rewrites overlap), and the state after erasing Alice
+    and then Bob one after the other."""
+    base = tmp_path_factory.mktemp("company")
+    pristine = base / "pristine"
+    pristine.mkdir()
+    build_bulk(pristine)
+    sequential = base / "sequential"
+    shutil.copytree(pristine, sequential)
+    for subject in ("alice@example.com", "bob@example.net"):
+        r = subprocess.run(_erase(sequential, subject), env=_env(), capture_output=True, timeout=120)
+        assert r.returncode == 0, r.stderr.decode()
+    return pristine, others(pristine), snapshot(sequential)
+
+
+@pytest.mark.parametrize("round_", range(3))
+def test_two_erase_runs_at_once_on_the_same_sources(tmp_path, company, round_):
+    pristine, before, expected = company
+    folder = tmp_path / "both"
+    shutil.copytree(pristine, folder)
+    runs = [subprocess.Popen(_erase(folder, s), env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+            for s in (("alice@example.com", "bob@example.net") if round_ % 2 == 0
+                      else ("bob@example.net", "alice@example.com"))]
+    for process in runs:
+        out, err = process.communicate(timeout=180)
+        assert process.returncode == 0, err.decode()
+        assert b"Traceback" not in err
+    assert_parses(folder)
+    assert others(folder) == before  # the filler people: untouched
+    assert snapshot(folder) == expected  # the same as one run after the other
+    verify = subprocess.run([sys.executable, "-m", "dsarctl", "-i", str(folder / "inventory.yaml"), "audit", "verify"],
+                            env=_env(), capture_output=True, timeout=60)
+    assert verify.returncode == 0, verify.stdout.decode() + verify.stderr.decode()
+
+
+def test_erase_waits_for_a_file_held_by_another_dsarctl(demo_dir):
+    """A file locked (flock) by someone else: erase waits, then finishes once it is released."""
+    path = demo_dir / "demo" / "newsletter.csv"
+    content = path.read_bytes()
+    fd = os.open(path, os.O_RDONLY)
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    try:
+        process = subprocess.Popen(_erase(demo_dir, "alice@example.com"), env=_env(), stdout=subprocess.PIPE,
+                                   stderr=subprocess.PIPE)
+        time.sleep(2.5)
+        assert process.poll() is None, "erase did not wait for the lock"
+        assert path.read_bytes() == content
+    finally:
+        os.close(fd)
+    out, err = process.communicate(timeout=60)
+    assert process.returncode == 0, err.decode()
+    assert b"alice@example.com" not in path.read_bytes().lower()
+
+
+def test_a_file_held_too_long_is_a_clear_failure_and_the_next_run_finishes(cli, demo_dir, monkeypatch):
+    import dsarctl.filelock as filelock
+
+    original = filelock.locked
+    monkeypatch.setattr(filelock, "locked", lambda path, timeout=30.0: original(path, timeout=0.3))
+    path = demo_dir / "demo" / "newsletter.csv"
+    content = path.read_bytes()
+    fd = os.open(path, os.O_RDONLY)
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    try:
+        r = cli("-i", str(demo_dir / "inventory.yaml"), "erase", "alice@example.com", "--yes", "--json")
+    finally:
+        os.close(fd)
+    assert r.code == 3, r
+    assert "another dsarctl is rewriting this file" in r.out + r.err
+    assert "newsletter" in r.err
+    assert path.read_bytes() == content  # not touched
+    assert b'"account": 1042' not in (demo_dir / "demo" / "usage.jsonl").read_bytes()  # the others were erased
+    r = cli("-i", str(demo_dir / "inventory.yaml"), "erase", "alice@example.com", "--yes", "--json")
+    assert r.code == 0, r
+    assert b"alice@example.com" not in path.read_bytes().lower()
+
+
+def _hold_write_lock(db: Path, seconds: float, ready: threading.Event) -> None:
+    conn = sqlite3.connect(db, isolation_level=None)
+    conn.execute("BEGIN IMMEDIATE")
+    conn.execute("UPDATE customers SET last_login = last_login WHERE id = 1043")
+    ready.set()
+    time.sleep(seconds)
+    conn.execute("ROLLBACK")
+    conn.close()
+
+
+def _crm(folder: Path) -> dict:
+    conn = sqlite3.connect(folder / "demo" / "crm.db")
+    rows = {t: conn.execute(f"SELECT * FROM {t} ORDER BY id").fetchall() for t in ("customers", "tickets")}
+    conn.close()
+    return rows
+
+
+def test_a_locked_database_is_a_clear_error_and_nothing_half_written(cli, demo_dir):
+    before = _crm(demo_dir)
+    ready = threading.Event()
+    holder = threading.Thread(target=_hold_write_lock, args=(demo_dir / "demo" / "crm.db", 12.0, ready))
+    holder.start()
+    ready.wait(5)
+    try:
+        started = time.monotonic()
+        r = subprocess.run(_erase(demo_dir, "alice@example.com"), env=_env(), capture_output=True, timeout=60)
+        waited = time.monotonic() - started
+    finally:
+        holder.join()
+    err = r.stderr.decode()
+    assert r.returncode == 3, err
+    assert "Traceback" not in err
+    assert "crm" in err and "locked" in err, err
+    assert waited < 12, "erase should give up on the locked database, not hang"
+    assert _crm(demo_dir) == before  # one transaction per system: nothing of the CRM half-done
+    assert b'"account": 1042' not in (demo_dir / "demo" / "usage.jsonl").read_bytes()  # the others were erased
+    r = cli("-i", str(demo_dir / "inventory.yaml"), "erase", "alice@example.com", "--yes", "--json")
+    assert r.code == 0, r
+    after = _crm(demo_dir)
+    assert not [row for row in after["customers"] if row[0] == 1042]
+    assert [row for row in after["customers"] if row[0] != 1042] == [row for row in before["customers"] if row[0] != 1042]
+
+
+def test_a_database_locked_briefly_is_waited_for(demo_dir):
+    ready = threading.Event()
+    holder = threading.Thread(target=_hold_write_lock, args=(demo_dir / "demo" / "crm.db", 1.5, ready))
+    holder.start()
+    ready.wait(5)
+    try:
+        r = subprocess.run(_erase(demo_dir, "alice@example.com"), env=_env(), capture_output=True, timeout=60)
+    finally:
+        holder.join()
+    assert r.returncode == 0, r.stderr.decode()
+    assert not [row for row in _crm(demo_dir)["customers"] if row[0] == 1042]
