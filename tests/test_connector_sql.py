@@ -158,3 +158,15 @@ def test_check_connect_on_servers_advises_index(cli, tmp_path, server_url, uniqu
     finally:
         sa.Table(table, sa.MetaData()).drop(engine, checkfirst=True)
         engine.dispose()
+
+
+def test_phone_numbers_in_any_format_are_found_by_the_sql_prefilter(tmp_path):
+    with sqlite3.connect(tmp_path / "crm.db") as db:
+        db.execute('CREATE TABLE "People" (pk INTEGER PRIMARY KEY, "CustomerId" INTEGER, "E-Mail" TEXT, phone TEXT)')
+        spellings = ["020 7946 0958", "+44 (0)20 7946 0958", "020/7946.0958", "0044-20-7946-0958",
+                     "+442079460958", "(020) 7946-0958 ext. 12", "020 7946 0959", "2079460958 7", None]
+        db.executemany('INSERT INTO "People" (pk, phone) VALUES (?, ?)', list(enumerate(spellings, 1)))
+    inv = load(tmp_path, sql_system("sqlite:///crm.db", "People"))
+    found = records(find(inv, "+44 20 7946 0958", expand=False), "crm", "people")
+    # every spelling of the number, and not its neighbour nor a longer number that merely contains it
+    assert sorted(r.data["pk"] for r in found) == [1, 2, 3, 4, 5, 6]

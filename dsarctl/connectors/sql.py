@@ -145,7 +145,18 @@ class SqlConnector(Connector):
             for field in fields:
                 column = table.c[field]
                 if kind.type == "phone":
-                    conditions.append(("scan", column))
+                    # Phone numbers are stored in many formats, but once spaces, dashes, dots, slashes
+                    # and brackets are removed, every spelling of a number holds its national digits
+                    # in one run: filter on that in SQL, then match exactly in Python.
+                    digits = sorted({_national_digits(v) for v in values})
+                    if all(digits):
+                        stripped = column
+                        for ch in (" ", "-", ".", "(", ")", "/"):
+                            stripped = func.replace(stripped, ch, "")
+                        for d in digits:
+                            conditions.append(("in", stripped.like(f"%{d}%")))
+                    else:
+                        conditions.append(("scan", column))
                     continue
                 if isinstance(column.type, Integer):
                     bound = sorted({int(v) for v in values if _is_int(v)})
@@ -336,6 +347,18 @@ class SqlConnector(Connector):
         if self._engine is not None:
             self._engine.dispose()
             self._engine = None
+
+
+def _national_digits(e164: str) -> str | None:
+    """The national significant number of an E.164 value (+442079460958 -> 2079460958), or None."""
+    import phonenumbers
+
+    try:
+        number = phonenumbers.parse(e164, None)
+    except phonenumbers.NumberParseException:
+        return None
+    digits = phonenumbers.national_significant_number(number)
+    return digits if len(digits) >= 6 and digits.isdigit() else None
 
 
 def _is_int(value: str) -> bool:
