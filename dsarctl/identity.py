@@ -41,7 +41,10 @@ class IdentityKind:
 
 
 def normalise_email(value: Any) -> str | None:
-    text = str(value).strip()
+    import unicodedata
+
+    # NFC first: the same non-ASCII address typed on two systems may be composed or decomposed (é, e+´).
+    text = unicodedata.normalize("NFC", str(value).strip())
     if text.lower().startswith("mailto:"):
         text = text[7:]
     if not _EMAIL_RE.match(text):

@@ -33,8 +33,8 @@ class Prefilter:
             if inventory.identities[kind_name].type == "phone":
                 return cls(None)
             for value in values:
-                if forbid and any(ch in value for ch in forbid):
-                    return cls(None)
+                if (forbid and any(ch in value for ch in forbid)) or not value.isascii():
+                    return cls(None)  # non-ASCII text may be spelt decomposed in the file: parse every line
                 needles.append(value.casefold())
         return cls(needles)
 

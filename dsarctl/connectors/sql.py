@@ -173,6 +173,11 @@ class SqlConnector(Connector):
                     bound = sorted(values)
                 if not bound:
                     continue
+                if kind.type == "email" and not all(str(v).isascii() for v in bound):
+                    # SQL lower() folds ASCII only (SQLite) and never like casefold() (ß -> ss), and a
+                    # stored address may be decomposed: read the column and compare in Python.
+                    conditions.append(("scan", column))
+                    continue
                 target = func.lower(func.trim(column)) if kind.type == "email" else column
                 for i in range(0, len(bound), _BATCH):
                     conditions.append(("in", target.in_(bound[i:i + _BATCH])))
