@@ -149,3 +149,19 @@ systems:
     results = _every_command(cli, tmp_path / "inventory.yaml", tmp_path, "alice@example.com")
     assert results[1].code == 3 and "db" in results[1].out
     assert_nowhere([PASSWORD], tmp_path, [r.out + r.err for r in results])
+
+
+def test_an_unexpected_error_is_printed_without_the_password(cli, demo_dir, monkeypatch):
+    """Even the last-resort 'internal error' line must not carry a database password."""
+    import dsarctl.search
+
+    monkeypatch.setenv("CRM_DATABASE_URL", "postgresql+psycopg://app:Unexp3ctedPw@127.0.0.1:1/x")
+
+    def boom(*args, **kwargs):
+        raise RuntimeError("driver said: cannot use postgresql://app:Unexp3ctedPw@127.0.0.1:1/x")
+
+    monkeypatch.setattr(dsarctl.search, "find_subject", boom)
+    result = cli("-i", str(demo_dir / "inventory.yaml"), "find", "alice@example.com")
+    assert result.code == 70
+    assert result.err.startswith("dsarctl: error: internal error: RuntimeError")
+    assert "Unexp3ctedPw" not in result.err + result.out

@@ -98,10 +98,22 @@ def main(argv: Optional[list[str]] = None) -> None:
         else:
             if debug:
                 raise
-            _error_line(f"internal error: {type(exc).__name__}: {exc} (set DSARCTL_DEBUG=1 for the traceback)")
+            _error_line(f"internal error: {type(exc).__name__}: {_redacted(str(exc))} "
+                        "(set DSARCTL_DEBUG=1 for the traceback)")
             code = 70
     sys.stdout.flush()
     sys.exit(code)
+
+
+def _redacted(text: str) -> str:
+    """An unexpected error's text without database passwords (from URLs or any loaded inventory)."""
+    from ..inventory.loader import LOADED_SECRETS
+    from ..inventory.model import redact_url
+
+    text = redact_url(text)
+    for secret in LOADED_SECRETS:
+        text = text.replace(secret, "***")
+    return text
 
 
 def _error_line(message: str) -> None:

@@ -39,6 +39,10 @@ from .spec import (
     REGIME_IDS,
 )
 
+# Secrets of every inventory loaded in this process, so that even an unexpected error can be printed
+# without them (see dsarctl.cli.main).
+LOADED_SECRETS: set[str] = set()
+
 MAX_NODES = 100_000  # far above any real inventory; an alias bomb hits it within milliseconds
 MAX_BYTES = 5_000_000
 _VAR_RE = re.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
@@ -277,6 +281,7 @@ class _Loader:
                     f"identity kind '{kind}' is not declared under 'identities:' (declared: {declared}){suggestion}",
                 )
         inventory.secrets = frozenset(self.secrets)
+        LOADED_SECRETS.update(self.secrets)
         return inventory
 
     def _path(self, text: str) -> Path:
