@@ -10,7 +10,6 @@ Slow (about a minute): runs only with DSARCTL_TEST_SLOW=1, which `.ci/run` sets.
 from __future__ import annotations
 
 import csv
-import io
 import json
 import mailbox
 import os
