@@ -143,11 +143,18 @@ def rewrite_lines(path: Path, edits: dict[int, tuple[int, bytes]], checkpoint: C
 
 def rewrite_without(path: Path, ranges: list[tuple[int, int]], checkpoint: Callable[[str], None] | None = None) -> str:
     """Atomically rewrite `path` without the byte ranges [start, end); every other byte is copied as is."""
+    return rewrite_ranges(path, {tuple(r): b"" for r in ranges}, checkpoint)
+
+
+def rewrite_ranges(path: Path, replacements: dict[tuple[int, int], bytes],
+                   checkpoint: Callable[[str], None] | None = None) -> str:
+    """Atomically rewrite `path` with each byte range [start, end) replaced by its bytes (b"" drops it);
+    every other byte is copied as is."""
 
     def chunks() -> Iterator[bytes]:
         with open(path, "rb") as handle:
             position = 0
-            for start, end in sorted(ranges) + [(None, None)]:
+            for (start, end), replacement in sorted(replacements.items()) + [((None, None), b"")]:
                 while start is None or position < start:
                     want = 1 << 16 if start is None else min(1 << 16, start - position)
                     chunk = handle.read(want)
@@ -157,6 +164,8 @@ def rewrite_without(path: Path, ranges: list[tuple[int, int]], checkpoint: Calla
                     yield chunk
                 if start is None:
                     break
+                if replacement:
+                    yield replacement
                 handle.seek(end)
                 position = end
 

@@ -49,6 +49,38 @@ def header_addresses(values: Iterable[str]) -> list[str]:
     return out
 
 
+def mask_message(raw: bytes, fields: dict[str, str], masker, *, mbox: bool = False) -> bytes:
+    """A message with header fields (`from`, `subject`, ...) and `body` masked: `null` drops a header
+    (and empties the body), `redact` writes the placeholder, `hash` a keyed hash. Other headers and the
+    message structure are kept. With `mbox`, body lines starting with "From " are escaped as ">From "."""
+    from email.parser import BytesParser
+
+    message = BytesParser(policy=compat32).parsebytes(raw)
+    for field, op in fields.items():
+        if field.lower() == "body":
+            text = masker.value(op, "body") or ""
+            for header in ("Content-Type", "Content-Transfer-Encoding", "Content-Disposition"):
+                del message[header]
+            message["Content-Type"] = 'text/plain; charset="utf-8"'
+            message.set_payload(text + "\n")
+            continue
+        values = message.get_all(field)
+        if not values:
+            continue
+        name = next(k for k in message.keys() if k.lower() == field.lower())  # keep the header's spelling
+        del message[field]
+        for value in values:
+            new = masker.value(op, decode_words(str(value)))
+            if new is not None:
+                message[name] = str(new)
+    out = message.as_bytes()
+    if mbox:
+        head, sep, body = out.partition(b"\n\n")
+        body = b"\n".join(b">" + line if line.startswith(b"From ") else line for line in body.split(b"\n"))
+        out = head + sep + body
+    return out if out.endswith(b"\n") else out + b"\n"
+
+
 class _MailMixin:
     """Shared by mbox and Maildir: header parsing and matching."""
 
@@ -201,27 +233,35 @@ class MboxConnector(_MailMixin, Connector):
         return out
 
     def erase(self, collection, targets, masker, checkpoint) -> EraseOutcome:
-        """Remove whole messages (found by content hash); every other byte, ">From " escapes included,
-        is copied as it is. A mailbox that does not parse completely is not rewritten."""
-        from ..filelock import locked, rewrite_without
+        """Remove whole messages, or mask their fields (found by content hash); every other byte,
+        ">From " escapes included, is copied as it is. A mailbox that does not parse completely is not
+        rewritten."""
+        from ..filelock import locked, rewrite_ranges
 
-        if any(t.action != "delete" for t in targets):
-            raise self.fail("a mailbox is erased by deleting whole messages: use 'erase: delete' (or retain without fields)")
-        wanted = {t.digest for t in targets}
+        by_digest = {t.digest: t for t in targets}
         outcome = EraseOutcome()
         with locked(collection.path):
-            ranges, hit = [], set()
+            replacements, hit = {}, set()
             with open(collection.path, "rb") as handle:
                 for start, end, _lineno, _headers in self.messages(collection):
                     handle.seek(start)
-                    digest = hashlib.sha256(handle.read(end - start)).hexdigest()
-                    if digest in wanted:
-                        ranges.append((start, end))
-                        hit.add(digest)
-            outcome.deleted = len(ranges)
-            outcome.missing = len(wanted - hit)
-            if ranges:
-                outcome.sha256 = rewrite_without(collection.path, ranges, checkpoint)
+                    raw = handle.read(end - start)
+                    target = by_digest.get(hashlib.sha256(raw).hexdigest())
+                    if target is None:
+                        continue
+                    hit.add(target.digest)
+                    if target.action == "delete":
+                        replacements[(start, end)] = b""
+                        outcome.deleted += 1
+                    else:
+                        from_line, _, message = raw.partition(b"\n")
+                        masked = mask_message(message, target.fields, masker, mbox=True)
+                        # the next message's From_ line must follow an empty line
+                        replacements[(start, end)] = from_line + b"\n" + masked.rstrip(b"\n") + b"\n\n"
+                        outcome.masked += 1
+            outcome.missing = len(set(by_digest) - hit)
+            if replacements:
+                outcome.sha256 = rewrite_ranges(collection.path, replacements, checkpoint)
         return outcome
 
     def check_collection(self, collection) -> list[Finding]:
@@ -315,8 +355,6 @@ class MaildirConnector(_MailMixin, Connector):
         when a mail client renamed it since (new/ -> cur/, flags), by content hash anywhere."""
         from ..filelock import fsync_dir
 
-        if any(t.action != "delete" for t in targets):
-            raise self.fail("a mailbox is erased by deleting whole messages: use 'erase: delete' (or retain without fields)")
         outcome = EraseOutcome()
         pending = {}
         for target in targets:
@@ -328,15 +366,29 @@ class MaildirConnector(_MailMixin, Connector):
                 digest = self._digest(collection, rel)
                 if digest in wanted:
                     pending[digest] = rel
+        actions = {t.digest: t for t in targets}
         for digest, rel in sorted(pending.items(), key=lambda kv: kv[1]):
+            path = os.path.join(collection.path, rel)
+            target = actions[digest]
+            if target.action != "delete":
+                from ..filelock import atomic_replace
+
+                try:
+                    with open(path, "rb") as handle:
+                        raw = handle.read()
+                except FileNotFoundError:
+                    continue
+                atomic_replace(path, [mask_message(raw, target.fields, masker)], checkpoint)
+                outcome.masked += 1
+                continue
             try:
-                os.unlink(os.path.join(collection.path, rel))
+                os.unlink(path)
             except FileNotFoundError:
                 continue
-            fsync_dir(os.path.dirname(os.path.join(collection.path, rel)))
+            fsync_dir(os.path.dirname(path))
             outcome.deleted += 1
             checkpoint("maildir.unlink")
-        outcome.missing = len({t.digest for t in targets}) - outcome.deleted
+        outcome.missing = len({t.digest for t in targets}) - outcome.deleted - outcome.masked
         return outcome
 
     def check_collection(self, collection) -> list[Finding]:
