@@ -268,3 +268,22 @@ def test_maildir_unreadable_file_as_root(tmp_path, monkeypatch):
 def test_maildir_missing(tmp_path):
     [(_, _, error)] = find(load(tmp_path, MAILDIR_SYSTEM), "bob@example.net").failures
     assert error == "Maildir folder not found: Maildir"
+
+
+def test_maildir_message_vanishing_during_a_scan_is_skipped(tmp_path, monkeypatch):
+    """Maildir messages move (new/ -> cur/) or are removed at any time: one gone between listing and
+    reading is not an error."""
+    from dsarctl.connectors.mail import MaildirConnector
+
+    root = make_maildir(tmp_path)
+    real_files = MaildirConnector.files
+
+    def files_then_remove(self, collection):
+        names = list(real_files(self, collection))
+        (root / "new" / "2.b").unlink()
+        yield from names
+
+    monkeypatch.setattr(MaildirConnector, "files", files_then_remove)
+    result = find(load(tmp_path, MAILDIR_SYSTEM), "bob@example.net")
+    assert result.failures == []
+    assert [r.key for r in records(result, "inbox")] == ["cur/1.a:2,S"]

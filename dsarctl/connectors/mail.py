@@ -298,7 +298,9 @@ class MaildirConnector(_MailMixin, Connector):
             for name in names:
                 yield f"{sub}/{name}"
 
-    def read_headers(self, collection, rel: str) -> bytes:
+    def read_headers(self, collection, rel: str) -> bytes | None:
+        """The header block of a message file; None when it vanished since the folder was listed (a
+        mail client moved it from new/ to cur/, or another erase removed it)."""
         where = display_path(collection.path, self.inventory)
         lines = []
         try:
@@ -307,6 +309,8 @@ class MaildirConnector(_MailMixin, Connector):
                     if line in (b"\n", b"\r\n"):
                         break
                     lines.append(line)
+        except FileNotFoundError:
+            return None
         except OSError as exc:
             raise self.fail(f"cannot read {where}/{rel}: {exc.strerror}") from None
         return b"".join(lines)
@@ -317,7 +321,7 @@ class MaildirConnector(_MailMixin, Connector):
         needles = self._needles(collection, wanted)
         for rel in self.files(collection):
             header_bytes = self.read_headers(collection, rel)
-            if not self._may_match(header_bytes, needles):
+            if header_bytes is None or not self._may_match(header_bytes, needles):
                 continue
             message = self._headers(header_bytes)
             ids = matcher.identities(self._record_view(message))
@@ -335,7 +339,10 @@ class MaildirConnector(_MailMixin, Connector):
         matcher = FieldMatcher(collection, self.inventory)
         where = display_path(collection.path, self.inventory)
         for rel in self.files(collection):
-            message = self._headers(self.read_headers(collection, rel))
+            header_bytes = self.read_headers(collection, rel)
+            if header_bytes is None:
+                continue
+            message = self._headers(header_bytes)
             yield Record(self.system.name, collection.name, rel, self._summary(message),
                          matcher.identities(self._record_view(message)), set(), f"{where}/{rel}")
 
@@ -394,6 +401,6 @@ class MaildirConnector(_MailMixin, Connector):
     def check_collection(self, collection) -> list[Finding]:
         count = 0
         for rel in self.files(collection):
-            self.read_headers(collection, rel)
-            count += 1
+            if self.read_headers(collection, rel) is not None:
+                count += 1
         return [Finding("info", self.system.name, f"{display_path(collection.path, self.inventory)}: {count} messages")]
