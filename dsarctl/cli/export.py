@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from ..errors import ExitStatus
-from .common import IdOpt, JsonOpt, RequestOpt, SubjectArg, state, subject_identifiers
+from .common import IdOpt, JsonOpt, NoExpandOpt, RequestOpt, SubjectArg, search_with_progress, state, subject_identifiers
 from .output import Output
 
 
@@ -26,9 +26,7 @@ def export(
                           "never overwritten."),
     ] = None,
     ids: IdOpt = None,
-    no_expand: Annotated[
-        bool, typer.Option("--no-expand", help="Search only the identifiers given, do not follow others.")
-    ] = False,
+    no_expand: NoExpandOpt = False,
     request: RequestOpt = None,
     json_: JsonOpt = False,
 ) -> None:
@@ -38,7 +36,6 @@ def export(
     from ..export import check_target, default_filename, write_package
     from ..runs import now as clock
     from ..runs import record_run, resolve_request
-    from ..search import find_subject
 
     out = Output(json_)
     inventory = state(ctx).inventory()
@@ -46,12 +43,7 @@ def export(
     now = clock()
     target = output if output is not None else Path(default_filename(subject, request, now))
     check_target(target.absolute())  # before searching: a taken name is known at once
-    progress = None if json_ else out.progress()
-    try:
-        result = find_subject(inventory, identifiers, expand=not no_expand, progress=progress)
-    finally:
-        if progress:
-            progress(None)
+    result = search_with_progress(out, inventory, identifiers, expand=not no_expand)
     for kind, values in result.ambiguous.items():
         out.warn(f"ambiguous: {len(values)} values of unique identity '{kind}' ({', '.join(values)}); "
                  f"the package holds the records of all of them — check they are one person")

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Annotated
 
 import typer
 
 from ..errors import ExitStatus
-from .common import IdOpt, JsonOpt, RequestOpt, SubjectArg, state, subject_identifiers
+from .common import IdOpt, JsonOpt, NoExpandOpt, RequestOpt, SubjectArg, search_with_progress, state, subject_identifiers
 from .output import Output
 
 
@@ -19,22 +18,15 @@ def find(
     ctx: typer.Context,
     subject: SubjectArg,
     ids: IdOpt = None,
-    no_expand: Annotated[bool, typer.Option("--no-expand", help="Search only the identifiers given, do not follow others.")] = False,
+    no_expand: NoExpandOpt = False,
     request: RequestOpt = None,
     json_: JsonOpt = False,
 ) -> None:
     """Where the subject's data is: per system and collection, the records and how they were reached."""
-    from ..search import find_subject
-
     out = Output(json_)
     inventory = state(ctx).inventory()
     identifiers = subject_identifiers(inventory, subject, ids)
-    progress = None if json_ else out.progress()
-    try:
-        result = find_subject(inventory, identifiers, expand=not no_expand, progress=progress)
-    finally:
-        if progress:
-            progress(None)
+    result = search_with_progress(out, inventory, identifiers, expand=not no_expand)
     data = result.to_dict()
     from ..runs import record_run
 
