@@ -147,19 +147,33 @@ class AuditLog:
             conn = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_S, isolation_level=None)
         except (OSError, sqlite3.Error) as exc:
             raise DsarError(f"{path}: cannot open the audit log ({exc})") from None
-        try:
-            conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_S * 1000}")
-            if conn.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
-                conn.execute("PRAGMA journal_mode = WAL")
-            conn.execute("PRAGMA synchronous = NORMAL")  # safe in WAL mode; a crash loses no committed event
-            log = cls(Database(conn), path)
-            if migrations.pending(log.db):
-                with log.transaction():  # two processes opening a new log apply the migrations once
-                    migrations.apply(log.db)
-        except sqlite3.DatabaseError as exc:
-            conn.close()
-            raise DsarError(f"{path}: not a usable audit log ({exc})") from None
-        return log
+        import time
+
+        # Switching a new file to WAL can fail at once with "database is locked" while another process
+        # is doing the same (SQLite does not always call the busy handler there): retry until the busy
+        # timeout instead of failing the second operator.
+        deadline = time.monotonic() + BUSY_TIMEOUT_S
+        while True:
+            try:
+                conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_S * 1000}")
+                if conn.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
+                    conn.execute("PRAGMA journal_mode = WAL")
+                conn.execute("PRAGMA synchronous = NORMAL")  # safe in WAL mode; a crash loses no committed event
+                log = cls(Database(conn), path)
+                if migrations.pending(log.db):
+                    with log.transaction():  # two processes opening a new log apply the migrations once
+                        migrations.apply(log.db)
+                return log
+            except sqlite3.OperationalError as exc:
+                if "locked" in str(exc) or "busy" in str(exc):
+                    if time.monotonic() < deadline:
+                        time.sleep(0.05)
+                        continue
+                conn.close()
+                raise DsarError(f"{path}: not a usable audit log ({exc})") from None
+            except sqlite3.DatabaseError as exc:
+                conn.close()
+                raise DsarError(f"{path}: not a usable audit log ({exc})") from None
 
     def close(self) -> None:
         self.db.close()
