@@ -6,9 +6,8 @@ import csv
 import io
 from typing import Iterator
 
-from .base import Connector, EraseOutcome, Finding, KeySpec, Record, Wanted
-from .files import Prefilter, display_path, iter_lines
-from .matching import FieldMatcher
+from .base import Connector, EraseOutcome, Finding, KeySpec
+from .files import LineRecords, Prefilter, display_path, iter_lines
 
 _FILE_KEYS = {
     "path": KeySpec("path", "The CSV file, relative to the inventory."),
@@ -17,12 +16,13 @@ _FILE_KEYS = {
 }
 
 
-class CsvConnector(Connector):
+class CsvConnector(LineRecords, Connector):
     name = "csv"
     description = "CSV file with a header row"
     system_keys = _FILE_KEYS
     collection_keys = _FILE_KEYS
     is_file = True
+    prefilter_forbid = '"'
 
     def _dialect(self, collection):
         delimiter = collection.options.get("delimiter", ",")
@@ -97,31 +97,10 @@ class CsvConnector(Connector):
                         f"column '{field}' is not in the header of {where} (columns: {', '.join(header)})",
                     )
 
-    def locate(self, collection, wanted: Wanted) -> Iterator[Record]:
-        matcher = FieldMatcher(collection, self.inventory)
-        prefilter = Prefilter.build(collection, self.inventory, wanted, forbid='"')
-        where = display_path(collection.path, self.inventory)
-        for rowno, lineno, row, _raw in self.rows(collection, prefilter):
-            if row is None:
-                continue
-            ids = matcher.identities(row)
-            hits = matcher.matches(ids, wanted)
-            if hits:
-                yield Record(self.system.name, collection.name, rowno, row, ids, hits, f"{where}:{lineno}")
+    def entries(self, collection, prefilter: Prefilter | None = None):
+        return self.rows(collection, prefilter)
 
     # -- erase ---------------------------------------------------------------------------------------
-    def scan(self, collection) -> Iterator[Record]:
-        matcher = FieldMatcher(collection, self.inventory)
-        where = display_path(collection.path, self.inventory)
-        for rowno, lineno, row, _raw in self.rows(collection):
-            yield Record(self.system.name, collection.name, rowno, row, matcher.identities(row), set(), f"{where}:{lineno}")
-
-    def record_digests(self, collection, keys) -> dict:
-        from ..filelock import text_digest
-
-        wanted = set(keys)
-        return {rowno: text_digest(raw) for rowno, _line, _row, raw in self.rows(collection) if rowno in wanted}
-
     def erase(self, collection, targets, masker, checkpoint) -> EraseOutcome:
         """Drop or mask the target rows (found by content hash); the header, every other row and the
         line endings are copied byte for byte. A file that does not parse completely is not rewritten."""

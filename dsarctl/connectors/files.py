@@ -11,7 +11,8 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING, Iterator
 
-from .base import Wanted
+from .base import Record, Wanted
+from .matching import FieldMatcher
 
 if TYPE_CHECKING:
     from ..inventory.model import Collection, Inventory
@@ -82,3 +83,40 @@ def iter_lines(path, encoding: str, where: str, fail) -> Iterator[tuple[int, str
                 yield lineno, text
         except OSError as exc:
             raise fail(f"{where}:{lineno + 1}: read error: {exc.strerror}") from None
+
+
+class LineRecords:
+    """locate / scan / record_digests for connectors whose records are lines (or quoted multi-line rows)
+    of one text file. A subclass provides `entries(collection, prefilter)` yielding
+    (key, line number, record dict or None when the prefilter skipped it, raw text)."""
+
+    prefilter_forbid = ""  # characters that make a value's raw spelling uncertain (CSV doubles quotes)
+
+    def entries(self, collection, prefilter: Prefilter | None = None):
+        raise NotImplementedError
+
+    def locate(self, collection, wanted: Wanted) -> Iterator[Record]:
+        matcher = FieldMatcher(collection, self.inventory)
+        prefilter = Prefilter.build(collection, self.inventory, wanted, forbid=self.prefilter_forbid)
+        where = display_path(collection.path, self.inventory)
+        for key, lineno, data, _raw in self.entries(collection, prefilter):
+            if data is None:
+                continue
+            ids = matcher.identities(data)
+            hits = matcher.matches(ids, wanted)
+            if hits:
+                yield Record(self.system.name, collection.name, key, data, ids, hits, f"{where}:{lineno}")
+
+    def scan(self, collection) -> Iterator[Record]:
+        """Every record, read completely (erase refuses a file it could not read to the end)."""
+        matcher = FieldMatcher(collection, self.inventory)
+        where = display_path(collection.path, self.inventory)
+        for key, lineno, data, _raw in self.entries(collection):
+            yield Record(self.system.name, collection.name, key, data, matcher.identities(data), set(),
+                         f"{where}:{lineno}")
+
+    def record_digests(self, collection, keys) -> dict:
+        from ..filelock import text_digest
+
+        wanted = set(keys)
+        return {key: text_digest(raw) for key, _line, _data, raw in self.entries(collection) if key in wanted}

@@ -5,9 +5,8 @@ from __future__ import annotations
 import json
 from typing import Iterator
 
-from .base import Connector, EraseOutcome, Finding, KeySpec, Record, Wanted
-from .files import Prefilter, display_path, iter_lines
-from .matching import FieldMatcher
+from .base import Connector, EraseOutcome, Finding, KeySpec
+from .files import LineRecords, Prefilter, display_path, iter_lines
 
 _FILE_KEYS = {
     "path": KeySpec("path", "The .jsonl file, relative to the inventory."),
@@ -15,7 +14,7 @@ _FILE_KEYS = {
 }
 
 
-class JsonlConnector(Connector):
+class JsonlConnector(LineRecords, Connector):
     name = "jsonl"
     description = "JSON Lines file (one object per line)"
     system_keys = _FILE_KEYS
@@ -44,31 +43,11 @@ class JsonlConnector(Connector):
                 raise self.fail(f"{where}:{lineno}: expected a JSON object, got {type(obj).__name__}")
             yield lineno, obj, text
 
-    def locate(self, collection, wanted: Wanted) -> Iterator[Record]:
-        matcher = FieldMatcher(collection, self.inventory)
-        prefilter = Prefilter.build(collection, self.inventory, wanted)
-        where = display_path(collection.path, self.inventory)
-        for lineno, obj, _text in self.objects(collection, prefilter):
-            if obj is None:
-                continue
-            ids = matcher.identities(obj)
-            hits = matcher.matches(ids, wanted)
-            if hits:
-                yield Record(self.system.name, collection.name, lineno, obj, ids, hits, f"{where}:{lineno}")
+    def entries(self, collection, prefilter: Prefilter | None = None):
+        for lineno, obj, text in self.objects(collection, prefilter):
+            yield lineno, lineno, obj, text
 
     # -- erase ---------------------------------------------------------------------------------------
-    def scan(self, collection) -> Iterator[Record]:
-        matcher = FieldMatcher(collection, self.inventory)
-        where = display_path(collection.path, self.inventory)
-        for lineno, obj, _text in self.objects(collection):
-            yield Record(self.system.name, collection.name, lineno, obj, matcher.identities(obj), set(), f"{where}:{lineno}")
-
-    def record_digests(self, collection, keys) -> dict:
-        from ..filelock import text_digest
-
-        wanted = set(keys)
-        return {lineno: text_digest(text) for lineno, _obj, text in self.objects(collection) if lineno in wanted}
-
     def erase(self, collection, targets, masker, checkpoint) -> EraseOutcome:
         """Drop or mask the target lines (found by content hash); every other line is copied byte for
         byte. A file with a line that does not parse is not rewritten (the error names the line)."""

@@ -84,6 +84,13 @@ def mask_message(raw: bytes, fields: dict[str, str], masker, *, mbox: bool = Fal
 class _MailMixin:
     """Shared by mbox and Maildir: header parsing and matching."""
 
+    system_keys = _KEYS
+    collection_keys = _KEYS
+    is_file = True
+    is_mailbox = True
+    default_erase = "delete"
+    default_expand = False  # a message names several people: its other addresses are not the subject's
+
     def _needles(self, collection, wanted: Wanted) -> list[bytes] | None:
         """Byte strings one of which a matching message's headers must contain (lower-cased), or None
         when no such cheap test is exact (phone numbers, non-ASCII values)."""
@@ -138,12 +145,6 @@ class _MailMixin:
 class MboxConnector(_MailMixin, Connector):
     name = "mbox"
     description = "mbox mail file"
-    system_keys = _KEYS
-    collection_keys = _KEYS
-    is_file = True
-    is_mailbox = True
-    default_erase = "delete"
-    default_expand = False  # a message names several people: its other addresses are not the subject's
 
     def messages(self, collection) -> Iterator[tuple[int, int, int, bytes]]:
         """(start offset, end offset, line number of the From_ line, header bytes) of every message."""
@@ -272,12 +273,6 @@ class MboxConnector(_MailMixin, Connector):
 class MaildirConnector(_MailMixin, Connector):
     name = "maildir"
     description = "Maildir folder (cur/ and new/)"
-    system_keys = _KEYS
-    collection_keys = _KEYS
-    is_file = True
-    is_mailbox = True
-    default_erase = "delete"
-    default_expand = False  # a message names several people: its other addresses are not the subject's
 
     def files(self, collection) -> Iterator[str]:
         """Relative names (cur/…, new/…) of every message file, in a stable order."""
