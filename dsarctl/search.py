@@ -177,12 +177,16 @@ def find_subject(
     found: dict[tuple, Record] = {}
     connectors = {}
     frontier = list(given)
+    pending: list = []  # every started search, closed at the end (a grep not waited for is stopped)
     rounds = 0
     try:
         while frontier and rounds < MAX_ROUNDS:
             rounds += 1
             wanted = group_by_kind(frontier)
             new: list[Identifier] = []
+            # Start every collection's search first (file sources start grep, which runs in the
+            # background), then take the results in inventory order.
+            started = {}
             for system in selected:
                 if system.is_manual:
                     continue
@@ -190,49 +194,61 @@ def find_subject(
                     cres = results[system.name].collections.setdefault(coll.name, CollectionResult(coll))
                     if cres.status == "failed" or not set(coll.identities) & set(wanted):
                         continue
-                    if progress:
-                        progress(f"{system.name}.{coll.name}")
                     try:
                         connector = connectors.get(system.name)
                         if connector is None:
                             connector = connectors[system.name] = open_connector(system, inventory)
-                        for record in connector.locate(coll, wanted):
-                            if _excluded(record, named_unique):
-                                cres.excluded += 1
-                                for kind in named_unique:
-                                    for value in sorted(record.identities.get(kind, ())):
-                                        ident = Identifier(kind, value)
-                                        provenance.setdefault(ident, Provenance(
-                                            ident, rounds, min(Identifier(k, v) for k, v in record.matched),
-                                            coll.qualified_name, record.location, followed=False))
-                                continue
-                            matched_ids = {Identifier(k, v) for k, v in record.matched}
-                            previous = found.get(record.ref)
-                            if previous is not None:
-                                previous.matched |= record.matched
-                                continue
-                            found[record.ref] = record
-                            cres.records.append(record)
-                            if not coll.expand:
-                                continue
-                            via = min(matched_ids)
-                            for kind, values in sorted(record.identities.items()):
-                                for value in sorted(values):
+                        started[(system.name, coll.name)] = connector.start_locate(coll, wanted)
+                    except (DsarError, OSError) as exc:
+                        started[(system.name, coll.name)] = exc
+            pending.extend(s for s in started.values() if not isinstance(s, Exception))
+            for (system_name, coll_name), search in started.items():
+                coll = inventory.systems[system_name].collections[coll_name]
+                cres = results[system_name].collections[coll_name]
+                if progress:
+                    progress(f"{system_name}.{coll_name}")
+                try:
+                    if isinstance(search, Exception):
+                        raise search
+                    for record in search():
+                        if _excluded(record, named_unique):
+                            cres.excluded += 1
+                            for kind in named_unique:
+                                for value in sorted(record.identities.get(kind, ())):
                                     ident = Identifier(kind, value)
-                                    if ident in provenance:
-                                        continue
-                                    followed = expand and not (kind in named_unique and value not in named_unique[kind])
-                                    provenance[ident] = Provenance(
-                                        ident, rounds, via, coll.qualified_name, record.location, followed
-                                    )
-                                    if followed:
-                                        new.append(ident)
-                    except DsarError as exc:
-                        _fail(cres, inventory.redact(getattr(exc, "reason", None) or str(exc)), found)
-                    except OSError as exc:
-                        _fail(cres, inventory.redact(f"{exc.__class__.__name__}: {exc}"), found)
+                                    provenance.setdefault(ident, Provenance(
+                                        ident, rounds, min(Identifier(k, v) for k, v in record.matched),
+                                        coll.qualified_name, record.location, followed=False))
+                            continue
+                        matched_ids = {Identifier(k, v) for k, v in record.matched}
+                        previous = found.get(record.ref)
+                        if previous is not None:
+                            previous.matched |= record.matched
+                            continue
+                        found[record.ref] = record
+                        cres.records.append(record)
+                        if not coll.expand:
+                            continue
+                        via = min(matched_ids)
+                        for kind, values in sorted(record.identities.items()):
+                            for value in sorted(values):
+                                ident = Identifier(kind, value)
+                                if ident in provenance:
+                                    continue
+                                followed = expand and not (kind in named_unique and value not in named_unique[kind])
+                                provenance[ident] = Provenance(
+                                    ident, rounds, via, coll.qualified_name, record.location, followed
+                                )
+                                if followed:
+                                    new.append(ident)
+                except DsarError as exc:
+                    _fail(cres, inventory.redact(getattr(exc, "reason", None) or str(exc)), found)
+                except OSError as exc:
+                    _fail(cres, inventory.redact(f"{exc.__class__.__name__}: {exc}"), found)
             frontier = new if expand else []
     finally:
+        for search in pending:
+            search.close()
         for connector in connectors.values():
             connector.close()
     ambiguous = {}

@@ -17,10 +17,16 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 
 
+_EXAMPLE_URLS = {
+    "DSARCTL_TEST_POSTGRES_URL": "postgresql+psycopg://postgres@127.0.0.1:5432/test",
+    "DSARCTL_TEST_MYSQL_URL": "mysql+pymysql://root@127.0.0.1:3306/test",
+}
+
+
 def _server_url(var: str) -> str:
     url = os.environ.get(var)
     if not url:
-        reason = f"{var} is not set (e.g. {var}=postgresql+psycopg://postgres@127.0.0.1:5432/test)"
+        reason = f"{var} is not set (e.g. {var}={_EXAMPLE_URLS.get(var, '...')})"
         if os.environ.get("DSARCTL_TEST_REQUIRE_SERVERS"):
             pytest.fail(f"server test required but {reason}")
         pytest.skip(reason)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import textwrap
 from pathlib import Path
 
@@ -43,3 +44,42 @@ def find(inventory, *identifiers: str, **kwargs):
 def records(result, system: str, collection: str | None = None):
     coll = result.systems[system].collections[collection or system]
     return coll.records
+
+
+class Scanner:
+    """A context that makes the byte prefilter use GNU grep ("grep") or the Python scanner ("python")."""
+
+    def __init__(self, kind: str):
+        self.kind = kind
+
+    def __enter__(self):
+        import shutil
+
+        from dsarctl.connectors import bytescan
+
+        self.saved = os.environ.get("DSARCTL_GREP")
+        if self.kind == "grep":
+            if not shutil.which("grep"):
+                import pytest
+
+                pytest.fail("GNU grep is needed for this test (apt-get install grep)")
+            os.environ["DSARCTL_GREP"] = shutil.which("grep")
+        else:
+            os.environ["DSARCTL_GREP"] = "off"
+        bytescan._reset_grep()
+        if self.kind == "grep":
+            assert bytescan.grep_binary(), "grep on PATH is not GNU grep"
+        return self
+
+    def __exit__(self, *exc):
+        from dsarctl.connectors import bytescan
+
+        if self.saved is None:
+            os.environ.pop("DSARCTL_GREP", None)
+        else:
+            os.environ["DSARCTL_GREP"] = self.saved
+        bytescan._reset_grep()
+        return False
+
+    def __repr__(self) -> str:
+        return f"Scanner({self.kind!r})"

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from helpers import find, load, records
+from helpers import Scanner, find, load, records
 
 
 # -- CSV ------------------------------------------------------------------------------------------
@@ -72,6 +72,7 @@ def test_csv_missing_file(tmp_path):
 
 
 # -- the prefilter never changes the answer -------------------------------------------------------
+SCANNERS = [Scanner("grep"), Scanner("python")]  # the byte prefilter run by GNU grep, then by Python
 address = st.sampled_from(["alice@example.com", "ALICE@example.com", " alice@example.com", "xalice@example.com",
                            "alice@example.com.au", "bob@example.net", "alice@exampl.com", "Ålice@example.com"])
 note = st.text(alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00\r"), max_size=20)
@@ -87,16 +88,20 @@ def test_csv_prefilter_agrees_with_a_plain_parse(tmp_path_factory, rows, wanted)
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(["Email", "Phone", "Note"])
+    starts = []  # a row is known by the line it starts on (notes may hold newlines)
     for email, text in rows:
+        starts.append(buffer.getvalue().count("\n") + 1)
         writer.writerow([email, "", text])
     write_csv(folder, buffer.getvalue())
     inv = load(folder, CSV_SYSTEM)
     from dsarctl.identity import normalise_email
 
     target = normalise_email(wanted)
-    expected = [i + 1 for i, (email, _) in enumerate(rows) if normalise_email(email) == target]
-    got = [r.key for r in records(find(inv, "email:" + wanted), "list")] if target else []
-    assert got == expected
+    expected = [starts[i] for i, (email, _) in enumerate(rows) if normalise_email(email) == target]
+    for scanner in SCANNERS:
+        with scanner:
+            got = [r.key for r in records(find(inv, "email:" + wanted), "list")] if target else []
+        assert got == expected, scanner
 
 
 @settings(max_examples=60, deadline=None)
@@ -111,8 +116,10 @@ def test_jsonl_prefilter_agrees_with_a_plain_parse(tmp_path_factory, objs, wante
 
     target = normalise_email(wanted)
     expected = [i + 1 for i, (email, _, _) in enumerate(objs) if normalise_email(email) == target]
-    got = [r.key for r in records(find(inv, "email:" + wanted), "events")] if target else []
-    assert got == expected
+    for scanner in SCANNERS:
+        with scanner:
+            got = [r.key for r in records(find(inv, "email:" + wanted), "events")] if target else []
+        assert got == expected, scanner
 
 
 # -- JSONL ----------------------------------------------------------------------------------------
@@ -144,15 +151,34 @@ def test_jsonl_dotted_paths_lists_and_types(tmp_path):
 
 
 @pytest.mark.parametrize("content,message", [
-    ('{"account": 1}\n{"account": 2\n', "events.jsonl:2: invalid JSON"),
+    ('{"account": 1}\n{"account": 1\n', "events.jsonl:2: invalid JSON"),
     ('{"account": 1}\n[1, 2]\n', "events.jsonl:2: expected a JSON object, got list"),
-    (b'{"account": 1}\n{"account": "\xff"}\n', "events.jsonl:2: not valid utf-8"),
+    (b'{"account": 1}\n{"account": "1\xff"}\n', "events.jsonl:2: not valid utf-8"),
+    (b'{"account": 1}\n{"account": "1"}\x00\n', "events.jsonl:2: NUL byte"),
 ])
 def test_jsonl_hostile_files(tmp_path, content, message):
+    """A broken line that holds a searched value fails the search with the file and line (with the
+    grep prefilter and with the Python scanner alike)."""
     (tmp_path / "events.jsonl").write_bytes(content.encode() if isinstance(content, str) else content)
-    result = find(load(tmp_path, JSONL_SYSTEM), "customer_id:1")
-    [(_, _, error)] = result.failures
-    assert message in error
+    for scanner in (Scanner("grep"), Scanner("python")):
+        with scanner:
+            result = find(load(tmp_path, JSONL_SYSTEM), "customer_id:1")
+        [(_, _, error)] = result.failures
+        assert message in error, scanner
+
+
+def test_jsonl_broken_line_without_the_value_is_left_to_check(tmp_path):
+    """find parses only the lines that can hold a searched value; a broken line that cannot is not the
+    subject's record, and `inventory check --connect` (which reads every line) reports it."""
+    from dsarctl.connectors import open_connector
+
+    (tmp_path / "events.jsonl").write_text('{"account": 1}\n{"account": 2\n')
+    inv = load(tmp_path, JSONL_SYSTEM)
+    result = find(inv, "customer_id:1")
+    assert result.failures == [] and [r.key for r in records(result, "events")] == [1]
+    connector = open_connector(inv.systems["events"], inv)
+    with pytest.raises(Exception, match="events.jsonl:2: invalid JSON"):
+        connector.check_collection(inv.systems["events"].collections["events"])
 
 
 # -- mbox -----------------------------------------------------------------------------------------
@@ -203,10 +229,23 @@ def test_mbox_headers_parsed_like_a_mail_client(tmp_path):
 
 
 def test_mbox_truncated_message(tmp_path):
+    """A truncated message that holds the searched address fails the search; one that does not is left
+    to `inventory check --connect`, which reads every message (find frames only candidate messages)."""
+    from dsarctl.connectors import open_connector
+
+    (tmp_path / "mail.mbox").write_bytes(MBOX + b"\nFrom cut@example.com Mon Mar  2 12:00:00 2026\nFrom: alice@example.com")
+    for scanner in SCANNERS:
+        with scanner:
+            result = find(load(tmp_path, MBOX_SYSTEM), "alice@example.com")
+        [(_, _, error)] = result.failures
+        assert error == "mail.mbox:22: message headers are not terminated (truncated message?)", scanner
     (tmp_path / "mail.mbox").write_bytes(MBOX + b"\nFrom cut@example.com Mon Mar  2 12:00:00 2026\nFrom: cut@exa")
-    result = find(load(tmp_path, MBOX_SYSTEM), "alice@example.com")
-    [(_, _, error)] = result.failures
-    assert error == "mail.mbox:22: message headers are not terminated (truncated message?)"
+    inv = load(tmp_path, MBOX_SYSTEM)
+    result = find(inv, "alice@example.com")
+    assert result.failures == [] and len(records(result, "mail")) == 2
+    connector = open_connector(inv.systems["mail"], inv)
+    with pytest.raises(Exception, match="mail.mbox:22: message headers are not terminated"):
+        connector.check_collection(inv.systems["mail"].collections["mail"])
 
 
 def test_mbox_not_an_mbox(tmp_path):
@@ -273,17 +312,26 @@ def test_maildir_missing(tmp_path):
 def test_maildir_message_vanishing_during_a_scan_is_skipped(tmp_path, monkeypatch):
     """Maildir messages move (new/ -> cur/) or are removed at any time: one gone between listing and
     reading is not an error."""
-    from dsarctl.connectors.mail import MaildirConnector
+    from dsarctl.connectors import mail
 
-    root = make_maildir(tmp_path)
-    real_files = MaildirConnector.files
+    real_files, real_names = mail.MaildirConnector.files, mail.FilesJob.names
 
     def files_then_remove(self, collection):
         names = list(real_files(self, collection))
-        (root / "new" / "2.b").unlink()
+        (collection.path / "new" / "2.b").unlink(missing_ok=True)
         yield from names
 
-    monkeypatch.setattr(MaildirConnector, "files", files_then_remove)
-    result = find(load(tmp_path, MAILDIR_SYSTEM), "bob@example.net")
-    assert result.failures == []
-    assert [r.key for r in records(result, "inbox")] == ["cur/1.a:2,S"]
+    def candidates_then_remove(job):
+        names = real_names(job)
+        (Path(job.root) / "new" / "2.b").unlink(missing_ok=True)
+        return names
+
+    monkeypatch.setattr(mail.MaildirConnector, "files", files_then_remove)
+    monkeypatch.setattr(mail.FilesJob, "names", candidates_then_remove)
+    for scanner in SCANNERS:
+        folder = tmp_path / scanner.kind
+        make_maildir(folder)
+        with scanner:
+            result = find(load(folder, MAILDIR_SYSTEM), "bob@example.net")
+        assert result.failures == []
+        assert [r.key for r in records(result, "inbox")] == ["cur/1.a:2,S"]

@@ -43,3 +43,27 @@ def test_every_command_is_documented():
         assert f"## dsarctl {name}\n" in reference, name
         for sub in getattr(command, "commands", {}) or {}:
             assert f"## dsarctl {name} {sub}\n" in reference, f"{name} {sub}"
+
+
+def test_calendar_list_matches_the_installed_holidays():
+    """dsarctl/inventory/calendars.py lets the loader check `controller.holidays` without importing every
+    country of `holidays`; it must list what the installed `holidays` supports."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("calendars_script", ROOT / "scripts" / "calendars.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    current = (ROOT / "dsarctl" / "inventory" / "calendars.py").read_text()
+    assert current == module.render(), (
+        "dsarctl/inventory/calendars.py is stale: run python scripts/calendars.py > dsarctl/inventory/calendars.py")
+
+
+def test_a_calendar_missing_from_the_list_is_checked_against_holidays(monkeypatch):
+    """A newer `holidays` may support a calendar the generated list lacks: it is accepted after asking
+    `holidays` itself, and a code neither knows is still refused."""
+    from dsarctl.inventory import calendars, loader
+
+    monkeypatch.setattr(calendars, "CALENDARS", {})
+    assert loader._calendar_problem("GB-ENG") is None
+    assert "unknown holiday calendar 'XX'" in loader._calendar_problem("XX")
+    assert "unknown subdivision 'ZZZ'" in loader._calendar_problem("GB-ZZZ")

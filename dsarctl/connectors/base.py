@@ -92,6 +92,22 @@ class EraseOutcome:
         return out
 
 
+class StartedSearch:
+    """A search of one collection begun by `Connector.start_locate`: calling it yields the records;
+    `close()` releases what it started (a grep) when it is not called."""
+
+    def __init__(self, run: Callable[[], Iterator[Record]], jobs: Iterable[Any] = ()):
+        self.run = run
+        self.jobs = list(jobs)
+
+    def __call__(self) -> Iterator[Record]:
+        return self.run()
+
+    def close(self) -> None:
+        for job in self.jobs:
+            job.close()
+
+
 class Connector:
     """Base class. Subclasses set `name`, the key declarations and the capability flags."""
 
@@ -115,6 +131,11 @@ class Connector:
     def locate(self, collection: "Collection", wanted: Wanted) -> Iterator[Record]:
         """Yield every record of `collection` whose identity fields hold a wanted value."""
         raise NotImplementedError
+
+    def start_locate(self, collection: "Collection", wanted: Wanted) -> StartedSearch:
+        """Begin `locate` so that its slow I/O runs in the background while other collections are
+        searched (the file connectors start grep here); the search yields the records when called."""
+        return StartedSearch(lambda: self.locate(collection, wanted))
 
     def check(self) -> list[Finding]:
         """Reach the source and compare it with the inventory (tables, columns, files, indexes)."""

@@ -7,7 +7,7 @@ import io
 from typing import Iterator
 
 from .base import Connector, EraseOutcome, Finding, KeySpec
-from .files import LineRecords, Prefilter, display_path, iter_lines
+from .files import LineRecords, display_path, iter_lines
 
 _FILE_KEYS = {
     "path": KeySpec("path", "The CSV file, relative to the inventory."),
@@ -30,19 +30,29 @@ class CsvConnector(LineRecords, Connector):
             raise self.fail(f"delimiter must be one character, got {delimiter!r}")
         return delimiter, collection.options.get("encoding", "utf-8-sig")
 
-    def rows(self, collection, prefilter: Prefilter | None = None) -> Iterator[tuple[int, int, dict | None, str]]:
-        """(row number, line number, row as dict or None when skipped by the prefilter, raw text).
+    def encoding(self, collection) -> str:
+        return collection.options.get("encoding", "utf-8-sig")
 
-        Rows spanning several lines (quoted newlines) are put together before anything else.
-        """
+    def rows(self, collection) -> Iterator[tuple[int, int, dict, str]]:
+        """(line number, line number, row as dict, raw text) of every row; a row is known by the line it
+        starts on. Rows spanning several lines (quoted newlines) are put together before anything else."""
         delimiter, encoding = self._dialect(collection)
         where = display_path(collection.path, self.inventory)
         header: list[str] | None = None
+        for start, raw in self._raw_rows(iter_lines(collection.path, encoding, where, self.fail), where):
+            if header is None:
+                header = self._header(collection, raw, delimiter, where, start)
+                continue
+            if raw.strip():
+                yield start, start, self._row(header, raw, delimiter, where, start), raw
+        if header is None:
+            raise self.fail(f"{where}: empty file, no header row")
+
+    def _raw_rows(self, lines, where: str) -> Iterator[tuple[int, str]]:
+        """(first line number, text) of every row, from (line number, text) lines."""
         buffer: list[str] = []
         quotes = 0
         start = 0
-        rowno = 0
-        lines = iter_lines(collection.path, encoding, where, self.fail)
         for lineno, text in lines:
             if not buffer:
                 start = lineno
@@ -50,33 +60,64 @@ class CsvConnector(LineRecords, Connector):
             quotes += text.count('"')
             if quotes % 2:
                 continue  # inside a quoted field that continues on the next line
-            raw = "".join(buffer)
+            yield start, "".join(buffer)
             buffer, quotes = [], 0
-            if header is None:
-                header = self._parse(raw, delimiter, where, start)
-                if not header or not any(h.strip() for h in header):
-                    raise self.fail(f"{where}:{start}: no header row")
-                dupes = {h for h in header if header.count(h) > 1}
-                if dupes:
-                    raise self.fail(f"{where}:{start}: duplicate column '{sorted(dupes)[0]}' in the header")
-                self._check_columns(collection, header, where)
-                continue
-            if not raw.strip():
-                continue
-            rowno += 1
-            if prefilter is not None and not prefilter.could_match(raw):
-                if '"' not in raw and raw.count(delimiter) + 1 != len(header):
-                    raise self.fail(f"{where}:{start}: row has {raw.count(delimiter) + 1} fields, the header has {len(header)}")
-                yield rowno, start, None, raw
-                continue
-            fields = self._parse(raw, delimiter, where, start)
-            if len(fields) != len(header):
-                raise self.fail(f"{where}:{start}: row has {len(fields)} fields, the header has {len(header)}")
-            yield rowno, start, dict(zip(header, fields)), raw
         if buffer:
             raise self.fail(f"{where}:{start}: quoted field not closed before the end of the file")
-        if header is None:
+
+    def _header(self, collection, raw: str, delimiter: str, where: str, start: int) -> list[str]:
+        header = self._parse(raw, delimiter, where, start)
+        if not header or not any(h.strip() for h in header):
+            raise self.fail(f"{where}:{start}: no header row")
+        dupes = {h for h in header if header.count(h) > 1}
+        if dupes:
+            raise self.fail(f"{where}:{start}: duplicate column '{sorted(dupes)[0]}' in the header")
+        self._check_columns(collection, header, where)
+        return header
+
+    def _row(self, header: list[str], raw: str, delimiter: str, where: str, start: int) -> dict:
+        fields = self._parse(raw, delimiter, where, start)
+        if len(fields) != len(header):
+            raise self.fail(f"{where}:{start}: row has {len(fields)} fields, the header has {len(header)}")
+        return dict(zip(header, fields))
+
+    def candidate_entries(self, collection, needles, job=None):
+        """The rows holding a candidate line. A candidate line may be the middle of a row with quoted
+        newlines: the row is found from the parity of the quotes before it (counted in one pass of
+        `bytes.count` over the file) and read whole."""
+        delimiter, encoding = self._dialect(collection)
+        where = display_path(collection.path, self.inventory)
+        path = collection.path
+        lines = iter_lines(path, encoding, where, self.fail)
+        header_start, header_raw = next(self._raw_rows(lines, where), (1, None))
+        lines.close()
+        if header_raw is None:
             raise self.fail(f"{where}: empty file, no header row")
+        header = self._header(collection, header_raw, delimiter, where, header_start)
+        header_lines = header_raw.count("\n")
+        quotes = None
+        done_until = 0
+        with open(path, "rb") as handle:
+            for lineno, offset, _text in self.candidates(collection, needles, job):
+                if lineno <= header_lines or offset < done_until:
+                    continue  # the header, or a line of a row already read
+                if quotes is None:
+                    quotes = QuoteIndex(handle)
+                start, start_line = offset, lineno
+                while quotes.before(start) % 2:  # inside a quoted field: the row began on an earlier line
+                    start = _previous_line(handle, start)
+                    start_line -= 1
+                raw_bytes = _row_bytes(handle, start)
+                done_until = start + len(raw_bytes)
+                if raw_bytes.count(b'"') % 2:
+                    raise self.fail(f"{where}:{start_line}: quoted field not closed before the end of the file")
+                try:
+                    raw = raw_bytes.decode(encoding)
+                except UnicodeDecodeError as exc:
+                    line = start_line + raw_bytes.count(b"\n", 0, exc.start)
+                    raise self.fail(f"{where}:{line}: not valid {encoding} (byte 0x{raw_bytes[exc.start]:02x})") from None
+                if raw.strip():
+                    yield start_line, start_line, self._row(header, raw, delimiter, where, start_line), raw
 
     def _parse(self, raw: str, delimiter: str, where: str, lineno: int) -> list[str]:
         try:
@@ -97,8 +138,8 @@ class CsvConnector(LineRecords, Connector):
                         f"column '{field}' is not in the header of {where} (columns: {', '.join(header)})",
                     )
 
-    def entries(self, collection, prefilter: Prefilter | None = None):
-        return self.rows(collection, prefilter)
+    def entries(self, collection):
+        return self.rows(collection)
 
     # -- erase ---------------------------------------------------------------------------------------
     def erase(self, collection, targets, masker, checkpoint) -> EraseOutcome:
@@ -113,7 +154,7 @@ class CsvConnector(LineRecords, Connector):
         with locked(collection.path):
             edits: dict[int, tuple[int, bytes]] = {}
             hit: set[str] = set()
-            for _rowno, lineno, row, raw in self.rows(collection):
+            for _key, lineno, row, raw in self.rows(collection):
                 target = by_digest.get(text_digest(raw))
                 if target is None:
                     continue
@@ -139,3 +180,54 @@ class CsvConnector(LineRecords, Connector):
     def check_collection(self, collection) -> list[Finding]:
         count = sum(1 for _ in self.rows(collection))
         return [Finding("info", self.system.name, f"{display_path(collection.path, self.inventory)}: {count} rows")]
+
+
+class QuoteIndex:
+    """How many double quotes a file holds before an offset: counted per 64 KB block in one pass."""
+
+    BLOCK = 1 << 16
+
+    def __init__(self, handle):
+        self.handle = handle
+        self.totals = [0]  # quotes before block i
+        handle.seek(0)
+        while chunk := handle.read(self.BLOCK * 64):
+            for i in range(0, len(chunk), self.BLOCK):
+                self.totals.append(self.totals[-1] + chunk.count(b'"', i, i + self.BLOCK))
+
+    def before(self, offset: int) -> int:
+        block = offset // self.BLOCK
+        self.handle.seek(block * self.BLOCK)
+        return self.totals[block] + self.handle.read(offset - block * self.BLOCK).count(b'"')
+
+
+def _previous_line(handle, offset: int) -> int:
+    """The offset of the line before the one starting at `offset`."""
+    end = offset - 1  # the newline ending the previous line
+    step = 4096
+    while True:
+        lo = max(0, end - step)
+        handle.seek(lo)
+        chunk = handle.read(end - lo)
+        i = chunk.rfind(b"\n")
+        if i != -1:
+            return lo + i + 1
+        if lo == 0:
+            return 0
+        step *= 4
+
+
+def _row_bytes(handle, start: int) -> bytes:
+    """The bytes of the row starting at `start`: lines until the quotes are balanced."""
+    handle.seek(start)
+    parts = []
+    count = 0
+    while True:
+        line = handle.readline()
+        if not line:
+            break
+        parts.append(line)
+        count += line.count(b'"')
+        if count % 2 == 0:
+            break
+    return b"".join(parts)

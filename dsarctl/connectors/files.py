@@ -1,53 +1,24 @@
-"""What the file connectors (CSV, JSONL) share: streaming line reading with a text prefilter.
+"""What the file connectors (CSV, JSONL) share: streaming line reading, and searching through the
+byte-level prefilter (`bytescan`).
 
-Files are read line by line, never whole. Before a line is parsed it is checked for the searched values
-as plain text (case-folded): a line that cannot contain any of them is skipped without parsing. The
-prefilter is only used where it is exact — it is switched off for phone numbers (written in many
-formats), and per line for JSON text holding escape sequences.
+Files are read line by line, never whole. A search first finds the lines that can hold a searched value
+(raw bytes, ASCII case-folded, by GNU grep or a chunked Python scan) and parses only those; where no exact
+byte test exists (phone numbers, non-ASCII values, encodings that do not spell ASCII as ASCII) every line
+is parsed. Erase and `inventory check` always read every line.
 """
 
 from __future__ import annotations
 
 import os
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Iterator
 
-from .base import Record, Wanted
+from .base import Record, StartedSearch, Wanted
+from .bytescan import LinesJob, Needles, needles_for
 from .matching import FieldMatcher
 
 if TYPE_CHECKING:
-    from ..inventory.model import Collection, Inventory
-
-
-class Prefilter:
-    """Cheap test on a line's text: False means the line cannot match."""
-
-    def __init__(self, needles: list[str] | None):
-        self.needles = needles
-
-    @classmethod
-    def build(cls, collection: "Collection", inventory: "Inventory", wanted: Wanted, *, forbid: str = "") -> "Prefilter":
-        needles: list[str] = []
-        for kind_name in collection.identities:
-            values = wanted.get(kind_name)
-            if not values:
-                continue
-            if inventory.identities[kind_name].type == "phone":
-                return cls(None)
-            for value in values:
-                if (forbid and any(ch in value for ch in forbid)) or not value.isascii():
-                    return cls(None)  # non-ASCII text may be spelt decomposed in the file: parse every line
-                needles.append(value.casefold())
-        return cls(needles)
-
-    @property
-    def active(self) -> bool:
-        return self.needles is not None
-
-    def could_match(self, text: str) -> bool:
-        if self.needles is None:
-            return True
-        folded = text.casefold()
-        return any(n in folded for n in self.needles)
+    from ..inventory.model import Inventory
 
 
 def display_path(path: os.PathLike, inventory: "Inventory") -> str:
@@ -58,17 +29,33 @@ def display_path(path: os.PathLike, inventory: "Inventory") -> str:
         return str(path)
 
 
-def iter_lines(path, encoding: str, where: str, fail) -> Iterator[tuple[int, str]]:
-    """(line number, text) for every line of a file, decoding each line on its own so that a bad byte
-    is reported with its line number."""
+@contextmanager
+def source_errors(where: str, fail, kind: str = "a file"):
+    """Report a file that cannot be opened or read in the words of every file connector."""
     try:
-        handle = open(path, "rb")
+        yield
     except FileNotFoundError:
         raise fail(f"file not found: {where}") from None
     except IsADirectoryError:
-        raise fail(f"is a folder, not a file: {where}") from None
+        raise fail(f"is a folder, not {kind}: {where}") from None
     except OSError as exc:
-        raise fail(f"cannot read {where}: {exc.strerror}") from None
+        raise fail(f"cannot read {where}: {exc.strerror or exc}") from None
+
+
+def start_file_search(connector, collection, wanted: Wanted, needles: Needles | None, job_class) -> StartedSearch:
+    """`start_locate` of a file connector: start its grep job now (`job_class(collection.path, needles)`)
+    and hand it to `locate`; without needles, a full read when called."""
+    if needles is None:
+        return StartedSearch(lambda: connector.locate(collection, wanted, prefilter=False))
+    job = job_class(collection.path, needles)
+    return StartedSearch(lambda: connector.locate(collection, wanted, job=job), [job])
+
+
+def iter_lines(path, encoding: str, where: str, fail) -> Iterator[tuple[int, str]]:
+    """(line number, text) for every line of a file, decoding each line on its own so that a bad byte
+    is reported with its line number."""
+    with source_errors(where, fail):
+        handle = open(path, "rb")
     with handle:
         lineno = 0
         try:
@@ -87,21 +74,61 @@ def iter_lines(path, encoding: str, where: str, fail) -> Iterator[tuple[int, str
 
 class LineRecords:
     """locate / scan / record_digests for connectors whose records are lines (or quoted multi-line rows)
-    of one text file. A subclass provides `entries(collection, prefilter)` yielding
-    (key, line number, record dict or None when the prefilter skipped it, raw text)."""
+    of one text file. A subclass provides `entries(collection)` yielding (key, line number, record dict,
+    raw text) for every record, and `candidate_entries(collection, needles)` doing the same for only the
+    records that contain a candidate line (see `bytescan`)."""
 
     prefilter_forbid = ""  # characters that make a value's raw spelling uncertain (CSV doubles quotes)
+    prefilter_extra: tuple[bytes, ...] = ()  # bytes that can hide a value in the format (JSON: backslash)
 
-    def entries(self, collection, prefilter: Prefilter | None = None):
+    def encoding(self, collection) -> str:
+        return collection.options.get("encoding", "utf-8")
+
+    def entries(self, collection):
         raise NotImplementedError
 
-    def locate(self, collection, wanted: Wanted) -> Iterator[Record]:
+    def candidate_entries(self, collection, needles: Needles, job: LinesJob | None = None):
+        raise NotImplementedError
+
+    def needles(self, collection, wanted: Wanted) -> Needles | None:
+        return needles_for(collection, self.inventory, wanted, encoding=self.encoding(collection),
+                           forbid=self.prefilter_forbid, extra=self.prefilter_extra)
+
+    def candidates(self, collection, needles: Needles, job: LinesJob | None = None) -> Iterator[tuple[int, int, str]]:
+        """(line number, byte offset, decoded text without newline) of every candidate line; the file's
+        errors in the same words as a full read."""
+        path = collection.path
+        where = display_path(path, self.inventory)
+        encoding = self.encoding(collection)
+        with source_errors(where, self.fail):
+            if os.path.isdir(path):
+                raise self.fail(f"is a folder, not a file: {where}")
+            with open(path, "rb") as handle:
+                head = handle.read(1 << 16)
+            if b"\x00" in head:
+                lineno = head.count(b"\n", 0, head.index(b"\x00")) + 1
+                raise self.fail(f"{where}:{lineno}: NUL byte in the file (is it binary or UTF-16?)")
+            for lineno, offset, raw in (job or LinesJob(path, needles)).lines():
+                try:
+                    text = raw.decode(encoding)
+                except UnicodeDecodeError as exc:
+                    raise self.fail(f"{where}:{lineno}: not valid {encoding} (byte 0x{raw[exc.start]:02x} "
+                                    f"at column {exc.start + 1})") from None
+                if "\x00" in text:
+                    raise self.fail(f"{where}:{lineno}: NUL byte in the file (is it binary or UTF-16?)")
+                yield lineno, offset, text
+
+    def start_locate(self, collection, wanted: Wanted) -> StartedSearch:
+        return start_file_search(self, collection, wanted, self.needles(collection, wanted), LinesJob)
+
+    def locate(self, collection, wanted: Wanted, *, prefilter: bool = True, job: LinesJob | None = None) -> Iterator[Record]:
+        """The records holding a wanted value; with `prefilter=False` every record is parsed (the tests
+        compare both ways over the same data)."""
         matcher = FieldMatcher(collection, self.inventory)
-        prefilter = Prefilter.build(collection, self.inventory, wanted, forbid=self.prefilter_forbid)
+        needles = (job.needles if job else self.needles(collection, wanted)) if prefilter else None
         where = display_path(collection.path, self.inventory)
-        for key, lineno, data, _raw in self.entries(collection, prefilter):
-            if data is None:
-                continue
+        found = self.entries(collection) if needles is None else self.candidate_entries(collection, needles, job)
+        for key, lineno, data, _raw in found:
             ids = matcher.identities(data)
             hits = matcher.matches(ids, wanted)
             if hits:

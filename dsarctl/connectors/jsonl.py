@@ -6,7 +6,7 @@ import json
 from typing import Iterator
 
 from .base import Connector, EraseOutcome, Finding, KeySpec
-from .files import LineRecords, Prefilter, display_path, iter_lines
+from .files import LineRecords, display_path, iter_lines
 
 _FILE_KEYS = {
     "path": KeySpec("path", "The .jsonl file, relative to the inventory."),
@@ -21,31 +21,33 @@ class JsonlConnector(LineRecords, Connector):
     collection_keys = _FILE_KEYS
     is_file = True
 
-    def objects(self, collection, prefilter: Prefilter | None = None) -> Iterator[tuple[int, dict | None, str]]:
-        """(line number, object or None when skipped by the prefilter, raw line) for every non-blank line."""
-        where = display_path(collection.path, self.inventory)
-        encoding = collection.options.get("encoding", "utf-8")
-        for lineno, text in iter_lines(collection.path, encoding, where, self.fail):
-            if not text.strip():
-                continue
-            # JSON may spell a character as \uXXXX: such lines are always parsed. A skipped line must
-            # still look like one object, so that a truncated or broken line is reported, not missed.
-            stripped = text.strip()
-            if (prefilter is not None and "\\" not in text and stripped[:1] == "{" and stripped[-1:] == "}"
-                    and not prefilter.could_match(text)):
-                yield lineno, None, text
-                continue
-            try:
-                obj = json.loads(text)
-            except json.JSONDecodeError as exc:
-                raise self.fail(f"{where}:{lineno}: invalid JSON: {exc.msg} (column {exc.colno})") from None
-            if not isinstance(obj, dict):
-                raise self.fail(f"{where}:{lineno}: expected a JSON object, got {type(obj).__name__}")
-            yield lineno, obj, text
+    prefilter_extra = (b"\\",)  # JSON may spell any character as \uXXXX: such lines are always parsed
 
-    def entries(self, collection, prefilter: Prefilter | None = None):
-        for lineno, obj, text in self.objects(collection, prefilter):
+    def objects(self, collection) -> Iterator[tuple[int, dict, str]]:
+        """(line number, object, raw line) for every non-blank line."""
+        where = display_path(collection.path, self.inventory)
+        for lineno, text in iter_lines(collection.path, self.encoding(collection), where, self.fail):
+            if text.strip():
+                yield lineno, self._parse(text, where, lineno), text
+
+    def _parse(self, text: str, where: str, lineno: int) -> dict:
+        try:
+            obj = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise self.fail(f"{where}:{lineno}: invalid JSON: {exc.msg} (column {exc.colno})") from None
+        if not isinstance(obj, dict):
+            raise self.fail(f"{where}:{lineno}: expected a JSON object, got {type(obj).__name__}")
+        return obj
+
+    def entries(self, collection):
+        for lineno, obj, text in self.objects(collection):
             yield lineno, lineno, obj, text
+
+    def candidate_entries(self, collection, needles, job=None):
+        where = display_path(collection.path, self.inventory)
+        for lineno, _offset, text in self.candidates(collection, needles, job):
+            if text.strip():
+                yield lineno, lineno, self._parse(text, where, lineno), text
 
     # -- erase ---------------------------------------------------------------------------------------
     def erase(self, collection, targets, masker, checkpoint) -> EraseOutcome:
@@ -53,7 +55,6 @@ class JsonlConnector(LineRecords, Connector):
         byte. A file with a line that does not parse is not rewritten (the error names the line)."""
         from ..filelock import line_ending, locked, rewrite_lines, text_digest
 
-        encoding = collection.options.get("encoding", "utf-8")
         by_digest = {t.digest: t for t in targets}
         outcome = EraseOutcome()
         with locked(collection.path):
@@ -74,7 +75,7 @@ class JsonlConnector(LineRecords, Connector):
                     continue
                 compact = '": ' not in text and '", ' not in text
                 line = json.dumps(masked, ensure_ascii=False, separators=(",", ":") if compact else None)
-                edits[lineno] = (1, (line + line_ending(text)).encode(encoding))
+                edits[lineno] = (1, (line + line_ending(text)).encode(self.encoding(collection)))
                 outcome.masked += 1
             outcome.missing = len(set(by_digest) - hit)
             if edits:

@@ -20,7 +20,8 @@ from email.utils import getaddresses
 from typing import Iterable, Iterator
 
 from .base import Connector, EraseOutcome, ExportFile, Finding, KeySpec, Record, Wanted
-from .files import display_path
+from .bytescan import FilesJob, LinesJob, needles_for
+from .files import display_path, source_errors, start_file_search
 from .matching import FieldMatcher
 
 _KEYS = {"path": KeySpec("path", "The mbox file or Maildir folder, relative to the inventory.")}
@@ -91,25 +92,21 @@ class _MailMixin:
     default_erase = "delete"
     default_expand = False  # a message names several people: its other addresses are not the subject's
 
-    def _needles(self, collection, wanted: Wanted) -> list[bytes] | None:
-        """Byte strings one of which a matching message's headers must contain (lower-cased), or None
-        when no such cheap test is exact (phone numbers, non-ASCII values)."""
-        needles = []
-        for kind in collection.identities:
-            if self.inventory.identities[kind].type == "phone":
-                return None
-            for value in wanted.get(kind, ()):
-                if not value.isascii():
-                    return None
-                needles.append(value.lower().encode("ascii"))
-        return needles
+    def _needles(self, collection, wanted: Wanted):
+        """The byte prefilter's needles (see `bytescan`): the searched addresses, and `=?` since an
+        address may hide in an RFC 2047 encoded word; None when no exact byte test exists."""
+        return needles_for(collection, self.inventory, wanted, extra=(b"=?",))
+
+    def _identity_headers(self, collection) -> set[bytes]:
+        return {field.lower().encode("ascii", "replace") for fields in collection.identities.values()
+                for field in fields}
 
     @staticmethod
-    def _may_match(header_bytes: bytes, needles: list[bytes] | None) -> bool:
+    def _may_match(header_bytes: bytes, needles) -> bool:
         if needles is None or b"=?" in header_bytes:
             return True
         lowered = header_bytes.lower()
-        return any(n in lowered for n in needles)
+        return any(n in lowered for n in needles.all)
 
     def _headers(self, header_bytes: bytes):
         return BytesHeaderParser(policy=compat32).parsebytes(header_bytes)
@@ -149,14 +146,8 @@ class MboxConnector(_MailMixin, Connector):
     def messages(self, collection) -> Iterator[tuple[int, int, int, bytes]]:
         """(start offset, end offset, line number of the From_ line, header bytes) of every message."""
         where = display_path(collection.path, self.inventory)
-        try:
+        with source_errors(where, self.fail, "an mbox file"):
             handle = open(collection.path, "rb")
-        except FileNotFoundError:
-            raise self.fail(f"file not found: {where}") from None
-        except IsADirectoryError:
-            raise self.fail(f"is a folder, not an mbox file: {where}") from None
-        except OSError as exc:
-            raise self.fail(f"cannot read {where}: {exc.strerror}") from None
         with handle:
             offset = 0
             lineno = 0
@@ -187,11 +178,15 @@ class MboxConnector(_MailMixin, Connector):
                     raise self.fail(f"{where}:{start_line}: message headers are not terminated (truncated message?)")
                 yield start, offset, start_line, b"".join(headers)
 
-    def locate(self, collection, wanted: Wanted) -> Iterator[Record]:
+    def start_locate(self, collection, wanted: Wanted):
+        return start_file_search(self, collection, wanted, self._needles(collection, wanted), LinesJob)
+
+    def locate(self, collection, wanted: Wanted, *, prefilter: bool = True, job: LinesJob | None = None) -> Iterator[Record]:
         matcher = FieldMatcher(collection, self.inventory)
         where = display_path(collection.path, self.inventory)
-        needles = self._needles(collection, wanted)
-        for start, end, lineno, header_bytes in self.messages(collection):
+        needles = (job.needles if job else self._needles(collection, wanted)) if prefilter else None
+        found = self.messages(collection) if needles is None else self.candidate_messages(collection, needles, job)
+        for start, end, lineno, header_bytes in found:
             if not self._may_match(header_bytes, needles):
                 continue  # cannot hold any searched address
             message = self._headers(header_bytes)
@@ -200,6 +195,46 @@ class MboxConnector(_MailMixin, Connector):
             if hits:
                 yield Record(self.system.name, collection.name, (start, end), self._summary(message), ids, hits,
                              f"{where}:{lineno}")
+
+    def candidate_messages(self, collection, needles, job: LinesJob | None = None) -> Iterator[tuple[int, int, int, bytes]]:
+        """`messages`, for only the messages with a candidate line (see `bytescan`) in their headers.
+        Each is framed from the candidate line: back to its From_ line, on to the blank line ending its
+        headers and to the next From_ line, by the same rules as the full read."""
+        where = display_path(collection.path, self.inventory)
+        path = collection.path
+        with source_errors(where, self.fail, "an mbox file"):
+            if os.path.isdir(path):
+                raise IsADirectoryError(path)
+            handle = open(path, "rb")
+        headers = self._identity_headers(collection)
+        with handle:
+            box = _Mbox(handle)
+            for lineno, line in enumerate(box.read(0, 1 << 16).split(b"\n")[:-1], 1):
+                if line.strip():
+                    if not line.startswith(b"From "):
+                        raise self.fail(f"{where}:{lineno}: not an mbox file (expected a 'From ' line)")
+                    break
+            done_until = 0
+            for lineno, offset, line in (job or LinesJob(path, needles)).lines():
+                if offset < done_until:
+                    continue  # a line of a message already read
+                if not needles.value_in(line):  # only `=?` or a folding character: an address header?
+                    name = line.split(b":", 1)[0].strip().lower()
+                    if line[:1] not in (b" ", b"\t") and not (b":" in line and name in headers):
+                        continue
+                start = box.message_start(offset)
+                if start is None:
+                    raise self.fail(f"{where}:{lineno}: not an mbox file (expected a 'From ' line)")
+                header_end = box.blank_line(start)
+                first_line = lineno - box.read(start, offset).count(b"\n")
+                if header_end is None:
+                    raise self.fail(f"{where}:{first_line}: message headers are not terminated (truncated message?)")
+                if offset >= header_end:
+                    continue  # in the body: bodies are not searched
+                end = box.next_message(header_end)
+                block = box.read(start, header_end)
+                yield start, end, first_line, block[block.index(b"\n") + 1:]
+                done_until = end
 
     def raw_chunks(self, collection, record: Record) -> Iterator[bytes]:
         """The message as an .eml: its bytes without the mbox From_ line, read in chunks."""
@@ -278,10 +313,7 @@ class MaildirConnector(_MailMixin, Connector):
         """Relative names (cur/…, new/…) of every message file, in a stable order."""
         root = collection.path
         where = display_path(root, self.inventory)
-        if not os.path.isdir(root):
-            raise self.fail(f"Maildir folder not found: {where}")
-        if not any(os.path.isdir(os.path.join(root, sub)) for sub in ("cur", "new")):
-            raise self.fail(f"not a Maildir (no cur/ or new/ inside): {where}")
+        self._check_folder(collection)
         for sub in ("cur", "new"):
             folder = os.path.join(root, sub)
             if not os.path.isdir(folder):
@@ -292,6 +324,14 @@ class MaildirConnector(_MailMixin, Connector):
                 raise self.fail(f"cannot list {where}/{sub}: {exc.strerror}") from None
             for name in names:
                 yield f"{sub}/{name}"
+
+    def _check_folder(self, collection) -> None:
+        root = collection.path
+        where = display_path(root, self.inventory)
+        if not os.path.isdir(root):
+            raise self.fail(f"Maildir folder not found: {where}")
+        if not any(os.path.isdir(os.path.join(root, sub)) for sub in ("cur", "new")):
+            raise self.fail(f"not a Maildir (no cur/ or new/ inside): {where}")
 
     def read_headers(self, collection, rel: str) -> bytes | None:
         """The header block of a message file; None when it vanished since the folder was listed (a
@@ -310,11 +350,20 @@ class MaildirConnector(_MailMixin, Connector):
             raise self.fail(f"cannot read {where}/{rel}: {exc.strerror}") from None
         return b"".join(lines)
 
-    def locate(self, collection, wanted: Wanted) -> Iterator[Record]:
+    def start_locate(self, collection, wanted: Wanted):
+        return start_file_search(self, collection, wanted, self._needles(collection, wanted),
+                                 lambda root, needles: FilesJob(root, ["cur", "new"], needles))
+
+    def locate(self, collection, wanted: Wanted, *, prefilter: bool = True, job: FilesJob | None = None) -> Iterator[Record]:
         matcher = FieldMatcher(collection, self.inventory)
         where = display_path(collection.path, self.inventory)
-        needles = self._needles(collection, wanted)
-        for rel in self.files(collection):
+        needles = (job.needles if job else self._needles(collection, wanted)) if prefilter else None
+        names = None
+        if needles is not None:
+            self._check_folder(collection)
+            chosen = (job or FilesJob(collection.path, ["cur", "new"], needles)).names()
+            names = sorted(chosen) if chosen is not None else None
+        for rel in self.files(collection) if names is None else names:
             header_bytes = self.read_headers(collection, rel)
             if header_bytes is None or not self._may_match(header_bytes, needles):
                 continue
@@ -399,3 +448,79 @@ class MaildirConnector(_MailMixin, Connector):
             if self.read_headers(collection, rel) is not None:
                 count += 1
         return [Finding("info", self.system.name, f"{display_path(collection.path, self.inventory)}: {count} messages")]
+
+
+class _Mbox:
+    """Random access to an mbox file for framing a message around a byte offset. A message starts at a
+    line beginning with "From " at the start of the file or after an empty line (LF or CRLF)."""
+
+    STEP = 1 << 16
+
+    def __init__(self, handle):
+        self.handle = handle
+        self.size = os.fstat(handle.fileno()).st_size
+
+    def read(self, lo: int, hi: int) -> bytes:
+        self.handle.seek(lo)
+        return self.handle.read(max(0, hi - lo))
+
+    def _starts_message(self, q: int) -> bool:
+        """Whether the line at `q` (which starts with "From ") follows an empty line or the file start."""
+        if q == 0:
+            return True
+        before = self.read(max(0, q - 3), q)  # ends with the previous line's newline
+        if q == 1:
+            return True  # the file starts with an empty line
+        if before[-2:-1] == b"\n":
+            return True
+        return before[-2:-1] == b"\r" and (q == 2 or before[-3:-2] == b"\n")
+
+    def message_start(self, pos: int) -> int | None:
+        """The From_ line of the message holding the line at `pos` (None: before the first message)."""
+        hi = min(self.size, pos + 5)
+        while True:
+            lo = max(0, hi - self.STEP)
+            buf = self.read(lo, hi)
+            end = len(buf)
+            while True:
+                j = buf.rfind(b"\nFrom ", 0, end)
+                if j == -1:
+                    break
+                if self._starts_message(lo + j + 1):
+                    return lo + j + 1
+                end = j + 5  # keep looking before this occurrence
+                if j == 0:
+                    break
+            if lo == 0:
+                return 0 if buf.startswith(b"From ") else None
+            hi = lo + 6  # overlap so that "\nFrom " across the window edge is seen
+
+    def blank_line(self, start: int) -> int | None:
+        """The offset of the first empty line after the line at `start` (the end of the headers)."""
+        pos = start
+        while pos < self.size:
+            buf = self.read(pos, pos + self.STEP + 2)
+            hits = [i for i in (buf.find(b"\n\n"), buf.find(b"\n\r\n")) if i != -1]
+            if hits:
+                return pos + min(hits) + 1
+            if len(buf) < self.STEP + 2:
+                return None
+            pos += self.STEP
+        return None
+
+    def next_message(self, pos: int) -> int:
+        """The offset of the next From_ line after `pos` (the end of the file when there is none)."""
+        while pos < self.size:
+            buf = self.read(pos, pos + self.STEP + 6)
+            at = 0
+            while True:
+                j = buf.find(b"\nFrom ", at)
+                if j == -1:
+                    break
+                if self._starts_message(pos + j + 1):
+                    return pos + j + 1
+                at = j + 1
+            if len(buf) < self.STEP + 6:
+                break
+            pos += self.STEP
+        return self.size

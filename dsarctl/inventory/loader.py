@@ -603,9 +603,14 @@ class _Loader:
 
 
 def _calendar_problem(code: str) -> str | None:
-    import holidays
+    from .calendars import CALENDARS
 
     country, _, subdiv = code.partition("-")
+    known = CALENDARS.get(country.upper())
+    if known is not None and (not subdiv or subdiv.upper() in known):
+        return None  # the common case, without importing every country of `holidays` (~0.2 s)
+    import holidays
+
     supported = holidays.list_supported_countries()
     if country.upper() not in supported:
         return f"unknown holiday calendar '{code}' (use a country code like GB-ENG, DE, FR, US-CO)"

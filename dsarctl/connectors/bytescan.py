@@ -1,0 +1,384 @@
+"""Byte-level prefilter for file sources: which lines could hold a searched value, before parsing.
+
+A file is searched for the searched values as raw bytes, ASCII case-folded, and only the lines that
+contain one (the candidates) are parsed and matched by the connector. The test is exact, never lossy:
+
+- it is used only for values that are plain ASCII and for text encodings that spell ASCII as ASCII;
+  phone numbers (written in many formats) and non-ASCII values are never pre-filtered;
+- an e-mail address normalises by trimming, NFC and case-folding, so a line can hold it in another
+  spelling only through one of the few characters whose NFC or case-folded form is ASCII (ß -> ss,
+  K (Kelvin sign) -> k, ﬁ -> fi, ...). Where an address holds such a fold ("ss", "k", "fi" ...), the
+  needle is the longest part of it that no such character can stand in for (`needle_for_email`);
+- a connector adds what else can hide a value in its format (a backslash for JSON escapes, `=?` for
+  RFC 2047 encoded words in mail headers).
+
+The scan is done by GNU grep when it is installed (`grep -F -i` in the C locale: fixed strings,
+ASCII case-folding, the same test as the Python fallback), otherwise in Python over large chunks.
+GNU grep is fastest with one pattern, so a few needles run as one grep each, side by side, and many
+needles (a batch of subjects) as one grep; their output goes to temporary files, so memory stays flat
+whatever they find. `DSARCTL_GREP=off` forces the Python scanner; `DSARCTL_GREP=/path/to/grep` names
+the binary.
+"""
+
+from __future__ import annotations
+
+import codecs
+import os
+import shutil
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Iterator
+
+if TYPE_CHECKING:
+    from ..inventory.model import Collection, Inventory
+    from .base import Wanted
+
+# Every non-ASCII character whose NFC form or case folding contains an ASCII character (computed over
+# all of Unicode; tests/test_bytescan.py recomputes it). A value can match a line spelled with one of
+# these without the line holding the value's ASCII bytes, so such lines are always candidates.
+ASCII_FOLDING = (
+    "\u00df\u0130\u0149\u017f\u01f0\u037e\u1e96\u1e97\u1e98\u1e99\u1e9a\u1e9e\u1fef\u212a"
+    "\ufb00\ufb01\ufb02\ufb03\ufb04\ufb05\ufb06"
+)
+
+
+def _folds() -> dict[str, str]:
+    """character -> the ASCII text it normalises to, for the characters of ASCII_FOLDING that normalise
+    to ASCII only (the others, like İ -> i + combining dot, can never be part of an ASCII value)."""
+    import unicodedata
+
+    out = {}
+    for ch in ASCII_FOLDING:
+        folded = unicodedata.normalize("NFC", unicodedata.normalize("NFC", ch).casefold())
+        if folded.isascii():
+            out[ch] = folded
+    return out
+
+
+FOLDS = _folds()
+_MANY = 4  # up to this many needles run as one grep each; more as one multi-pattern grep
+_CHUNK = 1 << 22
+_PROBE = "azAZ09@.-_+:;,\"'{}[]\\=? \t\r\n"
+
+
+@dataclass(frozen=True)
+class Needles:
+    """What a candidate line contains (after ASCII lower-casing): one of `values` or one of `extra`."""
+
+    values: tuple[bytes, ...]
+    extra: tuple[bytes, ...] = ()
+
+    @property
+    def all(self) -> tuple[bytes, ...]:
+        return self.values + self.extra
+
+    def value_in(self, line: bytes) -> bool:
+        """Whether the line holds a searched value itself (not only an `extra` marker)."""
+        low = line.lower()
+        return any(v in low for v in self.values)
+
+
+def ascii_compatible(encoding: str) -> str | None:
+    """The codec name when `encoding` writes ASCII text as the same bytes (utf-8, latin-1, cp1252 …),
+    else None (utf-16, utf-32, ebcdic …)."""
+    try:
+        name = codecs.lookup(encoding).name
+    except LookupError:
+        return None
+    plain = "utf-8" if name == "utf-8-sig" else name
+    try:
+        return name if _PROBE.encode(plain) == _PROBE.encode("ascii") else None
+    except UnicodeEncodeError:
+        return None
+
+
+def needles_for(collection: "Collection", inventory: "Inventory", wanted: "Wanted", *, encoding: str = "utf-8",
+                kinds=None, forbid: str = "", extra: tuple[bytes, ...] = ()) -> Needles | None:
+    """The needles for searching `collection` for `wanted`, or None when no exact byte test exists (a
+    phone number or non-ASCII value is searched, a value holds a `forbid` character, or the encoding
+    does not spell ASCII as ASCII)."""
+    codec = ascii_compatible(encoding)
+    if codec is None:
+        return None
+    plain = "utf-8" if codec == "utf-8-sig" else codec
+    values: set[bytes] = set()
+    folding = False
+    for kind_name in kinds if kinds is not None else collection.identities:
+        searched = wanted.get(kind_name)
+        if not searched:
+            continue
+        kind_type = inventory.identities[kind_name].type
+        if kind_type == "phone":
+            return None
+        for value in searched:
+            if not value.isascii() or any(ch in value for ch in forbid) or not value.strip():
+                return None
+            if kind_type == "email":
+                needle = needle_for_email(value)
+                if needle is None:  # too little of it is safe: search it whole, and every folding character
+                    needle, folding = value, True
+            else:
+                needle = value  # strings are compared as they are written (trimmed), never folded
+            values.add(needle.lower().encode("ascii"))
+    if not values:
+        return Needles(())
+    markers = list(extra)
+    if folding:
+        for ch in FOLDS:
+            try:
+                markers.append(ch.encode(plain))
+            except UnicodeEncodeError:
+                continue
+    return Needles(tuple(sorted(values)), tuple(dict.fromkeys(markers)))
+
+
+def needle_for_email(value: str, shortest: int = 5) -> str | None:
+    """The longest part of a (case-folded, ASCII) address that every spelling of it holds as ASCII: the
+    address minus every stretch a folding character could stand in for ("ss" <- ß, "k" <- K, "fi" <- ﬁ).
+    None when that part is shorter than `shortest`."""
+    risky = [False] * len(value)
+    for folded in set(FOLDS.values()):
+        start = value.find(folded)
+        while start != -1:
+            for i in range(start, start + len(folded)):
+                risky[i] = True
+            start = value.find(folded, start + 1)
+    best, run_start = "", 0
+    for i in range(len(value) + 1):
+        if i == len(value) or risky[i]:
+            if i - run_start > len(best):
+                best = value[run_start:i]
+            run_start = i + 1
+    if best == value:
+        return value
+    return best if len(best) >= shortest else None
+
+
+# -- finding the candidate lines -------------------------------------------------------------------------
+
+_GREP: list[str | None] = []
+
+
+def grep_binary() -> str | None:
+    """GNU grep's path, or None (not installed, another grep, or DSARCTL_GREP=off)."""
+    if _GREP:
+        return _GREP[0]
+    setting = os.environ.get("DSARCTL_GREP", "").strip()
+    found = None
+    if setting.lower() not in ("off", "0", "no", "false"):
+        path = setting or shutil.which("grep")
+        if path:
+            try:
+                out = subprocess.run([path, "--version"], capture_output=True, timeout=10).stdout
+                found = path if out.startswith(b"grep (GNU grep)") else None
+            except (OSError, subprocess.SubprocessError):
+                found = None
+    _GREP.append(found)
+    return found
+
+
+def _reset_grep() -> None:
+    """Forget the grep detected (tests switch DSARCTL_GREP)."""
+    _GREP.clear()
+
+
+_GREP_ENV = {**os.environ, "LC_ALL": "C"}
+
+
+def _groups(needles: Needles) -> list[tuple[bytes, ...]]:
+    """The patterns of each grep to run: one needle each when there are few, else all the values in
+    one grep and each marker in its own."""
+    if len(needles.all) <= _MANY:
+        return [(n,) for n in needles.all]
+    return [needles.values, *[(m,) for m in needles.extra]]
+
+
+class _Greps:
+    """grep processes run side by side, each writing to its own unlinked temporary file."""
+
+    def __init__(self, grep: str, options: list[str], groups: list[tuple[bytes, ...]], paths: list[str]):
+        self.procs = []
+        self.outputs = []
+        try:
+            for patterns in groups:
+                out = tempfile.TemporaryFile(prefix="dsarctl-grep-")
+                self.outputs.append(out)
+                args = [grep, "-F", "-i", *options]
+                for pattern in patterns:
+                    args += ["-e", os.fsdecode(pattern)]
+                self.procs.append(subprocess.Popen([*args, "--", *paths], stdout=out, stderr=subprocess.PIPE,
+                                                   env=_GREP_ENV))
+        except BaseException:
+            self.close()
+            raise
+
+    def wait(self) -> list[str]:
+        """Wait for every grep; the error messages of those that failed (exit status 2)."""
+        errors = []
+        for proc in self.procs:
+            error = proc.stderr.read()
+            if proc.wait() > 1:
+                errors.append(error.decode(errors="replace").strip() or f"grep exited with {proc.returncode}")
+        for out in self.outputs:
+            out.seek(0)
+        return errors
+
+    def close(self) -> None:
+        for proc in self.procs:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+            proc.stderr.close()
+        for out in self.outputs:
+            out.close()
+
+
+class LinesJob:
+    """The candidate lines of one file, with grep started at once (it runs while the caller does other
+    work, e.g. database lookups); `lines()` waits for it and yields what it found."""
+
+    def __init__(self, path, needles: Needles):
+        self.path, self.needles = path, needles
+        self.greps: _Greps | None = None
+        self.error: OSError | None = None
+        grep = grep_binary()
+        if grep is not None and needles.values:
+            try:
+                os.stat(path)  # the caller reports a missing file in its own words
+                self.greps = _Greps(grep, ["-n", "-b", "-a"], _groups(needles), [os.fspath(path)])
+            except OSError as exc:
+                self.error = exc
+
+    def lines(self) -> Iterator[tuple[int, int, bytes]]:
+        """(line number, byte offset of the line, line bytes without its newline) of every line holding
+        a needle, in file order. Missing or unreadable files raise OSError like open() does."""
+        if self.error is not None:
+            raise self.error
+        if not self.needles.values:
+            return
+        if self.greps is None:
+            yield from _python_lines(self.path, self.needles)
+            return
+        import heapq
+
+        try:
+            errors = self.greps.wait()
+            if errors:
+                raise OSError(f"grep failed: {errors[0]}")
+            last = -1
+            for lineno, offset, line in heapq.merge(*map(_parse_grep_output, self.greps.outputs),
+                                                    key=lambda t: t[1]):
+                if offset != last:
+                    last = offset
+                    yield lineno, offset, line
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        if self.greps is not None:
+            self.greps.close()
+
+
+def candidate_lines(path, needles: Needles) -> Iterator[tuple[int, int, bytes]]:
+    """`LinesJob(path, needles).lines()`."""
+    return LinesJob(path, needles).lines()
+
+
+def _parse_grep_output(out) -> Iterator[tuple[int, int, bytes]]:
+    for raw in out:
+        lineno, _, rest = raw.partition(b":")
+        offset, _, line = rest.partition(b":")
+        yield int(lineno), int(offset), line[:-1] if line.endswith(b"\n") else line
+
+
+def _python_lines(path, needles: Needles) -> Iterator[tuple[int, int, bytes]]:
+    with open(path, "rb") as handle:
+        offset, lineno, carry = 0, 1, b""
+        while True:
+            block = handle.read(_CHUNK)
+            data = carry + block
+            if not data:
+                return
+            cut = len(data) if not block else data.rfind(b"\n") + 1
+            if cut == 0:
+                carry = data
+                continue
+            part, carry = data[:cut], data[cut:]
+            low = part.lower()
+            starts: set[int] = set()
+            for needle in needles.all:
+                i = low.find(needle)
+                while i != -1:
+                    start = low.rfind(b"\n", 0, i) + 1
+                    starts.add(start)
+                    end = low.find(b"\n", i)
+                    if end == -1:
+                        break
+                    i = low.find(needle, end)
+            counted, at = lineno, 0
+            for start in sorted(starts):
+                counted += part.count(b"\n", at, start)
+                at = start
+                end = part.find(b"\n", start)
+                yield counted, offset + start, part[start:end if end != -1 else len(part)]
+            lineno += part.count(b"\n")
+            offset += len(part)
+            if not block:
+                return
+
+
+class FilesJob:
+    """The files directly in `root/<sub>` that hold a needle, found by grep started at once; `names()`
+    gives their relative names (sub/name), or None when grep is not available or failed (the caller
+    then reads each file itself)."""
+
+    def __init__(self, root, subdirs: list[str], needles: Needles):
+        self.root, self.needles = os.fspath(root), needles
+        self.greps: _Greps | None = None
+        grep = grep_binary()
+        self.available = grep is not None
+        folders = [os.path.join(self.root, sub) for sub in subdirs if os.path.isdir(os.path.join(self.root, sub))]
+        if grep is not None and needles.values and folders:
+            try:
+                self.greps = _Greps(grep, ["-l", "-Z", "-a", "-r"], _groups(needles), folders)
+            except OSError:
+                self.available = False
+
+    def names(self) -> set[str] | None:
+        if not self.available:
+            return None
+        if self.greps is None:
+            return set()
+        try:
+            if self.greps.wait():
+                return None  # e.g. a file vanished while grep listed the folder: read the folder in Python
+            found = set()
+            prefix = self.root.rstrip(os.sep) + os.sep
+            for out in self.greps.outputs:
+                for name in out.read().split(b"\0"):
+                    path = os.fsdecode(name)
+                    if not path.startswith(prefix):
+                        continue
+                    sub, _, base = path[len(prefix):].partition(os.sep)
+                    if base and os.sep not in base and not base.startswith("."):
+                        found.add(f"{sub}/{base}")
+            return found
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        if self.greps is not None:
+            self.greps.close()
+
+
+def candidate_files(root, subdirs: list[str], needles: Needles) -> set[str] | None:
+    """`FilesJob(root, subdirs, needles).names()`."""
+    return FilesJob(root, subdirs, needles).names()
+
+
+def file_holds(path, needles: Needles) -> bool:
+    """Whether a (small) file holds a needle: the Python test for one Maildir message."""
+    with open(path, "rb") as handle:
+        low = handle.read().lower()
+    return any(n in low for n in needles.all)
