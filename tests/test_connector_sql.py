@@ -170,3 +170,30 @@ def test_phone_numbers_in_any_format_are_found_by_the_sql_prefilter(tmp_path):
     found = records(find(inv, "+44 20 7946 0958", expand=False), "crm", "people")
     # every spelling of the number, and not its neighbour nor a longer number that merely contains it
     assert sorted(r.data["pk"] for r in found) == [1, 2, 3, 4, 5, 6]
+
+
+def test_phone_in_a_numeric_column_on_servers(tmp_path, server_url, unique_name):
+    """Phone numbers kept as digits in a numeric column are found (the LIKE prefilter casts to text)."""
+    engine = sa.create_engine(server_url)
+    table = unique_name + "_Phones"
+    meta = sa.MetaData()
+    phones = sa.Table(table, meta, sa.Column("pk", sa.Integer, primary_key=True), sa.Column("phone", sa.BigInteger))
+    try:
+        meta.create_all(engine)
+        with engine.begin() as conn:
+            conn.execute(phones.insert(), [{"pk": 1, "phone": 2079460958}, {"pk": 2, "phone": 2079460959}])
+        inv = load(tmp_path, f"""
+crm:
+  connector: sql
+  url: {server_url}
+  collections:
+    phones:
+      table: {table}
+      identities: {{phone: phone}}
+""")
+        result = find(inv, "+442079460958", expand=False)
+        assert result.failures == []
+        assert [r.data["pk"] for r in records(result, "crm", "phones")] == [1]
+    finally:
+        meta.drop_all(engine)
+        engine.dispose()
