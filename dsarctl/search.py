@@ -13,7 +13,7 @@ One failing collection does not stop the search: it is reported with its error a
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Iterable
 
 from .connectors import Record, open_connector
@@ -165,25 +165,100 @@ def find_subject(
     progress: Callable[[str], None] | None = None,
 ) -> FindResult:
     """Search every system for the subject, expanding identifiers until nothing new is found."""
-    given = list(dict.fromkeys(identifiers))
-    provenance: dict[Identifier, Provenance] = {i: Provenance(i, 0) for i in given}
-    named_unique = {
-        kind: {i.value for i in given if i.kind == kind}
-        for kind, spec in inventory.identities.items()
-        if spec.unique and any(i.kind == kind for i in given)
-    }
+    return find_subjects(inventory, [identifiers], expand=expand, systems=systems, progress=progress)[0]
+
+
+class _Subject:
+    """One subject's state during a (batch) search."""
+
+    def __init__(self, inventory: Inventory, identifiers: list[Identifier], selected: list[System]):
+        self.given = list(dict.fromkeys(identifiers))
+        self.provenance: dict[Identifier, Provenance] = {i: Provenance(i, 0) for i in self.given}
+        self.named_unique = {
+            kind: {i.value for i in self.given if i.kind == kind}
+            for kind, spec in inventory.identities.items()
+            if spec.unique and any(i.kind == kind for i in self.given)
+        }
+        self.results = {s.name: SystemResult(s) for s in selected}
+        for system in selected:
+            if not system.is_manual:
+                for coll in system.collections.values():
+                    self.results[system.name].collections[coll.name] = CollectionResult(coll)
+        self.found: dict[tuple, Record] = {}
+        self.frontier = list(self.given)
+        self.wanted: dict[str, frozenset[str]] = {}
+        self.new: list[Identifier] = []
+        self.rounds = 0
+
+    def take(self, coll: Collection, cres: CollectionResult, record: Record, rounds: int, expand: bool) -> None:
+        """Add a record found in this round, and the identifiers it carries."""
+        if _excluded(record, self.named_unique):
+            cres.excluded += 1
+            for kind in self.named_unique:
+                for value in sorted(record.identities.get(kind, ())):
+                    ident = Identifier(kind, value)
+                    self.provenance.setdefault(ident, Provenance(
+                        ident, rounds, min(Identifier(k, v) for k, v in record.matched),
+                        coll.qualified_name, record.location, followed=False))
+            return
+        previous = self.found.get(record.ref)
+        if previous is not None:
+            previous.matched |= record.matched
+            return
+        self.found[record.ref] = record
+        cres.records.append(record)
+        if not coll.expand:
+            return
+        via = min(Identifier(k, v) for k, v in record.matched)
+        for kind, values in sorted(record.identities.items()):
+            for value in sorted(values):
+                ident = Identifier(kind, value)
+                if ident in self.provenance:
+                    continue
+                followed = expand and not (kind in self.named_unique and value not in self.named_unique[kind])
+                self.provenance[ident] = Provenance(ident, rounds, via, coll.qualified_name, record.location, followed)
+                if followed:
+                    self.new.append(ident)
+
+    def result(self, inventory: Inventory) -> FindResult:
+        ambiguous = {}
+        for kind, spec in inventory.identities.items():
+            if spec.unique and kind not in self.named_unique:
+                values = sorted(p.identifier.value for p in self.provenance.values() if p.identifier.kind == kind)
+                if len(values) > 1:
+                    ambiguous[kind] = values
+        return FindResult(self.given, self.provenance, self.results, ambiguous, self.rounds)
+
+
+def find_subjects(
+    inventory: Inventory,
+    subjects: list[list[Identifier]],
+    *,
+    expand: bool = True,
+    systems: list[str] | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> list[FindResult]:
+    """`find_subject` for several subjects at once, reading each source once per round for all of them:
+    every collection is searched for the union of what the subjects look for, and each record found is
+    given to the subjects whose identifiers it matches. Each subject's expansion, provenance and
+    ambiguity are exactly as if it were searched alone."""
     selected = [s for s in inventory.systems.values() if systems is None or s.name in systems]
-    results = {s.name: SystemResult(s) for s in selected}
-    found: dict[tuple, Record] = {}
-    connectors = {}
-    frontier = list(given)
+    people = [_Subject(inventory, ids, selected) for ids in subjects]
+    connectors: dict = {}
     pending: list = []  # every started search, closed at the end (a grep not waited for is stopped)
     rounds = 0
     try:
-        while frontier and rounds < MAX_ROUNDS:
+        while rounds < MAX_ROUNDS and any(p.frontier for p in people):
             rounds += 1
-            wanted = group_by_kind(frontier)
-            new: list[Identifier] = []
+            active = [p for p in people if p.frontier]
+            union: dict[str, set[str]] = {}
+            for person in active:
+                person.wanted = group_by_kind(person.frontier)
+                person.new = []
+                person.rounds = rounds
+                for kind, values in person.wanted.items():
+                    union.setdefault(kind, set()).update(values)
+            wanted = {kind: frozenset(values) for kind, values in union.items()}
             # Start every collection's search first (file sources start grep, which runs in the
             # background), then take the results in inventory order.
             started = {}
@@ -191,73 +266,58 @@ def find_subject(
                 if system.is_manual:
                     continue
                 for coll in system.collections.values():
-                    cres = results[system.name].collections.setdefault(coll.name, CollectionResult(coll))
-                    if cres.status == "failed" or not set(coll.identities) & set(wanted):
+                    if not set(coll.identities) & set(wanted):
+                        continue
+                    takers = [p for p in active if set(coll.identities) & set(p.wanted)
+                              and p.results[system.name].collections[coll.name].status != "failed"]
+                    if not takers:
                         continue
                     try:
                         connector = connectors.get(system.name)
                         if connector is None:
                             connector = connectors[system.name] = open_connector(system, inventory)
-                        started[(system.name, coll.name)] = connector.start_locate(coll, wanted)
+                        search = connector.start_locate(coll, wanted)
+                        pending.append(search)
                     except (DsarError, OSError) as exc:
-                        started[(system.name, coll.name)] = exc
-            pending.extend(s for s in started.values() if not isinstance(s, Exception))
-            for (system_name, coll_name), search in started.items():
+                        search = exc
+                    started[(system.name, coll.name)] = (search, takers)
+            for (system_name, coll_name), (search, takers) in started.items():
                 coll = inventory.systems[system_name].collections[coll_name]
-                cres = results[system_name].collections[coll_name]
                 if progress:
                     progress(f"{system_name}.{coll_name}")
                 try:
                     if isinstance(search, Exception):
                         raise search
                     for record in search():
-                        if _excluded(record, named_unique):
-                            cres.excluded += 1
-                            for kind in named_unique:
-                                for value in sorted(record.identities.get(kind, ())):
-                                    ident = Identifier(kind, value)
-                                    provenance.setdefault(ident, Provenance(
-                                        ident, rounds, min(Identifier(k, v) for k, v in record.matched),
-                                        coll.qualified_name, record.location, followed=False))
-                            continue
-                        matched_ids = {Identifier(k, v) for k, v in record.matched}
-                        previous = found.get(record.ref)
-                        if previous is not None:
-                            previous.matched |= record.matched
-                            continue
-                        found[record.ref] = record
-                        cres.records.append(record)
-                        if not coll.expand:
-                            continue
-                        via = min(matched_ids)
-                        for kind, values in sorted(record.identities.items()):
-                            for value in sorted(values):
-                                ident = Identifier(kind, value)
-                                if ident in provenance:
-                                    continue
-                                followed = expand and not (kind in named_unique and value not in named_unique[kind])
-                                provenance[ident] = Provenance(
-                                    ident, rounds, via, coll.qualified_name, record.location, followed
-                                )
-                                if followed:
-                                    new.append(ident)
-                except DsarError as exc:
-                    _fail(cres, inventory.redact(getattr(exc, "reason", None) or str(exc)), found)
-                except OSError as exc:
-                    _fail(cres, inventory.redact(f"{exc.__class__.__name__}: {exc}"), found)
-            frontier = new if expand else []
+                        for person in takers:
+                            hits = record.matched if len(takers) == 1 else _hits(record, person.wanted)
+                            if hits:
+                                mine = record if len(takers) == 1 else replace(record, matched=set(hits))
+                                person.take(coll, person.results[system_name].collections[coll_name], mine, rounds, expand)
+                except (DsarError, OSError) as exc:
+                    if isinstance(exc, DsarError):
+                        message = inventory.redact(getattr(exc, "reason", None) or str(exc))
+                    else:
+                        message = inventory.redact(f"{exc.__class__.__name__}: {exc}")
+                    for person in takers:
+                        _fail(person.results[system_name].collections[coll_name], message, person.found)
+            for person in active:
+                person.frontier = person.new if expand else []
     finally:
         for search in pending:
             search.close()
         for connector in connectors.values():
             connector.close()
-    ambiguous = {}
-    for kind, spec in inventory.identities.items():
-        if spec.unique and kind not in named_unique:
-            values = sorted(p.identifier.value for p in provenance.values() if p.identifier.kind == kind)
-            if len(values) > 1:
-                ambiguous[kind] = values
-    return FindResult(given, provenance, results, ambiguous, rounds)
+    return [person.result(inventory) for person in people]
+
+
+def _hits(record: Record, wanted: dict[str, frozenset[str]]) -> set[tuple[str, str]]:
+    out = set()
+    for kind, values in record.identities.items():
+        want = wanted.get(kind)
+        if want:
+            out.update((kind, v) for v in values & want)
+    return out
 
 
 def _fail(cres: CollectionResult, message: str, found: dict) -> None:

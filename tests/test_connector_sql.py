@@ -197,3 +197,31 @@ crm:
     finally:
         meta.drop_all(engine)
         engine.dispose()
+
+
+def test_many_phone_numbers_are_looked_up_in_one_pass(tmp_path):
+    """A batch looks up many phone numbers at once: one pass over the column with a digits check, the
+    same answer as one lookup per number."""
+    import sqlite3
+
+    from dsarctl.identity import Identifier
+    from dsarctl.search import find_subjects
+
+    with sqlite3.connect(tmp_path / "crm.db") as db:
+        db.execute("CREATE TABLE people (pk INTEGER PRIMARY KEY, phone TEXT)")
+        db.executemany("INSERT INTO people VALUES (?, ?)",
+                       [(n, f"020 7946 {n:04d}" if n % 2 else f"+44 (0)20-7946-{n:04d}") for n in range(1, 60)])
+    inv = load(tmp_path, """
+crm:
+  connector: sql
+  url: sqlite:///crm.db
+  collections:
+    people:
+      identities: {phone: phone}
+""")
+    subjects = [[Identifier("phone", f"+44207946{n:04d}")] for n in range(1, 40, 3)] + [[Identifier("phone", "+447700900123")]]
+    together = find_subjects(inv, subjects, expand=False)
+    assert [[r.data["pk"] for r in result.records()] for result in together] == [[n] for n in range(1, 40, 3)] + [[]]
+    for ids, result in zip(subjects, together):
+        alone = find(inv, str(ids[0]), expand=False)
+        assert [r.key for r in alone.records()] == [r.key for r in result.records()]

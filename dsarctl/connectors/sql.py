@@ -150,7 +150,10 @@ class SqlConnector(Connector):
                     # them): filter on that in SQL with LIKE '%2%0%7%...' (one cheap pass, no index
                     # can serve it), then match exactly in Python.
                     digits = sorted({_national_digits(v) for v in values})
-                    if all(digits):
+                    if all(digits) and len(digits) > _MANY_PHONES:
+                        # a batch: one pass over the numbers, each checked in Python for the digits
+                        conditions.append(("digits", (column, field, frozenset(digits))))
+                    elif all(digits):
                         text = column if _holds_text(column) else cast(column, String)
                         for d in digits:
                             conditions.append(("in", text.like("%" + "%".join(d) + "%")))
@@ -193,12 +196,17 @@ class SqlConnector(Connector):
         try:
             with self.engine().connect() as conn:
                 for how, condition in self._conditions(collection, table, wanted):
-                    if how == "scan":
+                    digits = None
+                    if how == "digits":
+                        condition, field, digits = condition
+                    if how in ("scan", "digits"):
                         query = select(table).where(condition.is_not(None))
                     else:
                         query = select(table).where(condition)
                     for row in conn.execute(query):
                         data = dict(row._mapping)
+                        if digits is not None and not _holds_digits(data[field], digits):
+                            continue
                         ids = matcher.identities(data)
                         hits = matcher.matches(ids, wanted)
                         if not hits:
@@ -363,6 +371,19 @@ def _national_digits(e164: str) -> str | None:
         return None
     digits = phonenumbers.national_significant_number(number)
     return digits if len(digits) >= 6 and digits.isdigit() else None
+
+
+_MANY_PHONES = 8  # more phone numbers than this are looked up in one pass over the column
+
+
+def _holds_digits(value, wanted: frozenset[str]) -> bool:
+    """Whether the digits of `value`, in order, hold one of the wanted digit strings."""
+    digits = "".join(ch for ch in str(value) if ch.isdigit())
+    for size in {len(w) for w in wanted}:
+        for i in range(len(digits) - size + 1):
+            if digits[i:i + size] in wanted:
+                return True
+    return False
 
 
 def _is_int(value: str) -> bool:

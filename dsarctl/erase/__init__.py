@@ -69,10 +69,11 @@ class EraseResult:
 
 def prepare(inventory: Inventory, subjects: list[list[Identifier]], *, now: datetime,
             progress: Callable[[str], None] | None = None) -> Plan:
-    """Search every subject (with identity expansion) and plan the erasure of what was found."""
-    from ..search import find_subject
+    """Search every subject (with identity expansion) and plan the erasure of what was found. A batch is
+    searched together: each source is read once per expansion round for all subjects."""
+    from ..search import find_subjects
 
-    results = [find_subject(inventory, ids, progress=progress) for ids in subjects]
+    results = find_subjects(inventory, subjects, progress=progress)
     return plan_from_find(inventory, results, key=install_key(inventory), erased_on=now.date())
 
 
