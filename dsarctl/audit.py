@@ -8,6 +8,11 @@ Every state change writes its row and an event in one `BEGIN IMMEDIATE` transact
 at once serialise instead of interleaving. Events are chained: each event's hash covers the previous
 event's hash, and a one-row `chain_head` table holds the last seq and hash, so `verify()` can tell an
 edited, deleted or reordered event, and events cut off the end. Schema and guarantees: docs/audit.md.
+
+Reading and appending use the standard library's sqlite3 only: `find` records every run here and
+`overdue` runs every morning, and neither should pay for importing sqlite-utils (with its plugin
+machinery). sqlite-utils is imported when the schema must be created or migrated (its `Migrations`) and
+for the `db` property.
 """
 
 from __future__ import annotations
@@ -18,24 +23,66 @@ import sqlite3
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import date, datetime, time, timezone
 from pathlib import Path
-from typing import Any
-
-from sqlite_utils import Database
-from sqlite_utils.migrations import Migrations
+from typing import TYPE_CHECKING, Any, Callable
 
 from .errors import DsarError, UsageError
+
+if TYPE_CHECKING:
+    from sqlite_utils import Database
+    from sqlite_utils.migrations import Migrations
 
 GENESIS = "0" * 64  # prev_hash of the first event
 BUSY_TIMEOUT_S = 30  # how long a writer waits for another one before giving up
 RUN_KINDS = ("find", "export", "erase")
+MIGRATION_SET = "dsarctl.audit"
 
-migrations = Migrations("dsarctl.audit")
+# The schema's migrations, in order. Each is registered with sqlite-utils' Migrations (applied once, in a
+# transaction) when the log needs migrating; `migrations` below is that Migrations object.
+_MIGRATIONS: list[Callable[["Database"], None]] = []
 
 
-@migrations()
-def m001_initial(db: Database) -> None:
+def _migration(fn: Callable[["Database"], None]) -> Callable[["Database"], None]:
+    _MIGRATIONS.append(fn)
+    return fn
+
+
+def migration_set() -> "Migrations":
+    """The sqlite-utils Migrations of the audit schema (imports sqlite-utils)."""
+    global _migration_set
+    if _migration_set is None:
+        from sqlite_utils.migrations import Migrations
+
+        _migration_set = Migrations(MIGRATION_SET)
+        for fn in _MIGRATIONS:
+            _migration_set()(fn)
+    return _migration_set
+
+
+_migration_set: "Migrations | None" = None
+
+
+def __getattr__(name: str) -> Any:
+    if name == "migrations":  # `from dsarctl.audit import migrations`, built on first use
+        return migration_set()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def schema_is_current(conn: sqlite3.Connection) -> bool:
+    """Whether every migration is recorded as applied: one indexed query, no sqlite-utils."""
+    try:
+        applied = {name for (name,) in conn.execute(
+            "SELECT name FROM _sqlite_migrations WHERE migration_set = ?", [MIGRATION_SET])}
+    except sqlite3.OperationalError as exc:
+        if "no such" in str(exc):  # a new file (no table yet), or an older layout of the table
+            return False
+        raise
+    return all(fn.__name__ in applied for fn in _MIGRATIONS)
+
+
+@_migration
+def m001_initial(db: "Database") -> None:
     db["events"].create(
         {"seq": int, "at": str, "kind": str, "request_id": str, "operator": str, "data": str,
          "prev_hash": str, "hash": str},
@@ -108,6 +155,21 @@ def row_digest(row: dict) -> str:
     return hashlib.sha256(canonical_json(row).encode("utf-8")).hexdigest()
 
 
+def _dicts(cursor: sqlite3.Cursor) -> list[dict]:
+    """The rows of an executed query as dicts keyed by column name."""
+    names = [d[0] for d in cursor.description]
+    return [dict(zip(names, row)) for row in cursor]
+
+
+def _sql_value(value: Any) -> Any:
+    """A Python value as stored, the way sqlite-utils stored it (JSON for containers, ISO for dates)."""
+    if isinstance(value, (dict, list, tuple)):
+        return json.dumps(value, default=repr, ensure_ascii=False)
+    if isinstance(value, (datetime, date, time)):
+        return value.isoformat()
+    return value
+
+
 @dataclass
 class VerifyResult:
     """What `audit verify` found: `ok` only when `problems` is empty."""
@@ -131,10 +193,24 @@ _TRACKED = {"requests": "id", "tasks": "id", "runs": "id", "erasures": "id"}
 class AuditLog:
     """The audit database. Open with `AuditLog.open(path)`; timestamps are always passed in (`at`)."""
 
-    def __init__(self, db: Database, path: Path | None = None):
-        self.db = db
+    def __init__(self, conn: sqlite3.Connection, path: Path | None = None):
+        self.conn = conn
         self.path = path
         self._depth = 0
+        self._db: "Database | None" = None
+
+    @property
+    def db(self) -> "Database":
+        """The log as a sqlite-utils Database over the same connection (imports sqlite-utils)."""
+        if self._db is None:
+            from sqlite_utils import Database
+
+            self._db = Database(self.conn)
+        return self._db
+
+    def query(self, sql: str, params: Iterable[Any] = ()) -> list[dict]:
+        """Rows of a read query, as dicts."""
+        return _dicts(self.conn.execute(sql, list(params)))
 
     # --- opening ---------------------------------------------------------------------------------------
 
@@ -147,27 +223,27 @@ class AuditLog:
             conn = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_S, isolation_level=None)
         except (OSError, sqlite3.Error) as exc:
             raise DsarError(f"{path}: cannot open the audit log ({exc})") from None
-        import time
+        import time as clock
 
         # Switching a new file to WAL can fail at once with "database is locked" while another process
         # is doing the same (SQLite does not always call the busy handler there): retry until the busy
         # timeout instead of failing the second operator.
-        deadline = time.monotonic() + BUSY_TIMEOUT_S
+        deadline = clock.monotonic() + BUSY_TIMEOUT_S
         while True:
             try:
                 conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_S * 1000}")
                 if conn.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
                     conn.execute("PRAGMA journal_mode = WAL")
                 conn.execute("PRAGMA synchronous = NORMAL")  # safe in WAL mode; a crash loses no committed event
-                log = cls(Database(conn), path)
-                if migrations.pending(log.db):
+                log = cls(conn, path)
+                if not schema_is_current(conn):
                     with log.transaction():  # two processes opening a new log apply the migrations once
-                        migrations.apply(log.db)
+                        migration_set().apply(log.db)
                 return log
             except sqlite3.OperationalError as exc:
                 if "locked" in str(exc) or "busy" in str(exc):
-                    if time.monotonic() < deadline:
-                        time.sleep(0.05)
+                    if clock.monotonic() < deadline:
+                        clock.sleep(0.05)
                         continue
                 conn.close()
                 raise DsarError(f"{path}: not a usable audit log ({exc})") from None
@@ -176,7 +252,7 @@ class AuditLog:
                 raise DsarError(f"{path}: not a usable audit log ({exc})") from None
 
     def close(self) -> None:
-        self.db.close()
+        self.conn.close()
 
     def __enter__(self) -> "AuditLog":
         return self
@@ -194,7 +270,7 @@ class AuditLog:
             finally:
                 self._depth -= 1
             return
-        conn = self.db.conn
+        conn = self.conn
         try:
             conn.execute("BEGIN IMMEDIATE")
         except sqlite3.OperationalError as exc:
@@ -222,16 +298,16 @@ class AuditLog:
         data = {} if data is None else data
         at_text = utc_iso(at)
         with self.transaction():
-            head = self.db.execute("SELECT seq, hash FROM chain_head WHERE id = 1").fetchone()
+            head = self.conn.execute("SELECT seq, hash FROM chain_head WHERE id = 1").fetchone()
             prev_seq, prev_hash = head if head else (0, GENESIS)
             seq = prev_seq + 1
             digest = event_hash(prev_hash, seq, at_text, kind, request_id, operator, data)
-            self.db.execute(
+            self.conn.execute(
                 "INSERT INTO events (seq, at, kind, request_id, operator, data, prev_hash, hash) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 [seq, at_text, kind, request_id, operator, canonical_json(data), prev_hash, digest],
             )
-            self.db.execute(
+            self.conn.execute(
                 "INSERT INTO chain_head (id, seq, hash) VALUES (1, ?, ?) "
                 "ON CONFLICT(id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash",
                 [seq, digest],
@@ -245,7 +321,10 @@ class AuditLog:
         if request_id is not None:
             sql += " WHERE request_id = ?"
             params.append(request_id)
-        for row in self.db.query(sql + " ORDER BY seq", params):
+        cursor = self.conn.execute(sql + " ORDER BY seq", params)
+        names = [d[0] for d in cursor.description]
+        for values in cursor:
+            row = dict(zip(names, values))
             row["data"] = json.loads(row["data"])
             yield row
 
@@ -258,13 +337,22 @@ class AuditLog:
         """
         key_col = _TRACKED[table]
         with self.transaction():
-            tbl = self.db[table]
             if row.get(key_col) is None:
-                key = tbl.insert({k: v for k, v in row.items() if k != key_col}).last_pk
+                cols = [k for k in row if k != key_col]
+                key = self.conn.execute(
+                    f"INSERT INTO [{table}] ({', '.join(f'[{c}]' for c in cols)}) "
+                    f"VALUES ({', '.join('?' for _ in cols)})",
+                    [_sql_value(row[c]) for c in cols]).lastrowid
             else:
                 key = row[key_col]
-                tbl.upsert(row, pk=key_col)
-            stored = tbl.get(key)
+                cols = list(row)
+                updates = ", ".join(f"[{c}] = excluded.[{c}]" for c in cols if c != key_col)
+                self.conn.execute(
+                    f"INSERT INTO [{table}] ({', '.join(f'[{c}]' for c in cols)}) "
+                    f"VALUES ({', '.join('?' for _ in cols)}) "
+                    f"ON CONFLICT([{key_col}]) DO " + (f"UPDATE SET {updates}" if updates else "NOTHING"),
+                    [_sql_value(row[c]) for c in cols])
+            stored = self.query(f"SELECT * FROM [{table}] WHERE [{key_col}] = ?", [key])[0]
             event = dict(data or {})
             event["row"] = {"table": table, "key": key, "sha256": row_digest(stored)}
             seq = self.append(kind, event, request_id=request_id, operator=operator, at=at)
@@ -289,11 +377,10 @@ class AuditLog:
 
     def runs(self, request_id: str | None = None) -> list[dict]:
         """Recorded runs, oldest first, with `summary` parsed."""
-        where, params = ("request_id = ?", [request_id]) if request_id else (None, None)
-        out = []
-        for row in self.db["runs"].rows_where(where, params, order_by="id"):
+        where, params = (" WHERE request_id = ?", [request_id]) if request_id else ("", [])
+        out = self.query(f"SELECT * FROM runs{where} ORDER BY id", params)
+        for row in out:
             row["summary"] = json.loads(row["summary"])
-            out.append(row)
         return out
 
     def add_task(self, request_id: str | None, system: str, *, processor: str | None = None,
@@ -320,7 +407,7 @@ class AuditLog:
         return row
 
     def _task(self, task_id: int) -> dict:
-        rows = list(self.db["tasks"].rows_where("id = ?", [task_id]))
+        rows = self.query("SELECT * FROM tasks WHERE id = ?", [task_id])
         if not rows:
             raise UsageError(f"unknown task id '{task_id}'")
         return rows[0]
@@ -334,7 +421,8 @@ class AuditLog:
         if request_id:
             clauses.append("request_id = ?")
             params.append(request_id)
-        return list(self.db["tasks"].rows_where(" AND ".join(clauses) or None, params, order_by="id"))
+        where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
+        return self.query(f"SELECT * FROM tasks{where} ORDER BY id", params)
 
     def open_tasks(self) -> list[dict]:
         """Tasks nobody has confirmed yet, oldest first."""
@@ -348,10 +436,9 @@ class AuditLog:
             new = [h for h in wanted if not self.is_suppressed(h, system)]
             if new:
                 created = utc_iso(at)
-                self.db["suppressions"].insert_all(
-                    {"hash": h, "kind": kind, "system": system, "request_id": request_id,
-                     "created_at": created} for h in new
-                )
+                self.conn.executemany(
+                    "INSERT INTO suppressions (hash, kind, system, request_id, created_at) VALUES (?, ?, ?, ?, ?)",
+                    [(h, kind, system, request_id, created) for h in new])
                 self.append("suppression.added", {"system": system, "kind": kind, "hashes": new},
                             request_id=request_id, operator=operator, at=at)
         return len(new)
@@ -362,7 +449,7 @@ class AuditLog:
             sql, params = "SELECT 1 FROM suppressions WHERE hash = ? LIMIT 1", [hash]
         else:
             sql, params = "SELECT 1 FROM suppressions WHERE hash = ? AND system = ?", [hash, system]
-        return self.db.execute(sql, params).fetchone() is not None
+        return self.conn.execute(sql, params).fetchone() is not None
 
     def record_erasure(self, request_id: str | None, identifier_hashes: Iterable[str], plan: dict, *,
                        operator: str, at: datetime) -> int:
@@ -377,31 +464,30 @@ class AuditLog:
 
     def erasures(self) -> list[dict]:
         """Every recorded erasure, oldest first (to replay after restoring a backup)."""
-        out = []
-        for row in self.db["erasures"].rows_where(order_by="id"):
+        out = self.query("SELECT * FROM erasures ORDER BY id")
+        for row in out:
             row["identifier_hashes"] = json.loads(row["identifier_hashes"])
             row["plan"] = json.loads(row["plan"])
-            out.append(row)
         return out
 
     # --- verification -------------------------------------------------------------------------------------
 
     def verify(self) -> VerifyResult:
         """Check the hash chain, the chain head, and every tracked row against its latest event."""
-        if self.db.conn.in_transaction:
+        if self.conn.in_transaction:
             return self._verify()
-        self.db.conn.execute("BEGIN")  # one snapshot: a writer appending meanwhile is not a "deletion"
+        self.conn.execute("BEGIN")  # one snapshot: a writer appending meanwhile is not a "deletion"
         try:
             return self._verify()
         finally:
-            self.db.conn.execute("ROLLBACK")
+            self.conn.execute("ROLLBACK")
 
     def _verify(self) -> VerifyResult:
         problems: list[str] = []
         light: list[tuple[int, str, str, bool]] = []  # seq, prev_hash, hash, content matches hash
         latest: dict[tuple[str, Any], str] = {}  # (table, key) -> digest logged last
         suppressed: set[tuple[str, str]] = set()
-        cursor = self.db.execute(
+        cursor = self.conn.execute(
             "SELECT seq, at, kind, request_id, operator, data, prev_hash, hash FROM events ORDER BY seq"
         )
         for seq, at, kind, request_id, operator, data_text, prev_hash, stored in cursor:
@@ -438,7 +524,7 @@ class AuditLog:
                                     f"them was removed, or event {prev_seq} was rewritten)")
             prev_seq, prev_hash = seq, stored
 
-        head = self.db.execute("SELECT seq, hash FROM chain_head WHERE id = 1").fetchone()
+        head = self.conn.execute("SELECT seq, hash FROM chain_head WHERE id = 1").fetchone()
         head_seq, head_hash = head if head else (0, GENESIS)
         if head is None and light:
             problems.append("chain head missing: the log's last event cannot be confirmed")
@@ -494,7 +580,7 @@ class AuditLog:
             was = original_seq(i)
             if was is None or was == seq:
                 continue
-            row = self.db.execute("SELECT at, kind, request_id, operator, data, prev_hash, hash "
+            row = self.conn.execute("SELECT at, kind, request_id, operator, data, prev_hash, hash "
                                   "FROM events WHERE seq = ?", [seq]).fetchone()
             at, kind, request_id, operator, data_text, link, stored = row
             try:
@@ -508,7 +594,7 @@ class AuditLog:
         problems = []
         for table, key_col in _TRACKED.items():
             seen = set()
-            for row in self.db[table].rows:
+            for row in self.query(f"SELECT * FROM [{table}]"):
                 key = row[key_col]
                 seen.add(key)
                 logged = latest.get((table, key))
@@ -520,7 +606,7 @@ class AuditLog:
             for (t, key) in latest:
                 if t == table and key not in seen:
                     problems.append(f"{table} {key}: deleted (the event log records it)")
-        rows = {(r["hash"], r["system"]) for r in self.db["suppressions"].rows}
+        rows = set(self.conn.execute("SELECT hash, system FROM suppressions"))
         for system in sorted({s for _, s in suppressed - rows}, key=str):
             n = sum(1 for _, s in suppressed - rows if s == system)
             problems.append(f"suppressions: {n} entr{'y' if n == 1 else 'ies'} of system {system} deleted "

@@ -64,6 +64,54 @@ def test_migrations_apply_once(tmp_path):
     assert ["status", "due_date"] in [ix.columns for ix in log.db["requests"].indexes]
 
 
+def test_a_current_log_opens_and_writes_without_sqlite_utils(tmp_path):
+    """find records a run and overdue reads the log on every call: neither pays for sqlite-utils."""
+    import subprocess
+    import sys
+
+    from dsarctl.audit import schema_is_current
+
+    path = tmp_path / "audit.db"
+    conn = sqlite3.connect(path)
+    assert not schema_is_current(conn)  # a new file: no migrations table yet
+    AuditLog.open(path).close()  # creates the schema (through sqlite-utils Migrations)
+    assert schema_is_current(conn)
+    conn.close()
+    code = ("import sys\n"
+            "from datetime import datetime, timezone\n"
+            "from dsarctl.audit import AuditLog\n"
+            f"log = AuditLog.open({str(path)!r})\n"
+            "now = datetime(2026, 3, 2, 9, tzinfo=timezone.utc)\n"
+            "log.record_run('find', None, {'total': 0}, operator='ann', at=now)\n"
+            "log.add_task(None, 'analytics', operator='ann', at=now)\n"
+            "assert log.verify().ok and len(log.runs()) == 1\n"
+            "print(sorted(m for m in sys.modules if m.split('.')[0] in ('sqlite_utils', 'pluggy')))\n")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "[]"
+
+
+def test_a_log_missing_a_migration_is_migrated_on_open(tmp_path, monkeypatch):
+    import dsarctl.audit as audit_module
+
+    path = tmp_path / "audit.db"
+    AuditLog.open(path).close()
+    applied = []
+
+    def m999_later(db):
+        applied.append(db)
+        db["later"].create({"id": int}, pk="id")
+
+    monkeypatch.setattr(audit_module, "_MIGRATIONS", [*audit_module._MIGRATIONS, m999_later])
+    monkeypatch.setattr(audit_module, "_migration_set", None)
+    log = AuditLog.open(path)
+    assert len(applied) == 1 and "later" in log.db.table_names()
+    assert audit_module.schema_is_current(log.conn)
+    log.close()
+    AuditLog.open(path).close()
+    assert len(applied) == 1  # applied once
+
+
 def test_open_uses_wal_busy_timeout_and_a_private_directory(tmp_path):
     log = AuditLog.open(tmp_path / "new" / "audit.db")
     assert log.db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
