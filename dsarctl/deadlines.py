@@ -1,7 +1,8 @@
 """Response deadlines for data subject requests, per legal regime.
 
 Pure functions: nothing here reads the clock. Callers pass `today` (a date in the controller's zone).
-The rules and their sources are in docs/deadlines.md.
+The rules and their sources are in docs/deadlines.md. `holidays` and dateutil are imported when a
+deadline is computed, not with this module: `overdue` lists stored due dates and needs neither.
 """
 
 from __future__ import annotations
@@ -10,11 +11,11 @@ import functools
 import re
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import holidays
-from dateutil.easter import easter
-from dateutil.relativedelta import relativedelta
+if TYPE_CHECKING:
+    import holidays
 
 REGIME_IDS: tuple[str, ...] = (
     "eu-gdpr",
@@ -154,30 +155,56 @@ def parse_period(text: str) -> tuple[int, str]:
     return n, unit
 
 
-def holiday_calendar(code: str) -> holidays.HolidayBase:
+def holiday_calendar(code: str) -> "holidays.HolidayBase":
     """A fresh `holidays` calendar for a code like "DE", "GB-SCT" or "US-CO"; ValueError if unknown."""
     return _new_calendar(code.strip().upper() if isinstance(code, str) else code)
 
 
 @functools.lru_cache(maxsize=64)
-def _calendar(code: str, categories: tuple[str, ...] = ("public",)) -> holidays.HolidayBase:
+def _calendar(code: str, categories: tuple[str, ...] = ("public",)) -> "holidays.HolidayBase":
     # Cached privately: a HolidayBase fills in years as they are looked up, and callers may mutate theirs.
     return _new_calendar(code, categories)
 
 
-def _new_calendar(code: str, categories: tuple[str, ...] = ("public",)) -> holidays.HolidayBase:
-    hint = "use a country code such as 'DE' or a country and subdivision such as 'GB-SCT'"
+def _new_calendar(code: str, categories: tuple[str, ...] = ("public",)) -> "holidays.HolidayBase":
+    import holidays
+
     if not isinstance(code, str) or not code:
-        raise ValueError(f"unknown holiday calendar {code!r} ({hint})")
-    country, _, subdiv = code.partition("-")
-    supported = holidays.list_supported_countries()
-    if country not in supported:
-        raise ValueError(f"unknown holiday calendar '{code}' ({hint})")
-    if subdiv and subdiv not in supported[country]:
-        choices = ", ".join(f"{country}-{s}" for s in supported[country][:12])
-        more = ", ..." if len(supported[country]) > 12 else ""
-        raise ValueError(f"unknown holiday calendar '{code}' ({country} subdivisions: {choices}{more})")
+        raise ValueError(f"unknown holiday calendar {code!r} ({_CALENDAR_HINT})")
+    country, _, subdiv = _check_calendar(code)
     return holidays.country_holidays(country, subdiv=subdiv or None, categories=categories)
+
+
+_CALENDAR_HINT = "use a country code such as 'DE' or a country and subdivision such as 'GB-SCT'"
+
+
+@functools.lru_cache(maxsize=64)
+def _check_calendar(code: str) -> tuple[str, str, str]:
+    """(country, "-", subdivision) of a supported calendar code; ValueError naming the choices if not."""
+    country, dash, subdiv = code.partition("-")
+    subdivisions = supported_subdivisions(country)
+    if subdivisions is None:
+        raise ValueError(f"unknown holiday calendar '{code}' ({_CALENDAR_HINT})")
+    if subdiv and subdiv not in subdivisions:
+        choices = ", ".join(f"{country}-{s}" for s in subdivisions[:12])
+        more = ", ..." if len(subdivisions) > 12 else ""
+        raise ValueError(f"unknown holiday calendar '{code}' ({country} subdivisions: {choices}{more})")
+    return country, dash, subdiv
+
+
+def supported_subdivisions(country: str) -> list[str] | None:
+    """The subdivision codes `holidays` knows for a country code ("GB" -> ["ENG", "NIR", ...]), or None
+    when it does not know the country.
+
+    Only that country's module is imported; `holidays.list_supported_countries()` imports all of them
+    (about 0.1 s).
+    """
+    import holidays
+    from holidays.registry import EntityLoader
+
+    if country not in set(EntityLoader.get_country_codes()):
+        return None
+    return list(getattr(holidays, country).subdivisions)
 
 
 # --- working days ---------------------------------------------------------------------------------------
@@ -199,7 +226,7 @@ class _WorkCalendar:
             name = _calendar(self.code, self.categories).get(day)
             if name:
                 return f"{name} ({self.code})"
-        if self.easter_monday and day == easter(day.year) + timedelta(days=1):
+        if self.easter_monday and day == _easter(day.year) + timedelta(days=1):
             return "Easter Monday (Interpretation Act s.35)"
         if day.weekday() in self.weekend:
             return _WEEKDAYS[day.weekday()]
@@ -210,6 +237,12 @@ class _WorkCalendar:
         if self.code:
             return f"{days} and {self.code} {self.label}"
         return f"{days} only (no holiday calendar set)"
+
+
+def _easter(year: int) -> date:
+    from dateutil.easter import easter
+
+    return easter(year)
 
 
 def _add_business_days(start: date, n: int, cal: _WorkCalendar) -> date:
@@ -223,10 +256,10 @@ def _add_business_days(start: date, n: int, cal: _WorkCalendar) -> date:
 
 def _add(start: date, period: tuple[int, str], cal: _WorkCalendar) -> date:
     n, unit = period
-    if unit == "months":
-        return start + relativedelta(months=n)
-    if unit == "years":
-        return start + relativedelta(years=n)
+    if unit in ("months", "years"):
+        from dateutil.relativedelta import relativedelta
+
+        return start + relativedelta(**{unit: n})
     if unit == "weeks":
         return start + timedelta(weeks=n)
     if unit == "business days":
@@ -256,7 +289,7 @@ def _zone(tz: str) -> ZoneInfo:
 def _work_calendar(regime: str, rule: _Rule, controller: str | None) -> _WorkCalendar:
     controller = controller.strip().upper() if controller else None
     if controller:
-        holiday_calendar(controller)  # validate early, with the friendly error
+        _check_calendar(controller)  # validate early, with the friendly error
     code = rule.calendar
     if code is None:
         code = controller

@@ -3,25 +3,29 @@
 Statuses: `open` (received, identity not yet verified), `verified`, `paused` (clock stopped, waiting
 for the subject), and the final `closed` (answered) and `denied` (refused, with a reason). Being extended
 is a flag (`extended`), not a status. Every change is an audit event written in the same transaction as
-the request row; the due date is recomputed and stored on every change, so `overdue()` is one indexed
-query. Nothing here reads the clock: callers pass `now` (an aware datetime) or `today`.
+the request row; the due date is recomputed and stored on every change, so `overdue()` reads only the
+requests it lists, through indexed range queries, whatever the size of the log. Nothing here reads the
+clock: callers pass `now` (an aware datetime) or `today`.
 """
 
 from __future__ import annotations
 
-import getpass
 import json
 import os
 from collections.abc import Iterable
 from datetime import date, datetime, time, timedelta
-from zoneinfo import ZoneInfo
+from typing import TYPE_CHECKING
 
-from . import deadlines
 from .audit import AuditLog, utc_iso
-from .deadlines import REGIME_IDS, REQUEST_TYPES, CustomRegime, Deadline, Pause, Timeline, local_date
 from .errors import UsageError
-from .identity import Identifier, parse_identifier
-from .inventory.model import Inventory
+
+if TYPE_CHECKING:
+    from .deadlines import Deadline, Timeline
+    from .identity import Identifier
+    from .inventory.model import Inventory
+
+# `deadlines` (and through it holidays and dateutil) is imported where a deadline is computed: listing
+# requests and `overdue` use the stored due dates.
 
 ACTIVE = ("open", "verified", "paused")
 FINAL = ("closed", "denied")
@@ -33,6 +37,8 @@ def default_operator() -> str:
     name = os.environ.get("DSARCTL_OPERATOR", "").strip()
     if name:
         return name
+    import getpass
+
     try:
         return getpass.getuser()
     except Exception:  # no login name (some containers): still record something honest
@@ -41,6 +47,8 @@ def default_operator() -> str:
 
 def parse_when(text: str, tz: str) -> datetime:
     """Parse --received: an ISO date (00:00 that day in `tz`) or datetime (naive = in `tz`)."""
+    from zoneinfo import ZoneInfo
+
     raw = text.strip()
     try:
         zone = ZoneInfo(tz)
@@ -65,7 +73,7 @@ class RequestBook:
     counting up within that year (more than four digits once a year passes 9999).
     """
 
-    def __init__(self, audit: AuditLog, inventory: Inventory):
+    def __init__(self, audit: AuditLog, inventory: "Inventory"):
         self.audit = audit
         self.inventory = inventory
 
@@ -81,11 +89,11 @@ class RequestBook:
     def list(self, status: str | None = None, *, today: date | None = None) -> list[dict]:
         """Requests in id order; `status` is one status, or "active" for open, verified and paused."""
         if status is None:
-            rows = self.audit.db["requests"].rows_where(order_by="id")
+            rows = self.audit.query("SELECT * FROM requests ORDER BY id")
         else:
             wanted = _statuses(status)
             marks = ", ".join("?" for _ in wanted)
-            rows = self.audit.db["requests"].rows_where(f"status IN ({marks})", list(wanted), order_by="id")
+            rows = self.audit.query(f"SELECT * FROM requests WHERE status IN ({marks}) ORDER BY id", wanted)
         return [self._public(row, today) for row in rows]
 
     def find_open(self, identifiers: Iterable[Identifier | str], type: str) -> dict | None:
@@ -94,7 +102,7 @@ class RequestBook:
         if not idents:
             return None
         marks = ", ".join("?" for _ in idents)
-        row = self.audit.db.execute(
+        row = self.audit.conn.execute(
             f"SELECT r.id FROM requests r JOIN request_identifiers i ON i.request_id = r.id "
             f"WHERE i.identifier IN ({marks}) AND r.type = ? AND r.status IN ('open', 'verified', 'paused') "
             f"ORDER BY r.received_at, r.id LIMIT 1",
@@ -118,6 +126,8 @@ class RequestBook:
         first is the subject). The stored `subject` is the bare value for e-mail and phone kinds
         ("alice@example.com"), `KIND:VALUE` otherwise.
         """
+        from .deadlines import REGIME_IDS, REQUEST_TYPES
+
         if type not in REQUEST_TYPES:
             raise UsageError(f"unknown request type '{type}' (one of: {', '.join(REQUEST_TYPES)})")
         regime = regime or self.inventory.controller.regime
@@ -128,7 +138,12 @@ class RequestBook:
             if not self.inventory.custom_regime:
                 raise UsageError("regime 'custom' needs a 'custom_regime:' with a period in the inventory")
             custom = json.dumps(self.inventory.custom_regime, sort_keys=True)
-        idents = list(identifiers) if identifiers else [parse_identifier(subject, self.inventory.identities)]
+        if identifiers:
+            idents = list(identifiers)
+        else:
+            from .identity import parse_identifier
+
+            idents = [parse_identifier(subject, self.inventory.identities)]
         first = idents[0]
         kinds = self.inventory.identities
         self_evident = first.kind in kinds and kinds[first.kind].type in ("email", "phone")
@@ -150,9 +165,9 @@ class RequestBook:
         with self.audit.transaction():
             row["id"] = self._next_id(now)
             self._schedule(row, now)
-            self.audit.db["request_identifiers"].insert_all(
-                {"request_id": row["id"], "identifier": i} for i in json.loads(row["identifiers"])
-            )
+            self.audit.conn.executemany(
+                "INSERT INTO request_identifiers (request_id, identifier) VALUES (?, ?)",
+                [(row["id"], i) for i in json.loads(row["identifiers"])])
             self._save(row, "request.new", {"type": type, "regime": regime, "channel": channel, "note": note,
                                             "received_at": row["received_at"]}, operator, now)
         return self._public(row)
@@ -211,7 +226,7 @@ class RequestBook:
             row = self._active(id, "extend")
             if row["extended"]:
                 raise UsageError(f"request {row['id']} is already extended (due {row['due_date']})")
-            today = local_date(now, row["timezone"])
+            today = _local_date(now, row["timezone"])
             deadline = self._deadline(row, today)
             if not deadline.extension_allowed:
                 raise UsageError(f"request {row['id']}: {row['regime']} allows no extension "
@@ -261,27 +276,33 @@ class RequestBook:
         if within < 0:
             raise UsageError(f"--within must be 0 or more, got {within}")
         horizon = (today + timedelta(days=within)).isoformat()
-        db = self.audit.db
-        rows = list(db.query(
+        # Every query below is a range on an index ((status, due_date), (status, extension_notice_due),
+        # tasks' status): the work follows the number of requests listed, not the size of the log.
+        # A paused request's due date moves a day later for every day of the pause, so the date stored
+        # when it was paused is a lower bound: only those stored within the horizon can be due within it,
+        # and only for them is the deadline computed as of today.
+        entries = [self._public(r) for r in self.audit.query(
             "SELECT * FROM requests WHERE status IN ('open', 'verified') AND due_date <= ? "
-            "ORDER BY due_date, id", [horizon]))
-        paused = [self._public(r, today) for r in db.query("SELECT * FROM requests WHERE status = 'paused'")]
-        entries = [self._public(r) for r in rows] + [p for p in paused if p["due_date"] <= horizon]
+            "ORDER BY due_date, id", [horizon])]
+        for r in self.audit.query("SELECT * FROM requests WHERE status = 'paused' AND due_date <= ?", [horizon]):
+            entry = self._public(r, today)
+            if entry["due_date"] <= horizon:
+                entries.append(entry)
         for entry in entries:
-            entry["days_overdue"] = deadlines.days_overdue(date.fromisoformat(entry["due_date"]), today)
+            entry["days_overdue"] = _days_overdue(entry["due_date"], today)
         entries.sort(key=lambda e: (e["due_date"], e["id"]))
         notices = []
-        for r in db.query(
+        for r in self.audit.query(
                 "SELECT * FROM requests WHERE status IN ('open', 'verified', 'paused') AND extended = 0 "
                 "AND extension_notice_due BETWEEN ? AND ? ORDER BY extension_notice_due, id",
                 [today.isoformat(), horizon]):
             entry = self._public(r)
             entry["days_left"] = (date.fromisoformat(r["extension_notice_due"]) - today).days
             notices.append(entry)
-        tasks = list(db.query(
+        tasks = self.audit.query(
             "SELECT t.*, r.due_date AS request_due_date FROM tasks t "
             "LEFT JOIN requests r ON r.id = t.request_id WHERE t.status = 'open' "
-            "ORDER BY r.due_date IS NULL, r.due_date, t.id"))
+            "ORDER BY r.due_date IS NULL, r.due_date, t.id")
         return {
             "today": today.isoformat(),
             "within": within,
@@ -295,7 +316,7 @@ class RequestBook:
 
     def _row(self, id: str) -> dict:
         key = (id or "").strip().upper()
-        rows = list(self.audit.db["requests"].rows_where("id = ?", [key]))
+        rows = self.audit.query("SELECT * FROM requests WHERE id = ?", [key])
         if not rows:
             raise UsageError(f"unknown request id '{id}' (see: dsarctl request list)")
         return rows[0]
@@ -314,8 +335,7 @@ class RequestBook:
                 self._end_pause(row, now)
             row.update(status=status, closed_at=utc_iso(now), outcome=text)
             self._schedule(row, now)
-            today = local_date(now, row["timezone"])
-            late = deadlines.days_overdue(date.fromisoformat(row["due_date"]), today)
+            late = _days_overdue(row["due_date"], _local_date(now, row["timezone"]))
             self._save(row, f"request.{status}", {"note" if status == "closed" else "reason": text,
                                                   "days_late": max(late, 0)}, operator, now)
         return self._public(row)
@@ -330,15 +350,17 @@ class RequestBook:
         row["pauses"] = json.dumps(pauses)
 
     def _next_id(self, now: datetime) -> str:
-        year = local_date(now, self.inventory.controller.timezone).year
+        year = _local_date(now, self.inventory.controller.timezone).year
         prefix = f"R-{year}-"
-        last = self.audit.db.execute(
+        last = self.audit.conn.execute(
             "SELECT MAX(CAST(substr(id, ?) AS INTEGER)) FROM requests WHERE id >= ? AND id < ?",
             [len(prefix) + 1, prefix, f"R-{year}."],
         ).fetchone()[0]
         return f"{prefix}{(last or 0) + 1:04d}"
 
-    def _timeline(self, row: dict) -> Timeline:
+    def _timeline(self, row: dict) -> "Timeline":
+        from .deadlines import CustomRegime, Pause, Timeline
+
         custom = None
         if row["custom"]:
             c = json.loads(row["custom"])
@@ -357,15 +379,17 @@ class RequestBook:
             custom=custom,
         )
 
-    def _deadline(self, row: dict, today: date) -> Deadline:
+    def _deadline(self, row: dict, today: date) -> "Deadline":
+        from .deadlines import compute_deadline
+
         try:
-            return deadlines.compute_deadline(self._timeline(row), today=today)
+            return compute_deadline(self._timeline(row), today=today)
         except ValueError as exc:
             raise UsageError(f"request {row['id']}: {exc}") from None
 
     def _schedule(self, row: dict, now: datetime) -> None:
         """Store the due dates as of `now` (a paused request's grows daily; see get(today=...))."""
-        d = self._deadline(row, local_date(now, row["timezone"]))
+        d = self._deadline(row, _local_date(now, row["timezone"]))
         row["due_date"] = d.due_date.isoformat()
         row["extension_notice_due"] = d.extension_notice_due.isoformat() if d.extension_notice_due else None
         row["confirm_receipt_due"] = d.confirm_receipt_due.isoformat() if d.confirm_receipt_due else None
@@ -424,4 +448,17 @@ def _required(text: str | None, action: str) -> str:
 def _regime_pauses(row: dict) -> bool:
     if row["regime"] == "custom":
         return bool(json.loads(row["custom"] or "{}").get("pause", False))
-    return deadlines._RULES[row["regime"]].pause
+    from .deadlines import _RULES
+
+    return _RULES[row["regime"]].pause
+
+
+def _local_date(at: datetime, tz: str) -> date:
+    from .deadlines import local_date
+
+    return local_date(at, tz)
+
+
+def _days_overdue(due_date: str, today: date) -> int:
+    """Days past the stored due date (deadlines.days_overdue, without importing deadlines)."""
+    return (today - date.fromisoformat(due_date)).days

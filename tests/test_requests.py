@@ -366,3 +366,44 @@ def test_default_operator(monkeypatch):
     assert default_operator() == "privacy-team"
     monkeypatch.delenv("DSARCTL_OPERATOR")
     assert default_operator()
+
+
+def test_every_overdue_query_is_served_by_an_index(book):
+    """overdue() must never scan the requests table: its cost follows what it lists, not the log's size."""
+    new(book)
+    paused = new(book, "bob@example.com", received=utc(2026, 1, 5, 12))
+    book.pause(paused["id"], "waiting for ID", operator="ann", now=utc(2026, 1, 20, 9))
+    book.audit.add_task(None, "analytics", operator="ann", at=utc(2026, 1, 20, 9))
+    statements: list[str] = []
+    book.audit.conn.set_trace_callback(statements.append)
+    try:
+        book.overdue(date(2026, 3, 1), within=7)
+    finally:
+        book.audit.conn.set_trace_callback(None)
+    selects = [s for s in statements if s.lstrip().upper().startswith("SELECT")]
+    assert len(selects) == 4, statements
+    for sql in selects:
+        plan = [row[-1] for row in book.audit.conn.execute(f"EXPLAIN QUERY PLAN {sql}")]
+        assert not any(step.startswith("SCAN") for step in plan), (sql, plan)
+        assert any("USING INDEX" in step for step in plan), (sql, plan)
+
+
+def test_overdue_computes_deadlines_only_for_paused_requests_that_can_be_listed(book, monkeypatch):
+    import dsarctl.deadlines as deadlines
+
+    for n in range(20):
+        new(book, f"user{n}@example.com", received=utc(2026, 1, 2 + n, 12))
+    early = new(book, "early@example.com", received=utc(2026, 1, 5, 12))  # due 2026-02-05
+    late = new(book, "late@example.com", received=utc(2026, 1, 28, 12))  # due 2026-02-28
+    book.pause(early["id"], "waiting for ID", operator="ann", now=utc(2026, 1, 20, 9))
+    book.pause(late["id"], "waiting for ID", operator="ann", now=utc(2026, 1, 30, 9))
+    calls = []
+    real = deadlines.compute_deadline
+    monkeypatch.setattr(deadlines, "compute_deadline", lambda t, **kw: calls.append(t) or real(t, **kw))
+    report = book.overdue(date(2026, 2, 3), within=7)
+    # the early one's stored due date (as of its pause) is within the window, so its deadline is computed
+    # as of today (2026-02-05 + 15 paused days: not due this week); the late one's cannot be.
+    assert len(calls) == 1
+    assert early["id"] not in [e["id"] for e in report["overdue"] + report["due_soon"]]
+    assert [e["id"] for e in report["overdue"]] == ["R-2026-0001"]  # received 01-02, due 02-02
+    assert report["due_soon"][0]["id"] == "R-2026-0002" and len(report["due_soon"]) == 8  # received 01-03..01-10
