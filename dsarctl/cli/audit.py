@@ -11,7 +11,7 @@ from .common import JsonOpt, state
 from .output import Output
 
 app = typer.Typer(help="The audit log: every request, step, run and task, hash-chained.",
-                  no_args_is_help=True, rich_markup_mode=None)
+                  no_args_is_help=True, add_completion=False, rich_markup_mode=None)
 
 
 @app.command("log")

@@ -10,10 +10,10 @@ from .common import JsonOpt, state
 from .output import Output
 
 
-def register(app: typer.Typer) -> None:
-    app.command("demo")(demo)
+app = typer.Typer(add_completion=False, rich_markup_mode=None)
 
 
+@app.command("demo")
 def demo(
     ctx: typer.Context,
     force: Annotated[bool, typer.Option("--force", help="Recreate the demo sources even if they exist.")] = False,

@@ -13,10 +13,10 @@ from .common import IdOpt, JsonOpt, RequestOpt, YesOpt, state, subject_identifie
 from .output import Output
 
 
-def register(app: typer.Typer) -> None:
-    app.command("erase")(erase)
+app = typer.Typer(add_completion=False, rich_markup_mode=None)
 
 
+@app.command("erase")
 def erase(
     ctx: typer.Context,
     subject: Annotated[Optional[str], typer.Argument(

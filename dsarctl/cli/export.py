@@ -12,10 +12,10 @@ from .common import IdOpt, JsonOpt, NoExpandOpt, RequestOpt, SubjectArg, search_
 from .output import Output
 
 
-def register(app: typer.Typer) -> None:
-    app.command("export")(export)
+app = typer.Typer(add_completion=False, rich_markup_mode=None)
 
 
+@app.command("export")
 def export(
     ctx: typer.Context,
     subject: SubjectArg,

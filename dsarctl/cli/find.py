@@ -10,10 +10,10 @@ from .common import IdOpt, JsonOpt, NoExpandOpt, RequestOpt, SubjectArg, search_
 from .output import Output
 
 
-def register(app: typer.Typer) -> None:
-    app.command("find")(find)
+app = typer.Typer(add_completion=False, rich_markup_mode=None)
 
 
+@app.command("find")
 def find(
     ctx: typer.Context,
     subject: SubjectArg,

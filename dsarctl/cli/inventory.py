@@ -11,7 +11,8 @@ from ..errors import ExitStatus
 from .common import JsonOpt, state
 from .output import Output, dumps
 
-app = typer.Typer(help="Validate and show the inventory (the data map).", no_args_is_help=True)
+app = typer.Typer(help="Validate and show the inventory (the data map).",
+                  no_args_is_help=True, add_completion=False, rich_markup_mode=None)
 
 FORMATS = ("table", "json", "markdown", "csv")
 

@@ -12,10 +12,10 @@ from .common import JsonOpt
 from .output import Output
 
 
-def register(app: typer.Typer) -> None:
-    app.command("overdue")(overdue)
+app = typer.Typer(add_completion=False, rich_markup_mode=None)
 
 
+@app.command("overdue")
 def overdue(
     ctx: typer.Context,
     within: Annotated[int, typer.Option("--within", metavar="DAYS",

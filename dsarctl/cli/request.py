@@ -17,6 +17,7 @@ from .output import Output
 app = typer.Typer(
     help="Open data subject requests and record each step: verify, pause, resume, extend, close, deny.",
     no_args_is_help=True,
+    add_completion=False,
     rich_markup_mode=None,
 )
 
@@ -45,11 +46,12 @@ def request_book(ctx: typer.Context) -> Iterator:
 
 def clock(book) -> tuple:
     """(now, today in the controller's zone): the only place the request commands read the clock."""
-    from ..deadlines import local_date
+    from zoneinfo import ZoneInfo
+
     from ..runs import now
 
-    at = now()
-    return at, local_date(at, book.inventory.controller.timezone)
+    at = now()  # the zone was checked when the inventory was loaded
+    return at, at.astimezone(ZoneInfo(book.inventory.controller.timezone)).date()
 
 
 def operator_name(operator: Optional[str]) -> str:

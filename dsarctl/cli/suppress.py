@@ -12,7 +12,8 @@ from ..errors import ExitStatus, UsageError
 from .common import JsonOpt, state
 from .output import Output
 
-app = typer.Typer(help="The suppression list: erased subjects who must not be re-imported.", no_args_is_help=True)
+app = typer.Typer(help="The suppression list: erased subjects who must not be re-imported.",
+                  no_args_is_help=True, add_completion=False, rich_markup_mode=None)
 
 
 @app.command("check")

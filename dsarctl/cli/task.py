@@ -12,7 +12,7 @@ from .output import Output
 from .request import OperatorOpt, operator_name
 
 app = typer.Typer(help="Manual tasks: processors dsarctl cannot reach, confirmed by a person.",
-                  no_args_is_help=True, rich_markup_mode=None)
+                  no_args_is_help=True, add_completion=False, rich_markup_mode=None)
 
 
 @app.command("list")

@@ -1,0 +1,106 @@
+"""Start-up cost (issue 6): each command imports only what it uses.
+
+`dsarctl --help` builds no command and imports no command module; the commands a person runs often
+(`overdue` every morning, `find`, which records a run in the audit log) do not import sqlite-utils once the
+log exists, nor the modules of other commands. Timing is measured by benchmarks/run.py; these tests pin the
+imports that the timing depends on.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+HEAVY = ("sqlalchemy", "sqlite_utils", "holidays", "dateutil", "jinja2", "ruamel", "phonenumbers")
+
+_PROBE = """
+import io, json, sys
+from contextlib import redirect_stdout
+from dsarctl.cli import main
+for args in json.loads(sys.argv[1]):
+    try:
+        with redirect_stdout(io.StringIO()):
+            main(args)
+    except SystemExit:
+        pass
+loaded = sorted(m for m in sys.modules if m.split('.')[0] in {heavy} or m.startswith('dsarctl.cli.'))
+sys.stderr.write('LOADED=' + json.dumps(loaded) + '\\n')
+"""
+
+
+def loaded_after(*runs: list[str], cwd=None) -> set[str]:
+    """The heavy modules and dsarctl.cli submodules a fresh interpreter holds after the given runs."""
+    code = _PROBE.replace("{heavy}", repr(set(HEAVY)))
+    proc = subprocess.run([sys.executable, "-c", code, json.dumps(list(runs))], capture_output=True, text=True,
+                          timeout=120, cwd=cwd,
+                          env={"PATH": "", "NO_COLOR": "1", "DSARCTL_NOW": "2026-02-10T09:00:00Z",
+                               "DSARCTL_OPERATOR": "ann"})
+    line = [ln for ln in proc.stderr.splitlines() if ln.startswith("LOADED=")]
+    assert line, proc.stderr
+    return set(json.loads(line[-1][len("LOADED="):]))
+
+
+def tops(modules: set[str]) -> set[str]:
+    return {m.split(".")[0] for m in modules if not m.startswith("dsarctl.")}
+
+
+@pytest.mark.parametrize("args", [["--help"], ["-h"], ["--version"]])
+def test_root_help_builds_no_command(args):
+    loaded = loaded_after(args)
+    assert loaded <= {"dsarctl.cli.common"}, loaded
+
+
+def test_command_modules_import_nothing_heavy():
+    from dsarctl.cli import COMMANDS
+
+    code = ("import sys, importlib\n"
+            f"for name in {sorted({m for m, _ in COMMANDS.values()})!r}:\n"
+            "    importlib.import_module('dsarctl.cli.' + name)\n"
+            f"print(sorted(m for m in sys.modules if m.split('.')[0] in {set(HEAVY)!r}))\n")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
+    assert proc.stdout.strip() == "[]"
+
+
+def test_overdue_loads_only_its_command_and_no_sqlite_utils(demo_dir):
+    inventory = str(demo_dir / "inventory.yaml")
+    loaded_after(["-i", inventory, "overdue"])  # creates the log (the migrations use sqlite-utils)
+    loaded = loaded_after(["-i", inventory, "overdue", "--json"])
+    assert {m for m in loaded if m.startswith("dsarctl.cli.")} <= {
+        "dsarctl.cli.common", "dsarctl.cli.output", "dsarctl.cli.overdue", "dsarctl.cli.request"}, loaded
+    # holidays, dateutil, ruamel and phonenumbers still come with loading the inventory (its loader)
+    assert not tops(loaded) & {"sqlalchemy", "sqlite_utils", "jinja2"}, loaded
+
+
+def test_find_records_its_run_without_sqlite_utils(demo_dir):
+    inventory = str(demo_dir / "inventory.yaml")
+    loaded_after(["-i", inventory, "overdue"])  # the log exists, as it does after the first run
+    loaded = loaded_after(["-i", inventory, "find", "alice@example.com", "--json"])
+    assert not tops(loaded) & {"sqlite_utils", "jinja2"}, loaded
+    from dsarctl.audit import AuditLog
+    from dsarctl.inventory import load_inventory
+
+    with AuditLog.open(load_inventory(inventory).audit_path) as log:
+        assert [r["kind"] for r in log.runs()] == ["find"] and log.verify().ok
+
+
+@pytest.mark.parametrize("limit", [20, 45, 58, 80, 200])
+def test_root_help_lines_match_each_commands_own_help(limit):
+    """The root --help lists commands from COMMANDS without loading them: the text must be theirs."""
+    from typer.core import TyperCommand
+
+    from dsarctl.cli import COMMANDS, load_command
+
+    for name, (_, help_text) in COMMANDS.items():
+        real = load_command(name)
+        assert real.name == name
+        assert TyperCommand(name, help=help_text).get_short_help_str(limit) == real.get_short_help_str(limit), name
+
+
+def test_unknown_command_is_one_line_with_a_suggestion(cli):
+    result = cli("fnd", "x")
+    assert result.code == 2
+    assert result.err == "dsarctl: error: dsarctl: No such command 'fnd'. Did you mean 'find'? " \
+                         "(see 'dsarctl --help')\n"
