@@ -103,41 +103,71 @@ def available(*args: str) -> bool:
 
 
 def fill_audit_log(data: Path, count: int) -> str:
-    """Put `count` requests into the inventory's audit log: a few through RequestBook.new (real deadline
-    computation), the rest bulk-inserted with the same columns (as tests/test_requests.py does)."""
+    """Put `count` requests into the inventory's audit log, as a company's log looks after ~5 years.
+
+    Requests arrive evenly over the last five years. Everything received more than six weeks ago has been
+    closed (one in ten denied); of those received in the last six weeks, the last two weeks' are all
+    still active and one in twenty of the older ones, so a few tens are overdue and a few tens due this week
+    (what the morning check lists). 100 of the recent ones go through RequestBook.new (real deadline
+    computation, events in the chain), the rest are bulk-inserted with the same columns (as
+    tests/test_requests.py does). A log left by an earlier, different fill is rebuilt.
+    """
     from datetime import timedelta
+
+    from dateutil.relativedelta import relativedelta
 
     from dsarctl.audit import AuditLog
     from dsarctl.inventory import load_inventory
-    from dsarctl.requests import RequestBook
+    from dsarctl.requests import ACTIVE, RequestBook
 
+    path = data / ".dsarctl" / "audit.db"
+    today = date.today()
+    if path.exists():
+        with sqlite3.connect(path) as db:
+            total, active = db.execute(
+                "SELECT count(*), count(*) FILTER (WHERE status IN ('open', 'verified', 'paused')) "
+                "FROM requests").fetchone()
+        if total >= count and active <= count // 20:
+            return f"{total} requests already in the log ({active} active)"
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{path}{suffix}").unlink(missing_ok=True)
     inventory = load_inventory(data / "inventory.yaml")
-    audit = AuditLog.open(data / ".dsarctl" / "audit.db")
+    audit = AuditLog.open(path)
     try:
-        existing = audit.db.execute("SELECT count(*) FROM requests").fetchone()[0]
-        if existing >= count:
-            return f"{existing} requests already in the log"
         book = RequestBook(audit, inventory)
         now = datetime.now(timezone.utc)
-        for n in range(100):
-            book.new(f"planted{n}@bench.example", "access", now - timedelta(days=n), operator="bench", now=now)
-        base = date.today() - timedelta(days=400)
+        for n in range(100):  # received over the last six weeks; answered after two, a few stragglers
+            r = book.new(f"planted{n}@bench.example", "access", now - timedelta(hours=10 * n), operator="bench",
+                         now=now)
+            if n >= 34 and n % 10:
+                book.close(r["id"], "answered", operator="bench", now=now)
+        span = 5 * 365
         rows = []
-        for n in range(count - 100 - existing):
-            due = base + timedelta(days=n % 700)
-            rows.append({
-                "id": f"R-2020-{n + 1:06d}", "subject": f"user{n}@example.com",
-                "identifiers": f'["email:user{n}@example.com"]', "type": "access",
-                "status": ("open", "verified", "closed", "denied", "closed")[n % 5],
-                "regime": "uk-gdpr", "timezone": "Europe/London", "calendar": "GB-ENG",
-                "received_at": f"{due - timedelta(days=30)}T12:00:00+00:00", "due_date": due.isoformat(),
-                "extension_notice_due": due.isoformat(), "pauses": "[]", "extended": n % 3 == 0,
-                "created_at": "2020-01-01T00:00:00+00:00", "created_by": "bench",
-            })
+        bulk = count - 100
+        for n in range(bulk):
+            received = today - timedelta(days=span - span * n // bulk)
+            age = (today - received).days
+            due = received + relativedelta(months=1)
+            if age <= 14 or (age <= 42 and n % 20 == 0):
+                status, closed_at = ACTIVE[n % 2], None
+            else:
+                status = "denied" if n % 10 == 3 else "closed"
+                closed_at = f"{received + timedelta(days=5 + n % 20)}T16:00:00+00:00"
+            rows.append((
+                f"R-{received.year}-{n + 1:06d}", f"user{n}@example.com", f'["email:user{n}@example.com"]',
+                ("access", "erasure", "access", "rectification")[n % 4], status, "uk-gdpr", "Europe/London",
+                "GB-ENG", f"{received}T12:00:00+00:00", due.isoformat(), due.isoformat(), "[]", 0,
+                f"{received}T12:05:00+00:00", "bench", closed_at,
+            ))
         with audit.transaction():
-            audit.db["requests"].insert_all(rows, batch_size=5000)
-        total = audit.db.execute("SELECT count(*) FROM requests").fetchone()[0]
-        return f"{total} requests (100 via RequestBook.new, the rest bulk-inserted)"
+            audit.conn.executemany(
+                "INSERT INTO requests (id, subject, identifiers, type, status, regime, timezone, calendar, "
+                "received_at, due_date, extension_notice_due, pauses, extended, created_at, created_by, "
+                "closed_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+        report = book.overdue(today)
+        total = audit.conn.execute("SELECT count(*) FROM requests").fetchone()[0]
+        return (f"{total} requests over 5 years (100 via RequestBook.new, the rest bulk-inserted): "
+                f"{len(report['overdue'])} overdue, {len(report['due_soon'])} due within 7 days")
     finally:
         audit.close()
 
