@@ -58,10 +58,10 @@ def _compare(inventory, subjects):
         for coll in system.collections.values():
             for subject in subjects:
                 wanted = _wanted(inventory, *subject)
-                plain = [(r.key, r.location, sorted(r.matched)) for r in connector.locate(coll, wanted, prefilter=False)]
+                plain = [(r.key, r.location, sorted(r.matched), r.digest) for r in connector.locate(coll, wanted, prefilter=False)]
                 for scanner in SCANNERS:
                     with scanner:
-                        fast = [(r.key, r.location, sorted(r.matched)) for r in connector.start_locate(coll, wanted)()]
+                        fast = [(r.key, r.location, sorted(r.matched), r.digest) for r in connector.start_locate(coll, wanted)()]
                     assert fast == plain, (system.name, subject, scanner)
                 compared += bool(plain)
     return compared

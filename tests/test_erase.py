@@ -262,3 +262,31 @@ def test_masker():
     assert m.mask({"user": {"email": "a@b.c", "n": 1}, "tags": [{"ip": "1"}, {"ip": "2"}]},
                   {"user.email": "redact", "tags.ip": "null"}) == \
         {"user": {"email": REDACTED, "n": 1}, "tags": [{"ip": None}, {"ip": None}]}
+
+
+def test_mbox_erase_finds_a_message_that_moved_since_the_plan(demo_dir, demo_inventory):
+    """mbox targets are first looked for where the plan found them; when the file changed before them
+    (offsets moved), every message is read and the target is found by its content hash."""
+    import hashlib
+
+    from dsarctl.connectors import open_connector
+    from dsarctl.connectors.base import EraseTarget
+
+    system = demo_inventory.systems["support"]
+    coll = system.collections["support"]
+    connector = open_connector(system, demo_inventory)
+    [first, *_] = list(connector.messages(coll))
+    start, end = first[0], first[1]
+    path = coll.path
+    original = path.read_bytes()
+    message = original[start:end]
+    digest = hashlib.sha256(message).hexdigest()
+    extra = b"From new@example.org Mon Mar  2 09:00:00 2026\nFrom: new@example.org\n\nnew\n\n"
+    path.write_bytes(extra + original)  # everything moves by len(extra)
+    outcome = connector.erase(coll, [EraseTarget([start, end], digest, "delete")], Masker(b"k" * 32), lambda p: None)
+    assert outcome.deleted == 1 and outcome.missing == 0
+    assert path.read_bytes() == extra + original[:start] + original[end:]
+    # in place: found without reading every message
+    path.write_bytes(original)
+    outcome = connector.erase(coll, [EraseTarget([start, end], digest, "delete")], Masker(b"k" * 32), lambda p: None)
+    assert outcome.deleted == 1 and path.read_bytes() == original[:start] + original[end:]

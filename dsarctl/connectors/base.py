@@ -36,6 +36,7 @@ class Record:
     identities: dict[str, set[str]]  # identity kind -> normalised values carried by this record
     matched: set[tuple[str, str]] = field(default_factory=set)  # (kind, value) that led here
     location: str | None = None  # human pointer: "demo/newsletter.csv:4", "cur/1700000000.M1.host"
+    digest: str | None = None  # file records: SHA-256 of the stored text, when known from the search
 
     @property
     def ref(self) -> tuple[str, str, Any]:

@@ -36,15 +36,21 @@ class CsvConnector(LineRecords, Connector):
     def rows(self, collection) -> Iterator[tuple[int, int, dict, str]]:
         """(line number, line number, row as dict, raw text) of every row; a row is known by the line it
         starts on. Rows spanning several lines (quoted newlines) are put together before anything else."""
+        delimiter, _ = self._dialect(collection)
+        where = display_path(collection.path, self.inventory)
+        for start, raw, header in self.raw_rows(collection):
+            yield start, start, self._row(header, raw, delimiter, where, start), raw
+
+    def raw_rows(self, collection) -> Iterator[tuple[int, str, list[str]]]:
+        """(first line number, raw text, header) of every non-blank row after the header, unparsed."""
         delimiter, encoding = self._dialect(collection)
         where = display_path(collection.path, self.inventory)
         header: list[str] | None = None
         for start, raw in self._raw_rows(iter_lines(collection.path, encoding, where, self.fail), where):
             if header is None:
                 header = self._header(collection, raw, delimiter, where, start)
-                continue
-            if raw.strip():
-                yield start, start, self._row(header, raw, delimiter, where, start), raw
+            elif raw.strip():
+                yield start, raw, header
         if header is None:
             raise self.fail(f"{where}: empty file, no header row")
 
@@ -144,7 +150,8 @@ class CsvConnector(LineRecords, Connector):
     # -- erase ---------------------------------------------------------------------------------------
     def erase(self, collection, targets, masker, checkpoint) -> EraseOutcome:
         """Drop or mask the target rows (found by content hash); the header, every other row and the
-        line endings are copied byte for byte. A file that does not parse completely is not rewritten."""
+        line endings are copied byte for byte. Only the target rows are parsed, but the whole file is
+        framed into rows first: a file whose quotes do not balance is not rewritten."""
         from ..filelock import line_ending, line_span, locked, rewrite_lines, text_digest
 
         delimiter, encoding = self._dialect(collection)
@@ -154,10 +161,12 @@ class CsvConnector(LineRecords, Connector):
         with locked(collection.path):
             edits: dict[int, tuple[int, bytes]] = {}
             hit: set[str] = set()
-            for _key, lineno, row, raw in self.rows(collection):
+            where = display_path(collection.path, self.inventory)
+            for lineno, raw, header in self.raw_rows(collection):
                 target = by_digest.get(text_digest(raw))
                 if target is None:
                     continue
+                row = self._row(header, raw, delimiter, where, lineno)
                 hit.add(target.digest)
                 if target.action == "delete":
                     edits[lineno] = (line_span(raw), b"")

@@ -95,8 +95,8 @@ class LineRecords:
                            forbid=self.prefilter_forbid, extra=self.prefilter_extra)
 
     def candidates(self, collection, needles: Needles, job: LinesJob | None = None) -> Iterator[tuple[int, int, str]]:
-        """(line number, byte offset, decoded text without newline) of every candidate line; the file's
-        errors in the same words as a full read."""
+        """(line number, byte offset, decoded text with its line ending) of every candidate line; the
+        file's errors in the same words as a full read."""
         path = collection.path
         where = display_path(path, self.inventory)
         encoding = self.encoding(collection)
@@ -105,10 +105,13 @@ class LineRecords:
                 raise self.fail(f"is a folder, not a file: {where}")
             with open(path, "rb") as handle:
                 head = handle.read(1 << 16)
+                size = os.fstat(handle.fileno()).st_size
             if b"\x00" in head:
                 lineno = head.count(b"\n", 0, head.index(b"\x00")) + 1
                 raise self.fail(f"{where}:{lineno}: NUL byte in the file (is it binary or UTF-16?)")
             for lineno, offset, raw in (job or LinesJob(path, needles)).lines():
+                if offset + len(raw) < size:
+                    raw += b"\n"  # the scan gives the line without its newline
                 try:
                     text = raw.decode(encoding)
                 except UnicodeDecodeError as exc:
@@ -128,11 +131,14 @@ class LineRecords:
         needles = (job.needles if job else self.needles(collection, wanted)) if prefilter else None
         where = display_path(collection.path, self.inventory)
         found = self.entries(collection) if needles is None else self.candidate_entries(collection, needles, job)
-        for key, lineno, data, _raw in found:
+        from ..filelock import text_digest
+
+        for key, lineno, data, raw in found:
             ids = matcher.identities(data)
             hits = matcher.matches(ids, wanted)
             if hits:
-                yield Record(self.system.name, collection.name, key, data, ids, hits, f"{where}:{lineno}")
+                yield Record(self.system.name, collection.name, key, data, ids, hits, f"{where}:{lineno}",
+                             text_digest(raw))
 
     def scan(self, collection) -> Iterator[Record]:
         """Every record, read completely (erase refuses a file it could not read to the end)."""

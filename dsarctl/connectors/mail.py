@@ -279,9 +279,14 @@ class MboxConnector(_MailMixin, Connector):
         with locked(collection.path):
             replacements, hit = {}, set()
             with open(collection.path, "rb") as handle:
-                for start, end, _lineno, _headers in self.messages(collection):
-                    handle.seek(start)
-                    raw = handle.read(end - start)
+                found = self._in_place(handle, targets)
+                if len(found) < len(by_digest):  # the file changed since the plan: read every message
+                    found = []
+                    for start, end, _lineno, _headers in self.messages(collection):
+                        handle.seek(start)
+                        raw = handle.read(end - start)
+                        found.append((start, end, raw))
+                for start, end, raw in found:
                     target = by_digest.get(hashlib.sha256(raw).hexdigest())
                     if target is None:
                         continue
@@ -299,6 +304,22 @@ class MboxConnector(_MailMixin, Connector):
             if replacements:
                 outcome.sha256 = rewrite_ranges(collection.path, replacements, checkpoint)
         return outcome
+
+    @staticmethod
+    def _in_place(handle, targets) -> list[tuple[int, int, bytes]]:
+        """The targets still where the plan found them: (start, end, bytes) of each planned range that
+        still holds a whole message with the planned content hash."""
+        box = _Mbox(handle)
+        out = []
+        for target in targets:
+            if not target.key or len(target.key) != 2:
+                continue
+            start, end = target.key
+            raw = box.read(start, end)
+            if (raw.startswith(b"From ") and box._starts_message(start) and hashlib.sha256(raw).hexdigest() == target.digest
+                    and (end == box.size or (box.read(end, end + 5) == b"From " and box._starts_message(end)))):
+                out.append((start, end, raw))
+        return out
 
     def check_collection(self, collection) -> list[Finding]:
         count = sum(1 for _ in self.messages(collection))
