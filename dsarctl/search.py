@@ -259,6 +259,11 @@ def find_subjects(
                 for kind, values in person.wanted.items():
                     union.setdefault(kind, set()).update(values)
             wanted = {kind: frozenset(values) for kind, values in union.items()}
+            wanting: dict[tuple[str, str], list[_Subject]] = {}  # (kind, value) -> who looks for it
+            for person in active:
+                for kind, values in person.wanted.items():
+                    for value in values:
+                        wanting.setdefault((kind, value), []).append(person)
             # Start every collection's search first (file sources start grep, which runs in the
             # background), then take the results in inventory order.
             started = {}
@@ -288,12 +293,23 @@ def find_subjects(
                 try:
                     if isinstance(search, Exception):
                         raise search
+                    if len(takers) == 1:
+                        [person] = takers
+                        cres = person.results[system_name].collections[coll_name]
+                        for record in search():
+                            person.take(coll, cres, record, rounds, expand)
+                        continue
+                    chosen = set(map(id, takers))
                     for record in search():
-                        for person in takers:
-                            hits = record.matched if len(takers) == 1 else _hits(record, person.wanted)
-                            if hits:
-                                mine = record if len(takers) == 1 else replace(record, matched=set(hits))
-                                person.take(coll, person.results[system_name].collections[coll_name], mine, rounds, expand)
+                        hits: dict[int, tuple[_Subject, set]] = {}
+                        for kind, values in record.identities.items():
+                            for value in values:
+                                for person in wanting.get((kind, value), ()):
+                                    if id(person) in chosen:
+                                        hits.setdefault(id(person), (person, set()))[1].add((kind, value))
+                        for person, matched in hits.values():
+                            person.take(coll, person.results[system_name].collections[coll_name],
+                                        replace(record, matched=matched), rounds, expand)
                 except (DsarError, OSError) as exc:
                     if isinstance(exc, DsarError):
                         message = inventory.redact(getattr(exc, "reason", None) or str(exc))
@@ -309,15 +325,6 @@ def find_subjects(
         for connector in connectors.values():
             connector.close()
     return [person.result(inventory) for person in people]
-
-
-def _hits(record: Record, wanted: dict[str, frozenset[str]]) -> set[tuple[str, str]]:
-    out = set()
-    for kind, values in record.identities.items():
-        want = wanted.get(kind)
-        if want:
-            out.update((kind, v) for v in values & want)
-    return out
 
 
 def _fail(cres: CollectionResult, message: str, found: dict) -> None:

@@ -134,9 +134,9 @@ def needles_for(collection: "Collection", inventory: "Inventory", wanted: "Wante
 
 
 def needle_for_email(value: str, shortest: int = 5) -> str | None:
-    """The longest part of a (case-folded, ASCII) address that every spelling of it holds as ASCII: the
-    address minus every stretch a folding character could stand in for ("ss" <- ß, "k" <- K, "fi" <- ﬁ).
-    None when that part is shorter than `shortest`."""
+    """A part of a (case-folded, ASCII) address that every spelling of it holds as ASCII: the address,
+    or when a folding character could stand in for some of it ("ss" <- ß, "k" <- K, "fi" <- ﬁ), the
+    stretch between such places with most digits, then the longest. None when shorter than `shortest`."""
     risky = [False] * len(value)
     for folded in set(FOLDS.values()):
         start = value.find(folded)
@@ -144,14 +144,23 @@ def needle_for_email(value: str, shortest: int = 5) -> str | None:
             for i in range(start, start + len(folded)):
                 risky[i] = True
             start = value.find(folded, start + 1)
-    best, run_start = "", 0
+    runs, run_start = [], 0
     for i in range(len(value) + 1):
         if i == len(value) or risky[i]:
-            if i - run_start > len(best):
-                best = value[run_start:i]
+            if i > run_start:
+                runs.append((run_start, i))
             run_start = i + 1
-    if best == value:
+    if runs == [(0, len(value))]:
         return value
+    # prefer the run with most digits (they tell people apart: "12345@po" rather than ".harri"), then
+    # the longest
+    def score(run: tuple[int, int]) -> tuple[int, int]:
+        return sum(ch.isdigit() for ch in value[run[0]:run[1]]), run[1] - run[0]
+
+    best = ""
+    if runs:
+        start, end = max(runs, key=score)
+        best = value[start:end]
     return best if len(best) >= shortest else None
 
 

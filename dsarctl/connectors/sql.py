@@ -13,6 +13,7 @@ SQLAlchemy is imported only when an SQL source is used, so commands that do not 
 from __future__ import annotations
 
 import os
+import re
 import warnings
 from typing import Any, Iterator
 
@@ -199,13 +200,14 @@ class SqlConnector(Connector):
                     digits = None
                     if how == "digits":
                         condition, field, digits = condition
+                        sizes = tuple(sorted({len(d) for d in digits}))
                     if how in ("scan", "digits"):
                         query = select(table).where(condition.is_not(None))
                     else:
                         query = select(table).where(condition)
                     for row in conn.execute(query):
                         data = dict(row._mapping)
-                        if digits is not None and not _holds_digits(data[field], digits):
+                        if digits is not None and not _holds_digits(data[field], digits, sizes):
                             continue
                         ids = matcher.identities(data)
                         hits = matcher.matches(ids, wanted)
@@ -252,6 +254,10 @@ class SqlConnector(Connector):
         from sqlalchemy.exc import SQLAlchemyError
 
         outcomes: dict[str, EraseOutcome] = {}
+        for collection, _targets in work:
+            # reflect every table before the transaction: a reflection on another connection would wait
+            # for the transaction's own write lock (SQLite) and fail with "database is locked"
+            self.key_columns(collection)
         try:
             with self.engine().begin() as conn:
                 for collection, targets in work:
@@ -373,13 +379,14 @@ def _national_digits(e164: str) -> str | None:
     return digits if len(digits) >= 6 and digits.isdigit() else None
 
 
+_NOT_DIGITS = re.compile(r"\D")
 _MANY_PHONES = 8  # more phone numbers than this are looked up in one pass over the column
 
 
-def _holds_digits(value, wanted: frozenset[str]) -> bool:
-    """Whether the digits of `value`, in order, hold one of the wanted digit strings."""
-    digits = "".join(ch for ch in str(value) if ch.isdigit())
-    for size in {len(w) for w in wanted}:
+def _holds_digits(value, wanted: frozenset[str], sizes: tuple[int, ...]) -> bool:
+    """Whether the digits of `value`, in order, hold one of the wanted digit strings (of `sizes`)."""
+    digits = _NOT_DIGITS.sub("", str(value))
+    for size in sizes:
         for i in range(len(digits) - size + 1):
             if digits[i:i + size] in wanted:
                 return True
