@@ -142,6 +142,12 @@ def _tricky_company(folder: Path) -> None:
         b"Please write to kim@example.com\r\n"
         b"From kim@example.com is not a new message: no empty line before it\r\n"
         b"\r\n"
+        b"From x@example.org Mon Mar  2 11:30:00 2026\r\n"
+        b"X-Junk: \xff\xfe\xc3\r\n"
+        b"To: \xc3kim@example.com (\xff\xfe)\r\n"
+        b"Cc: Kim@Example.COM (\xe9\xff)\r\n"
+        b"\r\n"
+        b"\r\n"
         b"From straSSe@example.de Mon Mar  2 12:00:00 2026\r\n"
         b"To: STRASSE@example.de\r\n"
         b"Cc: finn@example.com,\r\n"
@@ -184,7 +190,7 @@ def test_tricky_spellings_are_found(tmp_path):
         assert found[("list", "strasse@example.de")] == ["list.csv:2", "list.csv:3"], scanner
         assert found[("list", "finn@example.com")] == ["list.csv:10"], scanner
         assert found[("events", "kim@example.com")] == ["events.jsonl:1", "events.jsonl:2"], scanner
-        assert found[("mail", "kim@example.com")] == ["mail.mbox:2", "mail.mbox:8", "mail.mbox:21"], scanner
-        assert found[("mail", "strasse@example.de")] == ["mail.mbox:21"], scanner
+        assert found[("mail", "kim@example.com")] == ["mail.mbox:2", "mail.mbox:8", "mail.mbox:21", "mail.mbox:27"], scanner
+        assert found[("mail", "strasse@example.de")] == ["mail.mbox:27"], scanner
         assert found[("inbox", "kim@example.com")] == ["Maildir/cur/1.a:2,S", "Maildir/new/3.c"], scanner
     assert normalise_email("\u212aim@example.com") == "kim@example.com"
