@@ -194,3 +194,30 @@ def test_tricky_spellings_are_found(tmp_path):
         assert found[("mail", "strasse@example.de")] == ["mail.mbox:27"], scanner
         assert found[("inbox", "kim@example.com")] == ["Maildir/cur/1.a:2,S", "Maildir/new/3.c"], scanner
     assert normalise_email("\u212aim@example.com") == "kim@example.com"
+
+
+def test_a_file_replaced_during_the_search_is_read_as_grep_read_it(tmp_path):
+    """An erase may replace a file (rename over it) while a search is under way: the search reads the
+    version grep scanned, through the same open file, never offsets of one version in another."""
+    _tricky_company(tmp_path)
+    inventory = load(tmp_path, FILES_SYSTEMS)
+    for name, path in (("list", "list.csv"), ("events", "events.jsonl"), ("mail", "mail.mbox")):
+        system = inventory.systems[name]
+        connector = open_connector(system, inventory)
+        coll = system.collections[name]
+        wanted = _wanted(inventory, "kim@example.com")
+        expected = [(r.key, r.digest) for r in connector.locate(coll, wanted, prefilter=False)]
+        assert expected
+        for scanner in SCANNERS:
+            original = (tmp_path / path).read_bytes()
+            with scanner:
+                search = connector.start_locate(coll, wanted)
+                replacement = tmp_path / (path + ".new")
+                replacement.write_bytes(original[:len(original) // 3][::-1] + b"\n")  # another file entirely
+                replacement.replace(tmp_path / path)
+                try:
+                    got = [(r.key, r.digest) for r in search()]
+                finally:
+                    search.close()
+            (tmp_path / path).write_bytes(original)
+            assert got == expected, (name, scanner)

@@ -209,71 +209,112 @@ def _groups(needles: Needles) -> list[tuple[bytes, ...]]:
 
 
 class _Greps:
-    """grep processes run side by side, each writing to its own unlinked temporary file."""
+    """grep processes run side by side, each writing to its own unlinked temporary file. A group of many
+    ASCII patterns runs twice, in the UTF-8 and the C locale, and the first to finish is kept: GNU grep
+    with many patterns is fast in one locale and several times slower in the other, depending on the
+    data (both give every line holding a needle)."""
 
-    def __init__(self, grep: str, options: list[str], groups: list[tuple[bytes, ...]], paths: list[str]):
-        self.procs = []
-        self.outputs = []
+    def __init__(self, grep: str, options: list[str], groups: list[tuple[bytes, ...]], paths: list[str],
+                 pass_fds: tuple[int, ...] = ()):
+        self.runs: list[list[tuple[subprocess.Popen, object, object]]] = []  # per group: its racers
+        self.outputs: list = []
         try:
             for patterns in groups:
-                out = tempfile.TemporaryFile(prefix="dsarctl-grep-")
-                self.outputs.append(out)
                 args = [grep, "-F", "-i", *options]
                 for pattern in patterns:
                     args += ["-e", os.fsdecode(pattern)]
-                env = _GREP_ENV_UTF8 if all(p.isascii() for p in patterns) else _GREP_ENV
-                self.procs.append(subprocess.Popen([*args, "--", *paths], stdout=out, stderr=subprocess.PIPE,
-                                                   env=env))
+                if not all(p.isascii() for p in patterns):
+                    envs = [_GREP_ENV]
+                elif len(patterns) > 1:
+                    envs = [_GREP_ENV_UTF8, _GREP_ENV]
+                else:
+                    envs = [_GREP_ENV_UTF8]
+                racers = []
+                self.runs.append(racers)
+                for env in envs:
+                    out = tempfile.TemporaryFile(prefix="dsarctl-grep-")
+                    err = tempfile.TemporaryFile(prefix="dsarctl-grep-")
+                    racers.append((subprocess.Popen([*args, "--", *paths], stdout=out, stderr=err, env=env,
+                                                    pass_fds=pass_fds), out, err))
         except BaseException:
             self.close()
             raise
 
     def wait(self) -> list[str]:
-        """Wait for every grep; the error messages of those that failed (exit status 2)."""
+        """Wait for every group's grep (the first racer to finish); the error messages of the groups that
+        failed (exit status 2). `outputs` then holds one output file per group, at its start."""
+        import time
+
         errors = []
-        for proc in self.procs:
-            error = proc.stderr.read()
-            if proc.wait() > 1:
-                errors.append(error.decode(errors="replace").strip() or f"grep exited with {proc.returncode}")
-        for out in self.outputs:
+        self.outputs = []
+        for racers in self.runs:
+            winner = None
+            while winner is None:
+                done = [r for r in racers if r[0].poll() is not None]
+                winner = next((r for r in done if r[0].returncode <= 1), None)
+                if winner is None and len(done) == len(racers):
+                    winner = done[0]
+                if winner is None:
+                    time.sleep(0.002)
+            for proc, _out, _err in racers:
+                if proc is not winner[0] and proc.poll() is None:
+                    proc.kill()
+                    proc.wait()
+            proc, out, err = winner
+            if proc.returncode > 1:
+                err.seek(0)
+                errors.append(err.read().decode(errors="replace").strip() or f"grep exited with {proc.returncode}")
             out.seek(0)
+            self.outputs.append(out)
         return errors
 
     def close(self) -> None:
-        for proc in self.procs:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
-            proc.stderr.close()
-        for out in self.outputs:
-            out.close()
+        for racers in self.runs:
+            for proc, out, err in racers:
+                if proc.poll() is None:
+                    proc.kill()
+                    proc.wait()
+                out.close()
+                err.close()
 
 
 class LinesJob:
     """The candidate lines of one file, with grep started at once (it runs while the caller does other
-    work, e.g. database lookups); `lines()` waits for it and yields what it found."""
+    work, e.g. database lookups); `lines()` waits for it and yields what it found.
+
+    The file is opened first and grep reads that open file (through /proc/self/fd on Linux), and the
+    connector reads records through `file()`: both see the same version even when an erase replaces
+    the file meanwhile. Where /proc is missing, grep reads the path and a replaced file is an error."""
 
     def __init__(self, path, needles: Needles):
         self.path, self.needles = path, needles
         self.greps: _Greps | None = None
         self.error: OSError | None = None
-        grep = grep_binary()
-        if grep is not None and needles.values:
-            try:
-                os.stat(path)  # the caller reports a missing file in its own words
-                self.greps = _Greps(grep, ["-n", "-b", "-a"], _groups(needles), [os.fspath(path)])
-            except OSError as exc:
-                self.error = exc
+        self.handle = None
+        try:
+            self.handle = open(path, "rb")
+            grep = grep_binary()
+            if grep is not None and needles.values:
+                fd = self.handle.fileno()
+                target = f"/proc/self/fd/{fd}" if os.path.isdir("/proc/self/fd") else os.fspath(path)
+                self.greps = _Greps(grep, ["-n", "-b", "-a"], _groups(needles), [target], pass_fds=(fd,))
+        except OSError as exc:
+            self.error = exc
+
+    def file(self):
+        """The open file the candidates come from (its errors as open() raised them)."""
+        if self.error is not None:
+            raise self.error
+        return self.handle
 
     def lines(self) -> Iterator[tuple[int, int, bytes]]:
         """(line number, byte offset of the line, line bytes without its newline) of every line holding
         a needle, in file order. Missing or unreadable files raise OSError like open() does."""
-        if self.error is not None:
-            raise self.error
+        handle = self.file()
         if not self.needles.values:
             return
         if self.greps is None:
-            yield from _python_lines(self.path, self.needles)
+            yield from _python_lines(handle, self.needles)
             return
         import heapq
 
@@ -281,6 +322,8 @@ class LinesJob:
             errors = self.greps.wait()
             if errors:
                 raise OSError(f"grep failed: {errors[0]}")
+            if not os.path.isdir("/proc/self/fd") and not os.path.samestat(os.fstat(handle.fileno()), os.stat(self.path)):
+                raise OSError(f"{self.path} was replaced during the search; search again")
             last = -1
             for lineno, offset, line in heapq.merge(*map(_parse_grep_output, self.greps.outputs),
                                                     key=lambda t: t[1]):
@@ -288,11 +331,13 @@ class LinesJob:
                     last = offset
                     yield lineno, offset, line
         finally:
-            self.close()
+            self.greps.close()
 
     def close(self) -> None:
         if self.greps is not None:
             self.greps.close()
+        if self.handle is not None:
+            self.handle.close()
 
 
 def candidate_lines(path, needles: Needles) -> Iterator[tuple[int, int, bytes]]:
@@ -307,40 +352,40 @@ def _parse_grep_output(out) -> Iterator[tuple[int, int, bytes]]:
         yield int(lineno), int(offset), line[:-1] if line.endswith(b"\n") else line
 
 
-def _python_lines(path, needles: Needles) -> Iterator[tuple[int, int, bytes]]:
-    with open(path, "rb") as handle:
-        offset, lineno, carry = 0, 1, b""
-        while True:
-            block = handle.read(_CHUNK)
-            data = carry + block
-            if not data:
-                return
-            cut = len(data) if not block else data.rfind(b"\n") + 1
-            if cut == 0:
-                carry = data
-                continue
-            part, carry = data[:cut], data[cut:]
-            low = part.lower()
-            starts: set[int] = set()
-            for needle in needles.all:
-                i = low.find(needle)
-                while i != -1:
-                    start = low.rfind(b"\n", 0, i) + 1
-                    starts.add(start)
-                    end = low.find(b"\n", i)
-                    if end == -1:
-                        break
-                    i = low.find(needle, end)
-            counted, at = lineno, 0
-            for start in sorted(starts):
-                counted += part.count(b"\n", at, start)
-                at = start
-                end = part.find(b"\n", start)
-                yield counted, offset + start, part[start:end if end != -1 else len(part)]
-            lineno += part.count(b"\n")
-            offset += len(part)
-            if not block:
-                return
+def _python_lines(handle, needles: Needles) -> Iterator[tuple[int, int, bytes]]:
+    offset, lineno, carry = 0, 1, b""
+    while True:
+        handle.seek(offset + len(carry))  # the caller reads records through the same handle meanwhile
+        block = handle.read(_CHUNK)
+        data = carry + block
+        if not data:
+            return
+        cut = len(data) if not block else data.rfind(b"\n") + 1
+        if cut == 0:
+            carry = data
+            continue
+        part, carry = data[:cut], data[cut:]
+        low = part.lower()
+        starts: set[int] = set()
+        for needle in needles.all:
+            i = low.find(needle)
+            while i != -1:
+                start = low.rfind(b"\n", 0, i) + 1
+                starts.add(start)
+                end = low.find(b"\n", i)
+                if end == -1:
+                    break
+                i = low.find(needle, end)
+        counted, at = lineno, 0
+        for start in sorted(starts):
+            counted += part.count(b"\n", at, start)
+            at = start
+            end = part.find(b"\n", start)
+            yield counted, offset + start, part[start:end if end != -1 else len(part)]
+        lineno += part.count(b"\n")
+        offset += len(part)
+        if not block:
+            return
 
 
 class FilesJob:

@@ -7,7 +7,8 @@ import io
 from typing import Iterator
 
 from .base import Connector, EraseOutcome, Finding, KeySpec
-from .files import LineRecords, display_path, iter_lines
+from .bytescan import LinesJob
+from .files import LineRecords, display_path, iter_lines, source_errors
 
 _FILE_KEYS = {
     "path": KeySpec("path", "The CSV file, relative to the inventory."),
@@ -94,36 +95,48 @@ class CsvConnector(LineRecords, Connector):
         delimiter, encoding = self._dialect(collection)
         where = display_path(collection.path, self.inventory)
         path = collection.path
-        lines = iter_lines(path, encoding, where, self.fail)
-        header_start, header_raw = next(self._raw_rows(lines, where), (1, None))
-        lines.close()
-        if header_raw is None:
-            raise self.fail(f"{where}: empty file, no header row")
-        header = self._header(collection, header_raw, delimiter, where, header_start)
-        header_lines = header_raw.count("\n")
+        own = job is None
+        job = job or LinesJob(path, needles)
+        try:
+            with source_errors(where, self.fail):
+                handle = job.file()  # the file grep reads: the same version even if it is replaced
+            lines = iter_lines(path, encoding, where, self.fail, handle)
+            header_start, header_raw = next(self._raw_rows(lines, where), (1, None))
+            lines.close()
+            if header_raw is None:
+                raise self.fail(f"{where}: empty file, no header row")
+            header = self._header(collection, header_raw, delimiter, where, header_start)
+            header_lines = header_raw.count("\n")
+            yield from self._candidate_rows(collection, needles, job, handle, header, header_lines)
+        finally:
+            if own:
+                job.close()
+
+    def _candidate_rows(self, collection, needles, job, handle, header: list[str], header_lines: int):
+        delimiter, encoding = self._dialect(collection)
+        where = display_path(collection.path, self.inventory)
         quotes = None
         done_until = 0
-        with open(path, "rb") as handle:
-            for lineno, offset, _text in self.candidates(collection, needles, job):
-                if lineno <= header_lines or offset < done_until:
-                    continue  # the header, or a line of a row already read
-                if quotes is None:
-                    quotes = QuoteIndex(handle)
-                start, start_line = offset, lineno
-                while quotes.before(start) % 2:  # inside a quoted field: the row began on an earlier line
-                    start = _previous_line(handle, start)
-                    start_line -= 1
-                raw_bytes = _row_bytes(handle, start)
-                done_until = start + len(raw_bytes)
-                if raw_bytes.count(b'"') % 2:
-                    raise self.fail(f"{where}:{start_line}: quoted field not closed before the end of the file")
-                try:
-                    raw = raw_bytes.decode(encoding)
-                except UnicodeDecodeError as exc:
-                    line = start_line + raw_bytes.count(b"\n", 0, exc.start)
-                    raise self.fail(f"{where}:{line}: not valid {encoding} (byte 0x{raw_bytes[exc.start]:02x})") from None
-                if raw.strip():
-                    yield start_line, start_line, self._row(header, raw, delimiter, where, start_line), raw
+        for lineno, offset, _text in self.candidates(collection, needles, job):
+            if lineno <= header_lines or offset < done_until:
+                continue  # the header, or a line of a row already read
+            if quotes is None:
+                quotes = QuoteIndex(handle)
+            start, start_line = offset, lineno
+            while quotes.before(start) % 2:  # inside a quoted field: the row began on an earlier line
+                start = _previous_line(handle, start)
+                start_line -= 1
+            raw_bytes = _row_bytes(handle, start)
+            done_until = start + len(raw_bytes)
+            if raw_bytes.count(b'"') % 2:
+                raise self.fail(f"{where}:{start_line}: quoted field not closed before the end of the file")
+            try:
+                raw = raw_bytes.decode(encoding)
+            except UnicodeDecodeError as exc:
+                line = start_line + raw_bytes.count(b"\n", 0, exc.start)
+                raise self.fail(f"{where}:{line}: not valid {encoding} (byte 0x{raw_bytes[exc.start]:02x})") from None
+            if raw.strip():
+                yield start_line, start_line, self._row(header, raw, delimiter, where, start_line), raw
 
     def _parse(self, raw: str, delimiter: str, where: str, lineno: int) -> list[str]:
         try:
@@ -150,8 +163,8 @@ class CsvConnector(LineRecords, Connector):
     # -- erase ---------------------------------------------------------------------------------------
     def erase(self, collection, targets, masker, checkpoint) -> EraseOutcome:
         """Drop or mask the target rows (found by content hash); the header, every other row and the
-        line endings are copied byte for byte. Only the target rows are parsed, but the whole file is
-        framed into rows first: a file whose quotes do not balance is not rewritten."""
+        line endings are copied byte for byte. A file that does not parse completely is not rewritten
+        (a row without quotes is checked by counting its delimiters, the others are parsed)."""
         from ..filelock import line_ending, line_span, locked, rewrite_lines, text_digest
 
         delimiter, encoding = self._dialect(collection)
@@ -165,6 +178,11 @@ class CsvConnector(LineRecords, Connector):
             for lineno, raw, header in self.raw_rows(collection):
                 target = by_digest.get(text_digest(raw))
                 if target is None:
+                    if '"' in raw:
+                        self._row(header, raw, delimiter, where, lineno)
+                    elif raw.count(delimiter) + 1 != len(header):
+                        raise self.fail(f"{where}:{lineno}: row has {raw.count(delimiter) + 1} fields, "
+                                        f"the header has {len(header)}")
                     continue
                 row = self._row(header, raw, delimiter, where, lineno)
                 hit.add(target.digest)

@@ -51,25 +51,33 @@ def start_file_search(connector, collection, wanted: Wanted, needles: Needles | 
     return StartedSearch(lambda: connector.locate(collection, wanted, job=job), [job])
 
 
-def iter_lines(path, encoding: str, where: str, fail) -> Iterator[tuple[int, str]]:
-    """(line number, text) for every line of a file, decoding each line on its own so that a bad byte
-    is reported with its line number."""
+def iter_lines(path, encoding: str, where: str, fail, handle=None) -> Iterator[tuple[int, str]]:
+    """(line number, text) for every line of a file (or of the open `handle`, from its start), decoding
+    each line on its own so that a bad byte is reported with its line number."""
+    if handle is not None:
+        handle.seek(0)
+        yield from _decoded_lines(handle, encoding, where, fail)
+        return
     with source_errors(where, fail):
         handle = open(path, "rb")
     with handle:
-        lineno = 0
-        try:
-            for raw in handle:
-                lineno += 1
-                try:
-                    text = raw.decode(encoding)
-                except UnicodeDecodeError as exc:
-                    raise fail(f"{where}:{lineno}: not valid {encoding} (byte 0x{raw[exc.start]:02x} at column {exc.start + 1})") from None
-                if "\x00" in text:
-                    raise fail(f"{where}:{lineno}: NUL byte in the file (is it binary or UTF-16?)")
-                yield lineno, text
-        except OSError as exc:
-            raise fail(f"{where}:{lineno + 1}: read error: {exc.strerror}") from None
+        yield from _decoded_lines(handle, encoding, where, fail)
+
+
+def _decoded_lines(handle, encoding: str, where: str, fail) -> Iterator[tuple[int, str]]:
+    lineno = 0
+    try:
+        for raw in handle:
+            lineno += 1
+            try:
+                text = raw.decode(encoding)
+            except UnicodeDecodeError as exc:
+                raise fail(f"{where}:{lineno}: not valid {encoding} (byte 0x{raw[exc.start]:02x} at column {exc.start + 1})") from None
+            if "\x00" in text:
+                raise fail(f"{where}:{lineno}: NUL byte in the file (is it binary or UTF-16?)")
+            yield lineno, text
+    except OSError as exc:
+        raise fail(f"{where}:{lineno + 1}: read error: {exc.strerror}") from None
 
 
 class LineRecords:
@@ -100,26 +108,33 @@ class LineRecords:
         path = collection.path
         where = display_path(path, self.inventory)
         encoding = self.encoding(collection)
-        with source_errors(where, self.fail):
-            if os.path.isdir(path):
-                raise self.fail(f"is a folder, not a file: {where}")
-            with open(path, "rb") as handle:
+        own = job is None
+        job = job or LinesJob(path, needles)
+        try:
+            with source_errors(where, self.fail):
+                if os.path.isdir(path):
+                    raise self.fail(f"is a folder, not a file: {where}")
+                handle = job.file()
+                handle.seek(0)
                 head = handle.read(1 << 16)
                 size = os.fstat(handle.fileno()).st_size
-            if b"\x00" in head:
-                lineno = head.count(b"\n", 0, head.index(b"\x00")) + 1
-                raise self.fail(f"{where}:{lineno}: NUL byte in the file (is it binary or UTF-16?)")
-            for lineno, offset, raw in (job or LinesJob(path, needles)).lines():
-                if offset + len(raw) < size:
-                    raw += b"\n"  # the scan gives the line without its newline
-                try:
-                    text = raw.decode(encoding)
-                except UnicodeDecodeError as exc:
-                    raise self.fail(f"{where}:{lineno}: not valid {encoding} (byte 0x{raw[exc.start]:02x} "
-                                    f"at column {exc.start + 1})") from None
-                if "\x00" in text:
+                if b"\x00" in head:
+                    lineno = head.count(b"\n", 0, head.index(b"\x00")) + 1
                     raise self.fail(f"{where}:{lineno}: NUL byte in the file (is it binary or UTF-16?)")
-                yield lineno, offset, text
+                for lineno, offset, raw in job.lines():
+                    if offset + len(raw) < size:
+                        raw += b"\n"  # the scan gives the line without its newline
+                    try:
+                        text = raw.decode(encoding)
+                    except UnicodeDecodeError as exc:
+                        raise self.fail(f"{where}:{lineno}: not valid {encoding} (byte 0x{raw[exc.start]:02x} "
+                                        f"at column {exc.start + 1})") from None
+                    if "\x00" in text:
+                        raise self.fail(f"{where}:{lineno}: NUL byte in the file (is it binary or UTF-16?)")
+                    yield lineno, offset, text
+        finally:
+            if own:
+                job.close()
 
     def start_locate(self, collection, wanted: Wanted) -> StartedSearch:
         return start_file_search(self, collection, wanted, self.needles(collection, wanted), LinesJob)

@@ -52,7 +52,7 @@ class JsonlConnector(LineRecords, Connector):
     # -- erase ---------------------------------------------------------------------------------------
     def erase(self, collection, targets, masker, checkpoint) -> EraseOutcome:
         """Drop or mask the target lines (found by content hash); every other line is copied byte for
-        byte. Only the target lines are parsed (a broken target line stops the rewrite, naming it)."""
+        byte. A file with a line that does not parse is not rewritten (the error names the line)."""
         from ..filelock import line_ending, locked, rewrite_lines, text_digest
 
         by_digest = {t.digest: t for t in targets}
@@ -60,12 +60,10 @@ class JsonlConnector(LineRecords, Connector):
         with locked(collection.path):
             edits: dict[int, tuple[int, bytes]] = {}
             hit: set[str] = set()
-            where = display_path(collection.path, self.inventory)
-            for lineno, text in iter_lines(collection.path, self.encoding(collection), where, self.fail):
+            for lineno, obj, text in self.objects(collection):
                 target = by_digest.get(text_digest(text))
-                if target is None or not text.strip():
+                if target is None:
                     continue
-                obj = self._parse(text, where, lineno)
                 hit.add(target.digest)
                 if target.action == "delete":
                     edits[lineno] = (1, b"")

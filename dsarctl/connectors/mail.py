@@ -202,39 +202,48 @@ class MboxConnector(_MailMixin, Connector):
         headers and to the next From_ line, by the same rules as the full read."""
         where = display_path(collection.path, self.inventory)
         path = collection.path
-        with source_errors(where, self.fail, "an mbox file"):
-            if os.path.isdir(path):
-                raise IsADirectoryError(path)
-            handle = open(path, "rb")
+        own = job is None
+        job = job or LinesJob(path, needles)
+        try:
+            with source_errors(where, self.fail, "an mbox file"):
+                if os.path.isdir(path):
+                    raise IsADirectoryError(path)
+                handle = job.file()  # the file grep reads: the same version even if it is replaced
+            yield from self._frame_candidates(collection, job, handle, where)
+        finally:
+            if own:
+                job.close()
+
+    def _frame_candidates(self, collection, job, handle, where: str):
         headers = self._identity_headers(collection)
-        with handle:
-            box = _Mbox(handle)
-            for lineno, line in enumerate(box.read(0, 1 << 16).split(b"\n")[:-1], 1):
-                if line.strip():
-                    if not line.startswith(b"From "):
-                        raise self.fail(f"{where}:{lineno}: not an mbox file (expected a 'From ' line)")
-                    break
-            done_until = 0
-            for lineno, offset, line in (job or LinesJob(path, needles)).lines():
-                if offset < done_until:
-                    continue  # a line of a message already read
-                if not needles.value_in(line):  # only `=?` or a folding character: an address header?
-                    name = line.split(b":", 1)[0].strip().lower()
-                    if line[:1] not in (b" ", b"\t") and not (b":" in line and name in headers):
-                        continue
-                start = box.message_start(offset)
-                if start is None:
+        needles = job.needles
+        box = _Mbox(handle)
+        for lineno, line in enumerate(box.read(0, 1 << 16).split(b"\n")[:-1], 1):
+            if line.strip():
+                if not line.startswith(b"From "):
                     raise self.fail(f"{where}:{lineno}: not an mbox file (expected a 'From ' line)")
-                header_end = box.blank_line(start)
-                first_line = lineno - box.read(start, offset).count(b"\n")
-                if header_end is None:
-                    raise self.fail(f"{where}:{first_line}: message headers are not terminated (truncated message?)")
-                if offset >= header_end:
-                    continue  # in the body: bodies are not searched
-                end = box.next_message(header_end)
-                block = box.read(start, header_end)
-                yield start, end, first_line, block[block.index(b"\n") + 1:]
-                done_until = end
+                break
+        done_until = 0
+        for lineno, offset, line in job.lines():
+            if offset < done_until:
+                continue  # a line of a message already read
+            if not needles.value_in(line):  # only `=?` or a folding character: an address header?
+                name = line.split(b":", 1)[0].strip().lower()
+                if line[:1] not in (b" ", b"\t") and not (b":" in line and name in headers):
+                    continue
+            start = box.message_start(offset)
+            if start is None:
+                raise self.fail(f"{where}:{lineno}: not an mbox file (expected a 'From ' line)")
+            header_end = box.blank_line(start)
+            first_line = lineno - box.read(start, offset).count(b"\n")
+            if header_end is None:
+                raise self.fail(f"{where}:{first_line}: message headers are not terminated (truncated message?)")
+            if offset >= header_end:
+                continue  # in the body: bodies are not searched
+            end = box.next_message(header_end)
+            block = box.read(start, header_end)
+            yield start, end, first_line, block[block.index(b"\n") + 1:]
+            done_until = end
 
     def raw_chunks(self, collection, record: Record) -> Iterator[bytes]:
         """The message as an .eml: its bytes without the mbox From_ line, read in chunks."""
