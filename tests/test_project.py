@@ -45,25 +45,27 @@ def test_every_command_is_documented():
             assert f"## dsarctl {name} {sub}\n" in reference, f"{name} {sub}"
 
 
-def test_calendar_list_matches_the_installed_holidays():
-    """dsarctl/inventory/calendars.py lets the loader check `controller.holidays` without importing every
-    country of `holidays`; it must list what the installed `holidays` supports."""
+def test_known_codes_match_the_installed_holidays_and_phonenumbers():
+    """dsarctl/inventory/known_codes.py lets the loader check `controller.holidays` and phone regions
+    without importing every country of `holidays` or `phonenumbers`; it must list what they support."""
     import importlib.util
 
-    spec = importlib.util.spec_from_file_location("calendars_script", ROOT / "scripts" / "calendars.py")
+    spec = importlib.util.spec_from_file_location("known_codes_script", ROOT / "scripts" / "known_codes.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    current = (ROOT / "dsarctl" / "inventory" / "calendars.py").read_text()
+    current = (ROOT / "dsarctl" / "inventory" / "known_codes.py").read_text()
     assert current == module.render(), (
-        "dsarctl/inventory/calendars.py is stale: run python scripts/calendars.py > dsarctl/inventory/calendars.py")
+        "dsarctl/inventory/known_codes.py is stale: run python scripts/known_codes.py > dsarctl/inventory/known_codes.py")
 
 
 def test_a_calendar_missing_from_the_list_is_checked_against_holidays(monkeypatch):
     """A newer `holidays` may support a calendar the generated list lacks: it is accepted after asking
     `holidays` itself, and a code neither knows is still refused."""
-    from dsarctl.inventory import calendars, loader
+    from dsarctl.inventory import known_codes, loader
 
-    monkeypatch.setattr(calendars, "CALENDARS", {})
+    monkeypatch.setattr(known_codes, "CALENDARS", {})
+    monkeypatch.setattr(known_codes, "PHONE_REGIONS", frozenset())
+    assert loader._phone_region_known("gb") and not loader._phone_region_known("XX")
     assert loader._calendar_problem("GB-ENG") is None
     assert "unknown holiday calendar 'XX'" in loader._calendar_problem("XX")
     assert "unknown subdivision 'ZZZ'" in loader._calendar_problem("GB-ZZZ")

@@ -369,9 +369,9 @@ class _Loader:
             if region is not None:
                 if type_ != "phone":
                     raise self.error(ikp + ("region",), "'region' applies to phone identities only")
-                import phonenumbers
+                from .known_codes import PHONE_REGIONS
 
-                if region.upper() not in phonenumbers.SUPPORTED_REGIONS:
+                if region.upper() not in PHONE_REGIONS and not _phone_region_known(region):
                     raise self.error(ikp + ("region",), f"unknown phone region '{region}' (use a two-letter country code like GB)")
                 region = region.upper()
             kinds[name] = IdentityKind(name=name, type=type_, region=region, unique=self._bool(spec, ikp, "unique"))
@@ -602,8 +602,15 @@ class _Loader:
         return EraseRule(action=action, fields=fields, reason=reason, until=until)
 
 
+def _phone_region_known(region: str) -> bool:
+    """Asked of `phonenumbers` itself when the generated list (known_codes) lacks the region."""
+    import phonenumbers
+
+    return region.upper() in phonenumbers.SUPPORTED_REGIONS
+
+
 def _calendar_problem(code: str) -> str | None:
-    from .calendars import CALENDARS
+    from .known_codes import CALENDARS
 
     country, _, subdiv = code.partition("-")
     known = CALENDARS.get(country.upper())
