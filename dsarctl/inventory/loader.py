@@ -132,6 +132,8 @@ class _Loader:
             raise InventoryError(f"YAML error: {first}", where=self.name) from None
         except RecursionError:
             raise InventoryError("YAML nesting is too deep", where=self.name) from None
+        except (ValueError, TypeError) as exc:  # ruamel's constructors on odd scalars ("._" as a float)
+            raise InventoryError(f"YAML error: cannot read a value ({exc})", where=self.name) from None
 
     def _plain(self, node: Any, key_path: tuple) -> Any:
         """Turn ruamel's tree into dicts/lists/scalars, recording line numbers and expanding ${VAR}."""
