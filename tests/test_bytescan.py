@@ -37,6 +37,7 @@ def test_ascii_folding_lists_every_character_that_normalises_to_ascii():
     ("planted.middle@bench.example", "planted.middle@bench.example"),  # nothing a folding character makes
     ("rupert.edwards106316@example.net", "106316@example.net"),  # "s" may be written ſ
     ("kiss@ok.de", None),  # too little of it is safe: searched whole, with every folding character
+    ("zo\u00eb.mith42@example.org", ".mith42@example.org"),  # ë may be written e + combining diaeresis
 ])
 def test_needle_for_email(value, needle):
     assert needle_for_email(value) == needle
@@ -112,7 +113,9 @@ def _tricky_company(folder: Path) -> None:
         "kim@example.com,\"two\nlines kim@example.com\"\n"
         "\"kim@example.com\",\"quoted, \"\"with\"\" quotes\"\n"
         "x,\"a note that names kim@example.com\nand goes on\"\n"
-        "\ufb01nn@example.com,ligature\n".encode()
+        "\ufb01nn@example.com,ligature\n"
+        "zo\u00eb.smith@example.com,composed\n"
+        "ZOE\u0308.SMITH@EXAMPLE.COM,decomposed\n".encode()
     )
     (folder / "events.jsonl").write_bytes(
         b'{"user": {"email": "kim@example.com"}, "account": 7}\n'
@@ -164,7 +167,7 @@ def _tricky_company(folder: Path) -> None:
 
 
 @pytest.mark.parametrize("subject", [
-    ["kim@example.com"], ["strasse@example.de"], ["finn@example.com"], ["customer_id:7"],
+    ["kim@example.com"], ["strasse@example.de"], ["finn@example.com"], ["customer_id:7"], ["zo\u00eb.smith@example.com"],
     ["kim@example.com", "strasse@example.de", "finn@example.com", "customer_id:70", "nobody@example.com"],
 ])
 def test_fast_path_agrees_with_a_plain_parse_on_tricky_files(tmp_path, subject):
@@ -184,11 +187,12 @@ def test_tricky_spellings_are_found(tmp_path):
                 system = inventory.systems[name]
                 connector = open_connector(system, inventory)
                 coll = system.collections[name]
-                for subject in ("kim@example.com", "strasse@example.de", "finn@example.com"):
+                for subject in ("kim@example.com", "strasse@example.de", "finn@example.com", "zo\u00eb.smith@example.com"):
                     found[(name, subject)] = [r.location for r in connector.start_locate(coll, _wanted(inventory, subject))()]
         assert found[("list", "kim@example.com")] == ["list.csv:4", "list.csv:5", "list.csv:7"], scanner
         assert found[("list", "strasse@example.de")] == ["list.csv:2", "list.csv:3"], scanner
         assert found[("list", "finn@example.com")] == ["list.csv:10"], scanner
+        assert found[("list", "zo\u00eb.smith@example.com")] == ["list.csv:11", "list.csv:12"], scanner
         assert found[("events", "kim@example.com")] == ["events.jsonl:1", "events.jsonl:2"], scanner
         assert found[("mail", "kim@example.com")] == ["mail.mbox:2", "mail.mbox:8", "mail.mbox:21", "mail.mbox:27"], scanner
         assert found[("mail", "strasse@example.de")] == ["mail.mbox:27"], scanner

@@ -3,8 +3,8 @@
 A file is searched for the searched values as raw bytes, ASCII case-folded, and only the lines that
 contain one (the candidates) are parsed and matched by the connector. The test is exact, never lossy:
 
-- it is used only for values that are plain ASCII and for text encodings that spell ASCII as ASCII;
-  phone numbers (written in many formats) and non-ASCII values are never pre-filtered;
+- it is used only for text encodings that spell ASCII as ASCII, never for phone numbers (written in
+  many formats); a non-ASCII address is searched by an ASCII stretch of it;
 - an e-mail address normalises by trimming, NFC and case-folding, so a line can hold it in another
   spelling only through one of the few characters whose NFC or case-folded form is ASCII (ß -> ss,
   K (Kelvin sign) -> k, ﬁ -> fi, ...). Where an address holds such a fold ("ss", "k", "fi" ...), the
@@ -112,15 +112,20 @@ def needles_for(collection: "Collection", inventory: "Inventory", wanted: "Wante
         if kind_type == "phone":
             return None
         for value in searched:
-            if not value.isascii() or any(ch in value for ch in forbid) or not value.strip():
+            if any(ch in value for ch in forbid) or not value.strip():
                 return None
             if kind_type == "email":
                 needle = needle_for_email(value)
+                if needle is None and not value.isascii():
+                    return None  # too little plain ASCII in it: parse every record
                 if needle is None:  # too little of it is safe: search it whole, and every folding character
                     needle, folding = value, True
+                values.add(needle.lower().encode("ascii"))
             else:
-                needle = value  # strings are compared as they are written (trimmed), never folded
-            values.add(needle.lower().encode("ascii"))
+                try:  # strings are compared as they are written (trimmed), never folded
+                    values.add(value.encode(plain).lower())
+                except UnicodeEncodeError:
+                    return None
     if not values:
         return Needles(())
     markers = list(extra)
@@ -134,10 +139,11 @@ def needles_for(collection: "Collection", inventory: "Inventory", wanted: "Wante
 
 
 def needle_for_email(value: str, shortest: int = 5) -> str | None:
-    """A part of a (case-folded, ASCII) address that every spelling of it holds as ASCII: the address,
-    or when a folding character could stand in for some of it ("ss" <- ß, "k" <- K, "fi" <- ﬁ), the
-    stretch between such places with most digits, then the longest. None when shorter than `shortest`."""
-    risky = [False] * len(value)
+    """A part of a (case-folded) address that every spelling of it holds as ASCII: the address, or when
+    a folding character could stand in for some of it ("ss" <- ß, "k" <- K, "fi" <- ﬁ) or it holds
+    non-ASCII characters (which may be spelt decomposed), the stretch between such places with most
+    digits, then the longest. None when shorter than `shortest`."""
+    risky = [not ch.isascii() for ch in value]  # a non-ASCII character may be spelt decomposed (e + ◌̈)
     for folded in set(FOLDS.values()):
         start = value.find(folded)
         while start != -1:

@@ -288,14 +288,13 @@ class MboxConnector(_MailMixin, Connector):
         with locked(collection.path):
             replacements, hit = {}, set()
             with open(collection.path, "rb") as handle:
-                found = self._in_place(handle, targets)
-                if len(found) < len(by_digest):  # the file changed since the plan: read every message
-                    found = []
-                    for start, end, _lineno, _headers in self.messages(collection):
-                        handle.seek(start)
-                        raw = handle.read(end - start)
-                        found.append((start, end, raw))
-                for start, end, raw in found:
+                placed = self._in_place(handle, targets)
+                if len({digest for _s, _e, digest in placed}) < len(by_digest):
+                    # the file changed since the plan: read every message
+                    placed = ((start, end, None) for start, end, _line, _headers in self.messages(collection))
+                for start, end, _digest in placed:
+                    handle.seek(start)
+                    raw = handle.read(end - start)
                     target = by_digest.get(hashlib.sha256(raw).hexdigest())
                     if target is None:
                         continue
@@ -315,8 +314,8 @@ class MboxConnector(_MailMixin, Connector):
         return outcome
 
     @staticmethod
-    def _in_place(handle, targets) -> list[tuple[int, int, bytes]]:
-        """The targets still where the plan found them: (start, end, bytes) of each planned range that
+    def _in_place(handle, targets) -> list[tuple[int, int, str]]:
+        """The targets still where the plan found them: (start, end, digest) of each planned range that
         still holds a whole message with the planned content hash."""
         box = _Mbox(handle)
         out = []
@@ -327,8 +326,8 @@ class MboxConnector(_MailMixin, Connector):
             raw = box.read(start, end)
             if (raw.startswith(b"From ") and box._starts_message(start) and hashlib.sha256(raw).hexdigest() == target.digest
                     and (end == box.size or (box.read(end, end + 5) == b"From " and box._starts_message(end)))):
-                out.append((start, end, raw))
-        return out
+                out.append((start, end, target.digest))
+        return sorted(set(out))
 
     def check_collection(self, collection) -> list[Finding]:
         count = sum(1 for _ in self.messages(collection))

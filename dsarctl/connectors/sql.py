@@ -205,10 +205,12 @@ class SqlConnector(Connector):
                         query = select(table).where(condition.is_not(None))
                     else:
                         query = select(table).where(condition)
-                    for row in conn.execute(query):
-                        data = dict(row._mapping)
-                        if digits is not None and not _holds_digits(data[field], digits, sizes):
+                    result = conn.execute(query)
+                    at = list(result.keys()).index(field) if digits is not None else None
+                    for row in result:
+                        if at is not None and not _holds_digits(row[at], digits, sizes):
                             continue
+                        data = dict(row._mapping)
                         ids = matcher.identities(data)
                         hits = matcher.matches(ids, wanted)
                         if not hits:

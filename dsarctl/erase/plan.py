@@ -198,11 +198,10 @@ def plan_from_find(inventory: Inventory, results: list, *, key: bytes, erased_on
     found: dict[tuple[str, str], list[Record]] = {}
     seen: set = set()
     failed: dict[tuple[str, str], str] = {}
-    identifiers: list[Identifier] = []
+    identifiers: dict[Identifier, None] = {}  # ordered, without duplicates
     for result in results:
         for ident in result.identifiers:
-            if ident not in identifiers:
-                identifiers.append(ident)
+            identifiers.setdefault(ident, None)
         for system, collection, error in result.failures:
             failed[(system, collection)] = error
         for record in result.records():
@@ -210,5 +209,5 @@ def plan_from_find(inventory: Inventory, results: list, *, key: bytes, erased_on
                 continue
             seen.add(record.ref)
             found.setdefault((record.system, record.collection), []).append(record)
-    return build_plan(inventory, found, failed, identifiers, key=key, erased_on=erased_on,
+    return build_plan(inventory, found, failed, list(identifiers), key=key, erased_on=erased_on,
                       open_tasks=any(r.total for r in results))
