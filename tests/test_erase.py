@@ -290,3 +290,26 @@ def test_mbox_erase_finds_a_message_that_moved_since_the_plan(demo_dir, demo_inv
     path.write_bytes(original)
     outcome = connector.erase(coll, [EraseTarget([start, end], digest, "delete")], Masker(b"k" * 32), lambda p: None)
     assert outcome.deleted == 1 and path.read_bytes() == original[:start] + original[end:]
+
+
+def test_sql_erase_reflects_every_table_before_its_transaction(demo_dir, demo_inventory, monkeypatch):
+    """A table reflected inside the erase transaction reads on another connection, which waits for the
+    transaction's own SQLite write lock ("database is locked" on large batches): all are reflected first."""
+    from dsarctl.connectors import open_connector
+    from dsarctl.connectors.base import EraseTarget
+
+    system = demo_inventory.systems["crm"]
+    connector = open_connector(system, demo_inventory)
+    engine = connector.engine()
+    real_begin = engine.begin
+    reflected_at_begin = []
+
+    def begin():
+        reflected_at_begin.append(set(connector._tables))
+        return real_begin()
+
+    monkeypatch.setattr(engine, "begin", begin)
+    work = [(coll, [EraseTarget((999_999,), None, "delete")]) for coll in system.collections.values()]
+    outcomes = connector.erase_system(work, Masker(b"k" * 32), lambda p: None)
+    assert reflected_at_begin == [set(system.collections)]
+    assert all(o.missing == 1 for o in outcomes.values())

@@ -80,31 +80,30 @@ class Needles:
 
 
 def ascii_compatible(encoding: str) -> str | None:
-    """The codec name when `encoding` writes ASCII text as the same bytes (utf-8, latin-1, cp1252 …),
-    else None (utf-16, utf-32, ebcdic …)."""
+    """The codec to encode needles with when `encoding` writes ASCII text as the same bytes (utf-8,
+    latin-1, cp1252 …; utf-8-sig as utf-8), else None (utf-16, utf-32, ebcdic …)."""
     try:
         name = codecs.lookup(encoding).name
     except LookupError:
         return None
     plain = "utf-8" if name == "utf-8-sig" else name
     try:
-        return name if _PROBE.encode(plain) == _PROBE.encode("ascii") else None
+        return plain if _PROBE.encode(plain) == _PROBE.encode("ascii") else None
     except UnicodeEncodeError:
         return None
 
 
 def needles_for(collection: "Collection", inventory: "Inventory", wanted: "Wanted", *, encoding: str = "utf-8",
-                kinds=None, forbid: str = "", extra: tuple[bytes, ...] = ()) -> Needles | None:
+                forbid: str = "", extra: tuple[bytes, ...] = ()) -> Needles | None:
     """The needles for searching `collection` for `wanted`, or None when no exact byte test exists (a
     phone number or non-ASCII value is searched, a value holds a `forbid` character, or the encoding
     does not spell ASCII as ASCII)."""
-    codec = ascii_compatible(encoding)
-    if codec is None:
+    plain = ascii_compatible(encoding)
+    if plain is None:
         return None
-    plain = "utf-8" if codec == "utf-8-sig" else codec
     values: set[bytes] = set()
     folding = False
-    for kind_name in kinds if kinds is not None else collection.identities:
+    for kind_name in collection.identities:
         searched = wanted.get(kind_name)
         if not searched:
             continue
@@ -346,11 +345,6 @@ class LinesJob:
             self.handle.close()
 
 
-def candidate_lines(path, needles: Needles) -> Iterator[tuple[int, int, bytes]]:
-    """`LinesJob(path, needles).lines()`."""
-    return LinesJob(path, needles).lines()
-
-
 def _parse_grep_output(out) -> Iterator[tuple[int, int, bytes]]:
     for raw in out:
         lineno, _, rest = raw.partition(b":")
@@ -436,15 +430,3 @@ class FilesJob:
     def close(self) -> None:
         if self.greps is not None:
             self.greps.close()
-
-
-def candidate_files(root, subdirs: list[str], needles: Needles) -> set[str] | None:
-    """`FilesJob(root, subdirs, needles).names()`."""
-    return FilesJob(root, subdirs, needles).names()
-
-
-def file_holds(path, needles: Needles) -> bool:
-    """Whether a (small) file holds a needle: the Python test for one Maildir message."""
-    with open(path, "rb") as handle:
-        low = handle.read().lower()
-    return any(n in low for n in needles.all)

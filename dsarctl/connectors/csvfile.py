@@ -7,7 +7,6 @@ import io
 from typing import Iterator
 
 from .base import Connector, EraseOutcome, Finding, KeySpec
-from .bytescan import LinesJob
 from .files import LineRecords, display_path, iter_lines, source_errors
 
 _FILE_KEYS = {
@@ -88,36 +87,24 @@ class CsvConnector(LineRecords, Connector):
             raise self.fail(f"{where}:{start}: row has {len(fields)} fields, the header has {len(header)}")
         return dict(zip(header, fields))
 
-    def candidate_entries(self, collection, needles, job=None):
+    def candidate_entries(self, collection, job):
         """The rows holding a candidate line. A candidate line may be the middle of a row with quoted
         newlines: the row is found from the parity of the quotes before it (counted in one pass of
         `bytes.count` over the file) and read whole."""
         delimiter, encoding = self._dialect(collection)
         where = display_path(collection.path, self.inventory)
-        path = collection.path
-        own = job is None
-        job = job or LinesJob(path, needles)
-        try:
-            with source_errors(where, self.fail):
-                handle = job.file()  # the file grep reads: the same version even if it is replaced
-            lines = iter_lines(path, encoding, where, self.fail, handle)
-            header_start, header_raw = next(self._raw_rows(lines, where), (1, None))
-            lines.close()
-            if header_raw is None:
-                raise self.fail(f"{where}: empty file, no header row")
-            header = self._header(collection, header_raw, delimiter, where, header_start)
-            header_lines = header_raw.count("\n")
-            yield from self._candidate_rows(collection, needles, job, handle, header, header_lines)
-        finally:
-            if own:
-                job.close()
-
-    def _candidate_rows(self, collection, needles, job, handle, header: list[str], header_lines: int):
-        delimiter, encoding = self._dialect(collection)
-        where = display_path(collection.path, self.inventory)
+        with source_errors(where, self.fail):
+            handle = job.file()  # the file grep reads: the same version even if it is replaced
+        lines = iter_lines(collection.path, encoding, where, self.fail, handle)
+        header_start, header_raw = next(self._raw_rows(lines, where), (1, None))
+        lines.close()
+        if header_raw is None:
+            raise self.fail(f"{where}: empty file, no header row")
+        header = self._header(collection, header_raw, delimiter, where, header_start)
+        header_lines = header_raw.count("\n")
         quotes = None
         done_until = 0
-        for lineno, offset, _text in self.candidates(collection, needles, job):
+        for lineno, offset, _text in self.candidates(collection, job):
             if lineno <= header_lines or offset < done_until:
                 continue  # the header, or a line of a row already read
             if quotes is None:

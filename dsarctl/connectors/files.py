@@ -51,6 +51,14 @@ def start_file_search(connector, collection, wanted: Wanted, needles: Needles | 
     return StartedSearch(lambda: connector.locate(collection, wanted, job=job), [job])
 
 
+def run_started(search: StartedSearch) -> Iterator[Record]:
+    """The records of a started search, releasing what it started (its grep) however it ends."""
+    try:
+        yield from search()
+    finally:
+        search.close()
+
+
 def iter_lines(path, encoding: str, where: str, fail, handle=None) -> Iterator[tuple[int, str]]:
     """(line number, text) for every line of a file (or of the open `handle`, from its start), decoding
     each line on its own so that a bad byte is reported with its line number."""
@@ -84,7 +92,7 @@ class LineRecords:
     """locate / scan / record_digests for connectors whose records are lines (or quoted multi-line rows)
     of one text file. A subclass provides `entries(collection)` yielding (key, line number, record dict,
     raw text) for every record, and `candidate_entries(collection, needles)` doing the same for only the
-    records that contain a candidate line (see `bytescan`)."""
+    records that contain a candidate line of the started `LinesJob` (see `bytescan`)."""
 
     prefilter_forbid = ""  # characters that make a value's raw spelling uncertain (CSV doubles quotes)
     prefilter_extra: tuple[bytes, ...] = ()  # bytes that can hide a value in the format (JSON: backslash)
@@ -95,46 +103,40 @@ class LineRecords:
     def entries(self, collection):
         raise NotImplementedError
 
-    def candidate_entries(self, collection, needles: Needles, job: LinesJob | None = None):
+    def candidate_entries(self, collection, job: LinesJob):
         raise NotImplementedError
 
     def needles(self, collection, wanted: Wanted) -> Needles | None:
         return needles_for(collection, self.inventory, wanted, encoding=self.encoding(collection),
                            forbid=self.prefilter_forbid, extra=self.prefilter_extra)
 
-    def candidates(self, collection, needles: Needles, job: LinesJob | None = None) -> Iterator[tuple[int, int, str]]:
+    def candidates(self, collection, job: LinesJob) -> Iterator[tuple[int, int, str]]:
         """(line number, byte offset, decoded text with its line ending) of every candidate line; the
         file's errors in the same words as a full read."""
         path = collection.path
         where = display_path(path, self.inventory)
         encoding = self.encoding(collection)
-        own = job is None
-        job = job or LinesJob(path, needles)
-        try:
-            with source_errors(where, self.fail):
-                if os.path.isdir(path):
-                    raise self.fail(f"is a folder, not a file: {where}")
-                handle = job.file()
-                handle.seek(0)
-                head = handle.read(1 << 16)
-                size = os.fstat(handle.fileno()).st_size
-                if b"\x00" in head:
-                    lineno = head.count(b"\n", 0, head.index(b"\x00")) + 1
+        with source_errors(where, self.fail):
+            if os.path.isdir(path):
+                raise self.fail(f"is a folder, not a file: {where}")
+            handle = job.file()
+            handle.seek(0)
+            head = handle.read(1 << 16)
+            size = os.fstat(handle.fileno()).st_size
+            if b"\x00" in head:
+                lineno = head.count(b"\n", 0, head.index(b"\x00")) + 1
+                raise self.fail(f"{where}:{lineno}: NUL byte in the file (is it binary or UTF-16?)")
+            for lineno, offset, raw in job.lines():
+                if offset + len(raw) < size:
+                    raw += b"\n"  # the scan gives the line without its newline
+                try:
+                    text = raw.decode(encoding)
+                except UnicodeDecodeError as exc:
+                    raise self.fail(f"{where}:{lineno}: not valid {encoding} (byte 0x{raw[exc.start]:02x} "
+                                    f"at column {exc.start + 1})") from None
+                if "\x00" in text:
                     raise self.fail(f"{where}:{lineno}: NUL byte in the file (is it binary or UTF-16?)")
-                for lineno, offset, raw in job.lines():
-                    if offset + len(raw) < size:
-                        raw += b"\n"  # the scan gives the line without its newline
-                    try:
-                        text = raw.decode(encoding)
-                    except UnicodeDecodeError as exc:
-                        raise self.fail(f"{where}:{lineno}: not valid {encoding} (byte 0x{raw[exc.start]:02x} "
-                                        f"at column {exc.start + 1})") from None
-                    if "\x00" in text:
-                        raise self.fail(f"{where}:{lineno}: NUL byte in the file (is it binary or UTF-16?)")
-                    yield lineno, offset, text
-        finally:
-            if own:
-                job.close()
+                yield lineno, offset, text
 
     def start_locate(self, collection, wanted: Wanted) -> StartedSearch:
         return start_file_search(self, collection, wanted, self.needles(collection, wanted), LinesJob)
@@ -142,11 +144,14 @@ class LineRecords:
     def locate(self, collection, wanted: Wanted, *, prefilter: bool = True, job: LinesJob | None = None) -> Iterator[Record]:
         """The records holding a wanted value; with `prefilter=False` every record is parsed (the tests
         compare both ways over the same data)."""
-        matcher = FieldMatcher(collection, self.inventory)
-        needles = (job.needles if job else self.needles(collection, wanted)) if prefilter else None
-        where = display_path(collection.path, self.inventory)
-        found = self.entries(collection) if needles is None else self.candidate_entries(collection, needles, job)
+        if prefilter and job is None:  # through the byte prefilter, when there is an exact one
+            yield from run_started(self.start_locate(collection, wanted))
+            return
         from ..filelock import text_digest
+
+        matcher = FieldMatcher(collection, self.inventory)
+        where = display_path(collection.path, self.inventory)
+        found = self.entries(collection) if job is None else self.candidate_entries(collection, job)
 
         for key, lineno, data, raw in found:
             ids = matcher.identities(data)

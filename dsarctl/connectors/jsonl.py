@@ -43,9 +43,9 @@ class JsonlConnector(LineRecords, Connector):
         for lineno, obj, text in self.objects(collection):
             yield lineno, lineno, obj, text
 
-    def candidate_entries(self, collection, needles, job=None):
+    def candidate_entries(self, collection, job):
         where = display_path(collection.path, self.inventory)
-        for lineno, _offset, text in self.candidates(collection, needles, job):
+        for lineno, _offset, text in self.candidates(collection, job):
             if text.strip():
                 yield lineno, lineno, self._parse(text, where, lineno), text
 

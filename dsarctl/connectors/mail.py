@@ -21,7 +21,7 @@ from typing import Iterable, Iterator
 
 from .base import Connector, EraseOutcome, ExportFile, Finding, KeySpec, Record, Wanted
 from .bytescan import FilesJob, LinesJob, needles_for
-from .files import display_path, source_errors, start_file_search
+from .files import display_path, run_started, source_errors, start_file_search
 from .matching import FieldMatcher
 
 _KEYS = {"path": KeySpec("path", "The mbox file or Maildir folder, relative to the inventory.")}
@@ -182,10 +182,13 @@ class MboxConnector(_MailMixin, Connector):
         return start_file_search(self, collection, wanted, self._needles(collection, wanted), LinesJob)
 
     def locate(self, collection, wanted: Wanted, *, prefilter: bool = True, job: LinesJob | None = None) -> Iterator[Record]:
+        if prefilter and job is None:  # through the byte prefilter, when there is an exact one
+            yield from run_started(self.start_locate(collection, wanted))
+            return
         matcher = FieldMatcher(collection, self.inventory)
         where = display_path(collection.path, self.inventory)
-        needles = (job.needles if job else self._needles(collection, wanted)) if prefilter else None
-        found = self.messages(collection) if needles is None else self.candidate_messages(collection, needles, job)
+        needles = job.needles if job else None
+        found = self.messages(collection) if job is None else self.candidate_messages(collection, job)
         for start, end, lineno, header_bytes in found:
             if not self._may_match(header_bytes, needles):
                 continue  # cannot hold any searched address
@@ -196,25 +199,15 @@ class MboxConnector(_MailMixin, Connector):
                 yield Record(self.system.name, collection.name, (start, end), self._summary(message), ids, hits,
                              f"{where}:{lineno}")
 
-    def candidate_messages(self, collection, needles, job: LinesJob | None = None) -> Iterator[tuple[int, int, int, bytes]]:
+    def candidate_messages(self, collection, job: LinesJob) -> Iterator[tuple[int, int, int, bytes]]:
         """`messages`, for only the messages with a candidate line (see `bytescan`) in their headers.
         Each is framed from the candidate line: back to its From_ line, on to the blank line ending its
         headers and to the next From_ line, by the same rules as the full read."""
         where = display_path(collection.path, self.inventory)
-        path = collection.path
-        own = job is None
-        job = job or LinesJob(path, needles)
-        try:
-            with source_errors(where, self.fail, "an mbox file"):
-                if os.path.isdir(path):
-                    raise IsADirectoryError(path)
-                handle = job.file()  # the file grep reads: the same version even if it is replaced
-            yield from self._frame_candidates(collection, job, handle, where)
-        finally:
-            if own:
-                job.close()
-
-    def _frame_candidates(self, collection, job, handle, where: str):
+        with source_errors(where, self.fail, "an mbox file"):
+            if os.path.isdir(collection.path):
+                raise IsADirectoryError(collection.path)
+            handle = job.file()  # the file grep reads: the same version even if it is replaced
         headers = self._identity_headers(collection)
         needles = job.needles
         box = _Mbox(handle)
@@ -324,8 +317,8 @@ class MboxConnector(_MailMixin, Connector):
                 continue
             start, end = target.key
             raw = box.read(start, end)
-            if (raw.startswith(b"From ") and box._starts_message(start) and hashlib.sha256(raw).hexdigest() == target.digest
-                    and (end == box.size or (box.read(end, end + 5) == b"From " and box._starts_message(end)))):
+            if (raw.startswith(b"From ") and box.starts_message(start) and hashlib.sha256(raw).hexdigest() == target.digest
+                    and (end == box.size or (box.read(end, end + 5) == b"From " and box.starts_message(end)))):
                 out.append((start, end, target.digest))
         return sorted(set(out))
 
@@ -493,7 +486,7 @@ class _Mbox:
         self.handle.seek(lo)
         return self.handle.read(max(0, hi - lo))
 
-    def _starts_message(self, q: int) -> bool:
+    def starts_message(self, q: int) -> bool:
         """Whether the line at `q` (which starts with "From ") follows an empty line or the file start."""
         if q == 0:
             return True
@@ -515,7 +508,7 @@ class _Mbox:
                 j = buf.rfind(b"\nFrom ", 0, end)
                 if j == -1:
                     break
-                if self._starts_message(lo + j + 1):
+                if self.starts_message(lo + j + 1):
                     return lo + j + 1
                 end = j + 5  # keep looking before this occurrence
                 if j == 0:
@@ -546,7 +539,7 @@ class _Mbox:
                 j = buf.find(b"\nFrom ", at)
                 if j == -1:
                     break
-                if self._starts_message(pos + j + 1):
+                if self.starts_message(pos + j + 1):
                     return pos + j + 1
                 at = j + 1
             if len(buf) < self.STEP + 6:
