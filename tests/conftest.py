@@ -17,6 +17,13 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _private_inventory_cache(tmp_path_factory):
+    """The parsed-inventory cache of the test run lives in a temp folder, not in the user's ~/.cache."""
+    os.environ["DSARCTL_CACHE_DIR"] = str(tmp_path_factory.mktemp("dsarctl-cache"))
+    yield
+
+
 _EXAMPLE_URLS = {
     "DSARCTL_TEST_POSTGRES_URL": "postgresql+psycopg://postgres@127.0.0.1:5432/test",
     "DSARCTL_TEST_MYSQL_URL": "mysql+pymysql://root@127.0.0.1:3306/test",

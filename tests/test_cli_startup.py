@@ -9,12 +9,14 @@ imports that the timing depends on.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
 import pytest
 
-HEAVY = ("sqlalchemy", "sqlite_utils", "holidays", "dateutil", "jinja2", "ruamel", "phonenumbers", "pydantic")
+HEAVY = ("sqlalchemy", "sqlite_utils", "holidays", "dateutil", "jinja2", "ruamel", "phonenumbers", "pydantic",
+         "hashlib", "email", "decimal")
 
 _PROBE = """
 import io, json, sys
@@ -26,7 +28,8 @@ for args in json.loads(sys.argv[1]):
             main(args)
     except SystemExit:
         pass
-loaded = sorted(m for m in sys.modules if m.split('.')[0] in {heavy} or m.startswith('dsarctl.cli.'))
+loaded = sorted(m for m in sys.modules
+                if m.split('.')[0] in {heavy} or m.startswith(('dsarctl.cli.', 'dsarctl.connectors')))
 sys.stderr.write('LOADED=' + json.dumps(loaded) + '\\n')
 """
 
@@ -37,7 +40,7 @@ def loaded_after(*runs: list[str], cwd=None) -> set[str]:
     proc = subprocess.run([sys.executable, "-c", code, json.dumps(list(runs))], capture_output=True, text=True,
                           timeout=120, cwd=cwd,
                           env={"PATH": "", "NO_COLOR": "1", "DSARCTL_NOW": "2026-02-10T09:00:00Z",
-                               "DSARCTL_OPERATOR": "ann"})
+                               "DSARCTL_OPERATOR": "ann", "DSARCTL_CACHE_DIR": os.environ["DSARCTL_CACHE_DIR"]})
     line = [ln for ln in proc.stderr.splitlines() if ln.startswith("LOADED=")]
     assert line, proc.stderr
     return set(json.loads(line[-1][len("LOADED="):]))
@@ -69,10 +72,13 @@ def test_overdue_loads_only_its_command_and_no_sqlite_utils(demo_dir):
     loaded_after(["-i", inventory, "overdue"])  # creates the log (the migrations use sqlite-utils)
     loaded = loaded_after(["-i", inventory, "overdue", "--json"])
     assert {m for m in loaded if m.startswith("dsarctl.cli.")} <= {
-        "dsarctl.cli.common", "dsarctl.cli.output", "dsarctl.cli.overdue", "dsarctl.cli.request"}, loaded
-    # ruamel still comes with loading the inventory; calendars and phone regions are checked against
-    # known_codes, and typer below 0.29 converts options without pydantic
-    assert not tops(loaded) & {"sqlalchemy", "sqlite_utils", "jinja2", "holidays", "phonenumbers", "pydantic"}, loaded
+        "dsarctl.cli.common", "dsarctl.cli.output", "dsarctl.cli.overdue"}, loaded
+    # the inventory was parsed by the first run and comes from the cache (no ruamel); overdue reads only
+    # the settings (no connector, no e-mail parsing), hashes nothing (no hashlib, which loads OpenSSL),
+    # prints no Decimal; calendars are checked against known_codes, and typer below 0.29 converts
+    # options without pydantic
+    assert not tops(loaded) & set(HEAVY), loaded
+    assert not {m for m in loaded if m.startswith("dsarctl.connectors")}, loaded
 
 
 def test_find_records_its_run_without_sqlite_utils(demo_dir):

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Iterator, Optional
 
 import typer
 
@@ -25,12 +26,42 @@ class State:
             self._inventory = load_inventory(self.inventory_path)
         return self._inventory
 
+    def settings(self) -> "Inventory":
+        """The inventory's settings only (controller, audit): see `inventory.load_settings`."""
+        if self._inventory is not None:
+            return self._inventory
+        from ..inventory.loader import load_settings
+
+        return load_settings(self.inventory_path)
+
 
 def state(ctx: typer.Context) -> State:
     root = ctx.find_root()
     if root.obj is None:
         root.obj = State()
     return root.obj
+
+
+@contextmanager
+def request_book(ctx: typer.Context, *, settings_only: bool = False) -> Iterator:
+    """The inventory's RequestBook, with the audit log closed afterwards. `settings_only` reads only the
+    inventory's controller and audit settings (for commands that never touch a source)."""
+    from ..audit import AuditLog
+    from ..requests import RequestBook
+
+    inventory = state(ctx).settings() if settings_only else state(ctx).inventory()
+    with AuditLog.open(inventory.audit_path) as log:
+        yield RequestBook(log, inventory)
+
+
+def clock(book) -> tuple:
+    """(now, today in the controller's zone): the only place the request commands read the clock."""
+    from zoneinfo import ZoneInfo
+
+    from ..runs import now
+
+    at = now()  # the zone was checked when the inventory was loaded
+    return at, at.astimezone(ZoneInfo(book.inventory.controller.timezone)).date()
 
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout instead of tables.")]

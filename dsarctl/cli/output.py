@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import sys
 from datetime import date, datetime
-from decimal import Decimal
 from pathlib import Path
 from typing import Any, Callable
 
@@ -20,7 +19,8 @@ def jsonable(value: Any) -> Any:
         return value.isoformat()
     if isinstance(value, date):
         return value.isoformat()
-    if isinstance(value, Decimal):
+    decimal = sys.modules.get("decimal")  # not imported: no value can be a Decimal (and none is paid for)
+    if decimal is not None and isinstance(value, decimal.Decimal):
         return int(value) if value == value.to_integral_value() and abs(value) < 2**53 else str(value)
     if isinstance(value, (bytes, bytearray, memoryview)):
         return bytes(value).hex()
@@ -31,8 +31,15 @@ def jsonable(value: Any) -> Any:
     return str(value)
 
 
-def dumps(data: Any) -> str:
-    return json.dumps(data, indent=2, ensure_ascii=False, default=jsonable)
+def dumps(data: Any, *, pretty: bool | None = None) -> str:
+    """One JSON document: indented for a person when stdout is a terminal, else on one line.
+
+    One line is what scripts and `jq` read, and it is written by the json module's C encoder: indenting
+    goes through its pure-Python encoder, ~5 ms for the 80 requests of a morning `overdue --json`, which
+    would be a third of that command's own cost."""
+    if pretty is None:
+        pretty = sys.stdout.isatty()
+    return json.dumps(data, indent=2 if pretty else None, ensure_ascii=False, default=jsonable)
 
 
 class Output:

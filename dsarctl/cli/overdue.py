@@ -23,9 +23,9 @@ def overdue(
     json_: JsonOpt = False,
 ) -> None:
     """What is late or due soon: overdue requests, due soon, extension notices to send, open manual tasks."""
-    from .request import clock, request_book
+    from .common import clock, request_book
 
-    with request_book(ctx) as book:
+    with request_book(ctx, settings_only=True) as book:
         _, today = clock(book)
         report = book.overdue(today, within=within)
     Output(json_).emit(report, render_overdue)

@@ -6,12 +6,11 @@ to the output layer. The clock is read here only (`dsarctl.runs.now`, which hono
 
 from __future__ import annotations
 
-from contextlib import contextmanager
-from typing import Annotated, Iterator, Optional
+from typing import Annotated, Optional
 
 import typer
 
-from .common import IdOpt, JsonOpt, SubjectArg, state
+from .common import IdOpt, JsonOpt, SubjectArg, clock, request_book
 from .output import Output
 
 app = typer.Typer(
@@ -31,27 +30,6 @@ OperatorOpt = Annotated[
 ]
 ReasonOpt = Annotated[str, typer.Option("--reason", help="Why (kept in the audit log: keep it factual).",
                                         show_default=False)]
-
-
-@contextmanager
-def request_book(ctx: typer.Context) -> Iterator:
-    """The inventory's RequestBook, with the audit log closed afterwards."""
-    from ..audit import AuditLog
-    from ..requests import RequestBook
-
-    inventory = state(ctx).inventory()
-    with AuditLog.open(inventory.audit_path) as log:
-        yield RequestBook(log, inventory)
-
-
-def clock(book) -> tuple:
-    """(now, today in the controller's zone): the only place the request commands read the clock."""
-    from zoneinfo import ZoneInfo
-
-    from ..runs import now
-
-    at = now()  # the zone was checked when the inventory was loaded
-    return at, at.astimezone(ZoneInfo(book.inventory.controller.timezone)).date()
 
 
 def operator_name(operator: Optional[str]) -> str:

@@ -10,19 +10,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, ClassVar, Iterable, Iterator
 
+from ..keyspec import KeySpec as KeySpec  # re-exported: connectors declare their keys with it
+
 if TYPE_CHECKING:
     from ..inventory.model import Collection, Inventory, System
 
 Wanted = dict[str, frozenset[str]]  # identity kind -> normalised values searched for
-
-
-@dataclass(frozen=True)
-class KeySpec:
-    """An inventory key a connector accepts."""
-
-    type: str  # str | path | bool | int | strlist
-    doc: str
-    required: bool = False
 
 
 @dataclass

@@ -8,16 +8,13 @@ an alias bomb fails fast instead of eating memory.
 
 from __future__ import annotations
 
-import difflib
-import hashlib
 import os
 import re
 from pathlib import Path
-from typing import Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping
 
 from ..errors import InventoryError
-from ..identity import IDENTITY_TYPES, IdentityKind
-from ..retention import parse_until
+from . import cache
 from .model import (
     ERASE_ACTIONS,
     FIELD_OPS,
@@ -39,10 +36,14 @@ from .spec import (
     REGIME_IDS,
 )
 
+if TYPE_CHECKING:
+    from ..identity import IdentityKind
+
 # Secrets of every inventory loaded in this process, so that even an unexpected error can be printed
 # without them (see dsarctl.cli.main).
 LOADED_SECRETS: set[str] = set()
 
+SETTINGS_KEYS = ("version", "controller", "audit", "custom_regime")  # what load_settings reads
 MAX_NODES = 100_000  # far above any real inventory; an alias bomb hits it within milliseconds
 MAX_BYTES = 5_000_000
 _VAR_RE = re.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
@@ -56,6 +57,19 @@ def default_inventory_path() -> Path:
 def load_inventory(path: str | os.PathLike | None = None, *, environ: Mapping[str, str] | None = None) -> Inventory:
     """Read, expand and validate an inventory file."""
     return _Loader(Path(path) if path else default_inventory_path(), os.environ if environ is None else environ).load()
+
+
+def load_settings(path: str | os.PathLike | None = None, *, environ: Mapping[str, str] | None = None) -> Inventory:
+    """The inventory's settings only: `version`, `controller`, `audit` and `custom_regime`, validated
+    as `load_inventory` validates them, and the top-level keys checked; `systems` and `identities` must
+    be present but are not read (the result has none, and `settings_only` set).
+
+    For commands that read the audit log and never touch a source (`overdue`): they run without the
+    connector machinery, and without the environment variables that only systems use (a database
+    password a morning cron job does not have), and a system being edited does not stop them.
+    """
+    loader = _Loader(Path(path) if path else default_inventory_path(), os.environ if environ is None else environ)
+    return loader.load(settings_only=True)
 
 
 class _Loader:
@@ -80,7 +94,7 @@ class _Loader:
         return InventoryError(message, where=self.where(key_path), key=dotted(key_path) or None)
 
     # -- reading -----------------------------------------------------------------------------------
-    def load(self) -> Inventory:
+    def load(self, *, settings_only: bool = False) -> Inventory:
         try:
             raw = self.path.read_bytes()
         except FileNotFoundError:
@@ -102,15 +116,28 @@ class _Loader:
             raise InventoryError(f"not UTF-8 text (byte 0x{raw[exc.start]:02x})", where=f"{self.name}:{line}") from None
         if not text.strip():
             raise InventoryError("inventory file is empty", where=self.name)
-        doc = self._parse_yaml(text)
-        if doc is None:
-            raise InventoryError("inventory file is empty (only comments)", where=self.name)
-        data = self._plain(doc, ())
-        if not isinstance(data, dict):
+        cached = cache.load(raw)
+        if cached is not None:
+            tree, self.lines = cached
+        else:
+            doc = self._parse_yaml(text)
+            if doc is None:
+                raise InventoryError("inventory file is empty (only comments)", where=self.name)
+            tree = self._plain(doc, ())
+            cache.store(raw, tree, self.lines)
+        if not isinstance(tree, dict):
             raise InventoryError("the inventory must be a mapping of keys (version, controller, systems, ...)",
                                  where=f"{self.name}:1")
-        inventory = self._validate(data)
-        inventory.sha256 = hashlib.sha256(raw).hexdigest()
+        if settings_only:
+            data = {key: self._expand_tree(value, (key,)) if key in SETTINGS_KEYS else value
+                    for key, value in tree.items()}
+            inventory = self._settings(data)
+        else:
+            inventory = self._validate(self._expand_tree(tree, ()))
+        if not settings_only:
+            import hashlib
+
+            inventory.sha256 = hashlib.sha256(raw).hexdigest()
         return inventory
 
     def _parse_yaml(self, text: str) -> Any:
@@ -136,7 +163,10 @@ class _Loader:
             raise InventoryError(f"YAML error: cannot read a value ({exc})", where=self.name) from None
 
     def _plain(self, node: Any, key_path: tuple) -> Any:
-        """Turn ruamel's tree into dicts/lists/scalars, recording line numbers and expanding ${VAR}."""
+        """Turn ruamel's tree into dicts/lists/scalars (exact built-in types), recording line numbers.
+
+        `${VAR}` is not expanded here: this tree is what the cache keeps, so no value from the environment
+        (a database password) is ever written to it."""
         from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
         self.nodes += 1
@@ -176,10 +206,24 @@ class _Loader:
                 items.append(self._plain(value, child))
             return items
         if isinstance(node, str):
-            return self._expand(str(node), key_path)
-        if node is None or isinstance(node, (bool, int, float)):
+            return str(node)
+        if node is None or isinstance(node, bool):
             return node
+        if isinstance(node, int):
+            return int(node)
+        if isinstance(node, float):
+            return float(node)
         return str(node)  # dates and other YAML scalars are read as the text the user wrote
+
+    def _expand_tree(self, node: Any, key_path: tuple) -> Any:
+        """Expand `${VAR}` in every string value of the plain tree."""
+        if isinstance(node, dict):
+            return {key: self._expand_tree(value, key_path + (key,)) for key, value in node.items()}
+        if isinstance(node, list):
+            return [self._expand_tree(value, key_path + (i,)) for i, value in enumerate(node)]
+        if isinstance(node, str):
+            return self._expand(node, key_path)
+        return node
 
     def _expand(self, text: str, key_path: tuple) -> str:
         if "$" not in text:
@@ -207,7 +251,7 @@ class _Loader:
             raise self.error(key_path, f"{what} must be a mapping, got {_typename(obj)}")
         for key in obj:
             if key not in allowed:
-                hint = difflib.get_close_matches(key, list(allowed), n=1, cutoff=0.6)
+                hint = _close_matches(key, list(allowed), n=1, cutoff=0.6)
                 suggestion = f"; did you mean '{hint[0]}'?" if hint else f" (allowed: {', '.join(sorted(allowed))})"
                 raise self.error(key_path + (key,), f"unknown key '{key}' in {what}{suggestion}")
         for key, spec in allowed.items():
@@ -244,7 +288,8 @@ class _Loader:
             raise self.error(key_path + (key,), f"expected a list of text values, got {_typename(value)}")
         return [str(v) for v in value]
 
-    def _validate(self, data: dict) -> Inventory:
+    def _settings(self, data: dict) -> Inventory:
+        """Validate the top-level keys and the settings; an Inventory without identities or systems."""
         self._keys(data, (), TOP_KEYS, "the inventory")
         version = data.get("version")
         if version != 1:
@@ -253,29 +298,37 @@ class _Loader:
         audit = data.get("audit") or {}
         self._keys(audit, ("audit",), AUDIT_KEYS, "audit")
         audit_path = self._path(self._str(audit, ("audit",), "path", ".dsarctl/audit.db"))
-        kinds = self._identity_kinds(data.get("identities"))
+        if data.get("identities") is None:
+            raise self.error((), "the inventory needs 'identities:' (the kinds of identifier, e.g. email: {type: email})")
         custom = self._custom_regime(data.get("custom_regime"))
         if controller.regime == "custom" and custom is None:
             raise self.error(("controller", "regime"), "regime 'custom' needs a top-level 'custom_regime:' with a period")
         systems_raw = data.get("systems")
         if not isinstance(systems_raw, dict) or not systems_raw:
             raise self.error(("systems",), "systems must be a mapping of at least one system")
-        inventory = Inventory(
+        return Inventory(
             path=self.path.resolve(),
             sha256="",
             version=1,
             controller=controller,
             audit_path=audit_path,
-            identities=kinds,
+            identities={},
             systems={},
             custom_regime=custom,
             lines=self.lines,
+            settings_only=True,
         )
+
+    def _validate(self, data: dict) -> Inventory:
+        inventory = self._settings(data)
+        inventory.settings_only = False
+        kinds = inventory.identities = self._identity_kinds(data.get("identities"))
+        systems_raw = data["systems"]
         for name, raw in systems_raw.items():
             inventory.systems[name] = self._system(name, raw, kinds)
         for kind, key_path in self.used_kinds:
             if kind not in kinds:
-                hint = difflib.get_close_matches(kind, list(kinds), n=1)
+                hint = _close_matches(kind, list(kinds), n=1)
                 suggestion = f"; did you mean '{hint[0]}'?" if hint else ""
                 declared = ", ".join(sorted(kinds)) or "none"
                 raise self.error(
@@ -304,7 +357,7 @@ class _Loader:
             raise self.error(kp + ("timezone",), f"unknown time zone '{timezone}' (use an IANA name like Europe/London)") from None
         regime = self._str(raw, kp, "regime", "eu-gdpr")
         if regime not in REGIME_IDS:
-            hint = difflib.get_close_matches(regime, REGIME_IDS, n=1)
+            hint = _close_matches(regime, REGIME_IDS, n=1)
             suggestion = f"; did you mean '{hint[0]}'?" if hint else f" (one of: {', '.join(REGIME_IDS)})"
             raise self.error(kp + ("regime",), f"unknown regime '{regime}'{suggestion}")
         calendar = self._str(raw, kp, "holidays")
@@ -347,6 +400,8 @@ class _Loader:
         return out
 
     def _identity_kinds(self, raw: Any) -> dict[str, IdentityKind]:
+        from ..identity import IDENTITY_TYPES, IdentityKind
+
         kp = ("identities",)
         if raw is None:
             raise self.error((), "the inventory needs 'identities:' (the kinds of identifier, e.g. email: {type: email})")
@@ -364,7 +419,7 @@ class _Loader:
             self._keys(spec, ikp, IDENTITY_KEYS, f"identity kind '{name}'")
             type_ = self._str(spec, ikp, "type", "string")
             if type_ not in IDENTITY_TYPES:
-                hint = difflib.get_close_matches(type_, IDENTITY_TYPES, n=1)
+                hint = _close_matches(type_, IDENTITY_TYPES, n=1)
                 suggestion = f"; did you mean '{hint[0]}'?" if hint else f" (one of: {', '.join(IDENTITY_TYPES)})"
                 raise self.error(ikp + ("type",), f"unknown identity type '{type_}'{suggestion}")
             region = self._str(spec, ikp, "region")
@@ -393,7 +448,7 @@ class _Loader:
         cls = registry.get(connector_name)
         if cls is None:
             available = registry.names()
-            hint = difflib.get_close_matches(connector_name, available, n=1)
+            hint = _close_matches(connector_name, available, n=1)
             suggestion = f"; did you mean '{hint[0]}'?" if hint else f" (available: {', '.join(available)})"
             raise self.error(kp + ("connector",), f"unknown connector '{connector_name}'{suggestion}")
         allowed = dict(SYSTEM_KEYS)
@@ -568,7 +623,7 @@ class _Loader:
         self._keys(raw, kp, {"action": None, "fields": None, "reason": None, "until": None}, "erase")
         action = raw.get("action")
         if action not in ERASE_ACTIONS:
-            hint = difflib.get_close_matches(str(action), ERASE_ACTIONS, n=1)
+            hint = _close_matches(str(action), ERASE_ACTIONS, n=1)
             suggestion = f"; did you mean '{hint[0]}'?" if hint else f" (one of: {', '.join(ERASE_ACTIONS)})"
             raise self.error(kp + ("action",), f"unknown erase action {action!r}{suggestion}")
         fields: dict[str, str] = {}
@@ -597,11 +652,20 @@ class _Loader:
                 raise self.error(kp, "erase action 'retain' needs a 'reason:' (the legal obligation)")
             until_text = self._str(raw, kp, "until")
             if until_text:
+                from ..retention import parse_until
+
                 try:
                     until = parse_until(until_text)
                 except ValueError as exc:
                     raise self.error(kp + ("until",), str(exc)) from None
         return EraseRule(action=action, fields=fields, reason=reason, until=until)
+
+
+def _close_matches(word: str, choices, n: int = 1, cutoff: float = 0.6) -> list[str]:
+    """difflib's "did you mean", imported only when a key is wrong."""
+    import difflib
+
+    return difflib.get_close_matches(word, list(choices), n=n, cutoff=cutoff)
 
 
 def _phone_region_known(region: str) -> bool:

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ..identity import IdentityKind
-from ..retention import Until
+if TYPE_CHECKING:
+    from ..identity import IdentityKind
+    from ..retention import Until
 
 ERASE_ACTIONS = ("delete", "anonymize", "retain")
 FIELD_OPS = ("null", "redact", "hash")
@@ -109,6 +110,8 @@ class System:
 
 @dataclass
 class Controller:
+    """Who answers requests, and the defaults their deadlines follow (`controller:`)."""
+
     name: str
     contact: str
     timezone: str = "UTC"
@@ -121,8 +124,10 @@ class Controller:
 
 @dataclass
 class Inventory:
+    """A loaded inventory.yaml: the controller's settings, identifier kinds and systems."""
+
     path: Path
-    sha256: str
+    sha256: str  # of the file's bytes; empty when settings_only
     version: int
     controller: Controller
     audit_path: Path
@@ -131,6 +136,7 @@ class Inventory:
     custom_regime: dict[str, Any] | None = None
     secrets: frozenset[str] = frozenset()  # values never to print (database passwords)
     lines: dict[tuple, int] = field(default_factory=dict, repr=False)
+    settings_only: bool = False  # from load_settings: no identities, no systems
 
     @property
     def base_dir(self) -> Path:

@@ -3,7 +3,7 @@ turns them into JSON Schema. Connector-specific keys come from each connector cl
 
 from __future__ import annotations
 
-from ..connectors.base import KeySpec
+from ..keyspec import KeySpec
 
 REGIME_IDS = (
     "eu-gdpr", "uk-gdpr", "us-ca", "us-va", "us-co", "us-ct", "br-lgpd", "ca-pipeda", "ca-qc", "ch-fadp", "custom",
