@@ -163,9 +163,15 @@ def find_subject(
     expand: bool = True,
     systems: list[str] | None = None,
     progress: Callable[[str], None] | None = None,
+    contents: bool = True,
 ) -> FindResult:
-    """Search every system for the subject, expanding identifiers until nothing new is found."""
-    return find_subjects(inventory, [identifiers], expand=expand, systems=systems, progress=progress)[0]
+    """Search every system for the subject, expanding identifiers until nothing new is found.
+
+    `contents=False` says the caller reads of each record only its key, location and identities, never
+    the rest of `data` (`find`): connectors may then skip reading the rest (see Connector.needs_contents).
+    """
+    return find_subjects(inventory, [identifiers], expand=expand, systems=systems, progress=progress,
+                         contents=contents)[0]
 
 
 class _Subject:
@@ -237,6 +243,7 @@ def find_subjects(
     expand: bool = True,
     systems: list[str] | None = None,
     progress: Callable[[str], None] | None = None,
+    contents: bool = True,
 ) -> list[FindResult]:
     """`find_subject` for several subjects at once, reading each source once per round for all of them:
     every collection is searched for the union of what the subjects look for, and each record found is
@@ -281,6 +288,7 @@ def find_subjects(
                         connector = connectors.get(system.name)
                         if connector is None:
                             connector = connectors[system.name] = open_connector(system, inventory)
+                            connector.needs_contents = contents
                         search = connector.start_locate(coll, wanted)
                         pending.append(search)
                     except (DsarError, OSError) as exc:

@@ -86,13 +86,13 @@ def subject_identifiers(inventory: "Inventory", subject: str, ids: Optional[list
 NoExpandOpt = Annotated[bool, typer.Option("--no-expand", help="Search only the identifiers given, do not follow others.")]
 
 
-def search_with_progress(out, inventory, identifiers, *, expand: bool = True):
+def search_with_progress(out, inventory, identifiers, *, expand: bool = True, contents: bool = True):
     """find_subject, showing the collection being searched on stderr when it is a terminal."""
     from ..search import find_subject
 
     progress = None if out.json_mode else out.progress()
     try:
-        return find_subject(inventory, identifiers, expand=expand, progress=progress)
+        return find_subject(inventory, identifiers, expand=expand, progress=progress, contents=contents)
     finally:
         if progress:
             progress(None)

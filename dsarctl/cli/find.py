@@ -26,7 +26,7 @@ def find(
     out = Output(json_)
     inventory = state(ctx).inventory()
     identifiers = subject_identifiers(inventory, subject, ids)
-    result = search_with_progress(out, inventory, identifiers, expand=not no_expand)
+    result = search_with_progress(out, inventory, identifiers, expand=not no_expand, contents=False)
     data = result.to_dict()
     from ..runs import record_run
 

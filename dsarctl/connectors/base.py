@@ -116,6 +116,11 @@ class Connector:
     implicit_collection: ClassVar[bool] = True  # the system's own keys may describe its single collection
     default_erase: ClassVar[str | None] = None  # erase action when the inventory names none
     default_expand: ClassVar[bool] = True  # whether identifiers found in its records are followed
+    # False when the caller of `locate` reads of each record only where it is (key, location) and the
+    # identities it carries, never the rest of `data` (`find`): a connector may then return records
+    # whose `data` holds only the identity and key fields (the SQL connector answers from SQLite files
+    # without SQLAlchemy). Set on the instance by the search.
+    needs_contents: bool = True
 
     def __init__(self, system: "System", inventory: "Inventory"):
         self.system = system

@@ -58,6 +58,8 @@ class SqlConnector(Connector):
         super().__init__(system, inventory)
         self._engine = None
         self._tables: dict[str, Any] = {}
+        self._sqlite = None  # stdlib connection of the lookup path (sqlite_lookup)
+        self._lookups: dict[str, Any] = {}
 
     # -- connection ----------------------------------------------------------------------------------
     @property
@@ -187,6 +189,10 @@ class SqlConnector(Connector):
         return conditions
 
     def locate(self, collection, wanted: Wanted) -> Iterator[Record]:
+        lookup = self._lookup_table(collection)
+        if lookup is not None:
+            yield from self._locate_sqlite(collection, lookup, wanted)
+            return
         from sqlalchemy import select
         from sqlalchemy.exc import SQLAlchemyError
 
@@ -207,7 +213,7 @@ class SqlConnector(Connector):
                         query = select(table).where(condition)
                     result = conn.execute(query)
                     at = list(result.keys()).index(field) if digits is not None else None
-                    for row in result:
+                    for row in self._rows(result, table.name):
                         if at is not None and not _holds_digits(row[at], digits, sizes):
                             continue
                         data = dict(row._mapping)
@@ -225,6 +231,128 @@ class SqlConnector(Connector):
         except SQLAlchemyError as exc:
             raise self._error(exc, f"query on '{collection.table}' failed") from None
 
+    def _rows(self, result, name: str) -> Iterator[Any]:
+        """The rows of a result; a stored value SQLAlchemy cannot convert to its column's declared type
+        (SQLite keeps 'not a date' in a DATETIME column) fails the collection in one line."""
+        rows = iter(result)
+        while True:
+            try:
+                row = next(rows)
+            except StopIteration:
+                return
+            except (ValueError, TypeError, OverflowError) as exc:
+                raise self.fail(f"cannot read a row of table '{name}': a stored value does not fit its "
+                                f"column's declared type ({exc})") from None
+            yield row
+
+    # -- locate through the standard library (SQLite files, callers that need no contents) -----------
+    def _lookup_table(self, collection):
+        """The table as `sqlite_lookup` reads it when that path may answer `locate`, else None; raises the
+        errors `table()` raises (missing file, table or column) in the same words."""
+        if self.needs_contents or collection.schema:
+            return None
+        if collection.name in self._lookups:
+            return self._lookups[collection.name]
+        from . import sqlite_lookup
+
+        path = sqlite_lookup.plain_path(self.url)
+        if path is None:
+            return None
+        name = collection.table or collection.name
+        try:
+            if self._sqlite is None:
+                self._sqlite = sqlite_lookup.connect(path)
+            table = sqlite_lookup.read_table(self._sqlite, name)
+        except FileNotFoundError:
+            raise self.fail(f"database file not found: {self._shown(path)}") from None
+        except sqlite_lookup.sqlite3.Error as exc:
+            raise self._error(exc, f"cannot read table '{name}'") from None
+        if table is None:
+            raise self.mismatch(collection.key_path, f"table '{name}' not found in the database")
+        for kind, fields in collection.identities.items():
+            for field in fields:
+                if field not in table.columns:
+                    raise self.mismatch(
+                        collection.key_path + ("identities", kind),
+                        f"column '{field}' is not in table '{name}' (columns: {', '.join(sorted(table.columns))})",
+                    )
+        for field in collection.key or []:
+            if field not in table.columns:
+                raise self.mismatch(collection.key_path + ("key",), f"key column '{field}' is not in table '{name}'")
+        table.keys = list(collection.key or table.primary_key)
+        table.fields = [f for fields in collection.identities.values() for f in fields]
+        plain = table.keys and all(sqlite_lookup.affinity(table.columns[c]) in ("integer", "text", "none")
+                                   for c in table.fields + table.keys)
+        self._lookups[collection.name] = table if plain else None
+        return self._lookups[collection.name]
+
+    def _lookup_conditions(self, collection, table, wanted: Wanted) -> list[tuple[str, str, list, Any]]:
+        """`_conditions` as SQL text: (how, where, params, digits) with the same rules, in the same order."""
+        from .sqlite_lookup import affinity, quote
+
+        out = []
+        for kind_name, fields in collection.identities.items():
+            values = wanted.get(kind_name)
+            if not values:
+                continue
+            kind = self.inventory.identities[kind_name]
+            for field in fields:
+                column, type_ = quote(field), affinity(table.columns[field])
+                if kind.type == "phone":
+                    digits = sorted({_national_digits(v) for v in values})
+                    if all(digits) and len(digits) > _MANY_PHONES:
+                        out.append(("digits", f"{column} IS NOT NULL", [], (field, frozenset(digits))))
+                    elif all(digits):
+                        text = column if type_ != "integer" else f"CAST({column} AS VARCHAR)"
+                        for d in digits:
+                            out.append(("in", f"{text} LIKE ?", ["%" + "%".join(d) + "%"], None))
+                    else:
+                        out.append(("scan", f"{column} IS NOT NULL", [], None))
+                    continue
+                if type_ == "integer":
+                    bound: list = sorted({int(v) for v in values if _is_int(v)})
+                else:
+                    bound = sorted(values)
+                if not bound:
+                    continue
+                if kind.type == "email" and not all(str(v).isascii() for v in bound):
+                    out.append(("scan", f"{column} IS NOT NULL", [], None))
+                    continue
+                target = f"lower(trim({column}))" if kind.type == "email" else column
+                for i in range(0, len(bound), _BATCH):
+                    chunk = bound[i:i + _BATCH]
+                    out.append(("in", f"{target} IN ({', '.join('?' for _ in chunk)})", chunk, None))
+        return out
+
+    def _locate_sqlite(self, collection, table, wanted: Wanted) -> Iterator[Record]:
+        from .sqlite_lookup import select_rows, sqlite3
+
+        matcher = FieldMatcher(collection, self.inventory)
+        keys = table.keys
+        kept = list(dict.fromkeys(table.fields + keys))
+        seen: set = set()
+        try:
+            for _how, where, params, digits in self._lookup_conditions(collection, table, wanted):
+                if digits is not None:
+                    field, wanted_digits = digits
+                    sizes = tuple(sorted({len(d) for d in wanted_digits}))
+                for data in select_rows(self._sqlite, table, where, params):
+                    if digits is not None and not _holds_digits(data[field], wanted_digits, sizes):
+                        continue
+                    ids = matcher.identities(data)
+                    hits = matcher.matches(ids, wanted)
+                    if not hits:
+                        continue
+                    key = tuple(data[k] for k in keys)
+                    if key in seen:
+                        continue
+                    seen.add(key)
+                    shown = ", ".join(f"{k}={data[k]}" for k in keys)
+                    yield Record(self.system.name, collection.name, key, {k: data[k] for k in kept}, ids, hits,
+                                 f"{collection.table or collection.name} ({shown})")
+        except sqlite3.Error as exc:
+            raise self._error(exc, f"query on '{collection.table}' failed") from None
+
     # -- erase ---------------------------------------------------------------------------------------
     def scan(self, collection) -> Iterator[Record]:
         from sqlalchemy import select
@@ -235,7 +363,7 @@ class SqlConnector(Connector):
         keys = self.key_columns(collection)
         try:
             with self.engine().connect() as conn:
-                for row in conn.execute(select(table)):
+                for row in self._rows(conn.execute(select(table)), table.name):
                     data = dict(row._mapping)
                     key = tuple(data[k] for k in keys) if keys else tuple(sorted(data.items(), key=lambda kv: kv[0]))
                     yield Record(self.system.name, collection.name, key, data, matcher.identities(data), set(),
@@ -273,7 +401,7 @@ class SqlConnector(Connector):
                             outcome.deleted += count
                             outcome.missing += 0 if count else 1
                             continue
-                        row = conn.execute(select(table).where(condition)).first()
+                        row = next(self._rows(conn.execute(select(table).where(condition)), table.name), None)
                         if row is None:
                             outcome.missing += 1
                             continue
@@ -364,6 +492,9 @@ class SqlConnector(Connector):
         return out
 
     def close(self) -> None:
+        if self._sqlite is not None:
+            self._sqlite.close()
+            self._sqlite = None
         if self._engine is not None:
             self._engine.dispose()
             self._engine = None
