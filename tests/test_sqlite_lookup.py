@@ -197,3 +197,43 @@ def test_declared_types_resolve_as_sqlalchemy_resolves_them(declared, expected, 
         not isinstance(column.type, (sa.Numeric, sa.Boolean, sa.Date, sa.DateTime, sa.Time, sa.JSON))
     assert affinity(declared) == expected
     assert (expected != "other") == passes_through, repr(column.type)
+
+
+def _find_both_ways(inventory, subjects):
+    from dsarctl.identity import parse_identifier
+    from dsarctl.search import find_subject
+
+    compared = 0
+    for subject in subjects:
+        ids = [parse_identifier(s, inventory.identities) for s in subject]
+        exact = find_subject(inventory, ids)
+        light = find_subject(inventory, ids, contents=False)
+        assert light.to_dict() == exact.to_dict(), subject
+        assert [(r.ref, r.location, r.identities, r.matched) for r in light.records()] == \
+               [(r.ref, r.location, r.identities, r.matched) for r in exact.records()], subject
+        compared += exact.total
+    return compared
+
+
+def test_find_reports_the_same_with_and_without_contents_on_the_demo_company(demo_inventory):
+    subjects = [["alice@example.com"], ["bob@example.net"], ["+442079460958"], ["customer_id:1001"],
+                ["ALICE@EXAMPLE.COM", "customer_id:1002"], ["nobody@example.org"]]
+    assert _find_both_ways(demo_inventory, subjects) > 10
+
+
+def test_find_reports_the_same_with_and_without_contents_on_the_benchmark_company(tmp_path):
+    import importlib.util
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    spec = importlib.util.spec_from_file_location("bench_generate", root / "benchmarks" / "generate.py")
+    generate = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(generate)
+    planted = generate.generate(tmp_path, 2000)
+    from dsarctl.inventory import load_inventory
+
+    inventory = load_inventory(tmp_path / "inventory.yaml")
+    ordinary = (tmp_path / "subjects.txt").read_text().split()[:10]
+    subjects = [[s["email"]] for s in planted["subjects"]] + [[s] for s in ordinary]
+    subjects += [[f"customer_id:{s['customer_id']}"] for s in planted["subjects"]]
+    assert _find_both_ways(inventory, subjects) >= 3 * 15
