@@ -89,8 +89,8 @@ class CsvConnector(LineRecords, Connector):
 
     def candidate_entries(self, collection, job):
         """The rows holding a candidate line. A candidate line may be the middle of a row with quoted
-        newlines: the row is found from the parity of the quotes before it (counted in one pass of
-        `bytes.count` over the file) and read whole."""
+        newlines: the row is found from the parity of the quotes before it (counted by `bytes.count` in
+        one pass up to the last candidate) and read whole."""
         delimiter, encoding = self._dialect(collection)
         where = display_path(collection.path, self.inventory)
         with source_errors(where, self.fail):
@@ -197,20 +197,28 @@ class CsvConnector(LineRecords, Connector):
 
 
 class QuoteIndex:
-    """How many double quotes a file holds before an offset: counted per 64 KB block in one pass."""
+    """How many double quotes a file holds before an offset: counted per 64 KB block, in one pass that
+    goes only as far as the offsets asked for (candidates come in file order: a subject found in the
+    first half of the file costs half a pass)."""
 
     BLOCK = 1 << 16
 
     def __init__(self, handle):
         self.handle = handle
-        self.totals = [0]  # quotes before block i
-        handle.seek(0)
-        while chunk := handle.read(self.BLOCK * 64):
+        self.totals = [0]  # quotes before block i, for the blocks counted so far
+        self.at_end = False
+
+    def _count_to(self, block: int) -> None:
+        while len(self.totals) <= block and not self.at_end:
+            self.handle.seek((len(self.totals) - 1) * self.BLOCK)
+            chunk = self.handle.read(self.BLOCK * 64)
             for i in range(0, len(chunk), self.BLOCK):
                 self.totals.append(self.totals[-1] + chunk.count(b'"', i, i + self.BLOCK))
+            self.at_end = len(chunk) < self.BLOCK * 64
 
     def before(self, offset: int) -> int:
         block = offset // self.BLOCK
+        self._count_to(block)
         self.handle.seek(block * self.BLOCK)
         return self.totals[block] + self.handle.read(offset - block * self.BLOCK).count(b'"')
 
