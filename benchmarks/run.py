@@ -102,6 +102,27 @@ def available(*args: str) -> bool:
                           stderr=subprocess.DEVNULL).returncode == 0
 
 
+# What `overdue --json` cannot avoid, written as plainly as Python allows: the start-up (typer and rich),
+# today's date in the controller's zone (zoneinfo), the indexed queries on the audit log (sqlite3), and
+# one JSON document out. No CLI parsing, no inventory, no validation: the floor any Python tool with this
+# start-up pays, against which `overdue`'s 1.2x target can be judged.
+OVERDUE_FLOOR = """
+import sys, json, sqlite3, zoneinfo, typer, rich
+from datetime import datetime, timedelta, timezone
+today = datetime.now(timezone.utc).astimezone(zoneinfo.ZoneInfo("Europe/London")).date()
+horizon = (today + timedelta(days=7)).isoformat()
+db = sqlite3.connect(sys.argv[1])
+db.row_factory = sqlite3.Row
+rows = [dict(r) for r in db.execute("SELECT * FROM requests WHERE status IN ('open', 'verified', 'paused') "
+                                    "AND due_date <= ? ORDER BY due_date, id", [horizon])]
+notices = [dict(r) for r in db.execute("SELECT * FROM requests WHERE status IN ('open', 'verified', 'paused') "
+                                       "AND extended = 0 AND extension_notice_due BETWEEN ? AND ?",
+                                       [today.isoformat(), horizon])]
+tasks = [dict(r) for r in db.execute("SELECT * FROM tasks WHERE status = 'open'")]
+print(json.dumps({"overdue": rows, "extension_notices": notices, "open_tasks": tasks}))
+"""
+
+
 def fill_audit_log(data: Path, count: int) -> str:
     """Put `count` requests into the inventory's audit log, as a company's log looks after ~5 years.
 
@@ -309,6 +330,8 @@ def run(data: Path, runs: int, erase_runs: int, batch_size: int, overdue_count: 
         rows["overdue"] = {"name": "dsarctl overdue", "missing": "no `dsarctl overdue` command"}
         rows["overdue_core"] = measure(f"stand-in: RequestBook.overdue() via python -c ({overdue_count // 1000}k)",
                                        [python, "-c", code], runs)
+    rows["overdue_floor"] = measure("floor: the morning check's own work in plain Python",
+                                    [python, "-c", OVERDUE_FLOOR, str(data / ".dsarctl" / "audit.db")], runs)
     rows["startup_dsarctl_import"] = measure("python -c 'import dsarctl.cli'", [python, "-c", "import dsarctl.cli"],
                                              runs)
     result["startup_s"] = startup
@@ -400,7 +423,10 @@ def targets(res: dict) -> list[tuple[str, str, str]]:
     od = rows.get("overdue", {})
     if "median_s" in od:
         r = od["median_s"] / startup
-        out.append(("`overdue` (100k requests) ≤ 1.2× start-up", f"{r:.2f}× ({od['median_s']:.3f} s)",
+        floor = rows.get("overdue_floor", {})
+        extra = (f"; the floor (the same work in plain Python) is {floor['median_s'] / startup:.2f}×"
+                 if "median_s" in floor else "")
+        out.append(("`overdue` (100k requests) ≤ 1.2× start-up", f"{r:.2f}× ({od['median_s']:.3f} s){extra}",
                     "met" if r <= 1.2 else "NOT met"))
     else:
         core = rows.get("overdue_core")
@@ -430,10 +456,11 @@ def render(results: list[dict]) -> str:
                    "erase": ("baseline find", base), "erase_batch": ("single erase",
                                                                     res["rows"].get("erase", {}).get("median_s")),
                    "overdue": ("start-up", startup), "overdue_core": ("start-up", startup),
+                   "overdue_floor": ("start-up", startup),
                    "help": ("start-up", startup), "startup_dsarctl_import": ("start-up", startup)}
         compare["erase_batch_small"] = compare["erase_batch"]
-        for key in ("find", "export", "erase", "erase_batch_small", "erase_batch", "overdue", "overdue_core", "help",
-                    "startup_dsarctl_import"):
+        for key in ("find", "export", "erase", "erase_batch_small", "erase_batch", "overdue", "overdue_core",
+                    "overdue_floor", "help", "startup_dsarctl_import"):
             row = res["rows"].get(key)
             if row is None:
                 continue
