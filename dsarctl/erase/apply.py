@@ -239,7 +239,9 @@ def _targets(connector, coll, entries: list[dict], key: bytes, known: dict[str, 
                 continue  # gone: deleted by the interrupted run
             record_key = keys[entry["key_id"]]
         else:
-            record_key = entry.get("key")
+            # mbox ranges are known to the process that planned them (the journal keeps only Maildir
+            # names): with them the erase finds its targets in place instead of parsing every message
+            record_key = entry.get("key", keys.get(entry["key_id"]))
         if isinstance(record_key, list):
             record_key = tuple(record_key)
         targets.append(EraseTarget(record_key, entry.get("digest"), entry["action"], entry.get("fields") or {}))
