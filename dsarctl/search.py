@@ -14,7 +14,7 @@ One failing collection does not stop the search: it is reported with its error a
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from typing import Any, Callable, Iterable
+from typing import AbstractSet, Any, Callable, Iterable
 
 from .connectors import Record, open_connector
 from .errors import DsarError
@@ -164,14 +164,17 @@ def find_subject(
     systems: list[str] | None = None,
     progress: Callable[[str], None] | None = None,
     contents: bool = True,
+    settled: AbstractSet[tuple[str, str]] = frozenset(),
 ) -> FindResult:
     """Search every system for the subject, expanding identifiers until nothing new is found.
 
     `contents=False` says the caller reads of each record only its key, location and identities, never
     the rest of `data` (`find`): connectors may then skip reading the rest (see Connector.needs_contents).
+    `settled` names (system, collection) pairs known to hold none of `identifiers` (the erase proves it
+    for files it rewrote, see erase/settle.py): they are searched only for identifiers found later.
     """
     return find_subjects(inventory, [identifiers], expand=expand, systems=systems, progress=progress,
-                         contents=contents)[0]
+                         contents=contents, settled=settled)[0]
 
 
 class _Subject:
@@ -244,11 +247,14 @@ def find_subjects(
     systems: list[str] | None = None,
     progress: Callable[[str], None] | None = None,
     contents: bool = True,
+    settled: AbstractSet[tuple[str, str]] = frozenset(),
+    watch: Any = None,
 ) -> list[FindResult]:
     """`find_subject` for several subjects at once, reading each source once per round for all of them:
     every collection is searched for the union of what the subjects look for, and each record found is
     given to the subjects whose identifiers it matches. Each subject's expansion, provenance and
-    ambiguity are exactly as if it were searched alone."""
+    ambiguity are exactly as if it were searched alone. `watch` (the erase's `settle.SearchWatch`) is
+    told before and after every read of a file collection, and whether the expansion ran to its end."""
     selected = [s for s in inventory.systems.values() if systems is None or s.name in systems]
     people = [_Subject(inventory, ids, selected) for ids in subjects]
     connectors: dict = {}
@@ -280,21 +286,27 @@ def find_subjects(
                 for coll in system.collections.values():
                     if not set(coll.identities) & set(wanted):
                         continue
+                    if rounds == 1 and (system.name, coll.name) in settled:
+                        continue
                     takers = [p for p in active if set(coll.identities) & set(p.wanted)
                               and p.results[system.name].collections[coll.name].status != "failed"]
                     if not takers:
                         continue
+                    watched = False
                     try:
                         connector = connectors.get(system.name)
                         if connector is None:
                             connector = connectors[system.name] = open_connector(system, inventory)
                             connector.needs_contents = contents
+                        if watch is not None and connector.is_file:
+                            watch.before(coll)
+                            watched = True
                         search = connector.start_locate(coll, wanted)
                         pending.append(search)
                     except (DsarError, OSError) as exc:
                         search = exc
-                    started[(system.name, coll.name)] = (search, takers)
-            for (system_name, coll_name), (search, takers) in started.items():
+                    started[(system.name, coll.name)] = (search, takers, watched)
+            for (system_name, coll_name), (search, takers, watched) in started.items():
                 coll = inventory.systems[system_name].collections[coll_name]
                 if progress:
                     progress(f"{system_name}.{coll_name}")
@@ -325,8 +337,13 @@ def find_subjects(
                         message = inventory.redact(f"{exc.__class__.__name__}: {exc}")
                     for person in takers:
                         _fail(person.results[system_name].collections[coll_name], message, person.found)
+                finally:
+                    if watched:
+                        watch.after(coll)
             for person in active:
                 person.frontier = person.new if expand else []
+        if watch is not None:
+            watch.complete = not any(p.frontier for p in people)
     finally:
         for search in pending:
             search.close()

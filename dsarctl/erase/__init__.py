@@ -72,9 +72,14 @@ def prepare(inventory: Inventory, subjects: list[list[Identifier]], *, now: date
     """Search every subject (with identity expansion) and plan the erasure of what was found. A batch is
     searched together: each source is read once per expansion round for all subjects."""
     from ..search import find_subjects
+    from .settle import SearchWatch, searched_cleanly
 
-    results = find_subjects(inventory, subjects, progress=progress)
-    return plan_from_find(inventory, results, key=install_key(inventory), erased_on=now.date())
+    watch = SearchWatch()
+    results = find_subjects(inventory, subjects, progress=progress, watch=watch)
+    plan = plan_from_find(inventory, results, key=install_key(inventory), erased_on=now.date())
+    watch.clean = searched_cleanly(results)
+    plan.search = watch
+    return plan
 
 
 def actionable(plan: Plan) -> bool:
@@ -92,16 +97,19 @@ def carry_out(inventory: Inventory, plan: Plan, *, operator: str, now: datetime,
         from .apply import add_suppressions
 
         add_suppressions(inventory, plan, operator=operator, now=now, request_id=request_id)  # idempotent
-    return EraseResult(plan, run, verify(inventory, plan))
+    return EraseResult(plan, run, verify(inventory, plan, run))
 
 
-def verify(inventory: Inventory, plan: Plan) -> list[dict[str, Any]]:
-    """Search again with every identifier of the plan: what is still there, and why."""
+def verify(inventory: Inventory, plan: Plan, run: RunResult | None = None) -> list[dict[str, Any]]:
+    """Search again with every identifier of the plan: what is still there, and why. The result is what
+    a full search reports; file collections the erase can show hold nothing of the subject any more
+    (see settle.py) are not read again for the plan's identifiers."""
     from ..search import find_subject
+    from .settle import settled
 
     if not plan.identifiers:
         return []
-    again = find_subject(inventory, plan.identifiers, expand=True)
+    again = find_subject(inventory, plan.identifiers, expand=True, settled=settled(inventory, plan, run))
     out: list[dict[str, Any]] = []
     for system, collection, error in again.failures:
         out.append({"system": system, "collection": collection, "status": "failed", "count": 0,

@@ -19,7 +19,7 @@ from typing import Any, Callable
 
 from ..audit import AuditLog
 from ..connectors import open_connector
-from ..connectors.base import EraseOutcome, EraseTarget
+from ..connectors.base import Connector, EraseOutcome, EraseTarget
 from ..errors import DsarError
 from ..inventory.model import Inventory
 from ..keys import keyed_hash, load_or_create_key
@@ -62,6 +62,7 @@ class UnitResult:
     status: str  # done | failed | skipped (done by an earlier run)
     outcomes: dict[str, EraseOutcome] = field(default_factory=dict)
     error: str | None = None
+    replaced: dict[str, Any] = field(default_factory=dict)  # collection -> file state when about to be replaced
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"system": self.system, "status": self.status,
@@ -206,6 +207,8 @@ def _run_unit(inventory: Inventory, system_name: str, collections: dict[str, lis
     system = inventory.systems.get(system_name)
     if system is None:
         return UnitResult(system_name, "failed", error="the system is no longer in the inventory")
+    outcomes: dict[str, EraseOutcome] = {}
+    replaced: dict[str, Any] = {}
     try:
         with open_connector(system, inventory) as connector:
             work = []
@@ -214,11 +217,30 @@ def _run_unit(inventory: Inventory, system_name: str, collections: dict[str, lis
                 if coll is None:
                     return UnitResult(system_name, "failed", error=f"collection '{coll_name}' is no longer in the inventory")
                 work.append((coll, _targets(connector, coll, entries, key, known)))
-            outcomes = connector.erase_system(work, masker, checkpoint)
+            if type(connector).erase_system is not Connector.erase_system:
+                outcomes = connector.erase_system(work, masker, checkpoint)
+            else:  # one collection after the other: note the state of each file just before its rename
+                for coll, targets in work:
+                    outcomes[coll.name] = connector.erase(coll, targets, masker, _noting(coll, replaced, checkpoint))
     except (DsarError, OSError) as exc:
         message = getattr(exc, "reason", None) or (exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc))
         return UnitResult(system_name, "failed", error=inventory.redact(str(message)))
-    return UnitResult(system_name, "done", outcomes)
+    return UnitResult(system_name, "done", outcomes, replaced={c: s for c, s in replaced.items() if s is not None})
+
+
+def _noting(coll, replaced: dict[str, Any], checkpoint: Callable[[str], None]) -> Callable[[str], None]:
+    """`checkpoint`, also keeping the state of the collection's file when the erase is about to rename
+    the rewritten file over it (it holds the file's lock and has read all of it): the verification
+    compares it with the state the prepare search read (settle.py). A second rename is not followed."""
+
+    def note(point: str) -> None:
+        if point == "file.before-rename":
+            from .settle import file_state
+
+            replaced[coll.name] = file_state(coll) if coll.name not in replaced else None
+        checkpoint(point)
+
+    return note
 
 
 def _targets(connector, coll, entries: list[dict], key: bytes, known: dict[str, Any] | None) -> list[EraseTarget]:

@@ -91,6 +91,7 @@ class Plan:
     tasks: list[dict[str, Any]]  # manual systems: processor, instructions, identifiers to hand over
     suppress: dict[str, list[Identifier]]  # system -> identifiers kept as keyed hashes
     erased_on: date
+    search: Any = None  # how the prepare search read the files (settle.SearchWatch): for the verification
 
     @property
     def steps(self) -> list[Step]:

@@ -1,0 +1,154 @@
+"""Which file collections the verification search after an erase need not read again.
+
+The search after an erase must report exactly what a full search with the plan's identifiers would. A
+file collection holds nothing of them when the code can show both:
+
+- the prepare search read the whole collection for every identifier of the plan, without failure,
+  without leaving out records (a named unique value), and the file did not change while it read it,
+  nor since: its state (`file_state`) was the same before and after every read, and when the erase
+  was about to replace it (the erase reads the file under its lock, then renames the new one in);
+- and either the search found nothing there and the file is still as it was, or the erase deleted
+  every record found (delete rule, none missing) and the file now is what the erase wrote (its SHA-256
+  equals the one the rewrite computed; a Maildir holds exactly its earlier files minus the deleted ones).
+
+A file's state is its inode, size, modification and change times (a folder's: those of every file in
+it). The change time cannot be set by a program and moves on every write, so an unchanged state means
+an unchanged file, unless a write fell in the same clock tick as the state was read: a state whose
+change time is less than `RACY_SECONDS` old never counts (the trick git uses for its index). Anything
+else — a record that survived, an SQL table, a collection with retained or anonymized records, a file
+a concurrent writer touched — is searched again.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..filelock import sha256_file
+from ..inventory.model import Collection, Inventory
+
+RACY_SECONDS = 2.0  # a state changed this recently may hide a write in the same timestamp tick
+
+
+@dataclass(frozen=True)
+class FileState:
+    """A file's (or a folder's files') identity and timestamps at one moment."""
+
+    files: frozenset  # (relative name or "", device, inode, size, mtime_ns, ctime_ns)
+    folder: bool
+    newest_ctime_ns: int
+
+    def without(self, names: set[str]) -> frozenset:
+        return frozenset(f for f in self.files if f[0] not in names)
+
+
+def file_state(collection: Collection) -> FileState | None:
+    """The state of a collection's file or folder, or None when it cannot be read or changed too recently
+    to tell (see RACY_SECONDS)."""
+    path = collection.path
+    if path is None:
+        return None
+    taken = time.time_ns()
+    try:
+        if os.path.isdir(path):
+            entries = []
+            _walk(os.fspath(path), "", entries)
+            folder = True
+        else:
+            st = os.stat(path)
+            entries = [("", st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)]
+            folder = False
+    except OSError:
+        return None
+    newest = max((e[5] for e in entries), default=0)
+    if newest > taken - int(RACY_SECONDS * 1e9):
+        return None
+    return FileState(frozenset(entries), folder, newest)
+
+
+def _walk(root: str, prefix: str, out: list) -> None:
+    with os.scandir(os.path.join(root, prefix) if prefix else root) as it:
+        for entry in it:
+            rel = f"{prefix}/{entry.name}" if prefix else entry.name
+            if entry.is_dir(follow_symlinks=False):
+                out.append((rel + "/", 0, 0, 0, 0, 0))  # a new folder is a change too
+                _walk(root, rel, out)
+            else:
+                st = entry.stat(follow_symlinks=False)
+                out.append((rel, st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns))
+
+
+@dataclass
+class SearchWatch:
+    """Handed to `search.find_subjects` by the erase: the state of every file collection before and after
+    each read, and whether the expansion ran to its end."""
+
+    states: dict[tuple[str, str], FileState | None] = field(default_factory=dict)
+    _before: dict[tuple[str, str], FileState | None] = field(default_factory=dict)
+    complete: bool = False  # every identifier found was searched for (no MAX_ROUNDS cut)
+    clean: set[tuple[str, str]] = field(default_factory=set)  # see `searched_cleanly`, set by prepare
+
+    def before(self, collection: Collection) -> None:
+        self._before[_key(collection)] = file_state(collection)
+
+    def after(self, collection: Collection) -> None:
+        key = _key(collection)
+        before, after = self._before.pop(key, None), file_state(collection)
+        stable = before if before is not None and before == after else None
+        if key in self.states and self.states[key] != stable:
+            stable = None  # read in two rounds, changed in between
+        self.states[key] = stable
+
+
+def _key(collection: Collection) -> tuple[str, str]:
+    return (collection.system.name, collection.name)
+
+
+def searched_cleanly(results: list) -> set[tuple[str, str]]:
+    """Collections every subject's search read without failure and without leaving a record out."""
+    clean: set[tuple[str, str]] | None = None
+    for result in results:
+        ok = {(s.system.name, c.collection.name) for s in result.systems.values() for c in s.collections.values()
+              if c.status == "ok" and not c.excluded}
+        clean = ok if clean is None else clean & ok
+    return clean or set()
+
+
+def settled(inventory: Inventory, plan: Any, run: Any) -> set[tuple[str, str]]:
+    """The file collections that hold none of the plan's identifiers now (see the module docstring)."""
+    known = plan.search
+    if known is None or not known.complete:
+        return set()
+    out = set()
+    for cplan in plan.collections:
+        key = (cplan.system, cplan.collection)
+        before = known.states.get(key)
+        if before is None or key not in known.clean or cplan.status != "ok":
+            continue
+        collection = inventory.systems[cplan.system].collections[cplan.collection]
+        if not cplan.steps:
+            if file_state(collection) == before:
+                out.add(key)  # nothing was there, and the file has not changed since
+            continue
+        if any(step.action != "delete" for step in cplan.steps) or run is None:
+            continue
+        unit = next((u for u in run.units if u.system == cplan.system and u.status == "done"), None)
+        outcome = unit.outcomes.get(cplan.collection) if unit else None
+        if outcome is None or outcome.deleted != len(cplan.steps) or outcome.missing or outcome.masked:
+            continue
+        if before.folder:
+            now = file_state(collection)
+            if now is not None and now.files == before.without({str(step.key) for step in cplan.steps}):
+                out.add(key)
+        elif unit.replaced.get(cplan.collection) == before and outcome.sha256 and _sha256(collection) == outcome.sha256:
+            out.add(key)
+    return out
+
+
+def _sha256(collection: Collection) -> str | None:
+    try:
+        return sha256_file(collection.path)
+    except OSError:
+        return None
