@@ -28,7 +28,7 @@ import shutil
 import subprocess
 import tempfile
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Iterator
+from typing import TYPE_CHECKING, Callable, Iterator
 
 if TYPE_CHECKING:
     from ..inventory.model import Collection, Inventory
@@ -215,12 +215,14 @@ def _groups(needles: Needles) -> list[tuple[bytes, ...]]:
 
 class _Greps:
     """grep processes run side by side, each writing to its own unlinked temporary file. A group of many
-    ASCII patterns runs twice, in the UTF-8 and the C locale, and the first to finish is kept: GNU grep
-    with many patterns is fast in one locale and several times slower in the other, depending on the
-    data (both give every line holding a needle)."""
+    ASCII patterns can run in the UTF-8 or the C locale: GNU grep with many patterns is fast in one and
+    several times slower in the other, depending on the data (both give every line holding a needle).
+    Both are raced on a sample of the data (`sample`: a few MB from the middle of the file, or some
+    files of a folder) and the winner alone reads everything; without a sample both read everything
+    and the first to finish is kept (a race over the whole data costs a core for as long as it runs)."""
 
     def __init__(self, grep: str, options: list[str], groups: list[tuple[bytes, ...]], paths: list[str],
-                 pass_fds: tuple[int, ...] = ()):
+                 pass_fds: tuple[int, ...] = (), sample: Callable[[], "bytes | list[str] | None"] | None = None):
         self.runs: list[list[tuple[subprocess.Popen, object, object]]] = []  # per group: its racers
         self.outputs: list = []
         try:
@@ -234,6 +236,8 @@ class _Greps:
                     envs = [_GREP_ENV_UTF8, _GREP_ENV]
                 else:
                     envs = [_GREP_ENV_UTF8]
+                if len(envs) > 1 and sample is not None:
+                    envs = _faster(args, envs, sample())
                 racers = []
                 self.runs.append(racers)
                 for env in envs:
@@ -283,6 +287,67 @@ class _Greps:
                 err.close()
 
 
+def _faster(args: list[str], envs: list[dict], sample: "bytes | list[str] | None") -> list[dict]:
+    """[the environment in which `args` first finished on the sample], or `envs` without a sample."""
+    import time
+
+    if not sample:
+        return envs
+    racers = []
+    try:
+        for env in envs:
+            out = tempfile.TemporaryFile(prefix="dsarctl-grep-")  # not /dev/null: grep would stop early
+            if isinstance(sample, bytes):
+                data = tempfile.TemporaryFile(prefix="dsarctl-grep-")
+                data.write(sample)
+                data.seek(0)
+                proc = subprocess.Popen(args, stdin=data, stdout=out, stderr=subprocess.DEVNULL, env=env)
+                data.close()
+            else:
+                proc = subprocess.Popen([*args, "--", *sample], stdin=subprocess.DEVNULL, stdout=out,
+                                        stderr=subprocess.DEVNULL, env=env)
+            racers.append((proc, out, env))
+        while True:
+            done = [r for r in racers if r[0].poll() is not None]
+            if done:
+                winner = next((r for r in done if r[0].returncode <= 1), None)
+                return [winner[2]] if winner else envs
+            time.sleep(0.002)
+    except OSError:
+        return envs
+    finally:
+        for proc, out, _env in racers:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+            out.close()
+
+
+_SAMPLE = 4 << 20  # bytes of data the locales are raced on
+
+
+def _file_sample(fd: int) -> bytes | None:
+    """A few MB from the middle of an open file (None for a small file: racing all of it is cheap)."""
+    size = os.fstat(fd).st_size
+    if size < 4 * _SAMPLE:
+        return None
+    return os.pread(fd, _SAMPLE, size // 2 - _SAMPLE // 2)
+
+
+def _folder_sample(folders: list[str]) -> list[str] | None:
+    """Some files of the folders, a few MB in all (None when there are few)."""
+    chosen, total = [], 0
+    for folder in folders:
+        with os.scandir(folder) as entries:
+            for entry in entries:
+                if entry.is_file(follow_symlinks=False):
+                    chosen.append(entry.path)
+                    total += entry.stat(follow_symlinks=False).st_size
+                    if total >= _SAMPLE:
+                        return chosen
+    return None
+
+
 class LinesJob:
     """The candidate lines of one file, with grep started at once (it runs while the caller does other
     work, e.g. database lookups); `lines()` waits for it and yields what it found.
@@ -302,7 +367,8 @@ class LinesJob:
             if grep is not None and needles.values:
                 fd = self.handle.fileno()
                 target = f"/proc/self/fd/{fd}" if os.path.isdir("/proc/self/fd") else os.fspath(path)
-                self.greps = _Greps(grep, ["-n", "-b", "-a"], _groups(needles), [target], pass_fds=(fd,))
+                self.greps = _Greps(grep, ["-n", "-b", "-a"], _groups(needles), [target], pass_fds=(fd,),
+                                    sample=lambda: _file_sample(fd))
         except OSError as exc:
             self.error = exc
 
@@ -401,7 +467,8 @@ class FilesJob:
         folders = [os.path.join(self.root, sub) for sub in subdirs if os.path.isdir(os.path.join(self.root, sub))]
         if grep is not None and needles.values and folders:
             try:
-                self.greps = _Greps(grep, ["-l", "-Z", "-a", "-r"], _groups(needles), folders)
+                self.greps = _Greps(grep, ["-l", "-Z", "-a", "-r"], _groups(needles), folders,
+                                    sample=lambda: _folder_sample(folders))
             except OSError:
                 self.available = False
 
