@@ -34,6 +34,17 @@ def load(folder: Path, systems: str):
     return load_inventory(write_inventory(folder, systems))
 
 
+def benchmark_company(folder: Path, records: int = 2000) -> dict:
+    """benchmarks/generate.py's synthetic company written into `folder`; returns its planted.json."""
+    import importlib.util
+
+    root = Path(__file__).resolve().parent.parent
+    spec = importlib.util.spec_from_file_location("bench_generate", root / "benchmarks" / "generate.py")
+    generate = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(generate)
+    return generate.generate(folder, records)
+
+
 def find(inventory, *identifiers: str, **kwargs):
     from dsarctl.identity import parse_identifier
     from dsarctl.search import find_subject

@@ -3,12 +3,11 @@
 
 from __future__ import annotations
 
-import importlib.util
 import unicodedata
 from pathlib import Path
 
 import pytest
-from helpers import Scanner, load
+from helpers import Scanner, benchmark_company, load
 
 from dsarctl.connectors import open_connector
 from dsarctl.connectors.bytescan import ASCII_FOLDING, FOLDS, needle_for_email
@@ -69,10 +68,7 @@ def _compare(inventory, subjects):
 
 
 def test_fast_path_agrees_with_a_plain_parse_on_the_benchmark_company(tmp_path):
-    spec = importlib.util.spec_from_file_location("bench_generate", ROOT / "benchmarks" / "generate.py")
-    generate = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(generate)
-    planted = generate.generate(tmp_path, 2000)
+    planted = benchmark_company(tmp_path)
     from dsarctl.inventory import load_inventory
 
     inventory = load_inventory(tmp_path / "inventory.yaml")

@@ -3,21 +3,18 @@ finds exactly what a plain parse finds, on the benchmark company, with the sampl
 
 from __future__ import annotations
 
-import importlib.util
 
 import pytest
 
 from dsarctl.connectors import bytescan
 
-from test_bytescan import ROOT, _compare
+from helpers import benchmark_company
+from test_bytescan import _compare
 
 
 @pytest.mark.skipif(bytescan.grep_binary() is None, reason="GNU grep is not installed")
 def test_a_batch_search_raced_on_a_sample_agrees_with_a_plain_parse(tmp_path, monkeypatch):
-    spec = importlib.util.spec_from_file_location("bench_generate", ROOT / "benchmarks" / "generate.py")
-    generate = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(generate)
-    generate.generate(tmp_path, 2000)
+    benchmark_company(tmp_path)
     from dsarctl.inventory import load_inventory
 
     monkeypatch.setattr(bytescan, "_SAMPLE", 4096)  # every file and folder is "big"

@@ -15,7 +15,7 @@ import pytest
 from dsarctl.connectors import open_connector
 from dsarctl.connectors.sqlite_lookup import affinity
 from dsarctl.errors import DsarError
-from helpers import load
+from helpers import benchmark_company, load
 
 ROWS_SQL = """
 CREATE TABLE people (pk INTEGER PRIMARY KEY, CustomerId INTEGER, "E-Mail" VARCHAR(200), phone TEXT,
@@ -222,14 +222,7 @@ def test_find_reports_the_same_with_and_without_contents_on_the_demo_company(dem
 
 
 def test_find_reports_the_same_with_and_without_contents_on_the_benchmark_company(tmp_path):
-    import importlib.util
-    from pathlib import Path
-
-    root = Path(__file__).resolve().parent.parent
-    spec = importlib.util.spec_from_file_location("bench_generate", root / "benchmarks" / "generate.py")
-    generate = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(generate)
-    planted = generate.generate(tmp_path, 2000)
+    planted = benchmark_company(tmp_path)
     from dsarctl.inventory import load_inventory
 
     inventory = load_inventory(tmp_path / "inventory.yaml")

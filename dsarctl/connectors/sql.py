@@ -115,19 +115,22 @@ class SqlConnector(Connector):
                 raise self._error(exc, f"cannot read table '{shown}'") from None
             except OSError as exc:
                 raise self.fail(f"cannot connect: {exc}") from None
-            columns = set(table.columns.keys())
-            for kind, fields in collection.identities.items():
-                for field in fields:
-                    if field not in columns:
-                        raise self.mismatch(
-                            collection.key_path + ("identities", kind),
-                            f"column '{field}' is not in table '{shown}' (columns: {', '.join(sorted(columns))})",
-                        )
-            for field in collection.key or []:
-                if field not in columns:
-                    raise self.mismatch(collection.key_path + ("key",), f"key column '{field}' is not in table '{shown}'")
+            self._check_columns(collection, set(table.columns.keys()), shown)
             self._tables[collection.name] = table
         return self._tables[collection.name]
+
+    def _check_columns(self, collection, columns: set[str], shown: str) -> None:
+        """Every identity field and `key:` column of the collection is a column of the table."""
+        for kind, fields in collection.identities.items():
+            for field in fields:
+                if field not in columns:
+                    raise self.mismatch(
+                        collection.key_path + ("identities", kind),
+                        f"column '{field}' is not in table '{shown}' (columns: {', '.join(sorted(columns))})",
+                    )
+        for field in collection.key or []:
+            if field not in columns:
+                raise self.mismatch(collection.key_path + ("key",), f"key column '{field}' is not in table '{shown}'")
 
     def key_columns(self, collection) -> list[str]:
         table = self.table(collection)
@@ -269,16 +272,7 @@ class SqlConnector(Connector):
             raise self._error(exc, f"cannot read table '{name}'") from None
         if table is None:
             raise self.mismatch(collection.key_path, f"table '{name}' not found in the database")
-        for kind, fields in collection.identities.items():
-            for field in fields:
-                if field not in table.columns:
-                    raise self.mismatch(
-                        collection.key_path + ("identities", kind),
-                        f"column '{field}' is not in table '{name}' (columns: {', '.join(sorted(table.columns))})",
-                    )
-        for field in collection.key or []:
-            if field not in table.columns:
-                raise self.mismatch(collection.key_path + ("key",), f"key column '{field}' is not in table '{name}'")
+        self._check_columns(collection, set(table.columns), name)
         table.keys = list(collection.key or table.primary_key)
         table.fields = [f for fields in collection.identities.values() for f in fields]
         plain = table.keys and all(sqlite_lookup.affinity(table.columns[c]) in ("integer", "text", "none")
