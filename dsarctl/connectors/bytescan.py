@@ -26,8 +26,10 @@ import codecs
 import os
 import shutil
 import subprocess
+import sys
 import tempfile
 from dataclasses import dataclass
+from functools import cached_property
 from typing import TYPE_CHECKING, Callable, Iterator
 
 if TYPE_CHECKING:
@@ -57,7 +59,8 @@ def _folds() -> dict[str, str]:
 
 
 FOLDS = _folds()
-_MANY = 4  # up to this many needles run as one grep each; more as one multi-pattern grep
+_MANY = 4  # up to this many needles run as one grep each; more as one multi-pattern grep (or atscan)
+_ATSCAN = os.path.join(os.path.dirname(os.path.abspath(__file__)), "atscan.py")
 _CHUNK = 1 << 22
 _PROBE = "azAZ09@.-_+:;,\"'{}[]\\=? \t\r\n"
 
@@ -75,8 +78,37 @@ class Needles:
 
     def value_in(self, line: bytes) -> bool:
         """Whether the line holds a searched value itself (not only an `extra` marker)."""
+        if self._at is not None:
+            if self._at.holds(line):
+                return True
+            rest = self._rest
+        else:
+            rest = self.values
+        if not rest:
+            return False
         low = line.lower()
-        return any(v in low for v in self.values)
+        return any(v in low for v in rest)
+
+    def holds(self, data: bytes) -> bool:
+        """Whether the data holds a value or a marker (what makes a line a candidate)."""
+        if self.value_in(data):
+            return True
+        if not self.extra:
+            return False
+        low = data.lower()
+        return any(m in low for m in self.extra)
+
+    @cached_property
+    def _at(self):
+        """The many e-mail needles, indexed by `atscan` (a batch), or None."""
+        from .atscan import AtIndex
+
+        at = [v for v in self.values if _at_needle(v)]
+        return AtIndex(at) if len(at) > _MANY else None
+
+    @cached_property
+    def _rest(self) -> tuple[bytes, ...]:
+        return tuple(v for v in self.values if not _at_needle(v))
 
 
 def ascii_compatible(encoding: str) -> str | None:
@@ -206,11 +238,25 @@ _GREP_ENV_UTF8 = {**os.environ, "LC_ALL": "C.UTF-8"}
 
 
 def _groups(needles: Needles) -> list[tuple[bytes, ...]]:
-    """The patterns of each grep to run: one needle each when there are few, else all the values in
-    one grep and each marker in its own."""
+    """The patterns of each grep to run: one needle each when there are few, else the many e-mail
+    needles in one `atscan` (see `_at_group`), the other values in one grep, and each marker in its own."""
     if len(needles.all) <= _MANY:
         return [(n,) for n in needles.all]
-    return [needles.values, *[(m,) for m in needles.extra]]
+    at = tuple(v for v in needles.values if _at_needle(v))
+    if len(at) <= _MANY:
+        return [needles.values, *[(m,) for m in needles.extra]]
+    rest = tuple(v for v in needles.values if not _at_needle(v))
+    return [at, *([rest] if rest else []), *[(m,) for m in needles.extra]]
+
+
+def _at_needle(needle: bytes) -> bool:
+    return b"@" in needle and needle.isascii() and b"\n" not in needle
+
+
+def _at_group(patterns: tuple[bytes, ...]) -> bool:
+    """Whether a group goes to `atscan` instead of grep: many needles, each an ASCII one holding `@`.
+    GNU grep's multi-pattern search is slow on mail (see atscan.py); `atscan` looks only around `@`s."""
+    return len(patterns) > _MANY and all(_at_needle(p) for p in patterns)
 
 
 class _Greps:
@@ -228,9 +274,13 @@ class _Greps:
         try:
             for patterns in groups:
                 args = [grep, "-F", "-i", *options]
+                if _at_group(patterns):
+                    args = [sys.executable, "-I", "-S", _ATSCAN, "--files" if "-l" in options else "--lines"]
                 for pattern in patterns:
                     args += ["-e", os.fsdecode(pattern)]
-                if not all(p.isascii() for p in patterns):
+                if args[0] == sys.executable:
+                    envs = [dict(os.environ)]
+                elif not all(p.isascii() for p in patterns):
                     envs = [_GREP_ENV]
                 elif len(patterns) > 1:
                     envs = [_GREP_ENV_UTF8, _GREP_ENV]
@@ -419,39 +469,24 @@ def _parse_grep_output(out) -> Iterator[tuple[int, int, bytes]]:
 
 
 def _python_lines(handle, needles: Needles) -> Iterator[tuple[int, int, bytes]]:
-    offset, lineno, carry = 0, 1, b""
-    while True:
-        handle.seek(offset + len(carry))  # the caller reads records through the same handle meanwhile
-        block = handle.read(_CHUNK)
-        data = carry + block
-        if not data:
-            return
-        cut = len(data) if not block else data.rfind(b"\n") + 1
-        if cut == 0:
-            carry = data
-            continue
-        part, carry = data[:cut], data[cut:]
-        low = part.lower()
-        starts: set[int] = set()
-        for needle in needles.all:
+    from .atscan import blocks, lines_at
+
+    for offset, lineno, part in blocks(handle.fileno(), _CHUNK):  # pread: the caller reads records meanwhile
+        hits: set[int] = set()
+        plain = needles.all
+        if needles._at is not None:  # a batch: the e-mail needles are looked for around each `@`
+            hits.update(needles._at.starts(part))
+            plain = needles._rest + needles.extra
+        low = part.lower() if plain else b""
+        for needle in plain:
             i = low.find(needle)
             while i != -1:
-                start = low.rfind(b"\n", 0, i) + 1
-                starts.add(start)
+                hits.add(i)
                 end = low.find(b"\n", i)
                 if end == -1:
                     break
                 i = low.find(needle, end)
-        counted, at = lineno, 0
-        for start in sorted(starts):
-            counted += part.count(b"\n", at, start)
-            at = start
-            end = part.find(b"\n", start)
-            yield counted, offset + start, part[start:end if end != -1 else len(part)]
-        lineno += part.count(b"\n")
-        offset += len(part)
-        if not block:
-            return
+        yield from lines_at(part, offset, lineno, sorted(hits))
 
 
 class FilesJob:

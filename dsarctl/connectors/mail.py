@@ -103,10 +103,7 @@ class _MailMixin:
 
     @staticmethod
     def _may_match(header_bytes: bytes, needles) -> bool:
-        if needles is None or b"=?" in header_bytes:
-            return True
-        lowered = header_bytes.lower()
-        return any(n in lowered for n in needles.all)
+        return needles is None or b"=?" in header_bytes or needles.holds(header_bytes)
 
     def _headers(self, header_bytes: bytes):
         return BytesHeaderParser(policy=compat32).parsebytes(header_bytes)

@@ -1,0 +1,167 @@
+"""Find many e-mail needles at once: every needle holds an `@`, so only the text around each `@` of the
+data needs looking at.
+
+GNU grep searches a few fixed strings at memory speed, but with hundreds of them (an erase batch of
+1,000 subjects) its multi-pattern search crawls on mail: at 300k records, 4 s over a 370 MB mbox and
+6 s over a 490 MB Maildir in the faster of its two locales. Here each `@` of the data is found with
+`bytes.find` (memchr), the few bytes around it are looked up in a table of the needles' bytes around
+their own first `@`, and only a needle whose window matches is compared whole: about a microsecond
+per `@`, and mail holds a few per message (headers), base64 attachments none.
+
+It is exact: a needle occurs at offset s only if the data's `@` at s + p (p: where the needle's first
+`@` is) is one of the `@`s visited, and there the window test is a necessary condition of the whole
+comparison. Letters are folded as ASCII, like `grep -F -i` in the C locale (needles are lower case).
+
+Run as a program (`python -I -S atscan.py`, standard library only, so it starts in ~15 ms), it prints
+what `grep -F -i` prints, for the two forms `bytescan` runs: `--lines` as `grep -n -b -a`
+("LINE:OFFSET:TEXT" per line holding a needle) and `--files` as `grep -l -Z` (names, NUL-ended, of
+the regular files directly in the folders given holding a needle). Exit status as grep's: 0 found,
+1 none, 2 an error (reported on stderr; the scan goes on).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Iterator
+
+WINDOW = 4  # bytes looked at on each side of an `@` (fewer where a needle has fewer)
+CHUNK = 1 << 22  # bytes read at a time: memory stays flat whatever the file's size
+
+
+class AtIndex:
+    """The needles (lower-case bytes, each holding `@`) by the bytes around their first `@`."""
+
+    def __init__(self, needles) -> None:
+        shapes: dict[tuple[int, int], dict[bytes, list[tuple[int, bytes]]]] = {}
+        for needle in dict.fromkeys(needles):
+            at = needle.index(b"@")
+            left, right = min(WINDOW, at), min(WINDOW, len(needle) - at)
+            table = shapes.setdefault((left, right), {})
+            table.setdefault(needle[at - left:at + right], []).append((at, needle))
+        self.shapes = list(shapes.items())
+
+    def starts(self, data: bytes, begin: int = 0, end: int | None = None) -> Iterator[int]:
+        """The offset of a needle at each `@` of data[begin:end] where one starts (once per `@`)."""
+        find, shapes = data.find, self.shapes
+        end = len(data) if end is None else end
+        q = find(b"@", begin, end)
+        while q != -1:
+            for (left, right), table in shapes:
+                if q - left < begin or q + right > end:
+                    continue
+                bucket = table.get(data[q - left:q + right].lower())
+                if bucket:
+                    hit = next((q - at for at, needle in bucket if q - at >= begin and q - at + len(needle) <= end
+                                and data[q - at:q - at + len(needle)].lower() == needle), None)
+                    if hit is not None:
+                        yield hit
+                        break
+            q = find(b"@", q + 1, end)
+
+    def holds(self, data: bytes) -> bool:
+        return next(self.starts(data), None) is not None
+
+
+def lines(fd: int, index: AtIndex, chunk: int = CHUNK) -> Iterator[tuple[int, int, bytes]]:
+    """(line number, offset of the line, line without its newline) of every line holding a needle, in file
+    order, reading the open file `fd` from its start (pread: the caller's file position is left alone)."""
+    for offset, lineno, part in blocks(fd, chunk):
+        yield from lines_at(part, offset, lineno, index.starts(part))
+
+
+def blocks(fd: int, chunk: int = CHUNK) -> Iterator[tuple[int, int, bytes]]:
+    """(offset, number of its first line, bytes) of the file in pieces of whole lines (the last may end
+    without a newline), about `chunk` bytes each."""
+    offset, lineno, carry = 0, 1, b""
+    while True:
+        block = os.pread(fd, chunk, offset + len(carry))
+        data = carry + block
+        if not data:
+            return
+        cut = len(data) if not block else data.rfind(b"\n") + 1
+        if cut == 0:  # no newline yet: a longer line, read on
+            carry = data
+            continue
+        part, carry = data[:cut], data[cut:]
+        yield offset, lineno, part
+        lineno += part.count(b"\n")
+        offset += len(part)
+        if not block:
+            return
+
+
+def lines_at(part: bytes, offset: int, lineno: int, hits) -> Iterator[tuple[int, int, bytes]]:
+    """The lines of a block (see `blocks`) holding the offsets `hits` (ascending), each once."""
+    counted, at, last = lineno, 0, -1
+    for hit in hits:
+        start = part.rfind(b"\n", 0, hit) + 1
+        if start == last:
+            continue
+        last = start
+        counted += part.count(b"\n", at, start)
+        at = start
+        stop = part.find(b"\n", start)
+        yield counted, offset + start, part[start:stop if stop != -1 else len(part)]
+
+
+def file_holds(fd: int, index: AtIndex, chunk: int = CHUNK) -> bool:
+    return next(lines(fd, index, chunk), None) is not None
+
+
+def main(argv: list[str]) -> int:
+    mode, needles, paths = None, [], []
+    args = iter(argv)
+    for arg in args:
+        if arg in ("--lines", "--files"):
+            mode = arg
+        elif arg == "-e":
+            needles.append(os.fsencode(next(args)).lower())
+        elif arg == "--":
+            paths = list(args)
+        else:
+            sys.stderr.write(f"atscan: unknown argument {arg!r}\n")
+            return 2
+    if mode is None or not needles or not all(b"@" in n for n in needles):
+        sys.stderr.write("atscan: give --lines or --files, and -e NEEDLE (each holding @) for every needle\n")
+        return 2
+    index = AtIndex(needles)
+    out = sys.stdout.buffer
+    found, failed = False, False
+    for path in paths:
+        try:
+            if mode == "--lines":
+                fd = os.open(path, os.O_RDONLY)
+                try:
+                    for lineno, offset, line in lines(fd, index):
+                        out.write(b"%d:%d:%s\n" % (lineno, offset, line))
+                        found = True
+                finally:
+                    os.close(fd)
+                continue
+            with os.scandir(path) as entries:
+                names = [e.path for e in entries if e.is_file(follow_symlinks=False)]
+        except OSError as exc:
+            sys.stderr.write(f"atscan: {path}: {exc.strerror}\n")
+            failed = True
+            continue
+        for name in names:
+            try:
+                fd = os.open(name, os.O_RDONLY)
+                try:
+                    hit = file_holds(fd, index)
+                finally:
+                    os.close(fd)
+            except OSError as exc:
+                sys.stderr.write(f"atscan: {name}: {exc.strerror}\n")
+                failed = True
+                continue
+            if hit:
+                out.write(os.fsencode(name) + b"\0")
+                found = True
+    out.flush()
+    return 2 if failed else 0 if found else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

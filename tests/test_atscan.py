@@ -1,0 +1,132 @@
+"""atscan: the many-needle e-mail scanner a batch uses instead of GNU grep's multi-pattern search.
+
+It must find exactly the lines (and files) `grep -F -i` finds in the C locale: checked against a plain
+reference on generated data (with chunk boundaries everywhere), against GNU grep's own output as a
+program, and through the connectors on the benchmark company."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+from hypothesis import given, settings, strategies as st
+
+from dsarctl.connectors import atscan, bytescan
+from dsarctl.connectors.atscan import AtIndex
+
+from helpers import benchmark_company
+from test_bytescan import _compare
+
+
+def _reference(data: bytes, needles: list[bytes]) -> list[tuple[int, int, bytes]]:
+    out, offset = [], 0
+    for lineno, line in enumerate(data.split(b"\n"), 1):
+        if any(n in line.lower() for n in needles) and (offset < len(data)):
+            out.append((lineno, offset, line))
+        offset += len(line) + 1
+    return out
+
+
+def _scan(data: bytes, needles: list[bytes], chunk: int, tmp_path) -> list[tuple[int, int, bytes]]:
+    path = tmp_path / "data"
+    path.write_bytes(data)
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        return list(atscan.lines(fd, AtIndex(needles), chunk))
+    finally:
+        os.close(fd)
+
+
+ALPHABET = b"aAbB@.\n\r x1"
+needle_st = st.builds(lambda left, right: left + b"@" + right,
+                      st.binary(min_size=0, max_size=6).map(lambda b: bytes(ALPHABET[c % 8] for c in b).lower()),
+                      st.binary(min_size=0, max_size=6).map(lambda b: bytes(ALPHABET[c % 8] for c in b).lower()))
+
+
+@settings(max_examples=300, deadline=None)
+@given(data=st.binary(max_size=300).map(lambda b: bytes(ALPHABET[c % len(ALPHABET)] for c in b)),
+       needles=st.lists(needle_st, min_size=1, max_size=8), chunk=st.integers(min_value=1, max_value=40))
+def test_lines_are_the_lines_holding_a_needle(tmp_path_factory, data, needles, chunk):
+    needles = [n for n in needles if b"\n" not in n] or [b"a@b"]
+    tmp = tmp_path_factory.mktemp("at")
+    assert _scan(data, needles, chunk, tmp) == _reference(data, needles)
+
+
+def test_needles_with_the_at_near_either_end_and_shared_windows(tmp_path):
+    needles = [b"@x.org", b"ab@", b"a@b", b"john.smith@example.com", b"xjohn.smith@example.com",
+               b"jane.smith@example.com", b"12345@po"]
+    data = (b"From: JOHN.SMITH@EXAMPLE.COM\n"         # upper case
+            b"to: someone@x.orgy and ab@ here\r\n"    # CRLF, a needle ending in @
+            b"no match: john.smith@example.co\n"      # one byte short
+            b"a@b@c\n"                                  # two @ in a row
+            b"@x.org\n"                                 # at the start of a line
+            b"last 12345@post without newline")
+    for chunk in (1, 3, 7, 64, 1 << 20):
+        assert _scan(data, needles, chunk, tmp_path) == _reference(data, needles)
+    assert len(_reference(data, needles)) == 5
+
+
+def _grep() -> str:
+    grep = bytescan.grep_binary()
+    if grep is None:
+        pytest.skip("GNU grep is not installed")
+    return grep
+
+
+def test_the_program_prints_what_grep_prints(tmp_path):
+    grep = _grep()
+    planted = benchmark_company(tmp_path)
+    needles = sorted({s.lower() for s in (tmp_path / "subjects.txt").read_text().split()[:60]}
+                     | {s["email"] for s in planted["subjects"]})
+    env = {**os.environ, "LC_ALL": "C"}
+    args = [x for n in needles for x in ("-e", n)]
+    for name in ("support.mbox", "newsletter.csv", "usage.jsonl"):
+        path = str(tmp_path / name)
+        ours = subprocess.run([sys.executable, "-I", "-S", bytescan._ATSCAN, "--lines", *args, "--", path],
+                              capture_output=True)
+        theirs = subprocess.run([grep, "-F", "-i", "-n", "-b", "-a", *args, "--", path], capture_output=True,
+                                env=env)
+        assert ours.returncode == theirs.returncode == 0, ours.stderr
+        assert ours.stdout == theirs.stdout, name
+    folders = [str(tmp_path / "sales-maildir" / sub) for sub in ("cur", "new")]
+    ours = subprocess.run([sys.executable, "-I", "-S", bytescan._ATSCAN, "--files", *args, "--", *folders],
+                          capture_output=True)
+    theirs = subprocess.run([grep, "-F", "-i", "-l", "-Z", "-a", "-r", *args, "--", *folders],
+                            capture_output=True, env=env)
+    assert ours.returncode == theirs.returncode == 0
+    found = set(ours.stdout.split(b"\0")) - {b""}
+    assert found == set(theirs.stdout.split(b"\0")) - {b""} and len(found) >= 3
+
+
+def test_the_program_reports_errors_like_grep(tmp_path):
+    (tmp_path / "a.txt").write_bytes(b"x a@b.c y\n")
+    run = subprocess.run([sys.executable, "-I", "-S", bytescan._ATSCAN, "--lines", "-e", "A@B.C", "--",
+                          str(tmp_path / "missing"), str(tmp_path / "a.txt")], capture_output=True)
+    assert run.returncode == 2 and b"missing" in run.stderr and run.stdout == b"1:0:x a@b.c y\n"
+    run = subprocess.run([sys.executable, "-I", "-S", bytescan._ATSCAN, "--lines", "-e", "q@r", "--",
+                          str(tmp_path / "a.txt")], capture_output=True)
+    assert (run.returncode, run.stdout) == (1, b"")
+    run = subprocess.run([sys.executable, "-I", "-S", bytescan._ATSCAN, "--lines", "-e", "no-at", "--",
+                          str(tmp_path / "a.txt")], capture_output=True)
+    assert run.returncode == 2
+
+
+def test_a_batch_through_the_connectors_uses_atscan_and_agrees_with_a_plain_parse(tmp_path, monkeypatch):
+    _grep()
+    benchmark_company(tmp_path)
+    from dsarctl.inventory import load_inventory
+
+    started: list[str] = []
+    real = subprocess.Popen
+
+    def popen(args, *a, **k):
+        started.append("atscan" if bytescan._ATSCAN in args else os.path.basename(args[0]))
+        return real(args, *a, **k)
+
+    monkeypatch.setattr(bytescan.subprocess, "Popen", popen)
+    inventory = load_inventory(tmp_path / "inventory.yaml")
+    ordinary = (tmp_path / "subjects.txt").read_text().split()[:40]
+    assert _compare(inventory, [[f"email:{s}" for s in ordinary]]) >= 4
+    assert started.count("atscan") >= 4  # the csv, the jsonl, the mbox and the Maildir at least
