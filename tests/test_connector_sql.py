@@ -225,3 +225,93 @@ crm:
     for ids, result in zip(subjects, together):
         alone = find(inv, str(ids[0]), expand=False)
         assert [r.key for r in alone.records()] == [r.key for r in result.records()]
+
+
+PHONE_PEOPLE = [(n, f"020 7946 {n:04d}" if n % 2 else f"+44 (0)20-7946-{n:04d}") for n in range(1, 60)]
+PHONE_SUBJECTS = [f"+44207946{n:04d}" for n in range(1, 40, 3)] + ["+447700900123"]
+
+
+def _phone_batch(inv, collection: str = "people") -> list[list[int]]:
+    from dsarctl.identity import Identifier
+    from dsarctl.search import find_subjects
+
+    together = find_subjects(inv, [[Identifier("phone", p)] for p in PHONE_SUBJECTS], expand=False)
+    for phone, result in zip(PHONE_SUBJECTS, together):  # a batch answers as a search of its own would
+        alone = find(inv, phone, expand=False)
+        assert [r.key for r in alone.records()] == [r.key for r in result.records()]
+    return [sorted(r.data["n"] for r in result.records()) for result in together]
+
+
+def _statements():
+    """The SQL statements run meanwhile (every engine's)."""
+    from sqlalchemy.engine import Engine
+
+    seen: list[str] = []
+
+    def listen(conn, cursor, statement, *args):
+        seen.append(" ".join(statement.split()))
+
+    sa.event.listen(Engine, "before_cursor_execute", listen)
+    return seen, lambda: sa.event.remove(Engine, "before_cursor_execute", listen)
+
+
+@pytest.mark.parametrize("shape", ["composite key", "declared key with a NULL", "no key"])
+def test_a_phone_batch_reads_whole_rows_only_for_the_numbers_found(tmp_path, shape):
+    """The one pass over a table for a batch of phone numbers reads the key and the number of each row;
+    whole rows are read back by key for the rows that hold one. A NULL key value or a table without
+    a key falls back to reading whole rows; every shape gives what a search per number gives."""
+    with sqlite3.connect(tmp_path / "crm.db") as db:
+        if shape == "composite key":
+            db.execute("CREATE TABLE people (a TEXT, n INTEGER, phone TEXT, note TEXT, PRIMARY KEY (a, n))")
+            db.executemany("INSERT INTO people VALUES (?, ?, ?, 'x')", [(f"k{n % 3}", n, p) for n, p in PHONE_PEOPLE])
+        else:
+            db.execute("CREATE TABLE people (ref INTEGER, n INTEGER, phone TEXT, note TEXT)")
+            db.executemany("INSERT INTO people VALUES (?, ?, ?, 'x')",
+                           [(None if n == 7 else n, n, p) for n, p in PHONE_PEOPLE])
+    key = "key: [ref]" if shape == "declared key with a NULL" else ""
+    inv = load(tmp_path, f"""
+crm:
+  connector: sql
+  url: sqlite:///crm.db
+  collections:
+    people:
+      identities: {{phone: phone}}
+      {key}
+""")
+    seen, stop = _statements()
+    try:
+        found = _phone_batch(inv)
+    finally:
+        stop()
+    assert found == [[n] for n in range(1, 40, 3)] + [[]]
+    narrow = [s for s in seen if "IS NOT NULL" in s and "note" not in s]
+    if shape == "composite key":
+        assert narrow and all("IN" not in s for s in narrow)  # the pass: keys and numbers only
+        assert any("note" in s and " IN " in s for s in seen)  # whole rows, by key
+    elif shape == "no key":
+        assert not narrow  # nothing to read rows back by: whole rows in the pass
+
+
+def test_a_phone_batch_on_servers(tmp_path, server_url, unique_name):
+    engine = sa.create_engine(server_url)
+    table = unique_name + "_batch"
+    meta = sa.MetaData()
+    people = sa.Table(table, meta, sa.Column("pk", sa.Integer, primary_key=True), sa.Column("n", sa.Integer),
+                      sa.Column("phone", sa.String(40)), sa.Column("note", sa.Text))
+    try:
+        meta.create_all(engine)
+        with engine.begin() as conn:
+            conn.execute(people.insert(), [{"pk": 100 + n, "n": n, "phone": p, "note": "x"} for n, p in PHONE_PEOPLE])
+        inv = load(tmp_path, f"""
+crm:
+  connector: sql
+  url: {server_url}
+  collections:
+    people:
+      table: {table}
+      identities: {{phone: phone}}
+""")
+        assert _phone_batch(inv) == [[n] for n in range(1, 40, 3)] + [[]]
+    finally:
+        meta.drop_all(engine)
+        engine.dispose()

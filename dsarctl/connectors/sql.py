@@ -210,14 +210,13 @@ class SqlConnector(Connector):
                     if how == "digits":
                         condition, field, digits = condition
                         sizes = tuple(sorted({len(d) for d in digits}))
-                    if how in ("scan", "digits"):
-                        query = select(table).where(condition.is_not(None))
+                        rows = self._digit_rows(conn, table, keys, condition, digits, sizes)
+                    elif how == "scan":
+                        rows = self._rows(conn.execute(select(table).where(condition.is_not(None))), table.name)
                     else:
-                        query = select(table).where(condition)
-                    result = conn.execute(query)
-                    at = list(result.keys()).index(field) if digits is not None else None
-                    for row in self._rows(result, table.name):
-                        if at is not None and not _holds_digits(row[at], digits, sizes):
+                        rows = self._rows(conn.execute(select(table).where(condition)), table.name)
+                    for row in rows:
+                        if digits is not None and not _holds_digits(row._mapping[field], digits, sizes):
                             continue
                         data = dict(row._mapping)
                         ids = matcher.identities(data)
@@ -233,6 +232,34 @@ class SqlConnector(Connector):
                                      f"{collection.table or collection.name} ({shown})")
         except SQLAlchemyError as exc:
             raise self._error(exc, f"query on '{collection.table}' failed") from None
+
+    def _digit_rows(self, conn, table, keys: list[str], column, digits: frozenset, sizes: tuple) -> Iterator[Any]:
+        """The rows whose `column` holds one of the wanted digit strings (a batch of phone numbers): the
+        one pass over the table reads only the key and the number of each row; whole rows are then read
+        by key for the few that hold one, and given in the order of that pass."""
+        from sqlalchemy import select, tuple_
+
+        if not keys:  # nothing to read rows back by
+            yield from self._rows(conn.execute(select(table).where(column.is_not(None))), table.name)
+            return
+        columns = [table.c[k] for k in keys]
+        found: dict[tuple, None] = {}
+        for row in self._rows(conn.execute(select(*columns, column).where(column.is_not(None))), table.name):
+            if _holds_digits(row[-1], digits, sizes):
+                found[tuple(row[:-1])] = None
+        if any(v is None for key in found for v in key):  # IN (...) cannot find a NULL key: read them all
+            yield from self._rows(conn.execute(select(table).where(column.is_not(None))), table.name)
+            return
+        order = list(found)
+        rows: dict[tuple, list] = {}
+        step = max(1, _BATCH // len(columns))
+        for i in range(0, len(order), step):
+            chunk = order[i:i + step]
+            where = columns[0].in_([k[0] for k in chunk]) if len(columns) == 1 else tuple_(*columns).in_(chunk)
+            for row in self._rows(conn.execute(select(table).where(where)), table.name):
+                rows.setdefault(tuple(row._mapping[k] for k in keys), []).append(row)
+        for key in order:
+            yield from rows.get(key, ())
 
     def _rows(self, result, name: str) -> Iterator[Any]:
         """The rows of a result; a stored value SQLAlchemy cannot convert to its column's declared type
