@@ -1,27 +1,20 @@
-"""The command line: a thin layer over the core. The root only wires the sub-apps together and maps
-errors to exit codes, once, in main().
+"""The command line: a thin layer over the core. The root (`root.app`, a Typer app) only wires the sub-apps
+together; errors are mapped to exit codes once, here, in main().
 
-Each command's module is imported only when that command runs (click's lazy-loading pattern, through
-Typer's `cls=`): `dsarctl --help` and the morning `dsarctl overdue` do not pay for building every
-command's parameters. The root help lists the commands from `COMMANDS`; a test checks that table
-against each command's own help.
+Typer is imported only when the argument line needs it: the morning `dsarctl overdue` in the simple forms
+cron uses is read by `morning.parse` and run without it, with the same output and exit codes. Each
+command's module is imported only when that command runs (see `root`). The root help lists the commands from
+`COMMANDS`; a test checks that table against each command's own help.
 """
 
 from __future__ import annotations
 
 import os
 import sys
-from collections.abc import MutableMapping
-from importlib import import_module
-from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Optional
 
-import typer
-from typer.core import TyperCommand, TyperGroup
-
-from .. import __version__
 from ..errors import DsarError, ExitStatus
-from .common import State
+from . import morning
 
 # name -> (module in dsarctl.cli exposing `app`, the first paragraph of the command's help), in the order
 # `dsarctl --help` lists them (commands, then groups).
@@ -44,126 +37,35 @@ COMMANDS: dict[str, tuple[str, str]] = {
 }
 
 
-def load_command(name: str):
-    """The click command of `dsarctl NAME`, built from its module's Typer app (imported now)."""
-    module = import_module(f"{__name__}.{COMMANDS[name][0]}")
-    command = typer.main.get_command(module.app)
-    command.name = name
-    return command
+def __getattr__(name: str):
+    """`app` and `load_command` come from `root`, imported (with typer) on first use."""
+    if name in ("app", "load_command"):
+        from . import root
 
-
-class _LazyCommands(MutableMapping):
-    """The root's commands: every name is known at once, each command is built on first access."""
-
-    def __init__(self, names) -> None:
-        self._names = list(names)
-        self._built: dict[str, Any] = {}
-
-    def __getitem__(self, name: str):
-        if name not in self._built:
-            if name not in self._names:
-                raise KeyError(name)
-            self._built[name] = load_command(name)
-        return self._built[name]
-
-    def __setitem__(self, name: str, command) -> None:
-        if name not in self._names:
-            self._names.append(name)
-        self._built[name] = command
-
-    def __delitem__(self, name: str) -> None:
-        self._names.remove(name)
-        self._built.pop(name, None)
-
-    def __iter__(self):
-        return iter(list(self._names))
-
-    def __len__(self) -> int:
-        return len(self._names)
-
-    def built(self, name: str):
-        return self._built.get(name)
-
-
-class LazyGroup(TyperGroup):
-    """The root group: imports a command's module only when that command is invoked or asked for."""
-
-    def __init__(self, **attrs: Any) -> None:
-        super().__init__(**attrs)
-        lazy = _LazyCommands(COMMANDS)
-        for name, command in self.commands.items():
-            lazy[name] = command
-        self.commands = lazy
-
-    def list_commands(self, ctx) -> list[str]:
-        return list(self.commands)  # names only: TyperGroup's own would build every command
-
-    def format_commands(self, ctx, formatter) -> None:
-        # The root help lists names and one-line helps from COMMANDS without importing any module; a
-        # stand-in command gives each line exactly the shortening the real command's help would get.
-        real = self.commands
-        stand_ins = {name: real.built(name) or TyperCommand(name, help=COMMANDS[name][1]) for name in real}
-        self.commands = stand_ins
-        try:
-            super().format_commands(ctx, formatter)
-        finally:
-            self.commands = real
-
-
-app = typer.Typer(
-    name="dsarctl",
-    cls=LazyGroup,
-    help="Answer data subject requests (GDPR, UK GDPR, CCPA, ...) from one inventory file.",
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-    rich_markup_mode=None,
-    context_settings={"help_option_names": ["-h", "--help"]},
-)
-
-
-def _version(value: bool) -> None:
-    if value:
-        sys.stdout.write(f"dsarctl {__version__}\n")
-        raise typer.Exit(0)
-
-
-@app.callback()
-def root(
-    ctx: typer.Context,
-    inventory: Annotated[
-        Optional[Path],
-        typer.Option("--inventory", "-i", help="Inventory file (default $DSARCTL_INVENTORY, else ./inventory.yaml).",
-                     show_default=False),
-    ] = None,
-    version: Annotated[
-        bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version and exit.")
-    ] = False,
-) -> None:
-    ctx.obj = State(inventory_path=inventory)
+        return getattr(root, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def main(argv: Optional[list[str]] = None) -> None:
-    """Entry point: run the app and turn every error into one line on stderr and an exit code."""
+    """Entry point: run the command and turn every error into one line on stderr and an exit code."""
     debug = bool(os.environ.get("DSARCTL_DEBUG"))
     try:
-        result = app(args=argv, prog_name="dsarctl", standalone_mode=False)
-        code = result if isinstance(result, int) else 0
+        code = _run(argv)
     except DsarError as exc:
         if debug:
             raise
         _error_line(str(exc))
         code = int(exc.exit_status)
-    except typer.Abort:
-        _error_line("aborted")
-        code = int(ExitStatus.NO)
     except KeyboardInterrupt:
         _error_line("interrupted")
         code = int(ExitStatus.INTERRUPTED)
     except BrokenPipeError:
         code = 0
     except Exception as exc:  # click's usage errors carry exit_code and format_message()
-        if hasattr(exc, "exit_code") and hasattr(exc, "format_message"):
+        if _is_abort(exc):
+            _error_line("aborted")
+            code = int(ExitStatus.NO)
+        elif hasattr(exc, "exit_code") and hasattr(exc, "format_message"):
             ctx = getattr(exc, "ctx", None)
             where = f"{ctx.command_path}: " if ctx is not None else ""
             hint = f" (see '{ctx.command_path} --help')" if ctx is not None else ""
@@ -177,6 +79,26 @@ def main(argv: Optional[list[str]] = None) -> None:
             code = 70
     sys.stdout.flush()
     sys.exit(code)
+
+
+def _run(argv: Optional[list[str]]) -> int:
+    """The command's exit code: the simple `overdue` lines without typer, every other line through the app."""
+    # typer's path also answers shell completion (_DSARCTL_COMPLETE) and, on Windows, expands the wildcards
+    # in sys.argv: the fast path does neither, so it steps aside for both
+    simple = not os.environ.get("_DSARCTL_COMPLETE") and (argv is not None or os.name != "nt")
+    options = morning.parse(sys.argv[1:] if argv is None else argv) if simple else None
+    if options is not None:
+        return morning.invoke(options)
+    from .root import app
+
+    result = app(args=argv, prog_name="dsarctl", standalone_mode=False)
+    return result if isinstance(result, int) else 0
+
+
+def _is_abort(exc: Exception) -> bool:
+    """typer.Abort (a confirmation refused), looked up only where typer is already imported."""
+    typer = sys.modules.get("typer")
+    return typer is not None and isinstance(exc, typer.Abort)
 
 
 def _redacted(text: str) -> str:

@@ -1,38 +1,17 @@
-"""What every command shares: the global state, option aliases, subject parsing."""
+"""What every command shares: the global state (kept in `state`, which has no typer), option aliases, subject
+parsing."""
 
 from __future__ import annotations
 
-from contextlib import contextmanager
-from dataclasses import dataclass
-from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Iterator, Optional
+from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
+
+from .state import State, clock  # noqa: F401  (the commands import both from here)
 
 if TYPE_CHECKING:
     from ..identity import Identifier
     from ..inventory import Inventory
-
-
-@dataclass
-class State:
-    inventory_path: Optional[Path] = None
-    _inventory: "Inventory | None" = None
-
-    def inventory(self) -> "Inventory":
-        if self._inventory is None:
-            from ..inventory import load_inventory
-
-            self._inventory = load_inventory(self.inventory_path)
-        return self._inventory
-
-    def settings(self) -> "Inventory":
-        """The inventory's settings only (controller, audit): see `inventory.load_settings`."""
-        if self._inventory is not None:
-            return self._inventory
-        from ..inventory.loader import load_settings
-
-        return load_settings(self.inventory_path)
 
 
 def state(ctx: typer.Context) -> State:
@@ -42,26 +21,9 @@ def state(ctx: typer.Context) -> State:
     return root.obj
 
 
-@contextmanager
-def request_book(ctx: typer.Context, *, settings_only: bool = False) -> Iterator:
-    """The inventory's RequestBook, with the audit log closed afterwards. `settings_only` reads only the
-    inventory's controller and audit settings (for commands that never touch a source)."""
-    from ..audit import AuditLog
-    from ..requests import RequestBook
-
-    inventory = state(ctx).settings() if settings_only else state(ctx).inventory()
-    with AuditLog.open(inventory.audit_path) as log:
-        yield RequestBook(log, inventory)
-
-
-def clock(book) -> tuple:
-    """(now, today in the controller's zone): the only place the request commands read the clock."""
-    from zoneinfo import ZoneInfo
-
-    from ..runs import now
-
-    at = now()  # the zone was checked when the inventory was loaded
-    return at, at.astimezone(ZoneInfo(book.inventory.controller.timezone)).date()
+def request_book(ctx: typer.Context, *, settings_only: bool = False):
+    """The RequestBook of the command's inventory (see `State.request_book`)."""
+    return state(ctx).request_book(settings_only=settings_only)
 
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout instead of tables.")]
