@@ -91,6 +91,8 @@ def atomic_replace(path: Path, chunks: Iterable[bytes], checkpoint: Callable[[st
             checkpoint("file.before-rename")
         os.replace(tmp, path)
         renamed = True
+        if checkpoint:
+            checkpoint("file.renamed")
         fsync_dir(path.parent)
     finally:
         if not renamed:

@@ -202,3 +202,35 @@ def test_mbox_erase_finds_planned_messages_in_place(demo_dir, demo_inventory, mo
     unit = next(u for u in run.units if u.system == "support")
     assert unit.status == "done" and unit.outcomes["support"].deleted == 2
     assert b"alice@example.com" not in (demo_dir / "demo" / "support.mbox").read_bytes().lower()
+
+
+def test_a_rewritten_file_is_settled_by_its_state_after_the_rename_without_reading_it(
+        demo_dir, demo_inventory, quick, monkeypatch):
+    """The state noted right after the erase renamed the new file in shows it unchanged: no hash of it."""
+    hashed: list = []
+    monkeypatch.setattr(settle, "sha256_file", lambda path: hashed.append(path) or "x")
+    plan = prepare(demo_inventory, [ALICE, BOB], now=NOW)
+    result = carry_out(demo_inventory, plan, operator="test", now=NOW)
+    written = {c for u in result.run.units for c in u.written}
+    assert {"newsletter", "support", "telemetry", "push"} <= written
+    assert settle.settled(demo_inventory, plan, result.run) == FILES
+    assert hashed == []
+    assert result.remaining == full_search(demo_inventory, plan)
+
+
+def test_a_same_size_change_after_the_rename_with_the_old_modification_time_is_seen(demo_dir, demo_inventory, quick):
+    """After the erase: a row rewritten in place to hold Alice's address, same size, mtime put back."""
+    plan = prepare(demo_inventory, [ALICE], now=NOW)
+    run = execute(demo_inventory, plan, operator="test", now=NOW)
+    path = demo_dir / "demo" / "newsletter.csv"
+    before = os.stat(path)
+    data = path.read_bytes()
+    other = next(line for line in data.split(b"\n") if line.startswith(b"xzoe@example.org.uk,"))
+    address = other.split(b",")[0]
+    later()
+    path.write_bytes(data.replace(other, other.replace(address, b"alice@example.com".ljust(len(address), b" "), 1)))
+    os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
+    assert os.stat(path).st_size == before.st_size and os.stat(path).st_mtime_ns == before.st_mtime_ns
+    remaining = verify(demo_inventory, plan, run)
+    assert by_place(remaining)[("newsletter", "newsletter")]["status"] == "not erased"
+    assert remaining == full_search(demo_inventory, plan)

@@ -63,6 +63,7 @@ class UnitResult:
     outcomes: dict[str, EraseOutcome] = field(default_factory=dict)
     error: str | None = None
     replaced: dict[str, Any] = field(default_factory=dict)  # collection -> file state when about to be replaced
+    written: dict[str, Any] = field(default_factory=dict)  # collection -> file state right after the rename
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"system": self.system, "status": self.status,
@@ -209,6 +210,7 @@ def _run_unit(inventory: Inventory, system_name: str, collections: dict[str, lis
         return UnitResult(system_name, "failed", error="the system is no longer in the inventory")
     outcomes: dict[str, EraseOutcome] = {}
     replaced: dict[str, Any] = {}
+    written: dict[str, Any] = {}
     try:
         with open_connector(system, inventory) as connector:
             work = []
@@ -221,23 +223,31 @@ def _run_unit(inventory: Inventory, system_name: str, collections: dict[str, lis
                 outcomes = connector.erase_system(work, masker, checkpoint)
             else:  # one collection after the other: note the state of each file just before its rename
                 for coll, targets in work:
-                    outcomes[coll.name] = connector.erase(coll, targets, masker, _noting(coll, replaced, checkpoint))
+                    outcomes[coll.name] = connector.erase(coll, targets, masker,
+                                                          _noting(coll, replaced, written, checkpoint))
     except (DsarError, OSError) as exc:
         message = getattr(exc, "reason", None) or (exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc))
         return UnitResult(system_name, "failed", error=inventory.redact(str(message)))
-    return UnitResult(system_name, "done", outcomes, replaced={c: s for c, s in replaced.items() if s is not None})
+    return UnitResult(system_name, "done", outcomes, replaced={c: s for c, s in replaced.items() if s is not None},
+                      written={c: s for c, s in written.items() if s is not None})
 
 
-def _noting(coll, replaced: dict[str, Any], checkpoint: Callable[[str], None]) -> Callable[[str], None]:
+def _noting(coll, replaced: dict[str, Any], written: dict[str, Any],
+            checkpoint: Callable[[str], None]) -> Callable[[str], None]:
     """`checkpoint`, also keeping the state of the collection's file when the erase is about to rename
-    the rewritten file over it (it holds the file's lock and has read all of it): the verification
-    compares it with the state the prepare search read (settle.py). A second rename is not followed."""
+    the rewritten file over it (it holds the file's lock and has read all of it), and the state of the
+    new file right after the rename: the verification compares the first with the state the prepare
+    search read, the second with the file's state then (settle.py). A second rename is not followed."""
 
     def note(point: str) -> None:
         if point == "file.before-rename":
             from .settle import file_state
 
             replaced[coll.name] = file_state(coll) if coll.name not in replaced else None
+        elif point == "file.renamed":
+            from .settle import file_state
+
+            written[coll.name] = file_state(coll, recent=True) if coll.name not in written else None
         checkpoint(point)
 
     return note

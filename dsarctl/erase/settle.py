@@ -8,13 +8,19 @@ file collection holds nothing of them when the code can show both:
   nor since: its state (`file_state`) was the same before and after every read, and when the erase
   was about to replace it (the erase reads the file under its lock, then renames the new one in);
 - and either the search found nothing there and the file is still as it was, or the erase deleted
-  every record found (delete rule, none missing) and the file now is what the erase wrote (its SHA-256
-  equals the one the rewrite computed; a Maildir holds exactly its earlier files minus the deleted ones).
+  every record found (delete rule, none missing) and the file now is what the erase wrote (its state is
+  the one noted right after the erase renamed it in; a Maildir holds exactly its earlier files minus
+  the deleted ones).
 
 A file's state is its inode, size, modification and change times (a folder's: those of every file in
 it). The change time cannot be set by a program and moves on every write, so an unchanged state means
 an unchanged file, unless a write fell in the same clock tick as the state was read: a state whose
-change time is less than `RACY_SECONDS` old never counts (the trick git uses for its index). Anything
+change time is less than `RACY_SECONDS` old never counts (the trick git uses for its index). The one
+exception is the state noted right after the erase's own rename, always that recent: a write landing in
+the same tick right after the rename would go unseen, but a write after the rename is concurrent with
+the verification, which no search can promise to see (a re-read misses what is written after it);
+earlier writes are seen. Where no such state was noted, the file's SHA-256 is compared with the one
+the rewrite computed. Anything
 else — a record that survived, an SQL table, a collection with retained or anonymized records, a file
 a concurrent writer touched — is searched again.
 """
@@ -52,9 +58,10 @@ class FileState:
         return array("q", (f for n, f in zip(self.names, self.files) if n not in gone))
 
 
-def file_state(collection: Collection) -> FileState | None:
+def file_state(collection: Collection, *, recent: bool = False) -> FileState | None:
     """The state of a collection's file or folder, or None when it cannot be read or changed too recently
-    to tell (see RACY_SECONDS)."""
+    to tell (see RACY_SECONDS; `recent`: a recent change is fine, for the state of a file the erase has
+    just renamed in)."""
     path = collection.path
     if path is None:
         return None
@@ -71,7 +78,7 @@ def file_state(collection: Collection) -> FileState | None:
             folder = False
     except OSError:
         return None
-    if newest[0] > taken - int(RACY_SECONDS * 1e9):
+    if newest[0] > taken - int(RACY_SECONDS * 1e9) and not recent:
         return None
     entries.sort()
     names = array("q", ((e >> 64) - (1 << 63) for e in entries))
@@ -168,9 +175,18 @@ def settled(inventory: Inventory, plan: Any, run: Any) -> set[tuple[str, str]]:
             now = file_state(collection)
             if now is not None and now.files == before.without({str(step.key) for step in cplan.steps}):
                 out.add(key)
-        elif unit.replaced.get(cplan.collection) == before and outcome.sha256 and _sha256(collection) == outcome.sha256:
+        elif unit.replaced.get(cplan.collection) == before and _unchanged_since_written(collection, unit, outcome):
             out.add(key)
     return out
+
+
+def _unchanged_since_written(collection: Collection, unit: Any, outcome: Any) -> bool:
+    """Whether the file is still the one the erase renamed in: its state is the one noted right after
+    the rename (no re-read: a hash of a 1.2 GB mailbox costs 4 s), else its SHA-256 is the rewrite's."""
+    written = unit.written.get(collection.name)
+    if written is not None:
+        return file_state(collection, recent=True) == written
+    return bool(outcome.sha256) and _sha256(collection) == outcome.sha256
 
 
 def _sha256(collection: Collection) -> str | None:
