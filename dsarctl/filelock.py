@@ -68,6 +68,8 @@ def atomic_replace(path: Path, chunks: Iterable[bytes], checkpoint: Callable[[st
 
     Call with the lock held (`locked(path)`).
     """
+    from concurrent.futures import ThreadPoolExecutor
+
     path = Path(path)
     st = os.stat(path)
     mode = stat.S_IMODE(st.st_mode)
@@ -76,10 +78,17 @@ def atomic_replace(path: Path, chunks: Iterable[bytes], checkpoint: Callable[[st
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     renamed = False
     try:
-        with os.fdopen(fd, "wb") as out:
-            for chunk in chunks:
-                digest.update(chunk)
-                out.write(chunk)
+        with os.fdopen(fd, "wb") as out, ThreadPoolExecutor(1) as hasher:
+            # SHA-256 runs at ~300 MB/s without CPU support: it hashes each block on another thread
+            # (hashlib lets go of the GIL) while this one writes it and reads the next
+            hashed = None
+            for block in _blocks(chunks):
+                if hashed is not None:
+                    hashed.result()
+                hashed = hasher.submit(digest.update, block)
+                out.write(block)
+            if hashed is not None:
+                hashed.result()
             out.flush()
             os.fsync(out.fileno())
         os.chmod(tmp, mode)
@@ -101,6 +110,21 @@ def atomic_replace(path: Path, chunks: Iterable[bytes], checkpoint: Callable[[st
             except FileNotFoundError:
                 pass
     return digest.hexdigest()
+
+
+def _blocks(chunks: Iterable[bytes], size: int = 1 << 20) -> Iterator[bytes]:
+    """The chunks (lines, ranges) joined into blocks of about `size` bytes, in order."""
+    pending: list[bytes] = []
+    held = 0
+    for chunk in chunks:
+        pending.append(chunk)
+        held += len(chunk)
+        if held >= size:
+            yield b"".join(pending)
+            pending.clear()
+            held = 0
+    if pending:
+        yield b"".join(pending)
 
 
 def fsync_dir(folder: Path) -> None:
@@ -158,7 +182,7 @@ def rewrite_ranges(path: Path, replacements: dict[tuple[int, int], bytes],
             position = 0
             for (start, end), replacement in sorted(replacements.items()) + [((None, None), b"")]:
                 while start is None or position < start:
-                    want = 1 << 16 if start is None else min(1 << 16, start - position)
+                    want = 1 << 20 if start is None else min(1 << 20, start - position)
                     chunk = handle.read(want)
                     if not chunk:
                         break
