@@ -244,7 +244,12 @@ class SqlConnector(Connector):
             return
         columns = [table.c[k] for k in keys]
         found: dict[tuple, None] = {}
-        for row in self._rows(conn.execute(select(*columns, column).where(column.is_not(None))), table.name):
+        result = conn.execute(select(*columns, column).where(column.is_not(None)))
+        if all(c.type._cached_result_processor(conn.dialect, None) is None for c in (*columns, column)):
+            rows = _driver_rows(result)  # values as the driver gives them are the values: skip Row objects
+        else:
+            rows = self._rows(result, table.name)
+        for row in rows:
             if _holds_digits(row[-1], digits, sizes):
                 found[tuple(row[:-1])] = None
         if any(v is None for key in found for v in key):  # IN (...) cannot find a NULL key: read them all
@@ -537,14 +542,31 @@ _NOT_DIGITS = re.compile(r"\D")
 _MANY_PHONES = 8  # more phone numbers than this are looked up in one pass over the column
 
 
+_NOT_ASCII_DIGITS = bytes(c for c in range(256) if not 0x30 <= c <= 0x39)
+
+
 def _holds_digits(value, wanted: frozenset[str], sizes: tuple[int, ...]) -> bool:
     """Whether the digits of `value`, in order, hold one of the wanted digit strings (of `sizes`)."""
-    digits = _NOT_DIGITS.sub("", str(value))
+    text = value if isinstance(value, str) else str(value)
+    if text.isascii():  # the common case, several times faster than the pattern (a batch's pass over a table)
+        digits = text.encode("ascii").translate(None, _NOT_ASCII_DIGITS).decode("ascii")
+    else:
+        digits = _NOT_DIGITS.sub("", text)
     for size in sizes:
         for i in range(len(digits) - size + 1):
             if digits[i:i + size] in wanted:
                 return True
     return False
+
+
+def _driver_rows(result) -> Iterator[tuple]:
+    """The rows of a result straight from the DB-API cursor, for columns whose type converts nothing."""
+    cursor = result.cursor
+    try:
+        while rows := cursor.fetchmany(5000):
+            yield from rows
+    finally:
+        result.close()
 
 
 def _is_int(value: str) -> bool:
