@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from helpers import Scanner, benchmark_company, load
 
-from dsarctl.connectors import open_connector
+from dsarctl.connectors import bytescan, open_connector
 from dsarctl.connectors.bytescan import ASCII_FOLDING, FOLDS, needle_for_email
 from dsarctl.identity import group_by_kind, normalise_email, parse_identifier
 
@@ -221,3 +221,83 @@ def test_a_file_replaced_during_the_search_is_read_as_grep_read_it(tmp_path):
                     search.close()
             (tmp_path / path).write_bytes(original)
             assert got == expected, (name, scanner)
+
+
+WORDS_SYSTEMS = """
+ids:
+  connector: csv
+  path: ids.csv
+  identities: {customer_id: Account}
+semis:
+  connector: csv
+  path: semis.csv
+  delimiter: "x"
+  identities: {customer_id: Account}
+events:
+  connector: jsonl
+  path: events.jsonl
+  identities: {customer_id: [account, ids]}
+"""
+
+
+def _words_company(folder: Path) -> None:
+    """Ids next to every kind of neighbour: a short id (51) inside IP addresses, licence keys and longer
+    numbers, and as a value spelt with spaces, quotes, in arrays, at a line's start and end."""
+    (folder / "events.jsonl").write_bytes(
+        b'{"ip": "198.51.2.6", "licence_key": "NW-00000051", "account": 1051}\n'
+        b'{"account": 51}\n'
+        b'{"account":51,"ip":"10.0.0.1"}\n'
+        b'{"account": "  51 "}\n'
+        b'{"account": "x51"}\n'
+        b'{"account": "51_a"}\n'
+        b'{"ids": [7, 51, 9]}\n'
+        b'{"account": "A-7"}\n'
+        b'{"account": "a-7"}\n'
+        b'{"account": "\\u0035\\u0031"}\n'
+        b'{"account": 5.1e1}\n'
+        b'{"account": 51.0, "ip": "198.51.0.1"}\n'
+        b'{"account": "\xc2\xa051"}\n'
+        b'{"account": "\xe2\x80\x8351\xe3\x80\x80"}\n'
+    )
+    (folder / "ids.csv").write_bytes(
+        b"Account,Note\n51,plain\n\"51\",quoted\n 51 ,spaced\n151,longer\nx51,prefixed\n"
+        b"a-7,dash\nA-7,upper\n198.51.2.6,ip\n\"51\nmore\",multi-line\n"
+    )
+    (folder / "semis.csv").write_bytes(b"AccountxNote\n51xplain\n151xlonger\n")
+
+
+@pytest.mark.parametrize("subject", [
+    ["customer_id:51"], ["customer_id:a-7"], ["customer_id:A-7"],
+    [f"customer_id:{n}" for n in (51, 7, 9, 1051, 3, 4, 5, 6, 8)],  # a batch of many: one grep for all
+])
+def test_short_ids_are_searched_after_what_a_value_follows_and_agree_with_a_plain_parse(tmp_path, subject, monkeypatch):
+    _words_company(tmp_path)
+    inventory = load(tmp_path, WORDS_SYSTEMS)
+    started: list[list[str]] = []
+    real = bytescan.subprocess.Popen
+
+    def popen(args, *a, **k):
+        started.append(list(args))
+        return real(args, *a, **k)
+
+    monkeypatch.setattr(bytescan.subprocess, "Popen", popen)
+    assert _compare(inventory, [subject]) >= 2
+    if bytescan.grep_binary() is not None:
+        after = [a for a in started if any(x.startswith(":") for x in a[1:])]
+        assert after and all(a[-1].startswith("/proc/") or "events.jsonl" in a[-1] for a in after)
+        assert not any(":" + subject[0].split(":")[1].lower() in a for a in started if "ids.csv" in " ".join(a))
+
+
+def test_a_short_id_is_not_looked_for_inside_ip_addresses(tmp_path):
+    if bytescan.grep_binary() is None:
+        pytest.skip("GNU grep is not installed")
+    _words_company(tmp_path)
+    inventory = load(tmp_path, WORDS_SYSTEMS)
+    system = inventory.systems["events"]
+    connector = open_connector(system, inventory)
+    needles = connector.needles(system.collections["events"], _wanted(inventory, "customer_id:51"))
+    assert needles.values == () and {b":51", b'"51', b"[51", b",51", b" 51", b"\xa051", b"\x8051"} <= set(needles.after)
+    lines = [n for n, _offset, _line in bytescan.LinesJob(tmp_path / "events.jsonl", needles).lines()]
+    assert 1 not in lines and {2, 3, 4, 7, 10, 11, 12} <= set(lines)  # 10: escaped (backslash), 11: exponent
+    long = connector.needles(system.collections["events"], _wanted(inventory, "customer_id:10510"))
+    assert long.values == (b"10510",) and long.after == ()

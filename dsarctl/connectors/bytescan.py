@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import codecs
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -59,6 +60,7 @@ def _folds() -> dict[str, str]:
 
 
 FOLDS = _folds()
+_SHORT = 5  # a value shorter than this is looked for only after a byte it can follow (see needles_for)
 _MANY = 4  # up to this many needles run as one grep each; more as one multi-pattern grep (or atscan)
 _ATSCAN = os.path.join(os.path.dirname(os.path.abspath(__file__)), "atscan.py")
 _CHUNK = 1 << 22
@@ -71,19 +73,25 @@ class Needles:
 
     values: tuple[bytes, ...]
     extra: tuple[bytes, ...] = ()
+    # short values spelt with each byte they can follow in the format (b':51', b'"51' ...; see
+    # `needles_for`): customer id 51 is not looked for in every IP address 198.51.x.y of a log
+    after: tuple[bytes, ...] = ()
+    # extended regular expressions (bytes) a candidate line may match instead: JSON numbers in exponent
+    # form (5.1e1 is customer id 51), which hold none of the value's digits in order
+    regex: tuple[bytes, ...] = ()
 
     @property
     def all(self) -> tuple[bytes, ...]:
-        return self.values + self.extra
+        return self.values + self.after + self.extra
 
     def value_in(self, line: bytes) -> bool:
         """Whether the line holds a searched value itself (not only an `extra` marker)."""
         if self._at is not None:
             if self._at.holds(line):
                 return True
-            rest = self._rest
+            rest = self._rest + self.after
         else:
-            rest = self.values
+            rest = self.values + self.after
         if not rest:
             return False
         low = line.lower()
@@ -92,6 +100,8 @@ class Needles:
     def holds(self, data: bytes) -> bool:
         """Whether the data holds a value or a marker (what makes a line a candidate)."""
         if self.value_in(data):
+            return True
+        if any(re.search(r, data) for r in self.regex):
             return True
         if not self.extra:
             return False
@@ -126,14 +136,21 @@ def ascii_compatible(encoding: str) -> str | None:
 
 
 def needles_for(collection: "Collection", inventory: "Inventory", wanted: "Wanted", *, encoding: str = "utf-8",
-                forbid: str = "", extra: tuple[bytes, ...] = ()) -> Needles | None:
+                forbid: str = "", extra: tuple[bytes, ...] = (), follows: bytes | None = None,
+                regex: tuple[bytes, ...] = ()) -> Needles | None:
     """The needles for searching `collection` for `wanted`, or None when no exact byte test exists (a
     phone number or non-ASCII value is searched, a value holds a `forbid` character, or the encoding
-    does not spell ASCII as ASCII)."""
+    does not spell ASCII as ASCII). `follows`: the bytes that, besides white space, can come just
+    before a value in the format, which never begins a line (JSON: a quote, a colon, a comma, an
+    opening bracket); a value shorter than `_SHORT` (customer id 51) is then looked for right after
+    one of them or after white space (as stripped: ASCII or, by its last byte, Unicode), not
+    anywhere (`Needles.after`)."""
     plain = ascii_compatible(encoding)
     if plain is None:
         return None
     values: set[bytes] = set()
+    after: set[bytes] = set()
+    before = _before_bytes(follows, plain) if follows is not None else b""
     folding = False
     for kind_name in collection.identities:
         searched = wanted.get(kind_name)
@@ -154,10 +171,14 @@ def needles_for(collection: "Collection", inventory: "Inventory", wanted: "Wante
                 values.add(needle.lower().encode("ascii"))
             else:
                 try:  # strings are compared as they are written (trimmed), never folded
-                    values.add(value.encode(plain).lower())
+                    needle = value.encode(plain).lower()
                 except UnicodeEncodeError:
                     return None
-    if not values:
+                if before and len(needle) < _SHORT and needle == needle.strip():
+                    after.update(bytes([b]) + needle for b in before)
+                else:
+                    values.add(needle)
+    if not values and not after:
         return Needles(())
     markers = list(extra)
     if folding:
@@ -166,7 +187,22 @@ def needles_for(collection: "Collection", inventory: "Inventory", wanted: "Wante
                 markers.append(ch.encode(plain))
             except UnicodeEncodeError:
                 continue
-    return Needles(tuple(sorted(values)), tuple(dict.fromkeys(markers)))
+    return Needles(tuple(sorted(values)), tuple(dict.fromkeys(markers)), tuple(sorted(after)), tuple(regex))
+
+
+def _before_bytes(follows: bytes, encoding: str) -> bytes:
+    """`follows`, ASCII white space, and the last byte of every other character str.strip() removes,
+    as `encoding` spells it."""
+    out = set(follows)
+    for code in range(0x3001):
+        ch = chr(code)
+        if ch.isspace():
+            try:
+                out.add(ch.encode(encoding)[-1])
+            except UnicodeEncodeError:
+                continue
+    out.discard(ord("\n"))  # lines are searched: a value never begins one (and grep reads \n as "or")
+    return bytes(sorted(out))
 
 
 def needle_for_email(value: str, shortest: int = 5) -> str | None:
@@ -237,16 +273,22 @@ _GREP_ENV = {**os.environ, "LC_ALL": "C"}
 _GREP_ENV_UTF8 = {**os.environ, "LC_ALL": "C.UTF-8"}
 
 
+class _Regex(tuple):
+    """A group of extended regular expressions (`grep -E`), not fixed strings."""
+
+
 def _groups(needles: Needles) -> list[tuple[bytes, ...]]:
     """The patterns of each grep to run: one needle each when there are few, else the many e-mail
-    needles in one `atscan` (see `_at_group`), the other values in one grep, and each marker in its own."""
+    needles in one `atscan` (see `_at_group`), the other values in one grep, the short values after the
+    bytes they can follow in another, each marker in its own, and the regular expressions in one more."""
+    regex = [_Regex(needles.regex)] if needles.regex else []
     if len(needles.all) <= _MANY:
-        return [(n,) for n in needles.all]
+        return [(n,) for n in needles.all] + regex
     at = tuple(v for v in needles.values if _at_needle(v))
     if len(at) <= _MANY:
-        return [needles.values, *[(m,) for m in needles.extra]]
-    rest = tuple(v for v in needles.values if not _at_needle(v))
-    return [at, *([rest] if rest else []), *[(m,) for m in needles.extra]]
+        at = ()
+    rest = tuple(v for v in needles.values if v not in at)
+    return [group for group in (at, rest, needles.after) if group] + [(m,) for m in needles.extra] + regex
 
 
 def _at_needle(needle: bytes) -> bool:
@@ -274,13 +316,15 @@ class _Greps:
         try:
             for patterns in groups:
                 args = [grep, "-F", "-i", *options]
+                if isinstance(patterns, _Regex):
+                    args = [grep, "-E", *options]
                 if _at_group(patterns):
                     args = [sys.executable, "-I", "-S", _ATSCAN, "--files" if "-l" in options else "--lines"]
                 for pattern in patterns:
                     args += ["-e", os.fsdecode(pattern)]
                 if args[0] == sys.executable:
                     envs = [dict(os.environ)]
-                elif not all(p.isascii() for p in patterns):
+                elif isinstance(patterns, _Regex) or not all(p.isascii() for p in patterns):
                     envs = [_GREP_ENV]
                 elif len(patterns) > 1:
                     envs = [_GREP_ENV_UTF8, _GREP_ENV]
@@ -414,7 +458,7 @@ class LinesJob:
         try:
             self.handle = open(path, "rb")
             grep = grep_binary()
-            if grep is not None and needles.values:
+            if grep is not None and (needles.values or needles.after):
                 fd = self.handle.fileno()
                 target = f"/proc/self/fd/{fd}" if os.path.isdir("/proc/self/fd") else os.fspath(path)
                 self.greps = _Greps(grep, ["-n", "-b", "-a"], _groups(needles), [target], pass_fds=(fd,),
@@ -432,7 +476,7 @@ class LinesJob:
         """(line number, byte offset of the line, line bytes without its newline) of every line holding
         a needle, in file order. Missing or unreadable files raise OSError like open() does."""
         handle = self.file()
-        if not self.needles.values:
+        if not (self.needles.values or self.needles.after):
             return
         if self.greps is None:
             yield from _python_lines(handle, self.needles)
@@ -476,7 +520,7 @@ def _python_lines(handle, needles: Needles) -> Iterator[tuple[int, int, bytes]]:
         plain = needles.all
         if needles._at is not None:  # a batch: the e-mail needles are looked for around each `@`
             hits.update(needles._at.starts(part))
-            plain = needles._rest + needles.extra
+            plain = needles._rest + needles.after + needles.extra
         low = part.lower() if plain else b""
         for needle in plain:
             i = low.find(needle)
@@ -486,6 +530,8 @@ def _python_lines(handle, needles: Needles) -> Iterator[tuple[int, int, bytes]]:
                 if end == -1:
                     break
                 i = low.find(needle, end)
+        for pattern in needles.regex:
+            hits.update(m.start() for m in re.finditer(pattern, part))
         yield from lines_at(part, offset, lineno, sorted(hits))
 
 

@@ -96,6 +96,8 @@ class LineRecords:
 
     prefilter_forbid = ""  # characters that make a value's raw spelling uncertain (CSV doubles quotes)
     prefilter_extra: tuple[bytes, ...] = ()  # bytes that can hide a value in the format (JSON: backslash)
+    prefilter_regex: tuple[bytes, ...] = ()  # the same, as extended regular expressions
+    prefilter_follows: bytes | None = None  # what a value can follow, if it never begins a line (bytescan)
 
     def encoding(self, collection) -> str:
         return collection.options.get("encoding", "utf-8")
@@ -108,7 +110,8 @@ class LineRecords:
 
     def needles(self, collection, wanted: Wanted) -> Needles | None:
         return needles_for(collection, self.inventory, wanted, encoding=self.encoding(collection),
-                           forbid=self.prefilter_forbid, extra=self.prefilter_extra)
+                           forbid=self.prefilter_forbid, extra=self.prefilter_extra,
+                           follows=self.prefilter_follows, regex=self.prefilter_regex)
 
     def candidates(self, collection, job: LinesJob) -> Iterator[tuple[int, int, str]]:
         """(line number, byte offset, decoded text with its line ending) of every candidate line; the

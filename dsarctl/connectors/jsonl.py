@@ -22,6 +22,11 @@ class JsonlConnector(LineRecords, Connector):
     is_file = True
 
     prefilter_extra = (b"\\",)  # JSON may spell any character as \uXXXX: such lines are always parsed
+    # a number in exponent form (5.1e1, 510E-1) is compared as the integer or decimal it is (51): its
+    # digits need not be the value's, in order
+    prefilter_regex = (rb"[0-9][eE]",)
+
+    prefilter_follows = b'":,['  # with white space, what a JSON string's or number's text comes after
 
     def objects(self, collection) -> Iterator[tuple[int, dict, str]]:
         """(line number, object, raw line) for every non-blank line."""
