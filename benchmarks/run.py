@@ -77,24 +77,39 @@ def run_once(cmd: list[str], cwd: Path | None = None, timeout: float | None = No
 def measure(name: str, cmds, runs: int, cwd: Path | None = None, timeout: float | None = None, **extra) -> dict:
     """Run `cmds` (one command, or a function run index -> command) `runs` times; with `timeout`, stop at
     the first run that takes longer and record the timeout as a lower bound (`timed_out`)."""
-    times, peaks, codes = [], [], []
+    return measure_together([(name, cmds, timeout, extra)], runs, cwd)[0]
+
+
+def measure_together(specs: list[tuple], runs: int, cwd: Path | None = None) -> list[dict]:
+    """`measure` for several commands, interleaved: run i of each, then run i + 1 of each... A machine
+    whose speed drifts during the benchmark (a shared VM) then slows the commands compared alike,
+    where one after the other it would bias their ratio. Each spec: (name, cmds, timeout, extra)."""
+    state = [{"times": [], "peaks": [], "codes": [], "extra": dict(extra), "done": False}
+             for _name, _cmds, _timeout, extra in specs]
     for i in range(runs):
-        cmd = cmds(i) if callable(cmds) else cmds
-        elapsed, peak, code = run_once(cmd, cwd, timeout)
-        if code == TIMED_OUT:
-            extra["timed_out"] = True
-            times, codes = [elapsed], [code]
-            break
-        times.append(elapsed)
-        codes.append(code)
-        if peak is not None:
-            peaks.append(peak)
-    row = {"name": name, "median_s": statistics.median(times), "runs": runs, "times_s": times,
-           "peak_rss_mb": max(peaks) / 1024 if peaks else None, "exit_codes": sorted(set(codes)),
-           "command": " ".join(cmds(0) if callable(cmds) else cmds), **extra}
-    log(f"  {name}: median {row['median_s']:.3f} s"
-        + (f", peak {row['peak_rss_mb']:.0f} MB" if row["peak_rss_mb"] else ""))
-    return row
+        for (name, cmds, timeout, _extra), st in zip(specs, state):
+            if st["done"]:
+                continue
+            cmd = cmds(i) if callable(cmds) else cmds
+            elapsed, peak, code = run_once(cmd, cwd, timeout)
+            if code == TIMED_OUT:
+                st["extra"]["timed_out"] = True
+                st["times"], st["codes"], st["done"] = [elapsed], [code], True
+                continue
+            st["times"].append(elapsed)
+            st["codes"].append(code)
+            if peak is not None:
+                st["peaks"].append(peak)
+    rows = []
+    for (name, cmds, _timeout, _extra), st in zip(specs, state):
+        peaks = st["peaks"]
+        row = {"name": name, "median_s": statistics.median(st["times"]), "runs": runs, "times_s": st["times"],
+               "peak_rss_mb": max(peaks) / 1024 if peaks else None, "exit_codes": sorted(set(st["codes"])),
+               "command": " ".join(cmds(0) if callable(cmds) else cmds), **st["extra"]}
+        log(f"  {name}: median {row['median_s']:.3f} s"
+            + (f", peak {row['peak_rss_mb']:.0f} MB" if row["peak_rss_mb"] else ""))
+        rows.append(row)
+    return rows
 
 
 def available(*args: str) -> bool:
@@ -211,15 +226,16 @@ def check_planted(data: Path, planted: dict) -> list[dict]:
     return out
 
 
-def baseline_parts(data: Path, subject: dict, runs: int, python: str) -> list[dict]:
+def baseline_parts(data: Path, subject: dict, python: str) -> list[tuple]:
+    """The baseline's commands, as `measure_together` specs (a missing sqlite3 CLI: a dict saying so)."""
     email = subject["email"]
     cid = subject["customer_id"]
     orders = ",".join(str(o) for o in subject["order_ids"])
-    rows = [measure("start-up: python -c 'import typer, rich'", [python, "-c", "import typer, rich"], runs)]
+    rows: list = [("start-up: python -c 'import typer, rich'", [python, "-c", "import typer, rich"], None, {})]
     for name in FILE_SOURCES:
-        rows.append(measure(f"grep -F -i -c {name}", ["grep", "-F", "-i", "-c", email, str(data / name)], runs))
-    rows.append(measure(f"grep -F -i -c -r {MAILDIR}/", ["grep", "-F", "-i", "-c", "-r", email, str(data / MAILDIR)],
-                        runs))
+        rows.append((f"grep -F -i -c {name}", ["grep", "-F", "-i", "-c", email, str(data / name)], None, {}))
+    rows.append((f"grep -F -i -c -r {MAILDIR}/", ["grep", "-F", "-i", "-c", "-r", email, str(data / MAILDIR)],
+                 None, {}))
     sqlite = shutil.which("sqlite3")
     if not sqlite:
         rows.append({"name": "sqlite3 CLI", "missing": "sqlite3 not installed (apt-get install sqlite3)"})
@@ -234,7 +250,7 @@ def baseline_parts(data: Path, subject: dict, runs: int, python: str) -> list[di
         "orders.order_items": ("orders.db", f"select * from order_items where order_id in ({orders});"),
     }
     for coll, (db, sql) in queries.items():
-        rows.append(measure(f"sqlite3 {db} ({coll})", [sqlite, str(data / db), sql], runs))
+        rows.append((f"sqlite3 {db} ({coll})", [sqlite, str(data / db), sql], None, {}))
     return rows
 
 
@@ -257,16 +273,31 @@ def run(data: Path, runs: int, erase_runs: int, batch_size: int, overdue_count: 
     log(f"data: {data} ({planted['records']} records, {planted['messages']} messages per mailbox)")
     result["planted"] = check_planted(data, planted)
 
-    log("baseline")
-    parts = baseline_parts(data, subject, runs, python)
+    log(f"audit log: {fill_audit_log(data, overdue_count)}")
+    log("baseline and dsarctl, interleaved run by run")
+    specs = baseline_parts(data, subject, python)
+    missing = [s for s in specs if isinstance(s, dict)]
+    specs = [s for s in specs if not isinstance(s, dict)]
+    base = len(specs)
+    specs.append(("dsarctl --help", [*cli, "--help"], None, {}))
+    specs.append(("dsarctl find", [*cli, "-i", inv, "find", subject["email"], "--json"], None, {}))
+    morning = available("overdue")
+    if morning:
+        specs.append((f"dsarctl overdue ({overdue_count // 1000}k requests)", [*cli, "-i", inv, "overdue", "--json"],
+                      None, {}))
+    specs.append(("floor: the morning check's own work in plain Python",
+                  [python, "-c", OVERDUE_FLOOR, str(data / ".dsarctl" / "audit.db")], None, {}))
+    specs.append(("python -c 'import dsarctl.cli'", [python, "-c", "import dsarctl.cli"], None, {}))
+    measured = measure_together(specs, runs)
+    parts = measured[:base] + missing
     result["baseline_parts"] = parts
     startup = parts[0]["median_s"]
     result["baseline_find_s"] = sum(p["median_s"] for p in parts if "median_s" in p)
     rows["startup"] = parts[0]
-
-    log("dsarctl")
-    rows["help"] = measure("dsarctl --help", [*cli, "--help"], runs)
-    rows["find"] = measure("dsarctl find", [*cli, "-i", inv, "find", subject["email"], "--json"], runs)
+    rows["help"], rows["find"] = measured[base], measured[base + 1]
+    if morning:
+        rows["overdue"] = measured[base + 2]
+    rows["overdue_floor"], rows["startup_dsarctl_import"] = measured[-2], measured[-1]
 
     work = Path(tempfile.mkdtemp(prefix="dsarctl-bench-"))
     try:
@@ -284,9 +315,11 @@ def run(data: Path, runs: int, erase_runs: int, batch_size: int, overdue_count: 
             shutil.copytree(data, copy, symlinks=True)
             cinv = str(copy / "inventory.yaml")
             ordinary = (data / "subjects.txt").read_text().split()
-            rows["erase"] = measure("dsarctl erase (1 subject)",
-                                    lambda i: [*cli, "-i", cinv, "erase", ordinary[i], "--yes", "--json"], erase_runs)
-            if _has_option("erase", "--batch"):
+            single = ("dsarctl erase (1 subject)",
+                      lambda i: [*cli, "-i", cinv, "erase", ordinary[i], "--yes", "--json"], None, {})
+            if not _has_option("erase", "--batch"):
+                rows["erase"] = measure_together([single], erase_runs)[0]
+            else:
                 batches = []
                 for i in range(erase_runs + 1):
                     path = work / f"batch-{i}.txt"
@@ -298,10 +331,10 @@ def run(data: Path, runs: int, erase_runs: int, batch_size: int, overdue_count: 
                 rows["erase_batch_small"] = measure(
                     "dsarctl erase --batch (10 subjects)",
                     [*cli, "-i", cinv, "erase", "--batch", str(small), "--yes", "--json"], 1)
-                rows["erase_batch"] = measure(
+                rows["erase"], rows["erase_batch"] = measure_together([single, (
                     f"dsarctl erase --batch ({batch_size} subjects)",
-                    lambda i: [*cli, "-i", cinv, "erase", "--batch", str(batches[i]), "--yes", "--json"], erase_runs,
-                    timeout=batch_timeout)
+                    lambda i: [*cli, "-i", cinv, "erase", "--batch", str(batches[i]), "--yes", "--json"],
+                    batch_timeout, {})], erase_runs)
                 last = batches[-1]
                 if rows["erase_batch"].get("timed_out"):  # a fresh small batch: erased subjects cause no rewrite
                     last = work / "batch-strace.txt"
@@ -309,7 +342,7 @@ def run(data: Path, runs: int, erase_runs: int, batch_size: int, overdue_count: 
                 rows["erase_batch"]["rewrites_of"] = last.name
                 rows["erase_batch"]["rewrites"] = count_rewrites(
                     [*cli, "-i", cinv, "erase", "--batch", str(last), "--yes", "--json"], copy)
-            else:
+            if not _has_option("erase", "--batch"):
                 rows["erase_batch"] = {"name": "dsarctl erase --batch", "missing": "no --batch option"}
         else:
             rows["erase"] = {"name": "dsarctl erase", "missing": "no `dsarctl erase` command"}
@@ -317,11 +350,7 @@ def run(data: Path, runs: int, erase_runs: int, batch_size: int, overdue_count: 
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
-    log(f"audit log: {fill_audit_log(data, overdue_count)}")
-    if available("overdue"):
-        rows["overdue"] = measure(f"dsarctl overdue ({overdue_count // 1000}k requests)",
-                                  [*cli, "-i", inv, "overdue", "--json"], runs)
-    else:
+    if not morning:
         code = ("from datetime import date; from dsarctl.inventory import load_inventory; "
                 "from dsarctl.audit import AuditLog; from dsarctl.requests import RequestBook; "
                 f"inv = load_inventory({inv!r}); "
@@ -330,10 +359,6 @@ def run(data: Path, runs: int, erase_runs: int, batch_size: int, overdue_count: 
         rows["overdue"] = {"name": "dsarctl overdue", "missing": "no `dsarctl overdue` command"}
         rows["overdue_core"] = measure(f"stand-in: RequestBook.overdue() via python -c ({overdue_count // 1000}k)",
                                        [python, "-c", code], runs)
-    rows["overdue_floor"] = measure("floor: the morning check's own work in plain Python",
-                                    [python, "-c", OVERDUE_FLOOR, str(data / ".dsarctl" / "audit.db")], runs)
-    rows["startup_dsarctl_import"] = measure("python -c 'import dsarctl.cli'", [python, "-c", "import dsarctl.cli"],
-                                             runs)
     result["startup_s"] = startup
     return result
 

@@ -299,5 +299,7 @@ def test_a_short_id_is_not_looked_for_inside_ip_addresses(tmp_path):
     assert needles.values == () and {b":51", b'"51', b"[51", b",51", b" 51", b"\xa051", b"\x8051"} <= set(needles.after)
     lines = [n for n, _offset, _line in bytescan.LinesJob(tmp_path / "events.jsonl", needles).lines()]
     assert 1 not in lines and {2, 3, 4, 7, 10, 11, 12} <= set(lines)  # 10: escaped (backslash), 11: exponent
+    assert needles.regex and not connector.needles(system.collections["events"],
+                                                   _wanted(inventory, "email:kim@example.com")).regex
     long = connector.needles(system.collections["events"], _wanted(inventory, "customer_id:10510"))
     assert long.values == (b"10510",) and long.after == ()

@@ -187,7 +187,20 @@ def needles_for(collection: "Collection", inventory: "Inventory", wanted: "Wante
                 markers.append(ch.encode(plain))
             except UnicodeEncodeError:
                 continue
+    if not any(_numeric(v) for kind_name in collection.identities if inventory.identities[kind_name].type != "email"
+               for v in wanted.get(kind_name) or ()):
+        regex = ()  # what they match (JSON numbers in exponent form) can only equal a number
     return Needles(tuple(sorted(values)), tuple(dict.fromkeys(markers)), tuple(sorted(after)), tuple(regex))
+
+
+def _numeric(value: str) -> bool:
+    """Whether a value is what a number can be read as (51, 51.5, 1e+20): the only values a `regex`
+    marker of a format (a number in exponent form) stands for."""
+    try:
+        float(value)
+    except ValueError:
+        return False
+    return True
 
 
 def _before_bytes(follows: bytes, encoding: str) -> bytes:
@@ -280,15 +293,25 @@ class _Regex(tuple):
 def _groups(needles: Needles) -> list[tuple[bytes, ...]]:
     """The patterns of each grep to run: one needle each when there are few, else the many e-mail
     needles in one `atscan` (see `_at_group`), the other values in one grep, the short values after the
-    bytes they can follow in another, each marker in its own, and the regular expressions in one more."""
-    regex = [_Regex(needles.regex)] if needles.regex else []
-    if len(needles.all) <= _MANY:
-        return [(n,) for n in needles.all] + regex
+    bytes they can follow in another, each marker in its own, and the regular expressions in one more
+    (with the markers, when there are some: one pass of `grep -E` instead of one per marker)."""
+    markers = [(m,) for m in needles.extra]
+    regex = []
+    if needles.regex:  # the markers go into the one grep -E: the expressions read every byte anyway
+        regex = [_Regex((*needles.regex, *(_ere(m) for m in needles.extra)))]
+        markers = []
+    if len(needles.values) + len(needles.after) + len(markers) <= _MANY:
+        return [(n,) for n in needles.values + needles.after] + markers + regex
     at = tuple(v for v in needles.values if _at_needle(v))
     if len(at) <= _MANY:
         at = ()
     rest = tuple(v for v in needles.values if v not in at)
-    return [group for group in (at, rest, needles.after) if group] + [(m,) for m in needles.extra] + regex
+    return [group for group in (at, rest, needles.after) if group] + markers + regex
+
+
+def _ere(text: bytes) -> bytes:
+    """A fixed string as an extended regular expression."""
+    return re.sub(rb"([.\[\]()*+?{}|^$\\])", rb"\\\1", text)
 
 
 def _at_needle(needle: bytes) -> bool:
