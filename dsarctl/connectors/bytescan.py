@@ -30,6 +30,7 @@ import subprocess
 import sys
 import tempfile
 from dataclasses import dataclass
+import functools
 from functools import cached_property
 from typing import TYPE_CHECKING, Callable, Iterator
 
@@ -203,6 +204,7 @@ def _numeric(value: str) -> bool:
     return True
 
 
+@functools.lru_cache(maxsize=None)
 def _before_bytes(follows: bytes, encoding: str) -> bytes:
     """`follows`, ASCII white space, and the last byte of every other character str.strip() removes,
     as `encoding` spells it."""
@@ -338,11 +340,12 @@ class _Greps:
         self.outputs: list = []
         try:
             for patterns in groups:
-                args = [grep, "-F", "-i", *options]
                 if isinstance(patterns, _Regex):
                     args = [grep, "-E", *options]
-                if _at_group(patterns):
+                elif _at_group(patterns):
                     args = [sys.executable, "-I", "-S", _ATSCAN, "--files" if "-l" in options else "--lines"]
+                else:
+                    args = [grep, "-F", "-i", *options]
                 for pattern in patterns:
                     args += ["-e", os.fsdecode(pattern)]
                 if args[0] == sys.executable:

@@ -239,32 +239,32 @@ class SqlConnector(Connector):
         by key for the few that hold one, and given in the order of that pass."""
         from sqlalchemy import select, tuple_
 
+        def every_row():
+            return self._rows(conn.execute(select(table).where(column.is_not(None))), table.name)
+
         if not keys:  # nothing to read rows back by
-            yield from self._rows(conn.execute(select(table).where(column.is_not(None))), table.name)
+            yield from every_row()
             return
         columns = [table.c[k] for k in keys]
-        found: dict[tuple, None] = {}
         result = conn.execute(select(*columns, column).where(column.is_not(None)))
-        if all(c.type._cached_result_processor(conn.dialect, None) is None for c in (*columns, column)):
-            rows = _driver_rows(result)  # values as the driver gives them are the values: skip Row objects
+        if all(c.type.dialect_impl(conn.dialect).result_processor(conn.dialect, None) is None
+               for c in (*columns, column)):
+            pairs = _driver_rows(result)  # values as the driver gives them are the values: skip Row objects
         else:
-            rows = self._rows(result, table.name)
-        for row in rows:
-            if _holds_digits(row[-1], digits, sizes):
-                found[tuple(row[:-1])] = None
-        if any(v is None for key in found for v in key):  # IN (...) cannot find a NULL key: read them all
-            yield from self._rows(conn.execute(select(table).where(column.is_not(None))), table.name)
+            pairs = self._rows(result, table.name)
+        order = list(dict.fromkeys(tuple(row[:-1]) for row in pairs if _holds_digits(row[-1], digits, sizes)))
+        if any(v is None for key in order for v in key):  # IN (...) cannot find a NULL key: read them all
+            yield from every_row()
             return
-        order = list(found)
-        rows: dict[tuple, list] = {}
+        whole: dict[tuple, list] = {}
         step = max(1, _BATCH // len(columns))
         for i in range(0, len(order), step):
             chunk = order[i:i + step]
             where = columns[0].in_([k[0] for k in chunk]) if len(columns) == 1 else tuple_(*columns).in_(chunk)
             for row in self._rows(conn.execute(select(table).where(where)), table.name):
-                rows.setdefault(tuple(row._mapping[k] for k in keys), []).append(row)
+                whole.setdefault(tuple(row._mapping[k] for k in keys), []).append(row)
         for key in order:
-            yield from rows.get(key, ())
+            yield from whole.get(key, ())
 
     def _rows(self, result, name: str) -> Iterator[Any]:
         """The rows of a result; a stored value SQLAlchemy cannot convert to its column's declared type
