@@ -54,6 +54,21 @@ def test_lines_are_the_lines_holding_a_needle(tmp_path_factory, data, needles, c
     assert _scan(data, needles, chunk, tmp) == _reference(data, needles)
 
 
+@settings(max_examples=300, deadline=None)
+@given(data=st.binary(max_size=300).map(lambda b: bytes(ALPHABET[c % len(ALPHABET)] for c in b)),
+       needles=st.lists(needle_st, min_size=1, max_size=8), chunk=st.integers(min_value=1, max_value=400))
+def test_a_file_holds_a_needle_when_one_of_its_lines_does(tmp_path_factory, data, needles, chunk):
+    # chunks below and above the file's size: a message read whole, a big file read in pieces of lines
+    needles = [n for n in needles if b"\n" not in n] or [b"a@b"]
+    path = tmp_path_factory.mktemp("at") / "message"
+    path.write_bytes(data)
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        assert atscan.file_holds(fd, AtIndex(needles), chunk) == bool(_reference(data, needles))
+    finally:
+        os.close(fd)
+
+
 def test_needles_with_the_at_near_either_end_and_shared_windows(tmp_path):
     needles = [b"@x.org", b"ab@", b"a@b", b"john.smith@example.com", b"xjohn.smith@example.com",
                b"jane.smith@example.com", b"12345@po"]
@@ -113,20 +128,29 @@ def test_the_program_reports_errors_like_grep(tmp_path):
     assert run.returncode == 2
 
 
-def test_a_batch_through_the_connectors_uses_atscan_and_agrees_with_a_plain_parse(tmp_path, monkeypatch):
+def test_a_batch_through_the_connectors_uses_atscan_for_mail_and_agrees_with_a_plain_parse(tmp_path, monkeypatch):
     _grep()
     benchmark_company(tmp_path)
     from dsarctl.inventory import load_inventory
 
-    started: list[str] = []
+    started: list[tuple[str, int, set[str]]] = []  # (program, number of patterns, files read)
     real = subprocess.Popen
 
     def popen(args, *a, **k):
-        started.append("atscan" if bytescan._ATSCAN in args else os.path.basename(args[0]))
+        if "--" in args:
+            paths = args[args.index("--") + 1:]
+            read = {os.path.basename(os.readlink(p) if p.startswith("/proc/self/fd/") else p.rstrip("/"))
+                    for p in paths}
+            program = "atscan" if bytescan._ATSCAN in args else os.path.basename(args[0])
+            started.append((program, args.count("-e"), read))
         return real(args, *a, **k)
 
     monkeypatch.setattr(bytescan.subprocess, "Popen", popen)
     inventory = load_inventory(tmp_path / "inventory.yaml")
     ordinary = (tmp_path / "subjects.txt").read_text().split()[:40]
     assert _compare(inventory, [[f"email:{s}" for s in ordinary]]) >= 4
-    assert started.count("atscan") >= 4  # the csv, the jsonl, the mbox and the Maildir at least
+    by_atscan = set().union(*(read for program, _n, read in started if program == "atscan"))
+    by_grep = set().union(*(read for program, n, read in started if program == "grep" and n >= 40))
+    assert {"support.mbox", "cur", "new"} <= by_atscan  # mail: atscan
+    assert {"newsletter.csv", "usage.jsonl"} <= by_grep  # records, an address on nearly every line: grep
+    assert not by_atscan & {"newsletter.csv", "usage.jsonl"}

@@ -220,6 +220,7 @@ def _before_bytes(follows: bytes, encoding: str) -> bytes:
     return bytes(sorted(out))
 
 
+@functools.lru_cache(maxsize=65536)  # a batch asks for the same addresses per file source and round
 def needle_for_email(value: str, shortest: int = 5) -> str | None:
     """A part of a (case-folded) address that every spelling of it holds as ASCII: the address, or when
     a folding character could stand in for some of it ("ss" <- ß, "k" <- K, "fi" <- ﬁ) or it holds
@@ -332,35 +333,27 @@ class _Greps:
     several times slower in the other, depending on the data (both give every line holding a needle).
     Both are raced on a sample of the data (`sample`: a few MB from the middle of the file, or some
     files of a folder) and the winner alone reads everything; without a sample both read everything
-    and the first to finish is kept (a race over the whole data costs a core for as long as it runs)."""
+    and the first to finish is kept (a race over the whole data costs a core for as long as it runs).
+    In mail (`atscan=True`) a batch's e-mail needles run in `atscan` instead: grep's multi-pattern
+    search crawls on mail, while in files of records, where nearly every line holds an `@` (a newsletter
+    list, an event log), grep in the C locale is the faster (at 1M records, 0.7 s against 1.6 s)."""
 
     def __init__(self, grep: str, options: list[str], groups: list[tuple[bytes, ...]], paths: list[str],
-                 pass_fds: tuple[int, ...] = (), sample: Callable[[], "bytes | list[str] | None"] | None = None):
+                 pass_fds: tuple[int, ...] = (), sample: Callable[[], "bytes | list[str] | None"] | None = None,
+                 atscan: bool = False):
         self.runs: list[list[tuple[subprocess.Popen, object, object]]] = []  # per group: its racers
         self.outputs: list = []
+        taken: list = []  # the sample, read once for all groups
         try:
             for patterns in groups:
-                if isinstance(patterns, _Regex):
-                    args = [grep, "-E", *options]
-                elif _at_group(patterns):
-                    args = [sys.executable, "-I", "-S", _ATSCAN, "--files" if "-l" in options else "--lines"]
-                else:
-                    args = [grep, "-F", "-i", *options]
-                for pattern in patterns:
-                    args += ["-e", os.fsdecode(pattern)]
-                if args[0] == sys.executable:
-                    envs = [dict(os.environ)]
-                elif isinstance(patterns, _Regex) or not all(p.isascii() for p in patterns):
-                    envs = [_GREP_ENV]
-                elif len(patterns) > 1:
-                    envs = [_GREP_ENV_UTF8, _GREP_ENV]
-                else:
-                    envs = [_GREP_ENV_UTF8]
-                if len(envs) > 1 and sample is not None:
-                    envs = _faster(args, envs, sample())
+                ways = _ways(grep, options, patterns, atscan)
+                if len(ways) > 1 and sample is not None:
+                    if not taken:
+                        taken.append(sample())
+                    ways = _faster(ways, taken[0])
                 racers = []
                 self.runs.append(racers)
-                for env in envs:
+                for args, env in ways:
                     out = tempfile.TemporaryFile(prefix="dsarctl-grep-")
                     err = tempfile.TemporaryFile(prefix="dsarctl-grep-")
                     racers.append((subprocess.Popen([*args, "--", *paths], stdout=out, stderr=err, env=env,
@@ -407,15 +400,31 @@ class _Greps:
                 err.close()
 
 
-def _faster(args: list[str], envs: list[dict], sample: "bytes | list[str] | None") -> list[dict]:
-    """[the environment in which `args` first finished on the sample], or `envs` without a sample."""
+def _ways(grep: str, options: list[str], patterns: tuple[bytes, ...], atscan: bool) -> list[tuple[list[str], dict]]:
+    """The (command, environment) pairs that each find the lines or files holding a group's patterns."""
+    needles = [arg for pattern in patterns for arg in ("-e", os.fsdecode(pattern))]
+    if isinstance(patterns, _Regex):
+        return [([grep, "-E", *options, *needles], _GREP_ENV)]
+    if atscan and _at_group(patterns):
+        return [([sys.executable, "-I", "-S", _ATSCAN, "--files" if "-l" in options else "--lines", *needles],
+                 dict(os.environ))]
+    fixed = [grep, "-F", "-i", *options, *needles]
+    if not all(p.isascii() for p in patterns):
+        return [(fixed, _GREP_ENV)]
+    if len(patterns) > 1:
+        return [(fixed, _GREP_ENV_UTF8), (fixed, _GREP_ENV)]
+    return [(fixed, _GREP_ENV_UTF8)]
+
+
+def _faster(ways: list[tuple[list[str], dict]], sample: "bytes | list[str] | None") -> list[tuple[list[str], dict]]:
+    """[the way (command, environment) that first finished on the sample], or all of `ways` without one."""
     import time
 
     if not sample:
-        return envs
+        return ways
     racers = []
     try:
-        for env in envs:
+        for args, env in ways:
             out = tempfile.TemporaryFile(prefix="dsarctl-grep-")  # not /dev/null: grep would stop early
             if isinstance(sample, bytes):
                 data = tempfile.TemporaryFile(prefix="dsarctl-grep-")
@@ -426,17 +435,17 @@ def _faster(args: list[str], envs: list[dict], sample: "bytes | list[str] | None
             else:
                 proc = subprocess.Popen([*args, "--", *sample], stdin=subprocess.DEVNULL, stdout=out,
                                         stderr=subprocess.DEVNULL, env=env)
-            racers.append((proc, out, env))
+            racers.append((proc, out, (args, env)))
         while True:
             done = [r for r in racers if r[0].poll() is not None]
             if done:
                 winner = next((r for r in done if r[0].returncode <= 1), None)
-                return [winner[2]] if winner else envs
+                return [winner[2]] if winner else ways
             time.sleep(0.002)
     except OSError:
-        return envs
+        return ways
     finally:
-        for proc, out, _env in racers:
+        for proc, out, _way in racers:
             if proc.poll() is None:
                 proc.kill()
                 proc.wait()
@@ -476,7 +485,7 @@ class LinesJob:
     connector reads records through `file()`: both see the same version even when an erase replaces
     the file meanwhile. Where /proc is missing, grep reads the path and a replaced file is an error."""
 
-    def __init__(self, path, needles: Needles):
+    def __init__(self, path, needles: Needles, *, atscan: bool = False):
         self.path, self.needles = path, needles
         self.greps: _Greps | None = None
         self.error: OSError | None = None
@@ -488,7 +497,7 @@ class LinesJob:
                 fd = self.handle.fileno()
                 target = f"/proc/self/fd/{fd}" if os.path.isdir("/proc/self/fd") else os.fspath(path)
                 self.greps = _Greps(grep, ["-n", "-b", "-a"], _groups(needles), [target], pass_fds=(fd,),
-                                    sample=lambda: _file_sample(fd))
+                                    sample=lambda: _file_sample(fd), atscan=atscan)
         except OSError as exc:
             self.error = exc
 
@@ -575,7 +584,7 @@ class FilesJob:
         if grep is not None and needles.values and folders:
             try:
                 self.greps = _Greps(grep, ["-l", "-Z", "-a", "-r"], _groups(needles), folders,
-                                    sample=lambda: _folder_sample(folders))
+                                    sample=lambda: _folder_sample(folders), atscan=True)
             except OSError:
                 self.available = False
 

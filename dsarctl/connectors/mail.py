@@ -176,7 +176,8 @@ class MboxConnector(_MailMixin, Connector):
                 yield start, offset, start_line, b"".join(headers)
 
     def start_locate(self, collection, wanted: Wanted):
-        return start_file_search(self, collection, wanted, self._needles(collection, wanted), LinesJob)
+        return start_file_search(self, collection, wanted, self._needles(collection, wanted),
+                                 lambda path, needles: LinesJob(path, needles, atscan=True))
 
     def locate(self, collection, wanted: Wanted, *, prefilter: bool = True, job: LinesJob | None = None) -> Iterator[Record]:
         if prefilter and job is None:  # through the byte prefilter, when there is an exact one
