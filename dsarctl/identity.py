@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any, Iterable
 
 from .errors import IdentifierError
@@ -53,11 +54,18 @@ def normalise_email(value: Any) -> str | None:
 
 
 def normalise_phone(value: Any, region: str | None) -> str | None:
-    import phonenumbers  # only the commands that meet a phone number pay for its import
-
     text = str(value).strip()
     if not text or not any(c.isdigit() for c in text):
         return None
+    return _phone_e164(text, region)
+
+
+@lru_cache(maxsize=65536)
+def _phone_e164(text: str, region: str | None) -> str | None:
+    """E.164 of a phone number's text (cached: parsing one takes phonenumbers ~0.1-0.3 ms, and a batch
+    erase meets the same numbers in the search, in the second round and again in the verification)."""
+    import phonenumbers  # only the commands that meet a phone number pay for its import
+
     if text.startswith("00"):
         text = "+" + text[2:]
     try:
