@@ -5,6 +5,7 @@ from __future__ import annotations
 import sqlite3
 
 import pytest
+from hypothesis import given, settings, strategies as st
 import sqlalchemy as sa
 
 from helpers import find, load, records
@@ -315,3 +316,29 @@ crm:
     finally:
         meta.drop_all(engine)
         engine.dispose()
+
+
+NOISE = st.text(alphabet="0123456789 +-()x\u0663\u00e9", max_size=6)
+
+
+@settings(max_examples=400, deadline=None)
+@given(wanted=st.frozensets(st.text(alphabet="0123456789", min_size=3, max_size=6), min_size=1, max_size=4),
+       data=st.data())
+def test_a_phone_pass_keeps_the_rows_holding_a_number_as_a_row_by_row_check_does(wanted, data):
+    from dsarctl.connectors.sql import _holds_digits, _rows_holding
+
+    def spelt(digits: str) -> str:  # the number with separators between its digits, as people write them
+        return "".join(d + data.draw(st.sampled_from(["", "", " ", "-", ") "])) for d in digits)
+
+    value = st.one_of(
+        st.tuples(NOISE, st.sampled_from(sorted(wanted)).map(spelt), NOISE).map("".join),  # holds one
+        NOISE,
+        st.sampled_from(sorted(wanted)).map(lambda w: w[:-1]),  # one digit short
+        st.sampled_from(sorted(wanted)),  # exactly one
+        st.integers(min_value=0, max_value=10**13),
+        st.sampled_from(sorted(wanted)).map(int),
+    )
+    rows = list(enumerate(data.draw(st.lists(value, max_size=20))))
+    sizes = tuple(sorted({len(w) for w in wanted}))
+    kept = list(_rows_holding(rows, wanted, sizes))
+    assert kept == [r for r in rows if _holds_digits(r[1], wanted, sizes)]

@@ -49,6 +49,43 @@ def test_csv_with_bom_and_semicolons(tmp_path):
     assert len(records(find(inv, "alice@example.com"), "list")) == 1
 
 
+@settings(max_examples=300, deadline=None)
+@given(lines=st.lists(st.sampled_from([b"\xef\xbb\xbfa,b\n", b"a,\xc3\xa9\n", b"x\xef\xbb\xbf,y\r\n", b"bad\xff\n",
+                                       b"\xef\xbb\xbf\xff\n", b"\xef\xbb\n", b"plain\n", b"", b"\xef\xbb\xbf"]),
+                      max_size=6),
+       encoding=st.sampled_from(["utf-8-sig", "UTF_8_SIG", "utf-8"]))
+def test_lines_decode_as_each_line_decoded_on_its_own(tmp_path_factory, lines, encoding):
+    # utf-8-sig lines without a BOM are decoded as utf-8 (in C): the same text, the same errors
+    import io
+
+    from dsarctl.connectors.files import _decoded_lines
+
+    class Failed(Exception):
+        pass
+
+    def run(decoded):
+        try:
+            return list(decoded)
+        except Failed as exc:
+            return str(exc)
+
+    data = b"".join(lines)
+    ours = run(_decoded_lines(io.BytesIO(data), encoding, "f.csv", Failed))
+
+    def plain():
+        for lineno, raw in enumerate(io.BytesIO(data), 1):
+            try:
+                text = raw.decode(encoding)
+            except UnicodeDecodeError as exc:
+                raise Failed(f"f.csv:{lineno}: not valid {encoding} (byte 0x{raw[exc.start]:02x} at column "
+                             f"{exc.start + 1})") from None
+            if "\x00" in text:
+                raise Failed(f"f.csv:{lineno}: NUL byte in the file (is it binary or UTF-16?)")
+            yield lineno, text
+
+    assert ours == run(plain())
+
+
 @pytest.mark.parametrize("content,message", [
     (b"Email,Phone\nalice@example.com,1,2\n", "list.csv:2: row has 3 fields, the header has 2"),
     (b"Email,Phone\nalice@example.com\n", "list.csv:2: row has 1 fields, the header has 2"),

@@ -64,8 +64,13 @@ class CsvConnector(LineRecords, Connector):
         quotes = 0
         start = 0
         for lineno, text in lines:
-            if not buffer:
-                start = lineno
+            if not buffer:  # most rows: one line, yielded as it is
+                quotes = text.count('"')
+                if quotes % 2 == 0:
+                    yield lineno, text
+                    continue
+                start, buffer = lineno, [text]
+                continue
             buffer.append(text)
             quotes += text.count('"')
             if quotes % 2:
@@ -86,10 +91,13 @@ class CsvConnector(LineRecords, Connector):
         return header
 
     def _row(self, header: list[str], raw: str, delimiter: str, where: str, start: int) -> dict:
+        return dict(zip(header, self._fields(header, raw, delimiter, where, start)))
+
+    def _fields(self, header: list[str], raw: str, delimiter: str, where: str, start: int) -> list[str]:
         fields = self._parse(raw, delimiter, where, start)
         if len(fields) != len(header):
             raise self.fail(f"{where}:{start}: row has {len(fields)} fields, the header has {len(header)}")
-        return dict(zip(header, fields))
+        return fields
 
     def candidate_entries(self, collection, job):
         """The rows holding a candidate line. A candidate line may be the middle of a row with quoted
@@ -176,7 +184,7 @@ class CsvConnector(LineRecords, Connector):
                 target = by_digest.get(text_digest(raw))
                 if target is None:
                     if '"' in raw:
-                        self._row(header, raw, delimiter, where, lineno)
+                        self._fields(header, raw, delimiter, where, lineno)  # it must parse
                     elif raw.count(delimiter) + 1 != len(header):
                         raise self.fail(f"{where}:{lineno}: row has {raw.count(delimiter) + 1} fields, "
                                         f"the header has {len(header)}")

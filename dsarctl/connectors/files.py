@@ -9,6 +9,7 @@ is parsed. Erase and `inventory check` always read every line.
 
 from __future__ import annotations
 
+import codecs
 import os
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Iterator
@@ -74,11 +75,17 @@ def iter_lines(path, encoding: str, where: str, fail, handle=None) -> Iterator[t
 
 def _decoded_lines(handle, encoding: str, where: str, fail) -> Iterator[tuple[int, str]]:
     lineno = 0
+    # utf-8-sig decodes each line in Python (encodings/utf_8_sig.py) to drop a leading BOM: a line
+    # without one decodes the same as plain utf-8, in C
+    try:
+        sig = codecs.lookup(encoding).name == "utf-8-sig"
+    except LookupError:
+        sig = False  # decoding says what is wrong, as before
     try:
         for raw in handle:
             lineno += 1
             try:
-                text = raw.decode(encoding)
+                text = raw.decode("utf-8" if sig and not raw.startswith(codecs.BOM_UTF8) else encoding)
             except UnicodeDecodeError as exc:
                 raise fail(f"{where}:{lineno}: not valid {encoding} (byte 0x{raw[exc.start]:02x} at column {exc.start + 1})") from None
             if "\x00" in text:
