@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
 import unicodedata
 from pathlib import Path
 
@@ -283,9 +285,11 @@ def test_short_ids_are_searched_after_what_a_value_follows_and_agree_with_a_plai
     monkeypatch.setattr(bytescan.subprocess, "Popen", popen)
     assert _compare(inventory, [subject]) >= 2
     if bytescan.grep_binary() is not None:
-        after = [a for a in started if any(x.startswith(":") for x in a[1:])]
+        value = subject[0].split(":")[1].lower()
+        # the values after a bracket of the bytes they can follow, in the one grep -E
+        after = [a for a in started if "-E" in a and any("](" in x and value in x.split("](")[1] for x in a)]
         assert after and all(a[-1].startswith("/proc/") or "events.jsonl" in a[-1] for a in after)
-        assert not any(":" + subject[0].split(":")[1].lower() in a for a in started if "ids.csv" in " ".join(a))
+        assert not any(":" + value in a for a in started if "ids.csv" in " ".join(a))
 
 
 def test_a_short_id_is_not_looked_for_inside_ip_addresses(tmp_path):
@@ -303,3 +307,24 @@ def test_a_short_id_is_not_looked_for_inside_ip_addresses(tmp_path):
                                                    _wanted(inventory, "email:kim@example.com")).regex
     long = connector.needles(system.collections["events"], _wanted(inventory, "customer_id:10510"))
     assert long.values == (b"10510",) and long.after == ()
+
+
+@pytest.mark.skipif(bytescan.grep_binary() is None, reason="GNU grep is not installed")
+def test_a_bracket_expression_matches_exactly_its_bytes(tmp_path):
+    # the bytes a short JSON value can follow become `[bytes](51|…)` for grep -E: `]`, `^`, `-`, `[` and
+    # `[:` (a class name) must not change what it matches, nor must bytes above 0x7f
+    import random
+
+    from dsarctl.connectors.bytescan import _GREP_ENV, _bracket, _before_bytes
+
+    data = tmp_path / "bytes"
+    data.write_bytes(b"".join(bytes([b]) + b"51\n" for b in range(256) if b != 10))
+    rng = random.Random(5)
+    pool = list(b"]^[-:.=\\\",") + [9, 32, 0x85, 0xa0, 0xff]
+    sets = [bytes(rng.sample(pool, rng.randint(1, 6))) for _ in range(40)]
+    sets += [b"^-", b"[:", b"]", b"^", _before_bytes(b'":,[', "utf-8"), _before_bytes(b'":,[', "latin-1")]
+    for chars in sets:
+        run = subprocess.run([bytescan.grep_binary(), "-E", "-a", "-e", os.fsdecode(_bracket(chars) + b"51"),
+                              str(data)], capture_output=True, env=_GREP_ENV)
+        assert run.returncode == 0, (chars, run.stderr)
+        assert {line[0] for line in run.stdout.split(b"\n") if line} == set(chars), chars
