@@ -177,7 +177,7 @@ class MboxConnector(_MailMixin, Connector):
 
     def start_locate(self, collection, wanted: Wanted):
         return start_file_search(self, collection, wanted, self._needles(collection, wanted),
-                                 lambda path, needles: LinesJob(path, needles, atscan=True))
+                                 lambda path, needles: LinesJob(path, needles, mail=True))
 
     def locate(self, collection, wanted: Wanted, *, prefilter: bool = True, job: LinesJob | None = None) -> Iterator[Record]:
         if prefilter and job is None:  # through the byte prefilter, when there is an exact one
