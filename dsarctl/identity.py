@@ -77,8 +77,27 @@ def _phone_e164(text: str, region: str | None) -> str | None:
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
+class ExactFloat(float):
+    """A number read from a decimal literal with more significant digits than a float keeps (16 or more,
+    e.g. in JSON): as data it is the float, as an identifier the literal's exact value, not the float it
+    rounds to (500000.99999999999 is not customer 500001, 12345678901234567.0 is 12345678901234567),
+    which is also what a search of the literal's bytes can find."""
+
+    literal: str
+
+    def __new__(cls, literal: str) -> "ExactFloat":
+        number = super().__new__(cls, literal)
+        number.literal = literal
+        return number
+
+
 def normalise_string(value: Any) -> str | None:
-    if isinstance(value, float) and value.is_integer():
+    if isinstance(value, ExactFloat):
+        from decimal import Decimal
+
+        exact = Decimal(value.literal)
+        value = int(exact) if exact == exact.to_integral_value() else exact
+    elif isinstance(value, float) and value.is_integer():
         value = int(value)
     text = str(value).strip()
     return text or None

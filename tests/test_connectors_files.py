@@ -187,9 +187,33 @@ def test_jsonl_dotted_paths_lists_and_types(tmp_path):
     assert [r.key for r in records(result, "events")] == [1, 2]
 
 
+def test_jsonl_long_numbers_are_their_exact_value_with_and_without_the_prefilter(tmp_path):
+    # a literal with more digits than a float keeps is not the float it rounds to: 500000.99999999999
+    # rounds to 500001.0, which no search of the bytes "500001" finds; 12345678901234567.0 rounds to
+    # ...568.0 but is 12345678901234567 (and its bytes hold that)
+    (tmp_path / "events.jsonl").write_text(
+        '{"account": 500000.99999999999}\n{"account": 500001}\n{"account": 5.00001e5}\n'
+        '{"account": 12345678901234567.0}\n{"account": 12345678901234568}\n{"account": 500001.000000000000}\n'
+        '{"account": 500000.99999999999, "n": 0.1}\n')
+    inv = load(tmp_path, JSONL_SYSTEM)
+    for scanner in SCANNERS:
+        with scanner:
+            assert [r.key for r in records(find(inv, "customer_id:500001", expand=False), "events")] == [2, 3, 6]
+            assert [r.key for r in records(find(inv, "customer_id:12345678901234567", expand=False),
+                                           "events")] == [4]
+            assert [r.key for r in records(find(inv, "customer_id:500000.99999999999", expand=False),
+                                           "events")] == [1, 7]
+    from dsarctl.connectors import open_connector
+
+    with open_connector(inv.systems["events"], inv) as connector:  # as data it is still the float
+        data = [r.data for r in connector.scan(inv.systems["events"].collections["events"])]
+    assert json.dumps(data[0]) == '{"account": 500001.0}' and data[6]["n"] == 0.1
+
+
 @pytest.mark.parametrize("content,message", [
     ('{"account": 1}\n{"account": 1\n', "events.jsonl:2: invalid JSON"),
     ('{"account": 1}\n[1, 2]\n', "events.jsonl:2: expected a JSON object, got list"),
+    ('{"account": 1}\n\ufeff{"account": 1}\n', "events.jsonl:2: invalid JSON: Unexpected UTF-8 BOM"),
     (b'{"account": 1}\n{"account": "1\xff"}\n', "events.jsonl:2: not valid utf-8"),
     (b'{"account": 1}\n{"account": "1"}\x00\n', "events.jsonl:2: NUL byte"),
 ])

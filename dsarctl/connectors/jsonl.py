@@ -8,6 +8,19 @@ from typing import Iterator
 from .base import Connector, EraseOutcome, Finding, KeySpec
 from .files import LineRecords, display_path, iter_lines
 
+def _number(literal: str) -> float:
+    """A JSON number with a fraction or an exponent: a float, which keeps its literal when it has more
+    significant digits than a float holds (see `identity.ExactFloat`)."""
+    mantissa = literal.partition("e")[0].partition("E")[0]
+    if len(mantissa.lstrip("-+").replace(".", "").lstrip("0")) < 16:
+        return float(literal)
+    from ..identity import ExactFloat
+
+    return ExactFloat(literal)
+
+
+_DECODER = json.JSONDecoder(parse_float=_number)
+
 _FILE_KEYS = {
     "path": KeySpec("path", "The .jsonl file, relative to the inventory."),
     "encoding": KeySpec("str", "Text encoding (default utf-8)."),
@@ -37,7 +50,9 @@ class JsonlConnector(LineRecords, Connector):
 
     def _parse(self, text: str, where: str, lineno: int) -> dict:
         try:
-            obj = json.loads(text)
+            if text.startswith("\ufeff"):  # as json.loads says it
+                raise json.JSONDecodeError("Unexpected UTF-8 BOM (decode using utf-8-sig)", text, 0)
+            obj = _DECODER.decode(text)
         except json.JSONDecodeError as exc:
             raise self.fail(f"{where}:{lineno}: invalid JSON: {exc.msg} (column {exc.colno})") from None
         if not isinstance(obj, dict):
