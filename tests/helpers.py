@@ -94,3 +94,24 @@ class Scanner:
 
     def __repr__(self) -> str:
         return f"Scanner({self.kind!r})"
+
+
+def both_paths(cli, monkeypatch, module):
+    """`run(*args)` running `dsarctl ARGS` through a fast path module's `parse`/`invoke` (morning, lookup),
+    then through typer (its `parse` answering None); returns both CliResults."""
+    invoked = []
+    real_invoke = module.invoke
+    monkeypatch.setattr(module, "invoke", lambda options: invoked.append(options) or real_invoke(options))
+    real_parse = module.parse
+
+    def run(*args: str):
+        monkeypatch.setattr(module, "parse", real_parse)
+        fast = cli(*args)
+        assert len(invoked) == 1, f"{args} did not take the fast path"
+        monkeypatch.setattr(module, "parse", lambda args: None)
+        slow = cli(*args)
+        assert len(invoked) == 1, f"{args} did not take the typer path"
+        invoked.clear()
+        return fast, slow
+
+    return run

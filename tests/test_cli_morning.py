@@ -13,6 +13,8 @@ import pytest
 
 from dsarctl.cli import morning
 
+from helpers import both_paths
+
 # --- parse ----------------------------------------------------------------------------------------------
 
 ACCEPTED = [
@@ -82,22 +84,7 @@ def test_parse_leaves_an_unreadable_inventory_to_typer(tmp_path, monkeypatch):
 @pytest.fixture
 def both(cli, monkeypatch):
     """Run `dsarctl ARGS` through the fast path, then through typer; returns both CliResults."""
-    invoked = []
-    real_invoke = morning.invoke
-    monkeypatch.setattr(morning, "invoke", lambda options: invoked.append(options) or real_invoke(options))
-    real_parse = morning.parse
-
-    def run(*args: str):
-        monkeypatch.setattr(morning, "parse", real_parse)
-        fast = cli(*args)
-        assert len(invoked) == 1, f"{args} did not take the fast path"
-        monkeypatch.setattr(morning, "parse", lambda args: None)
-        slow = cli(*args)
-        assert len(invoked) == 1, f"{args} did not take the typer path"
-        invoked.clear()
-        return fast, slow
-
-    return run
+    return both_paths(cli, monkeypatch, morning)
 
 
 def same(both, *args: str):

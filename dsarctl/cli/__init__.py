@@ -2,7 +2,8 @@
 together; errors are mapped to exit codes once, here, in main().
 
 Typer is imported only when the argument line needs it: the morning `dsarctl overdue` in the simple forms
-cron uses is read by `morning.parse` and run without it, with the same output and exit codes. Each
+cron uses is read by `morning.parse`, and `dsarctl find SUBJECT [--json]` by `lookup.parse`, and run
+without it, with the same output and exit codes. Each
 command's module is imported only when that command runs (see `root`). The root help lists the commands from
 `COMMANDS`; a test checks that table against each command's own help.
 """
@@ -82,13 +83,21 @@ def main(argv: Optional[list[str]] = None) -> None:
 
 
 def _run(argv: Optional[list[str]]) -> int:
-    """The command's exit code: the simple `overdue` lines without typer, every other line through the app."""
+    """The command's exit code: the simple `overdue` and `find` lines without typer, every other line through
+    the app."""
     # typer's path also answers shell completion (_DSARCTL_COMPLETE) and, on Windows, expands the wildcards
     # in sys.argv: the fast path does neither, so it steps aside for both
     simple = not os.environ.get("_DSARCTL_COMPLETE") and (argv is not None or os.name != "nt")
-    options = morning.parse(sys.argv[1:] if argv is None else argv) if simple else None
+    args = sys.argv[1:] if argv is None else argv
+    options = morning.parse(args) if simple else None
     if options is not None:
         return morning.invoke(options)
+    if simple and "find" in args:
+        from . import lookup
+
+        found = lookup.parse(args)
+        if found is not None:
+            return lookup.invoke(found)
     from .root import app
 
     result = app(args=argv, prog_name="dsarctl", standalone_mode=False)

@@ -3,15 +3,12 @@ parsing."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated, Optional
+from typing import Annotated, Optional
 
 import typer
 
 from .state import State, clock  # noqa: F401  (the commands import both from here)
-
-if TYPE_CHECKING:
-    from ..identity import Identifier
-    from ..inventory import Inventory
+from .subjects import search_with_progress, subject_identifiers  # noqa: F401  (likewise)
 
 
 def state(ctx: typer.Context) -> State:
@@ -34,27 +31,4 @@ IdOpt = Annotated[
     typer.Option("--id", help="Another identifier of the subject, KIND:VALUE (repeatable)."),
 ]
 SubjectArg = Annotated[str, typer.Argument(help="The subject: an e-mail, +phone, or KIND:VALUE (customer_id:1042).")]
-
-
-def subject_identifiers(inventory: "Inventory", subject: str, ids: Optional[list[str]]) -> "list[Identifier]":
-    from ..identity import parse_identifier
-
-    found = [parse_identifier(subject, inventory.identities)]
-    for extra in ids or []:
-        found.append(parse_identifier(extra, inventory.identities))
-    return list(dict.fromkeys(found))
-
-
 NoExpandOpt = Annotated[bool, typer.Option("--no-expand", help="Search only the identifiers given, do not follow others.")]
-
-
-def search_with_progress(out, inventory, identifiers, *, expand: bool = True, contents: bool = True):
-    """find_subject, showing the collection being searched on stderr when it is a terminal."""
-    from ..search import find_subject
-
-    progress = None if out.json_mode else out.progress()
-    try:
-        return find_subject(inventory, identifiers, expand=expand, progress=progress, contents=contents)
-    finally:
-        if progress:
-            progress(None)

@@ -31,21 +31,10 @@ class Options(NamedTuple):
 
 def parse(args: list[str]) -> Optional[Options]:
     """The options of a simple `dsarctl overdue` line, or None for any other line."""
-    rest = list(args)
-    inventory = None
-    if rest and rest[0] != "overdue":
-        option = rest.pop(0)
-        if option in ("-i", "--inventory") and rest:
-            value = rest.pop(0)
-        elif option.startswith("--inventory="):
-            value = option[len("--inventory="):]
-        else:
-            return None
-        if not _plain_path(value):
-            return None
-        inventory = Path(value)  # what typer gives the root callback
-    if not rest or rest.pop(0) != "overdue":
+    taken = inventory_option(args, "overdue")
+    if taken is None:
         return None
+    inventory, rest = taken
     within: Optional[int] = None
     json_ = False
     while rest:
@@ -61,7 +50,28 @@ def parse(args: list[str]) -> Optional[Options]:
     return Options(inventory, DEFAULT_WITHIN if within is None else within, json_)
 
 
-def _plain_path(value: str) -> bool:
+def inventory_option(args: list[str], command: str) -> Optional[tuple[Optional[Path], list[str]]]:
+    """(the inventory path given, the arguments after `command`) when the line is
+    `[-i PATH | --inventory PATH | --inventory=PATH] COMMAND ...`, else None."""
+    rest = list(args)
+    inventory = None
+    if rest and rest[0] != command:
+        option = rest.pop(0)
+        if option in ("-i", "--inventory") and rest:
+            value = rest.pop(0)
+        elif option.startswith("--inventory="):
+            value = option[len("--inventory="):]
+        else:
+            return None
+        if not plain_path(value):
+            return None
+        inventory = Path(value)  # what typer gives the root callback
+    if not rest or rest.pop(0) != command:
+        return None
+    return inventory, rest
+
+
+def plain_path(value: str) -> bool:
     """A path typer would pass on as it is: not an option, and (as its path type checks before the command
     runs) readable when it exists."""
     if not value or value.startswith("-") or "\0" in value:
@@ -85,12 +95,17 @@ def _days(value: str) -> Optional[int]:
 
 
 def invoke(options: Options) -> int:
-    """`run` as typer's main runs a command: end of input aborts after a newline on stderr, an interrupt is
-    exit 130 without a message, a closed stdout is exit 1 with later flushes silenced."""
+    """`run` as typer's main runs a command (see `guarded`)."""
     from .state import State  # here, not at the top: `import dsarctl.cli` stays this light
 
+    return guarded(lambda: run(State(inventory_path=options.inventory_path), options.within, options.json))
+
+
+def guarded(command) -> int:
+    """`command()` as typer's main runs a command: end of input aborts after a newline on stderr, an
+    interrupt is exit 130 without a message, a closed stdout is exit 1 with later flushes silenced."""
     try:
-        return run(State(inventory_path=options.inventory_path), options.within, options.json)
+        return command()
     except EOFError as exc:
         sys.stderr.write("\n")
         sys.stderr.flush()
@@ -102,12 +117,12 @@ def invoke(options: Options) -> int:
     except OSError as exc:
         if exc.errno != errno.EPIPE:
             raise
-        sys.stdout = _QuietFlush(sys.stdout)
-        sys.stderr = _QuietFlush(sys.stderr)
+        sys.stdout = QuietFlush(sys.stdout)
+        sys.stderr = QuietFlush(sys.stderr)
         sys.exit(1)
 
 
-class _QuietFlush:
+class QuietFlush:
     """A stream whose flush ignores a closed pipe, for the flushes at interpreter exit (click's
     PacifyFlushWrapper)."""
 

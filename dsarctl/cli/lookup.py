@@ -1,0 +1,126 @@
+"""`dsarctl find` without typer: the lookup support staff run all day, read by hand when its argument line
+is the simple form, so that it does not pay for importing typer and building the command line (~50 ms of
+a 0.8 s search at 300k records, before any grep can start).
+
+`parse` accepts only `[-i PATH | --inventory PATH | --inventory=PATH] find SUBJECT` followed by at most one
+`--json`, with a SUBJECT that does not begin with `-`. Anything else is None and goes through the typer
+app, which gives the help, the usage errors and the same results. `run` is the command's body, called by
+both paths (see `morning` for the same arrangement for `overdue`).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, NamedTuple, Optional
+
+from ..errors import ExitStatus
+from .morning import guarded, inventory_option
+
+if TYPE_CHECKING:
+    from .state import State
+
+
+class Options(NamedTuple):
+    inventory_path: Optional[Path]
+    subject: str
+    json: bool
+
+
+def parse(args: list[str]) -> Optional[Options]:
+    """The options of a simple `dsarctl find` line, or None for any other line."""
+    taken = inventory_option(args, "find")
+    if taken is None:
+        return None
+    inventory, rest = taken
+    subjects = [a for a in rest if a != "--json"]
+    if len(subjects) != 1 or len(rest) - len(subjects) > 1:
+        return None
+    subject = subjects[0]
+    if not subject or subject.startswith("-"):
+        return None  # an option, or what click would read as one
+    return Options(inventory, subject, len(rest) == 2)
+
+
+def invoke(options: Options) -> int:
+    from .state import State
+
+    return guarded(lambda: run(State(inventory_path=options.inventory_path), options.subject, None, False, None,
+                               options.json))
+
+
+def run(state: "State", subject: str, ids: Optional[list[str]], no_expand: bool, request: Optional[str],
+        json_: bool) -> int:
+    """The command: the records found on stdout; exit 3 when a source failed, 1 when nothing was found."""
+    from .output import Output
+    from .subjects import search_with_progress, subject_identifiers
+
+    out = Output(json_)
+    inventory = state.inventory()
+    identifiers = subject_identifiers(inventory, subject, ids)
+    result = search_with_progress(out, inventory, identifiers, expand=not no_expand, contents=False)
+    data = result.to_dict()
+    from ..runs import record_run
+
+    recorded = record_run(inventory, "find", result, request_id=request)
+    if recorded:
+        data["request"] = recorded
+    out.emit(data, render_find)
+    for kind, values in result.ambiguous.items():
+        out.warn(f"ambiguous: {len(values)} values of unique identity '{kind}' ({', '.join(values)}); "
+                 f"erase will refuse until you name the right one with --id {kind}:VALUE")
+    for system, collection, error in result.failures:
+        out.message(f"failed: {system}.{collection}: {error}", style="red")
+    if result.failures:
+        return int(ExitStatus.SOURCE_FAILED)
+    if result.total == 0:
+        return int(ExitStatus.NO)
+    return int(ExitStatus.OK)
+
+
+def render_find(console, data) -> None:
+    from rich.table import Table
+
+    console.print(f"Subject: {', '.join(data['subject'])}", style="bold", markup=False)
+    idents = Table(title=f"Identifiers ({data['rounds']} search rounds)", title_justify="left", show_edge=False)
+    for col in ("identifier", "how it was found"):
+        idents.add_column(col, overflow="fold")
+    for ident in data["identifiers"]:
+        if ident["source"] == "given":
+            how = "given"
+        else:
+            how = f"found in {ident['found_in']} ({ident['location']}) via {ident['via']}"
+            if ident.get("followed") is False:
+                how += " — not followed (not among the values you named)"
+        idents.add_row(f"{ident['kind']}:{ident['value']}", how)
+    console.print(idents)
+    table = Table(title=f"Records found: {data['total']}", title_justify="left", show_lines=False)
+    for col in ("system", "collection", "records", "found via", "on erase"):
+        table.add_column(col, overflow="fold")
+    tasks = []
+    for system in data["systems"]:
+        if system["status"] == "manual":
+            tasks.append(system)
+            continue
+        for coll in system["collections"]:
+            if coll["status"] == "failed":
+                table.add_row(system["system"], coll["collection"], "FAILED", coll.get("error", ""), "", style="red")
+                continue
+            erase = coll["erase"]
+            if erase is None:
+                erase_text = "no erase rule"
+            elif erase["action"] == "retain":
+                erase_text = f"retain: {erase['reason']}" + (f" (until {erase['until']})" if erase.get("until") else "")
+            elif erase["action"] == "anonymize":
+                erase_text = "anonymize " + ", ".join(f"{k}: {v}" for k, v in erase["fields"].items())
+            else:
+                erase_text = erase["action"]
+            table.add_row(system["system"], coll["collection"], str(coll["count"]),
+                          ", ".join(coll["matched_by"]) or "-", erase_text if coll["count"] else "",
+                          style=None if coll["count"] else "dim")
+    console.print(table)
+    for task in tasks:
+        t = task["task"]
+        console.print(f"Manual task — {task['system']}: {t['processor'] or ''}", style="bold", markup=False)
+        if t.get("instructions"):
+            console.print(f"  {t['instructions']}", markup=False)
+        console.print(f"  identifiers to give: {', '.join(t['identifiers']) or '-'}", markup=False)
