@@ -523,7 +523,8 @@ class LinesJob:
 
     The file is opened first and grep reads that open file (through /proc/self/fd on Linux), and the
     connector reads records through `file()`: both see the same version even when an erase replaces
-    the file meanwhile. Where /proc is missing, grep reads the path and a replaced file is an error."""
+    the file meanwhile. Where /proc is missing, grep reads the path and a replaced file is an error.
+    `mail`: the file is a mailbox, which decides how grep is run (see `_Greps`), not what it finds."""
 
     def __init__(self, path, needles: Needles, *, mail: bool = False):
         self.path, self.needles = path, needles
