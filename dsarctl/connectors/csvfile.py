@@ -225,7 +225,6 @@ class _RowReader:
     def __init__(self, delimiter: str):
         self.delimiter = delimiter
         self.pending: str | None = None
-        self.pulled = 0
         self.reader = self._new()
 
     def _new(self):
@@ -235,7 +234,6 @@ class _RowReader:
         return self
 
     def __next__(self) -> str:
-        self.pulled += 1
         raw, self.pending = self.pending, None
         if raw is None:
             raise StopIteration
@@ -247,15 +245,13 @@ class _RowReader:
             # one by one and sees a record end at a line's end where this one, given one string, would
             # read on ('a"b\n' + '\r\n' is two records to it, one here): those rows go the slow way
             return None
-        self.pending, self.pulled = raw, 0
+        self.pending = raw
         try:
-            fields = next(self.reader)
+            # strict: a record going on past the line asks for the next, gets none, and is an error
+            return next(self.reader)
         except (csv.Error, StopIteration):
-            fields = None
-        if fields is None or self.pulled != 1:  # an error, or the record went on past the row's text
             self.reader = self._new()  # its state is unknown: start afresh
             return None
-        return fields
 
 
 class QuoteIndex:

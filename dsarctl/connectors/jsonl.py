@@ -8,6 +8,7 @@ from typing import Iterator
 from .base import Connector, EraseOutcome, Finding, KeySpec
 from .files import LineRecords, display_path, iter_lines
 
+
 def _number(literal: str) -> float:
     """A JSON number with a fraction or an exponent: a float, which keeps its literal when it has more
     significant digits than a float holds (see `identity.ExactFloat`)."""
