@@ -7,7 +7,7 @@ import io
 from typing import Iterator
 
 from .base import Connector, EraseOutcome, Finding, KeySpec
-from .files import LineRecords, display_path, iter_lines, source_errors
+from .files import LineRecords, display_path, iter_lines, offload_edits, source_errors
 
 _FILE_KEYS = {
     "path": KeySpec("path", "The CSV file, relative to the inventory."),
@@ -170,44 +170,52 @@ class CsvConnector(LineRecords, Connector):
         """Drop or mask the target rows (found by content hash); the header, every other row and the
         line endings are copied byte for byte. A file that does not parse completely is not rewritten
         (a row without quotes is checked by counting its delimiters, the others are parsed)."""
-        from ..filelock import line_ending, line_span, locked, rewrite_lines, text_digest
+        from ..filelock import locked, rewrite_lines
+
+        with locked(collection.path):
+            edits, outcome = offload_edits(self._edits, collection, targets, masker)
+            if edits:
+                outcome.sha256 = rewrite_lines(collection.path, edits, checkpoint)
+        return outcome
+
+    def _edits(self, collection, targets, masker) -> tuple[dict[int, tuple[int, bytes]], EraseOutcome]:
+        """What `erase` changes: {line number: (lines replaced, new bytes)}, and the counts. Reads the
+        file and computes only (it may run in a child process: see files.offload_edits)."""
+        from ..filelock import line_ending, line_span, text_digest
 
         delimiter, encoding = self._dialect(collection)
         out_encoding = "utf-8" if encoding.lower().replace("_", "-") == "utf-8-sig" else encoding
         by_digest = {t.digest: t for t in targets}
         outcome = EraseOutcome()
-        with locked(collection.path):
-            edits: dict[int, tuple[int, bytes]] = {}
-            hit: set[str] = set()
-            where = display_path(collection.path, self.inventory)
-            for lineno, raw, header in self.raw_rows(collection):
-                target = by_digest.get(text_digest(raw))
-                if target is None:
-                    if '"' in raw:
-                        self._fields(header, raw, delimiter, where, lineno)  # it must parse
-                    elif raw.count(delimiter) + 1 != len(header):
-                        raise self.fail(f"{where}:{lineno}: row has {raw.count(delimiter) + 1} fields, "
-                                        f"the header has {len(header)}")
-                    continue
-                row = self._row(header, raw, delimiter, where, lineno)
-                hit.add(target.digest)
-                if target.action == "delete":
-                    edits[lineno] = (line_span(raw), b"")
-                    outcome.deleted += 1
-                    continue
-                masked = masker.mask(row, target.fields)
-                if masked == row:
-                    outcome.unchanged += 1
-                    continue
-                buffer = io.StringIO()
-                csv.writer(buffer, delimiter=delimiter, lineterminator=line_ending(raw)).writerow(
-                    ["" if v is None else v for v in masked.values()])
-                edits[lineno] = (line_span(raw), buffer.getvalue().encode(out_encoding))
-                outcome.masked += 1
-            outcome.missing = len(set(by_digest) - hit)
-            if edits:
-                outcome.sha256 = rewrite_lines(collection.path, edits, checkpoint)
-        return outcome
+        edits: dict[int, tuple[int, bytes]] = {}
+        hit: set[str] = set()
+        where = display_path(collection.path, self.inventory)
+        for lineno, raw, header in self.raw_rows(collection):
+            target = by_digest.get(text_digest(raw))
+            if target is None:
+                if '"' in raw:
+                    self._fields(header, raw, delimiter, where, lineno)  # it must parse
+                elif raw.count(delimiter) + 1 != len(header):
+                    raise self.fail(f"{where}:{lineno}: row has {raw.count(delimiter) + 1} fields, "
+                                    f"the header has {len(header)}")
+                continue
+            row = self._row(header, raw, delimiter, where, lineno)
+            hit.add(target.digest)
+            if target.action == "delete":
+                edits[lineno] = (line_span(raw), b"")
+                outcome.deleted += 1
+                continue
+            masked = masker.mask(row, target.fields)
+            if masked == row:
+                outcome.unchanged += 1
+                continue
+            buffer = io.StringIO()
+            csv.writer(buffer, delimiter=delimiter, lineterminator=line_ending(raw)).writerow(
+                ["" if v is None else v for v in masked.values()])
+            edits[lineno] = (line_span(raw), buffer.getvalue().encode(out_encoding))
+            outcome.masked += 1
+        outcome.missing = len(set(by_digest) - hit)
+        return edits, outcome
 
     def check_collection(self, collection) -> list[Finding]:
         count = sum(1 for _ in self.rows(collection))

@@ -60,6 +60,27 @@ def run_started(search: StartedSearch) -> Iterator[Record]:
         search.close()
 
 
+OFFLOAD_BYTES = 1 << 18  # a smaller file is read in the calling thread: a fork would cost more than it
+
+
+def offload_edits(compute, collection, targets, masker):
+    """`compute(collection, targets, masker)`, an erase's pass over a whole file (parse and hash every
+    line, a second or more per 100 MB) that only reads: in a child process (`offload`) when the file is
+    large, so that the erases of several files, each on its own thread, use several cores. The calling
+    thread holds the file's lock and waits."""
+    from .. import errors, identity, offload  # noqa: F401 - what the child may need, imported before the fork
+    from ..filelock import line_ending, line_span, text_digest  # noqa: F401
+
+    try:
+        codecs.lookup(compute.__self__.encoding(collection))  # a codec is imported on its first use
+        large = os.path.getsize(collection.path) >= OFFLOAD_BYTES
+    except (LookupError, OSError):
+        large = False  # the pass says what is wrong, in its usual words
+    if not large:
+        return compute(collection, targets, masker)
+    return offload.call(compute, collection, targets, masker)
+
+
 def iter_lines(path, encoding: str, where: str, fail, handle=None) -> Iterator[tuple[int, str]]:
     """(line number, text) for every line of a file (or of the open `handle`, from its start), decoding
     each line on its own so that a bad byte is reported with its line number."""

@@ -6,7 +6,7 @@ import json
 from typing import Iterator
 
 from .base import Connector, EraseOutcome, Finding, KeySpec
-from .files import LineRecords, display_path, iter_lines
+from .files import LineRecords, display_path, iter_lines, offload_edits
 
 
 def _number(literal: str) -> float:
@@ -74,34 +74,42 @@ class JsonlConnector(LineRecords, Connector):
     def erase(self, collection, targets, masker, checkpoint) -> EraseOutcome:
         """Drop or mask the target lines (found by content hash); every other line is copied byte for
         byte. A file with a line that does not parse is not rewritten (the error names the line)."""
-        from ..filelock import line_ending, locked, rewrite_lines, text_digest
+        from ..filelock import locked, rewrite_lines
 
-        by_digest = {t.digest: t for t in targets}
-        outcome = EraseOutcome()
         with locked(collection.path):
-            edits: dict[int, tuple[int, bytes]] = {}
-            hit: set[str] = set()
-            for lineno, obj, text in self.objects(collection):
-                target = by_digest.get(text_digest(text))
-                if target is None:
-                    continue
-                hit.add(target.digest)
-                if target.action == "delete":
-                    edits[lineno] = (1, b"")
-                    outcome.deleted += 1
-                    continue
-                masked = masker.mask(obj, target.fields)
-                if masked == obj:
-                    outcome.unchanged += 1
-                    continue
-                compact = '": ' not in text and '", ' not in text
-                line = json.dumps(masked, ensure_ascii=False, separators=(",", ":") if compact else None)
-                edits[lineno] = (1, (line + line_ending(text)).encode(self.encoding(collection)))
-                outcome.masked += 1
-            outcome.missing = len(set(by_digest) - hit)
+            edits, outcome = offload_edits(self._edits, collection, targets, masker)
             if edits:
                 outcome.sha256 = rewrite_lines(collection.path, edits, checkpoint)
         return outcome
+
+    def _edits(self, collection, targets, masker) -> tuple[dict[int, tuple[int, bytes]], EraseOutcome]:
+        """What `erase` changes: {line number: (lines replaced, new bytes)}, and the counts. Reads the
+        file and computes only (it may run in a child process: see files.offload_edits)."""
+        from ..filelock import line_ending, text_digest
+
+        by_digest = {t.digest: t for t in targets}
+        outcome = EraseOutcome()
+        edits: dict[int, tuple[int, bytes]] = {}
+        hit: set[str] = set()
+        for lineno, obj, text in self.objects(collection):
+            target = by_digest.get(text_digest(text))
+            if target is None:
+                continue
+            hit.add(target.digest)
+            if target.action == "delete":
+                edits[lineno] = (1, b"")
+                outcome.deleted += 1
+                continue
+            masked = masker.mask(obj, target.fields)
+            if masked == obj:
+                outcome.unchanged += 1
+                continue
+            compact = '": ' not in text and '", ' not in text
+            line = json.dumps(masked, ensure_ascii=False, separators=(",", ":") if compact else None)
+            edits[lineno] = (1, (line + line_ending(text)).encode(self.encoding(collection)))
+            outcome.masked += 1
+        outcome.missing = len(set(by_digest) - hit)
+        return edits, outcome
 
     def check_collection(self, collection) -> list[Finding]:
         count = sum(1 for _ in self.objects(collection))

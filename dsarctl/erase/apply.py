@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import signal
+import threading
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -29,6 +30,7 @@ from .plan import Plan, record_id
 
 KILL_ENV = "DSARCTL_TEST_KILL_AT"  # tests: "point" or "point#N" kills the process there (SIGKILL)
 _hits: dict[str, int] = {}
+_hits_lock = threading.Lock()
 
 
 def kill_checkpoint(point: str) -> None:
@@ -39,9 +41,10 @@ def kill_checkpoint(point: str) -> None:
     name, _, nth = spec.partition("#")
     if name != point:
         return
-    _hits[point] = _hits.get(point, 0) + 1
-    if _hits[point] == int(nth or 1):
-        os.kill(os.getpid(), signal.SIGKILL)
+    with _hits_lock:  # units run on several threads
+        _hits[point] = _hits.get(point, 0) + 1
+        if _hits[point] == int(nth or 1):
+            os.kill(os.getpid(), signal.SIGKILL)
 
 
 def audit_dir(inventory: Inventory) -> Path:
@@ -169,18 +172,22 @@ def run_journal(inventory: Inventory, journal: Journal, *, key: bytes, operator:
             journal.mark("recorded")
             checkpoint("audit.recorded")
         masker = Masker(key)
-        for system_name, collections in header["units"].items():
-            if journal.done("done", system_name):
-                result.units.append(UnitResult(system_name, "skipped"))
-                continue
-            unit = _run_unit(inventory, system_name, collections, masker, key, known, checkpoint)
-            result.units.append(unit)
+        units = {name: UnitResult(name, "skipped") for name in header["units"]}  # in the plan's order
+        todo = [name for name in header["units"] if not journal.done("done", name)]
+
+        def finished(unit: UnitResult) -> None:  # on this thread, as each unit ends
+            units[unit.system] = unit
             if unit.status == "done":
-                journal.mark("done", system=system_name,
+                journal.mark("done", system=unit.system,
                              outcomes={c: o.to_dict() for c, o in unit.outcomes.items()})
                 checkpoint("unit.done")
             else:
-                journal.mark("failed", system=system_name, error=unit.error)
+                journal.mark("failed", system=unit.system, error=unit.error)
+
+        side_by_side(todo, lambda name, point: _run_unit(inventory, name, header["units"][name], masker, key,
+                                                         known, point),
+                     finished, checkpoint)
+        result.units.extend(units.values())
         for system_name, hashed in header.get("suppress", {}).items():
             by_kind: dict[str, list[str]] = {}
             for kind, digest in hashed:
@@ -201,6 +208,50 @@ def run_journal(inventory: Inventory, journal: Journal, *, key: bytes, operator:
     finally:
         audit.close()
     return result
+
+
+class _Stopped(Exception):
+    """Raised at a checkpoint of a unit still running when another unit's thread (or this process's
+    main thread) was interrupted: the unit stops there, as the whole run would have."""
+
+
+def side_by_side(names: list[str], run: Callable[[str, Callable[[str], None]], UnitResult],
+                 finished: Callable[[UnitResult], None], checkpoint: Callable[[str], None]) -> None:
+    """`run(name, checkpoint)` for every unit, each on its own thread: the units touch different
+    sources (an SQL database, a file, a Maildir), so one's disk or database waits and another's parsing
+    overlap (and the parsing of large files runs in child processes, on other cores: files.offload_edits).
+    `finished(unit)` runs on the calling thread as each unit ends, in the order they end (it marks the
+    journal). When anything is raised (an interrupt, an error that is not a source's, a test's crash
+    hook), the other units stop at their next checkpoint, before they replace a file or commit, and the
+    first error is raised once every thread has stopped."""
+    if len(names) < 2:
+        for name in names:
+            finished(run(name, checkpoint))
+        return
+    from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+
+    stop = threading.Event()
+
+    def guarded(point: str) -> None:
+        if stop.is_set():
+            raise _Stopped(point)
+        checkpoint(point)
+
+    pool = ThreadPoolExecutor(max_workers=min(len(names), _MAX_THREADS), thread_name_prefix="dsarctl-unit")
+    try:
+        pending = {pool.submit(run, name, guarded) for name in names}
+        while pending:
+            done, pending = wait(pending, return_when=FIRST_COMPLETED)
+            for future in done:
+                finished(future.result())
+    except BaseException:
+        stop.set()
+        raise
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+_MAX_THREADS = 8
 
 
 def _run_unit(inventory: Inventory, system_name: str, collections: dict[str, list[dict]], masker: Masker,
