@@ -342,3 +342,39 @@ def test_a_phone_pass_keeps_the_rows_holding_a_number_as_a_row_by_row_check_does
     sizes = tuple(sorted({len(w) for w in wanted}))
     kept = list(_rows_holding(rows, wanted, sizes))
     assert kept == [r for r in rows if _holds_digits(r[1], wanted, sizes)]
+
+
+def test_a_phone_pass_over_many_blocks_keeps_what_a_row_by_row_check_keeps():
+    """Blocks of rows checked at once (sql._BLOCK_ROWS): rows at block edges, blocks that must go row by
+    row (an integer, non-ASCII digits, a newline inside a value, a very long number), windows at every
+    place in a number."""
+    import random
+
+    from dsarctl.connectors.sql import _BLOCK_ROWS, _holds_digits, _rows_holding
+
+    rng = random.Random(7)
+    wanted = frozenset({"2079460958", "7700900123", "0123456", "98765"})
+    sizes = tuple(sorted({len(w) for w in wanted}))
+
+    def number(i: int):
+        kind = i % 11
+        digits = "".join(rng.choice("0123456789") for _ in range(rng.randint(5, 14)))
+        if kind == 0:
+            digits = rng.choice(["+44 ", "0", "0044", "", "1"]) + rng.choice(sorted(wanted)) + rng.choice(["", " x12", "9"])
+        return " ".join(digits[j:j + 3] for j in range(0, len(digits), 3))
+
+    rows = [(i, number(i)) for i in range(6 * _BLOCK_ROWS + 17)]
+    special = {
+        _BLOCK_ROWS - 1: "020 7946 0958",  # the last row of a block
+        _BLOCK_ROWS: "(0)20-7946-0958",  # the first of the next
+        2 * _BLOCK_ROWS + 5: 7700900123,  # this block goes row by row
+        3 * _BLOCK_ROWS + 3: "\u0662\u0660\u0667\u0669\u0664\u0666\u0660\u0669\u0665\u0668",  # and this one
+        4 * _BLOCK_ROWS + 9: "0123\n456",  # a newline: the digits run on (and the block goes row by row)
+        5 * _BLOCK_ROWS + 2: "1" * 60 + "98765",  # too long for windows at once
+    }
+    for i, value in special.items():
+        rows[i] = (i, value)
+    kept = list(_rows_holding(rows, wanted, sizes))
+    expected = [r for r in rows if _holds_digits(r[1], wanted, sizes)]
+    assert kept == expected and len(expected) > 300
+    assert set(special) - {3 * _BLOCK_ROWS + 3} <= {i for i, _ in kept}  # Arabic-Indic digits are not ASCII ones

@@ -12,6 +12,8 @@ SQLAlchemy is imported only when an SQL source is used, so commands that do not 
 
 from __future__ import annotations
 
+import itertools
+import operator
 import os
 import re
 import warnings
@@ -556,20 +558,49 @@ def _holds_digits(value, wanted: frozenset[str], sizes: tuple[int, ...]) -> bool
 
 
 def _rows_holding(rows, wanted: frozenset[str], sizes: tuple[int, ...]) -> Iterator[tuple]:
-    """The rows (the number last) whose number holds one of the wanted digit strings: `_holds_digits`
-    row by row, with the common case (an ASCII text) inlined in one loop over bytes (a batch's pass
-    over a table of 600k numbers: 0.9 s -> 0.7 s)."""
-    as_bytes = frozenset(w.encode("ascii") for w in wanted)
-    not_digits = _NOT_ASCII_DIGITS
+    """The rows (the number last) whose number holds one of the wanted digit strings, as `_holds_digits`
+    says row by row. The common case is checked a block of rows at a time in C: numbers that are all
+    ASCII text are joined, stripped of everything but digits and newlines in one `translate`, and each
+    (size, start) window of every number is looked up with `map` (a batch's pass over 600k numbers:
+    0.9 s row by row, then 0.7 s inlined, now ~0.2 s); a block holding anything else (a number
+    stored as an integer, non-ASCII digits, a newline, a very long value) is checked row by row."""
+    by_size = {size: frozenset(w.encode("ascii") for w in wanted if len(w) == size) for size in sizes}
+    block: list = []
     for row in rows:
-        value = row[-1]
-        if type(value) is not str or not value.isascii():
-            if _holds_digits(value, wanted, sizes):
-                yield row
-            continue
-        digits = value.encode("ascii").translate(None, not_digits)
-        if _window_in(digits, as_bytes, sizes):
-            yield row
+        block.append(row)
+        if len(block) == _BLOCK_ROWS:
+            yield from _block_holding(block, wanted, sizes, by_size)
+            block = []
+    if block:
+        yield from _block_holding(block, wanted, sizes, by_size)
+
+
+_BLOCK_ROWS = 4096
+_LAST = operator.itemgetter(-1)
+_LONGEST_DIGITS = 40  # longer numbers (a block's windows are as many as its longest number allows) go row by row
+_NOT_DIGITS_OR_NEWLINE = bytes(c for c in range(256) if not (0x30 <= c <= 0x39 or c == 0x0A))
+
+
+def _block_holding(block: list, wanted: frozenset[str], sizes: tuple[int, ...],
+                   by_size: dict[int, frozenset[bytes]]) -> list:
+    values = list(map(_LAST, block))
+    try:
+        text = "\n".join(values)
+    except TypeError:  # a value that is not text
+        text = None
+    if text is not None:
+        if text.isascii() and text.count("\n") == len(values) - 1:
+            numbers = text.encode("ascii").translate(None, _NOT_DIGITS_OR_NEWLINE).split(b"\n")
+            longest = max(map(len, numbers))
+            if longest <= _LONGEST_DIGITS:
+                index = range(len(numbers))
+                kept: set[int] = set()
+                for size, targets in by_size.items():
+                    for start in range(longest - size + 1):
+                        window = operator.itemgetter(slice(start, start + size))
+                        kept.update(itertools.compress(index, map(targets.__contains__, map(window, numbers))))
+                return [block[i] for i in sorted(kept)]
+    return [row for row in block if _holds_digits(row[-1], wanted, sizes)]
 
 
 def _window_in(digits, wanted: frozenset, sizes: tuple[int, ...]) -> bool:
