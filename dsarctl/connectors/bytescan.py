@@ -293,7 +293,13 @@ class _Regex(tuple):
     """A group of extended regular expressions (`grep -E`), not fixed strings."""
 
 
-def _groups(needles: Needles) -> list[tuple[bytes, ...]]:
+class _AtGroup(tuple):
+    """Many e-mail needles for one `atscan`, with the markers it looks for in the same pass."""
+
+    markers: tuple[bytes, ...] = ()
+
+
+def _groups(needles: Needles, mail: bool = False) -> list[tuple[bytes, ...]]:
     """The patterns of each grep to run: one needle each when there are few, else the many e-mail
     needles in one `atscan` (see `_at_group`), the other values in one grep, each marker in its own,
     and one `grep -E` for the regular expressions and the short values after the bytes they can follow
@@ -316,7 +322,16 @@ def _groups(needles: Needles) -> list[tuple[bytes, ...]]:
     if len(at) <= _MANY:
         at = ()
     rest = tuple(v for v in needles.values if v not in at)
+    if at and mail:  # atscan: its markers in the same pass (a mailbox read once, not once more per marker)
+        at = _AtGroup(at)
+        at.markers = tuple(m for (m,) in markers if _plain_marker(m))
+        markers = [(m,) for (m,) in markers if not _plain_marker(m)]
     return [group for group in (at, rest, fixed_after) if group] + markers + regex
+
+
+def _plain_marker(marker: bytes) -> bool:
+    """Whether atscan can look for a marker as it is: no letters (no case to fold), no newline."""
+    return bool(marker) and marker.lower() == marker.upper() and b"\n" not in marker
 
 
 def _after_regex(after: tuple[bytes, ...]) -> tuple[bytes, ...] | None:
@@ -446,8 +461,9 @@ def _ways(grep: str, options: list[str], patterns: tuple[bytes, ...], mail: bool
     if isinstance(patterns, _Regex):
         return [([grep, "-E", "-i", *options, *needles], _GREP_ENV)]  # -i: values and markers are folded
     if mail and _at_group(patterns):
-        return [([sys.executable, "-I", "-S", _ATSCAN, "--files" if "-l" in options else "--lines", *needles],
-                 dict(os.environ))]
+        marked = [arg for marker in getattr(patterns, "markers", ()) for arg in ("-m", os.fsdecode(marker))]
+        return [([sys.executable, "-I", "-S", _ATSCAN, "--files" if "-l" in options else "--lines", *needles,
+                  *marked], dict(os.environ))]
     fixed = [grep, "-F", "-i", *options, *needles]
     if not all(p.isascii() for p in patterns):
         return [(fixed, _GREP_ENV)]
@@ -537,7 +553,7 @@ class LinesJob:
             if grep is not None and (needles.values or needles.after):
                 fd = self.handle.fileno()
                 target = f"/proc/self/fd/{fd}" if os.path.isdir("/proc/self/fd") else os.fspath(path)
-                self.greps = _Greps(grep, ["-n", "-b", "-a"], _groups(needles), [target], pass_fds=(fd,),
+                self.greps = _Greps(grep, ["-n", "-b", "-a"], _groups(needles, mail), [target], pass_fds=(fd,),
                                     sample=lambda: _file_sample(fd), mail=mail)
         except OSError as exc:
             self.error = exc
@@ -624,7 +640,7 @@ class FilesJob:
         folders = [os.path.join(self.root, sub) for sub in subdirs if os.path.isdir(os.path.join(self.root, sub))]
         if grep is not None and needles.values and folders:
             try:
-                self.greps = _Greps(grep, ["-l", "-Z", "-a", "-r"], _groups(needles), folders,
+                self.greps = _Greps(grep, ["-l", "-Z", "-a", "-r"], _groups(needles, True), folders,
                                     sample=lambda: _folder_sample(folders), mail=True)
             except OSError:
                 self.available = False
