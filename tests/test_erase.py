@@ -264,6 +264,23 @@ def test_masker():
         {"user": {"email": REDACTED, "n": 1}, "tags": [{"ip": None}, {"ip": None}]}
 
 
+def test_masking_top_level_fields_copies_shallowly_and_changes_nothing_in_place():
+    import copy
+
+    m = Masker(b"k" * 32)
+    data = {"email": "a@b.c", "tags": ["x", "y"], "meta": {"ip": "1.2.3.4", "n": [1, 2]}, "n": 7}
+    before = copy.deepcopy(data)
+    fields = {"email": "hash", "tags": "redact", "meta": "null"}
+    out = m.mask(data, fields)
+    assert data == before  # nothing changed in place
+    assert out == {"email": m.value("hash", "a@b.c"), "tags": [REDACTED, REDACTED], "meta": None, "n": 7}
+    assert out["tags"] is not data["tags"]
+    # the same as the deep-copying path, which a dotted path takes
+    assert m.mask(data, {**fields, "no.such": "null"}) == out
+    nested = m.mask(data, {"meta.ip": "redact"})
+    assert nested["meta"] == {"ip": REDACTED, "n": [1, 2]} and data == before
+
+
 def test_mbox_erase_finds_a_message_that_moved_since_the_plan(demo_dir, demo_inventory):
     """mbox targets are first looked for where the plan found them; when the file changed before them
     (offsets moved), every message is read and the target is found by its content hash."""

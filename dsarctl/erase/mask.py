@@ -37,7 +37,15 @@ class Masker:
         raise ValueError(f"unknown field operation {op!r}")
 
     def mask(self, data: dict[str, Any], fields: dict[str, str]) -> dict[str, Any]:
-        """A copy of `data` with `fields` (keys, or dotted paths into nested objects) masked."""
+        """A copy of `data` with `fields` (keys, or dotted paths into nested objects) masked. When every
+        field is a key of `data` the copy is shallow: masking makes new values and changes none in
+        place, so the values it leaves alone are shared (a deep copy of every planned record of a
+        batch cost a third of a second); a dotted path changes nested objects, which are copied."""
+        if all(field in data for field in fields):
+            out = dict(data)
+            for field, op in fields.items():
+                out[field] = self._apply(op, out[field])
+            return out
         out = copy.deepcopy(data)
         for field, op in fields.items():
             if field in out:

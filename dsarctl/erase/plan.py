@@ -183,14 +183,13 @@ def build_plan(inventory: Inventory, found: dict[tuple[str, str], list[Record]],
                 idents = [str(i) for i in identifiers if not system.identity_kinds or i.kind in system.identity_kinds]
                 tasks.append({"system": system.name, "processor": system.processor,
                               "instructions": system.instructions, "identifiers": idents})
-    suppress: dict[str, list[Identifier]] = {}
+    suppress: dict[str, dict[Identifier, None]] = {}  # ordered, without duplicates (a batch has thousands)
     for coll in inventory.collections():
         if coll.suppress:
             ids = [i for i in identifiers if i.kind in coll.identities]
             if ids:
-                suppress.setdefault(coll.system.name, [])
-                suppress[coll.system.name].extend(i for i in ids if i not in suppress[coll.system.name])
-    return Plan(list(identifiers), collections, tasks, suppress, erased_on)
+                suppress.setdefault(coll.system.name, {}).update(dict.fromkeys(ids))
+    return Plan(list(identifiers), collections, tasks, {s: list(ids) for s, ids in suppress.items()}, erased_on)
 
 
 def plan_from_find(inventory: Inventory, results: list, *, key: bytes, erased_on: date) -> Plan:
