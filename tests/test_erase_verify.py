@@ -8,6 +8,7 @@ import dataclasses
 import os
 import sqlite3
 import time
+from types import SimpleNamespace
 
 import pytest
 
@@ -28,6 +29,7 @@ def quick(monkeypatch):
     """The demo files were written a moment ago: let their state count at once (a test that needs the
     racy rule says so)."""
     monkeypatch.setattr(settle, "RACY_SECONDS", 0.0)
+    monkeypatch.setattr(settle, "RACY_FINE_SECONDS", 0.0)
 
 
 def full_search(inventory, plan) -> list[dict]:
@@ -179,12 +181,31 @@ def test_an_untouched_file_without_records_is_settled_until_it_changes(demo_dir,
     assert remaining == full_search(demo_inventory, plan)
 
 
-def test_files_changed_a_moment_ago_are_read_again(demo_dir, demo_inventory):
-    """The racy rule: a state younger than RACY_SECONDS could hide a write in the same clock tick."""
+def test_files_changed_a_moment_ago_are_read_again(demo_dir, demo_inventory, monkeypatch):
+    """The racy rule: a state younger than RACY_SECONDS could hide a write in the same clock tick (here
+    every state is that young: the demo was written a moment ago)."""
+    monkeypatch.setattr(settle, "RACY_FINE_SECONDS", 60.0)
+    monkeypatch.setattr(settle, "RACY_SECONDS", 60.0)
     plan = prepare(demo_inventory, [ALICE], now=NOW)
     result = carry_out(demo_inventory, plan, operator="test", now=NOW)
     assert settle.settled(demo_inventory, plan, result.run) == set()
     assert result.remaining == full_search(demo_inventory, plan)
+
+
+def test_the_racy_window_is_short_only_where_timestamps_keep_sub_millisecond_digits(tmp_path):
+    second = 1_000_000_000
+    taken = 1_700_000_000 * second + 500_000_000
+    fine = taken - 300_000_000 + 123  # 0.3 s old, with nanoseconds
+    assert not settle.racy(fine, taken)
+    assert settle.racy(taken - 50_000_000 + 7, taken)  # 0.05 s old: within the kernel's tick and margin
+    assert settle.racy(taken - 300_000_000, taken)  # 0.3 s old on whole milliseconds: maybe a coarse clock
+    assert settle.racy(taken - 500_000_000, taken)  # whole seconds (ext3, FAT): 2 s
+    assert not settle.racy(taken - 2_100_000_000, taken)
+    path = tmp_path / "f"
+    path.write_text("x")
+    if os.stat(path).st_ctime_ns % 1_000_000:  # this filesystem keeps fine timestamps
+        time.sleep(0.15)
+        assert settle.file_state(SimpleNamespace(path=path)) is not None  # counts a moment after a write
 
 
 def test_mbox_erase_finds_planned_messages_in_place(demo_dir, demo_inventory, monkeypatch):

@@ -15,7 +15,8 @@ file collection holds nothing of them when the code can show both:
 A file's state is its inode, size, modification and change times (a folder's: those of every file in
 it). The change time cannot be set by a program and moves on every write, so an unchanged state means
 an unchanged file, unless a write fell in the same clock tick as the state was read: a state whose
-change time is less than `RACY_SECONDS` old never counts (the trick git uses for its index). The one
+change time is less than `RACY_SECONDS` old never counts (the trick git uses for its index; 0.1 s where
+the filesystem keeps sub-millisecond timestamps, see `racy`). The one
 exception is the state noted right after the erase's own rename, always that recent: a write landing in
 the same tick right after the rename would go unseen, but a write after the rename is concurrent with
 the verification, which no search can promise to see (a re-read misses what is written after it);
@@ -37,6 +38,17 @@ from ..filelock import sha256_file
 from ..inventory.model import Collection, Inventory
 
 RACY_SECONDS = 2.0  # a state changed this recently may hide a write in the same timestamp tick
+RACY_FINE_SECONDS = 0.1  # the same where timestamps show sub-millisecond digits (the tick is the kernel's, <= 10 ms)
+
+
+def racy(newest_ctime_ns: int, taken_ns: int) -> bool:
+    """Whether a state whose newest change time is `newest_ctime_ns`, read at `taken_ns`, may hide a
+    write in the same timestamp tick. A change time with digits below the millisecond comes from a
+    filesystem keeping nanoseconds (ext4, XFS, Btrfs, tmpfs), stamped from the kernel's coarse clock,
+    whose tick is at most 10 ms: 0.1 s is then enough. Any other (whole seconds, FAT's 2 s, and one in a
+    thousand fine ones that falls on a whole millisecond) waits the full 2 s."""
+    fine = newest_ctime_ns % 1_000_000 != 0
+    return newest_ctime_ns > taken_ns - int((RACY_FINE_SECONDS if fine else RACY_SECONDS) * 1e9)
 
 
 @dataclass(frozen=True)
@@ -78,7 +90,7 @@ def file_state(collection: Collection, *, recent: bool = False) -> FileState | N
             folder = False
     except OSError:
         return None
-    if newest[0] > taken - int(RACY_SECONDS * 1e9) and not recent:
+    if racy(newest[0], taken) and not recent:
         return None
     entries.sort()
     names = array("q", ((e >> 64) - (1 << 63) for e in entries))
