@@ -253,6 +253,43 @@ def test_batch_rewrites_each_file_once(cli, demo_dir, monkeypatch):
     assert set(after["crm.db:customers"]) == set(before["crm.db:customers"]) - {1042, 1043}
 
 
+def test_a_batch_deletes_sql_rows_by_many_keys_a_statement_with_the_same_result_and_counts(
+        tmp_path, demo_dir, monkeypatch):
+    """Rows keyed by a primary key are deleted 500 keys a statement; a row already gone is counted
+    missing, as the row-by-row delete counts it."""
+    import shutil
+
+    from dsarctl.connectors.sql import SqlConnector
+    from dsarctl.erase.apply import execute
+    from dsarctl.inventory import load_inventory
+
+    subjects = [ALICE, [Identifier("email", "bob@example.net")], [Identifier("email", "erin@example.com")]]
+    results = {}
+    for mode in ("batched", "row by row"):
+        folder = tmp_path / mode
+        shutil.copytree(demo_dir, folder)
+        if mode == "row by row":
+            monkeypatch.setattr(SqlConnector, "_unique_key", lambda *a: False)
+        else:
+            real, keyed = SqlConnector._unique_key, []
+            monkeypatch.setattr(SqlConnector, "_unique_key",
+                                lambda self, coll, *a: keyed.append((coll.name, real(self, coll, *a))) or keyed[-1][1])
+        inventory = load_inventory(folder / "inventory.yaml")
+        plan = prepare(inventory, subjects, now=NOW)
+        customers = [s for s in plan.steps if s.collection == "customers" and s.action == "delete"]
+        assert len(customers) == 2
+        with sqlite3.connect(folder / "demo" / "crm.db") as db:  # one planned row is gone before the erase
+            db.execute("DELETE FROM tickets WHERE customer_id = ?", (customers[0].key[0],))
+            db.execute("DELETE FROM customers WHERE id = ?", (customers[0].key[0],))
+        run = execute(inventory, plan, operator="test", now=NOW)
+        crm = next(u for u in run.units if u.system == "crm")
+        results[mode] = ({c: o.to_dict() for c, o in crm.outcomes.items()}, snapshot(folder))
+    assert results["batched"] == results["row by row"]
+    assert ("customers", True) in keyed  # the batched delete ran
+    outcomes = results["batched"][0]
+    assert outcomes["customers"]["missing"] == 1 and outcomes["customers"]["deleted"] == 1
+
+
 def test_masker():
     m = Masker(b"k" * 32)
     h = m.value("hash", "alice@example.com")
