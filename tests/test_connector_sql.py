@@ -378,3 +378,81 @@ def test_a_phone_pass_over_many_blocks_keeps_what_a_row_by_row_check_keeps():
     expected = [r for r in rows if _holds_digits(r[1], wanted, sizes)]
     assert kept == expected and len(expected) > 300
     assert set(special) - {3 * _BLOCK_ROWS + 3} <= {i for i, _ in kept}  # Arabic-Indic digits are not ASCII ones
+
+
+def _masking_run(tmp_path, url: str, name: str, batched: bool, monkeypatch):
+    """An erase_system over a table of notes: masks with a hash (a new value per row), redact and null,
+    a row already masked, a key no longer there, a key given twice, and deletes."""
+    from dsarctl.connectors import open_connector
+    from dsarctl.connectors.base import EraseTarget
+    from dsarctl.connectors.sql import SqlConnector
+    from dsarctl.erase.mask import REDACTED, Masker
+
+    engine = sa.create_engine(url)
+    meta = sa.MetaData()
+    table = sa.Table(name, meta, sa.Column("id", sa.Integer, primary_key=True), sa.Column("email", sa.String(200)),
+                     sa.Column("note", sa.String(200)), sa.Column("score", sa.Integer))
+    meta.drop_all(engine)
+    meta.create_all(engine)
+    with engine.begin() as conn:
+        conn.execute(table.insert(), [{"id": i, "email": f"p{i}@example.com", "note": f"n{i}", "score": i}
+                                      for i in range(1, 1201)])
+        conn.execute(table.update().where(table.c.id == 7).values(note=REDACTED))
+    engine.dispose()
+    inv = load(tmp_path, f"""
+crm:
+  connector: sql
+  url: {url}
+  collections:
+    notes:
+      table: {name}
+      identities: {{email: email}}
+""")
+    if not batched:
+        monkeypatch.setattr(SqlConnector, "_unique_key", lambda *a: False)
+    masker = Masker(b"k" * 32)
+    fields = {"email": "hash", "note": "redact", "score": "null"}
+    targets = [EraseTarget((i,), None, "anonymize", fields) for i in range(1, 1101)]
+    targets.insert(5, EraseTarget((3,), None, "anonymize", fields))  # twice (in one block): masked, then unchanged
+    targets += [EraseTarget((7,), None, "anonymize", {"note": "redact"}),  # already masked: unchanged
+                EraseTarget((5000,), None, "anonymize", fields)]  # gone
+    system = inv.systems["crm"]
+    connector = open_connector(system, inv)
+    try:
+        outcome = connector.erase_system([(system.collections["notes"], targets)], masker, lambda p: None)["notes"]
+        deleted = connector.erase_system([(system.collections["notes"], [EraseTarget((i,), None, "delete")
+                                                                         for i in (1150, 1151, 9999)])],
+                                         masker, lambda p: None)["notes"]
+    finally:
+        connector.close()
+    engine = sa.create_engine(url)
+    with engine.connect() as conn:
+        rows = [tuple(r) for r in conn.execute(sa.select(table).order_by(table.c.id))]
+    meta.drop_all(engine)
+    engine.dispose()
+    return outcome.to_dict(), deleted.to_dict(), rows
+
+
+def test_masking_by_many_keys_a_statement_gives_what_row_by_row_gives(tmp_path, monkeypatch):
+    runs = {}
+    for batched in (True, False):
+        folder = tmp_path / str(batched)
+        folder.mkdir()
+        runs[batched] = _masking_run(folder, f"sqlite:///{folder / 'crm.db'}", "notes", batched, monkeypatch)
+        monkeypatch.undo()
+    assert runs[True] == runs[False]
+    outcome, deleted, rows = runs[True]
+    assert outcome == {"deleted": 0, "masked": 1100, "unchanged": 2, "missing": 1}
+    assert deleted["deleted"] == 2 and deleted["missing"] == 1
+    assert len({r[1] for r in rows[:1100]}) == 1100  # every e-mail hashed to its own value
+    assert rows[1100][1:] == ("p1101@example.com", "n1101", 1101)  # not a target: as it was
+
+
+def test_masking_by_many_keys_on_servers(tmp_path, server_url, unique_name, monkeypatch):
+    runs = {}
+    for batched in (True, False):
+        folder = tmp_path / str(batched)
+        folder.mkdir()
+        runs[batched] = _masking_run(folder, server_url, unique_name, batched, monkeypatch)
+        monkeypatch.undo()
+    assert runs[True] == runs[False]

@@ -411,6 +411,52 @@ class SqlConnector(Connector):
         return (not collection.key and len(keys) == 1 and len(table.primary_key.columns) == 1
                 and keys[0] == next(iter(table.primary_key.columns)).name)
 
+    def _erase_by_many_keys(self, conn, table, key: str, targets, masker, outcome: EraseOutcome) -> list:
+        """Delete and mask the rows of a one-column unique key 500 keys a statement: one DELETE ... IN per
+        500 keys (its row count gives the missing ones), one SELECT ... IN per 500 rows to mask, and one
+        UPDATE ... IN per set of rows that take the same new values (redact and null give every row the
+        same). Returns the targets left for the row-by-row way: a NULL key, a key met twice."""
+        from sqlalchemy import delete as sql_delete
+        from sqlalchemy import select, update
+
+        column = table.c[key]
+        left, seen, deleting, masking = [], set(), [], []
+        for target in targets:
+            value = target.key[0]
+            if value is None or value in seen:
+                left.append(target)
+                continue
+            seen.add(value)
+            (deleting if target.action == "delete" else masking).append(target)
+        for i in range(0, len(deleting), _BATCH):
+            chunk = [t.key[0] for t in deleting[i:i + _BATCH]]
+            count = conn.execute(sql_delete(table).where(column.in_(chunk))).rowcount
+            outcome.deleted += count
+            outcome.missing += len(chunk) - count
+        for i in range(0, len(masking), _BATCH):
+            chunk = masking[i:i + _BATCH]
+            rows = {row._mapping[key]: row for row in
+                    self._rows(conn.execute(select(table).where(column.in_([t.key[0] for t in chunk]))), table.name)}
+            same: dict[tuple, list] = {}  # the new values -> the keys of the rows taking them
+            for target in chunk:
+                row = rows.get(target.key[0])
+                if row is None:
+                    outcome.missing += 1
+                    continue
+                changes = _changes(table, dict(row._mapping), target.fields, masker)
+                if not changes:
+                    outcome.unchanged += 1
+                    continue
+                outcome.masked += 1
+                values = tuple(changes.items())
+                try:
+                    same.setdefault(values, []).append(target.key[0])
+                except TypeError:  # a new value that cannot be a key (a JSON list): this row alone
+                    conn.execute(update(table).where(column == target.key[0]).values(changes))
+            for changes, keys in same.items():
+                conn.execute(update(table).where(column.in_(keys)).values(dict(changes)))
+        return left
+
     def erase_system(self, work, masker, checkpoint) -> dict:
         """Every collection of the system in one transaction, touching only the planned rows (by key)."""
         from sqlalchemy import select, update
@@ -428,15 +474,8 @@ class SqlConnector(Connector):
                     table = self.table(collection)
                     keys = self.key_columns(collection)
                     outcome = outcomes[collection.name] = EraseOutcome()
-                    if self._unique_key(collection, table, keys):  # a batch: deletes 500 keys a statement
-                        column = table.c[keys[0]]
-                        deleting = [t.key[0] for t in targets if t.action == "delete" and t.key[0] is not None]
-                        for i in range(0, len(deleting), _BATCH):
-                            chunk = deleting[i:i + _BATCH]
-                            count = conn.execute(sql_delete(table).where(column.in_(chunk))).rowcount
-                            outcome.deleted += count
-                            outcome.missing += len(chunk) - count
-                        targets = [t for t in targets if not (t.action == "delete" and t.key[0] is not None)]
+                    if self._unique_key(collection, table, keys):  # a batch: 500 keys a statement
+                        targets = self._erase_by_many_keys(conn, table, keys[0], targets, masker, outcome)
                     for target in targets:
                         condition = self._key_condition(table, keys, target.key)
                         if target.action == "delete":
@@ -448,17 +487,7 @@ class SqlConnector(Connector):
                         if row is None:
                             outcome.missing += 1
                             continue
-                        data = dict(row._mapping)
-                        masked = masker.mask(data, target.fields)
-                        changes = {}
-                        for name in target.fields:
-                            if name not in data:
-                                continue
-                            value = masked[name]
-                            if value is not None and not _holds_text(table.c[name]):
-                                value = None  # a column that cannot hold the placeholder or hash is nulled
-                            if value != data[name]:
-                                changes[table.c[name]] = value
+                        changes = _changes(table, dict(row._mapping), target.fields, masker)
                         if not changes:
                             outcome.unchanged += 1
                             continue
@@ -541,6 +570,22 @@ class SqlConnector(Connector):
         if self._engine is not None:
             self._engine.dispose()
             self._engine = None
+
+
+def _changes(table, data: dict, fields: dict[str, str], masker) -> dict:
+    """{column: new value} of a row's masked fields that change (a column that cannot hold the
+    placeholder or the hash is nulled)."""
+    masked = masker.mask(data, fields)
+    changes = {}
+    for name in fields:
+        if name not in data:
+            continue
+        value = masked[name]
+        if value is not None and not _holds_text(table.c[name]):
+            value = None
+        if value != data[name]:
+            changes[table.c[name]] = value
+    return changes
 
 
 def _national_digits(e164: str) -> str | None:
