@@ -239,6 +239,9 @@ class _Subject:
         return FindResult(self.given, self.provenance, self.results, ambiguous, self.rounds)
 
 
+EARLY_ROUNDS = True  # start a round before the previous round's mailboxes are read (tests compare both)
+
+
 def find_subjects(
     inventory: Inventory,
     subjects: list[list[Identifier]],
@@ -259,6 +262,51 @@ def find_subjects(
     people = [_Subject(inventory, ids, selected) for ids in subjects]
     connectors: dict = {}
     pending: list = []  # every started search, closed at the end (a grep not waited for is stopped)
+    deferred: list = []  # searches of collections that add no identifiers, taken once the next round runs
+
+    def take(key: tuple[str, str], search, takers: list[_Subject], watched: bool, rounds: int,
+             wanting: dict) -> None:
+        system_name, coll_name = key
+        coll = inventory.systems[system_name].collections[coll_name]
+        if progress:
+            progress(f"{system_name}.{coll_name}")
+        try:
+            if isinstance(search, Exception):
+                raise search
+            if len(takers) == 1:
+                [person] = takers
+                cres = person.results[system_name].collections[coll_name]
+                for record in search():
+                    person.take(coll, cres, record, rounds, expand)
+                return
+            chosen = set(map(id, takers))
+            for record in search():
+                hits: dict[int, tuple[_Subject, set]] = {}
+                for kind, values in record.identities.items():
+                    for value in values:
+                        for person in wanting.get((kind, value), ()):
+                            if id(person) in chosen:
+                                hits.setdefault(id(person), (person, set()))[1].add((kind, value))
+                for person, matched in hits.values():
+                    person.take(coll, person.results[system_name].collections[coll_name],
+                                replace(record, matched=matched), rounds, expand)
+        except (DsarError, OSError) as exc:
+            if isinstance(exc, DsarError):
+                message = inventory.redact(getattr(exc, "reason", None) or str(exc))
+            else:
+                message = inventory.redact(f"{exc.__class__.__name__}: {exc}")
+            for person in takers:
+                _fail(person.results[system_name].collections[coll_name], message, person.found)
+        finally:
+            if watched:
+                watch.after(coll)
+
+    def take_deferred(keep=lambda key: False) -> None:
+        nonlocal deferred
+        for entry in [e for e in deferred if not keep(e[0])]:
+            take(*entry)
+        deferred = [e for e in deferred if keep(e[0])]
+
     rounds = 0
     try:
         while rounds < MAX_ROUNDS and any(p.frontier for p in people):
@@ -277,71 +325,50 @@ def find_subjects(
                 for kind, values in person.wanted.items():
                     for value in values:
                         wanting.setdefault((kind, value), []).append(person)
+            candidates = [(system, coll) for system in selected if not system.is_manual
+                          for coll in system.collections.values()
+                          if set(coll.identities) & set(wanted)
+                          and not (rounds == 1 and (system.name, coll.name) in settled)]
+            # a collection an earlier round left to take is taken before it is read again
+            again = {(system.name, coll.name) for system, coll in candidates}
+            take_deferred(keep=lambda key: key not in again)
             # Start every collection's search first (file sources start grep, which runs in the
             # background), then take the results in inventory order.
             started = {}
-            for system in selected:
-                if system.is_manual:
+            for system, coll in candidates:
+                takers = [p for p in active if set(coll.identities) & set(p.wanted)
+                          and p.results[system.name].collections[coll.name].status != "failed"]
+                if not takers:
                     continue
-                for coll in system.collections.values():
-                    if not set(coll.identities) & set(wanted):
-                        continue
-                    if rounds == 1 and (system.name, coll.name) in settled:
-                        continue
-                    takers = [p for p in active if set(coll.identities) & set(p.wanted)
-                              and p.results[system.name].collections[coll.name].status != "failed"]
-                    if not takers:
-                        continue
-                    watched = False
-                    try:
-                        connector = connectors.get(system.name)
-                        if connector is None:
-                            connector = connectors[system.name] = open_connector(system, inventory)
-                            connector.needs_contents = contents
-                        if watch is not None and connector.is_file:
-                            watch.before(coll)
-                            watched = True
-                        search = connector.start_locate(coll, wanted)
-                        pending.append(search)
-                    except (DsarError, OSError) as exc:
-                        search = exc
-                    started[(system.name, coll.name)] = (search, takers, watched)
-            for (system_name, coll_name), (search, takers, watched) in started.items():
-                coll = inventory.systems[system_name].collections[coll_name]
-                if progress:
-                    progress(f"{system_name}.{coll_name}")
+                watched = False
                 try:
-                    if isinstance(search, Exception):
-                        raise search
-                    if len(takers) == 1:
-                        [person] = takers
-                        cres = person.results[system_name].collections[coll_name]
-                        for record in search():
-                            person.take(coll, cres, record, rounds, expand)
-                        continue
-                    chosen = set(map(id, takers))
-                    for record in search():
-                        hits: dict[int, tuple[_Subject, set]] = {}
-                        for kind, values in record.identities.items():
-                            for value in values:
-                                for person in wanting.get((kind, value), ()):
-                                    if id(person) in chosen:
-                                        hits.setdefault(id(person), (person, set()))[1].add((kind, value))
-                        for person, matched in hits.values():
-                            person.take(coll, person.results[system_name].collections[coll_name],
-                                        replace(record, matched=matched), rounds, expand)
+                    connector = connectors.get(system.name)
+                    if connector is None:
+                        connector = connectors[system.name] = open_connector(system, inventory)
+                        connector.needs_contents = contents
+                    if watch is not None and connector.is_file:
+                        watch.before(coll)
+                        watched = True
+                    search = connector.start_locate(coll, wanted)
+                    pending.append(search)
                 except (DsarError, OSError) as exc:
-                    if isinstance(exc, DsarError):
-                        message = inventory.redact(getattr(exc, "reason", None) or str(exc))
-                    else:
-                        message = inventory.redact(f"{exc.__class__.__name__}: {exc}")
-                    for person in takers:
-                        _fail(person.results[system_name].collections[coll_name], message, person.found)
-                finally:
-                    if watched:
-                        watch.after(coll)
+                    search = exc
+                started[(system.name, coll.name)] = (search, takers, watched)
+            # The records of a collection that adds no identifiers (a mailbox) cannot change the next
+            # rounds, which can start as soon as the others are taken: their greps and lookups then run
+            # while this round's mail is still being read. Such a collection is taken before it is read
+            # again, or at the end. (Not when a unique identifier was named: a record it excludes notes
+            # its identifiers, and the order of those notes is kept.)
+            early = EARLY_ROUNDS and expand and not any(p.named_unique for p in active)
+            for key, (search, takers, watched) in started.items():
+                coll = inventory.systems[key[0]].collections[key[1]]
+                if early and not coll.expand:
+                    deferred.append((key, search, takers, watched, rounds, wanting))
+                else:
+                    take(key, search, takers, watched, rounds, wanting)
             for person in active:
                 person.frontier = person.new if expand else []
+        take_deferred()
         if watch is not None:
             watch.complete = not any(p.frontier for p in people)
     finally:

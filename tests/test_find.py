@@ -198,3 +198,85 @@ def test_a_batch_search_gives_each_subject_what_a_search_of_its_own_gives(demo_i
         assert [r.matched for r in batch.records()] == [r.matched for r in alone.records()]
     assert sum(r.total for r in together) > 20
     assert together[3].ambiguous  # Dan's two accounts
+
+
+def test_a_round_starts_before_the_previous_rounds_mailboxes_are_read_with_the_same_results(tmp_path, monkeypatch):
+    """search.EARLY_ROUNDS: the next round's searches start once every collection that can add identifiers
+    is taken; a mailbox (which adds none) is read meanwhile. Results, provenance, order and errors are
+    the same as with rounds one after the other, for single subjects, a batch, a named unique id and
+    a failing mailbox."""
+    import json
+
+    from dsarctl import search
+    from dsarctl.connectors.mail import MaildirConnector, MboxConnector
+    from dsarctl.identity import parse_identifier
+    from dsarctl.inventory import load_inventory
+
+    from helpers import benchmark_company
+
+    planted = benchmark_company(tmp_path, 1500)
+    inventory = load_inventory(tmp_path / "inventory.yaml")
+    ordinary = (tmp_path / "subjects.txt").read_text().split()[:25]
+    subjects = [[s["email"]] for s in planted["subjects"]] + [[s] for s in ordinary[:5]]
+    subjects += [[planted["subjects"][0]["email"], f"customer_id:{planted['subjects'][0]['customer_id']}"]]
+    parsed = [[parse_identifier(s, inventory.identities) for s in subject] for subject in subjects]
+    batch = [[parse_identifier(s, inventory.identities)] for s in ordinary]
+
+    events: list[str] = []
+    for cls in (MboxConnector, MaildirConnector):
+        real = cls.locate
+
+        def locate(self, collection, wanted, *a, _real=real, **k):
+            for record in _real(self, collection, wanted, *a, **k):
+                events.append(f"mail {collection.name}")
+                yield record
+
+        monkeypatch.setattr(cls, "locate", locate)
+    real_start = search.open_connector
+
+    def opened(system, inv):
+        connector = real_start(system, inv)
+        start = connector.start_locate
+        connector.start_locate = lambda coll, wanted: events.append(f"start {coll.name} {sorted(wanted)}") or start(coll, wanted)
+        return connector
+
+    monkeypatch.setattr(search, "open_connector", opened)
+
+    def run(early: bool):
+        monkeypatch.setattr(search, "EARLY_ROUNDS", early)
+        events.clear()
+        alone = [search.find_subject(inventory, ids).to_dict() for ids in parsed]
+        order = list(events)
+        together = [r.to_dict() for r in search.find_subjects(inventory, batch)]
+        return json.dumps([alone, together], default=str, sort_keys=True), order
+
+    early, early_order = run(True)
+    late, late_order = run(False)
+    assert early == late
+    # with early rounds, the second round (customer ids) starts before the first round's mail is read
+    def second_round_before_mail(order):
+        first_mail = next(i for i, e in enumerate(order) if e.startswith("mail"))
+        return any(e.startswith("start") and "customer_id" in e for e in order[:first_mail])
+    assert second_round_before_mail(early_order) and not second_round_before_mail(late_order)
+
+    (tmp_path / "support.mbox").unlink()  # a failing mailbox: the same failure either way
+    assert run(True)[0] == run(False)[0]
+
+
+def test_early_rounds_give_the_same_results_on_the_demo(demo_inventory, monkeypatch):
+    import json
+
+    from dsarctl import search
+    from dsarctl.identity import parse_identifier
+
+    subjects = [["alice@example.com"], ["bob@example.net"], ["zoe@example.org"], ["dan@example.com"],
+                ["erin@example.com"], ["customer_id:1043"], ["dan@example.com", "customer_id:1045"],
+                ["+447700900123"]]
+    parsed = [[parse_identifier(s, demo_inventory.identities) for s in subject] for subject in subjects]
+    runs = []
+    for early in (True, False):
+        monkeypatch.setattr(search, "EARLY_ROUNDS", early)
+        alone = [search.find_subject(demo_inventory, ids).to_dict() for ids in parsed]
+        together = [r.to_dict() for r in search.find_subjects(demo_inventory, parsed)]
+        runs.append(json.dumps([alone, together], default=str))
+    assert runs[0] == runs[1]

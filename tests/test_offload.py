@@ -158,7 +158,7 @@ def test_an_error_in_one_unit_stops_the_others_at_their_next_checkpoint():
         if name == "bad":
             checkpoint("bad.before-rename")  # the test's crash hook fires here
         else:
-            time.sleep(0.3)  # still working when the other unit fails
+            time.sleep(1.0)  # still working when the other unit fails
             checkpoint("good.before-commit")
             committed.append(name)
         return _unit(name)
@@ -182,7 +182,7 @@ def test_an_error_while_marking_a_unit_stops_the_others():
     def run(name, checkpoint):
         started.wait()
         if name == "slow":
-            time.sleep(0.3)
+            time.sleep(1.0)
             checkpoint("slow.before-commit")
             steps.append("slow committed")
         return _unit(name)
