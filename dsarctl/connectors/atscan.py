@@ -79,6 +79,11 @@ def lines(fd: int, index: AtIndex, chunk: int = CHUNK, markers: tuple[bytes, ...
         yield from lines_at(part, offset, lineno, hits)
 
 
+def plain_marker(marker: bytes) -> bool:
+    """Whether a marker can be looked for as it is: no letters (no case to fold), no newline."""
+    return bool(marker) and marker.lower() == marker.upper() and b"\n" not in marker
+
+
 def occurrences(data: bytes, marker: bytes) -> Iterator[int]:
     """The offset of every occurrence of `marker` in data. Its last byte is found with memchr (`find` of
     one byte: many GB/s) and the rest compared there; `find` of the whole marker reads a byte at a time
@@ -157,7 +162,7 @@ def main(argv: list[str]) -> int:
     if mode is None or not needles or not all(b"@" in n for n in needles):
         sys.stderr.write("atscan: give --lines or --files, and -e NEEDLE (each holding @) for every needle\n")
         return 2
-    if not all(m and m == m.lower() == m.upper() and b"\n" not in m for m in markers):
+    if not all(map(plain_marker, markers)):
         sys.stderr.write("atscan: a marker (-m) must be bytes without letters or newlines\n")
         return 2
     markers = tuple(dict.fromkeys(markers))

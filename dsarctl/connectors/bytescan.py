@@ -323,15 +323,12 @@ def _groups(needles: Needles, mail: bool = False) -> list[tuple[bytes, ...]]:
         at = ()
     rest = tuple(v for v in needles.values if v not in at)
     if at and mail:  # atscan: its markers in the same pass (a mailbox read once, not once more per marker)
+        from .atscan import plain_marker
+
         at = _AtGroup(at)
-        at.markers = tuple(m for (m,) in markers if _plain_marker(m))
-        markers = [(m,) for (m,) in markers if not _plain_marker(m)]
+        at.markers = tuple(m for (m,) in markers if plain_marker(m))
+        markers = [(m,) for (m,) in markers if not plain_marker(m)]
     return [group for group in (at, rest, fixed_after) if group] + markers + regex
-
-
-def _plain_marker(marker: bytes) -> bool:
-    """Whether atscan can look for a marker as it is: no letters (no case to fold), no newline."""
-    return bool(marker) and marker.lower() == marker.upper() and b"\n" not in marker
 
 
 def _after_regex(after: tuple[bytes, ...]) -> tuple[bytes, ...] | None:

@@ -439,15 +439,9 @@ class SqlConnector(Connector):
                     self._rows(conn.execute(select(table).where(column.in_([t.key[0] for t in chunk]))), table.name)}
             same: dict[tuple, list] = {}  # the new values -> the keys of the rows taking them
             for target in chunk:
-                row = rows.get(target.key[0])
-                if row is None:
-                    outcome.missing += 1
-                    continue
-                changes = _changes(table, dict(row._mapping), target.fields, masker)
+                changes = _counted_changes(table, rows.get(target.key[0]), target.fields, masker, outcome)
                 if not changes:
-                    outcome.unchanged += 1
                     continue
-                outcome.masked += 1
                 values = tuple(changes.items())
                 try:
                     same.setdefault(values, []).append(target.key[0])
@@ -484,15 +478,9 @@ class SqlConnector(Connector):
                             outcome.missing += 0 if count else 1
                             continue
                         row = next(self._rows(conn.execute(select(table).where(condition)), table.name), None)
-                        if row is None:
-                            outcome.missing += 1
-                            continue
-                        changes = _changes(table, dict(row._mapping), target.fields, masker)
-                        if not changes:
-                            outcome.unchanged += 1
-                            continue
-                        conn.execute(update(table).where(condition).values(changes))
-                        outcome.masked += 1
+                        changes = _counted_changes(table, row, target.fields, masker, outcome)
+                        if changes:
+                            conn.execute(update(table).where(condition).values(changes))
                     checkpoint("sql.collection")
                 checkpoint("sql.before-commit")
         except SQLAlchemyError as exc:
@@ -572,9 +560,14 @@ class SqlConnector(Connector):
             self._engine = None
 
 
-def _changes(table, data: dict, fields: dict[str, str], masker) -> dict:
+def _counted_changes(table, row, fields: dict[str, str], masker, outcome: EraseOutcome) -> dict:
     """{column: new value} of a row's masked fields that change (a column that cannot hold the
-    placeholder or the hash is nulled)."""
+    placeholder or the hash is nulled), counted in `outcome`: the row missing (None), unchanged, or
+    masked (the caller writes the changes)."""
+    if row is None:
+        outcome.missing += 1
+        return {}
+    data = dict(row._mapping)
     masked = masker.mask(data, fields)
     changes = {}
     for name in fields:
@@ -585,6 +578,10 @@ def _changes(table, data: dict, fields: dict[str, str], masker) -> dict:
             value = None
         if value != data[name]:
             changes[table.c[name]] = value
+    if changes:
+        outcome.masked += 1
+    else:
+        outcome.unchanged += 1
     return changes
 
 
