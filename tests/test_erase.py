@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sqlite3
 from datetime import date, datetime, timezone
 from pathlib import Path
@@ -229,6 +230,8 @@ def test_journal_and_audit_hold_no_identifiers(demo_dir, demo_inventory):
         texts += [json.dumps(e["data"]) for e in audit.events()]
         erasures = audit.erasures()
     blob = "\n".join(texts).lower()
+    # keyed hashes and run ids are random hex: "1042" turns up in one now and then
+    blob = re.sub(r"[0-9a-f]{32,}|\d{8}t\d{6}-[0-9a-f]{8}", "<random>", blob)
     for secret in ("alice@example.com", "alice example", "1042", "+442079460958"):
         assert secret not in blob
     key = (folder / "secret.key").read_bytes()
