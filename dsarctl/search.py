@@ -16,6 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import AbstractSet, Any, Callable, Iterable
 
+from . import links
 from .connectors import Record, open_connector
 from .errors import DsarError
 from .identity import Identifier, group_by_kind
@@ -34,13 +35,15 @@ class Provenance:
     found_in: str | None = None  # system.collection
     location: str | None = None
     followed: bool = True  # False: a value of a unique kind other than the ones the operator named
+    field: str | None = None  # the field of the record that held it: the link it came through
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"kind": self.identifier.kind, "value": self.identifier.value, "round": self.round}
         if self.round == 0:
             out["source"] = "given"
         else:
-            out.update(source="found", found_in=self.found_in, via=str(self.via), location=self.location)
+            out.update(source="found", found_in=self.found_in, via=str(self.via), location=self.location,
+                       field=self.field)
         if not self.followed:
             out["followed"] = False
         return out
@@ -181,6 +184,7 @@ class _Subject:
     """One subject's state during a (batch) search."""
 
     def __init__(self, inventory: Inventory, identifiers: list[Identifier], selected: list[System]):
+        self.inventory = inventory
         self.given = list(dict.fromkeys(identifiers))
         self.provenance: dict[Identifier, Provenance] = {i: Provenance(i, 0) for i in self.given}
         self.named_unique = {
@@ -219,13 +223,15 @@ class _Subject:
         if not coll.expand:
             return
         via = min(Identifier(k, v) for k, v in record.matched)
-        for kind, values in sorted(record.identities.items()):
+        carried = links.followed(self.inventory, coll, record) if coll.unfollowed else record.identities
+        for kind, values in sorted(carried.items()):
             for value in sorted(values):
                 ident = Identifier(kind, value)
                 if ident in self.provenance:
                     continue
                 followed = expand and not (kind in self.named_unique and value not in self.named_unique[kind])
-                self.provenance[ident] = Provenance(ident, rounds, via, coll.qualified_name, record.location, followed)
+                self.provenance[ident] = Provenance(ident, rounds, via, coll.qualified_name, record.location, followed,
+                                                    links.field_of(self.inventory, coll, record, kind, value))
                 if followed:
                     self.new.append(ident)
 
@@ -273,16 +279,21 @@ def find_subjects(
         try:
             if isinstance(search, Exception):
                 raise search
+            records = search()
+            if coll.unsearched:  # whatever the connector returned, a record is found by searched fields only
+                records = links.searched_only(inventory, coll, records, wanting)
             if len(takers) == 1:
                 [person] = takers
                 cres = person.results[system_name].collections[coll_name]
-                for record in search():
+                for record in records:
                     person.take(coll, cres, record, rounds, expand)
                 return
             chosen = set(map(id, takers))
-            for record in search():
+            for record in records:
                 hits: dict[int, tuple[_Subject, set]] = {}
-                for kind, values in record.identities.items():
+                # a one-way collection's record counts as found by what it matched on searched fields only
+                carried = links.as_identities(record.matched) if coll.unsearched else record.identities
+                for kind, values in carried.items():
                     for value in values:
                         for person in wanting.get((kind, value), ()):
                             if id(person) in chosen:
@@ -327,7 +338,7 @@ def find_subjects(
                         wanting.setdefault((kind, value), []).append(person)
             candidates = [(system, coll) for system in selected if not system.is_manual
                           for coll in system.collections.values()
-                          if set(coll.identities) & set(wanted)
+                          if set(coll.searched) & set(wanted)
                           and not (rounds == 1 and (system.name, coll.name) in settled)]
             # a collection an earlier round left to take is taken before it is read again
             again = {(system.name, coll.name) for system, coll in candidates}
@@ -336,7 +347,7 @@ def find_subjects(
             # background), then take the results in inventory order.
             started = {}
             for system, coll in candidates:
-                takers = [p for p in active if set(coll.identities) & set(p.wanted)
+                takers = [p for p in active if set(coll.searched) & set(p.wanted)
                           and p.results[system.name].collections[coll.name].status != "failed"]
                 if not takers:
                     continue

@@ -88,7 +88,8 @@ def render_find(console, data) -> None:
         if ident["source"] == "given":
             how = "given"
         else:
-            how = f"found in {ident['found_in']} ({ident['location']}) via {ident['via']}"
+            link = f"{ident['found_in']}.{ident['field']}" if ident.get("field") else ident["found_in"]
+            how = f"found in {link} ({ident['location']}) via {ident['via']}"
             if ident.get("followed") is False:
                 how += " — not followed (not among the values you named)"
         idents.add_row(f"{ident['kind']}:{ident['value']}", how)

@@ -153,7 +153,7 @@ def needles_for(collection: "Collection", inventory: "Inventory", wanted: "Wante
     after: set[bytes] = set()
     before = _before_bytes(follows, plain) if follows is not None else b""
     folding = False
-    for kind_name in collection.identities:
+    for kind_name in collection.searched:
         searched = wanted.get(kind_name)
         if not searched:
             continue
@@ -188,7 +188,7 @@ def needles_for(collection: "Collection", inventory: "Inventory", wanted: "Wante
                 markers.append(ch.encode(plain))
             except UnicodeEncodeError:
                 continue
-    if not any(_numeric(v) for kind_name in collection.identities if inventory.identities[kind_name].type != "email"
+    if not any(_numeric(v) for kind_name in collection.searched if inventory.identities[kind_name].type != "email"
                for v in wanted.get(kind_name) or ()):
         regex = ()  # what they match (JSON numbers in exponent form) can only equal a number
     return Needles(tuple(sorted(values)), tuple(dict.fromkeys(markers)), tuple(sorted(after)), tuple(regex))

@@ -51,9 +51,12 @@ def _flatten(value: Any) -> list[Any]:
 class FieldMatcher:
     """Extracts a collection's identity values from records and matches them."""
 
-    def __init__(self, collection: "Collection", inventory: "Inventory"):
+    def __init__(self, collection: "Collection", inventory: "Inventory",
+                 fields: dict[str, list[str]] | None = None):
+        """`fields`: identity kind -> fields to read (default: every identity field of the collection)."""
         self.fields: list[tuple["IdentityKind", list[str]]] = [
-            (inventory.identities[kind], fields) for kind, fields in collection.identities.items()
+            (inventory.identities[kind], names)
+            for kind, names in (collection.identities if fields is None else fields).items()
         ]
 
     def identities(self, record: Any) -> dict[str, set[str]]:

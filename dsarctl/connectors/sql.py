@@ -145,7 +145,7 @@ class SqlConnector(Connector):
         from sqlalchemy import Integer, Numeric, String, cast, func
 
         conditions = []
-        for kind_name, fields in collection.identities.items():
+        for kind_name, fields in collection.searched.items():
             values = wanted.get(kind_name)
             if not values:
                 continue
@@ -319,7 +319,7 @@ class SqlConnector(Connector):
         from .sqlite_lookup import affinity, quote
 
         out = []
-        for kind_name, fields in collection.identities.items():
+        for kind_name, fields in collection.searched.items():
             values = wanted.get(kind_name)
             if not values:
                 continue

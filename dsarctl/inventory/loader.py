@@ -31,6 +31,7 @@ from .spec import (
     CONTROLLER_KEYS,
     CUSTOM_REGIME_KEYS,
     IDENTITY_KEYS,
+    LINK_KEYS,
     SYSTEM_KEYS,
     TOP_KEYS,
     REGIME_IDS,
@@ -558,7 +559,12 @@ class _Loader:
             allowed = dict(COLLECTION_KEYS)
             allowed.update(cls.collection_keys)
             self._keys(raw, kp, allowed, f"collection '{name}'")
-        identities = self._identity_fields(raw.get("identities"), kp + ("identities",))
+        identities, unsearched, unfollowed = self._identity_fields(raw.get("identities"), kp + ("identities",))
+        if (unsearched or unfollowed) and cls.is_mailbox:
+            where = next(iter(sorted(unsearched | unfollowed)))
+            raise self.error(kp + ("identities", where[0]),
+                             "link directions (search: false / follow: false) apply to records, not to "
+                             "mailboxes: a mailbox is searched by its headers and its addresses are never followed")
         if not identities:
             raise self.error(kp + ("identities",) if "identities" in raw else kp,
                              f"collection '{name}' needs 'identities:' (identity kind -> field)")
@@ -589,22 +595,52 @@ class _Loader:
             path=path,
             options={**system.options, **options},
             key_path=kp,
+            unsearched=unsearched,
+            unfollowed=unfollowed,
         )
 
-    def _identity_fields(self, raw: Any, kp: tuple) -> dict[str, list[str]]:
+    def _identity_fields(self, raw: Any, kp: tuple) -> tuple[dict[str, list[str]], frozenset, frozenset]:
+        """identity kind -> fields, and the (kind, field) pairs with `search: false` and `follow: false`.
+
+        A field is a name, or {field: NAME, search: false} / {field: NAME, follow: false}; a kind takes one
+        field or a list of them."""
         if raw is None:
-            return {}
+            return {}, frozenset(), frozenset()
         if not isinstance(raw, dict):
             raise self.error(kp, f"identities must map identity kind -> field, got {_typename(raw)}")
         out: dict[str, list[str]] = {}
+        unsearched: set[tuple[str, str]] = set()
+        unfollowed: set[tuple[str, str]] = set()
         for kind, fields in raw.items():
             self.used_kinds.append((kind, kp + (kind,)))
-            if isinstance(fields, str):
-                fields = [fields]
-            if not isinstance(fields, list) or not fields or not all(isinstance(f, str) and f.strip() for f in fields):
-                raise self.error(kp + (kind,), f"expected a field name or a list of field names, got {_typename(fields)}")
-            out[kind] = list(fields)
-        return out
+            entries = fields if isinstance(fields, list) else [fields]
+            if not entries:
+                raise self.error(kp + (kind,), "expected a field name or a list of field names, got an empty list")
+            names: list[str] = []
+            for i, entry in enumerate(entries):
+                ekp = kp + (kind,) + ((i,) if isinstance(fields, list) else ())
+                if isinstance(entry, dict):
+                    self._keys(entry, ekp, LINK_KEYS, f"identity field of '{kind}'")
+                    name = entry.get("field")
+                    search = self._bool(entry, ekp, "search", True)
+                    follow = self._bool(entry, ekp, "follow", True)
+                    if not search and not follow:
+                        raise self.error(ekp, f"'{name}' has search: false and follow: false: it would link "
+                                              "nothing; remove it from identities")
+                else:
+                    name, search, follow = entry, True, True
+                if not isinstance(name, str) or not name.strip():
+                    raise self.error(ekp, f"expected a field name (or {{field: NAME, search: false}}), got "
+                                          f"{_typename(entry if not isinstance(entry, dict) else name)}")
+                if name in names:
+                    raise self.error(ekp, f"field '{name}' is listed twice for '{kind}'")
+                names.append(name)
+                if not search:
+                    unsearched.add((kind, name))
+                if not follow:
+                    unfollowed.add((kind, name))
+            out[kind] = names
+        return out, frozenset(unsearched), frozenset(unfollowed)
 
     def _categories(self, raw: Any, kp: tuple) -> dict[str, str]:
         if raw is None:

@@ -54,7 +54,7 @@ class Collection:
 
     name: str
     system: "System"
-    identities: dict[str, list[str]]  # identity kind -> field names (dotted paths for JSON)
+    identities: dict[str, list[str]]  # identity kind -> field names (dotted paths for JSON), every direction
     categories: dict[str, str]  # field (or category label) -> category label
     erase: EraseRule | None
     suppress: bool = False
@@ -66,13 +66,44 @@ class Collection:
     path: Path | None = None  # file connectors: absolute path
     options: dict[str, Any] = field(default_factory=dict)  # connector-specific keys
     key_path: tuple = ()  # where it sits in the inventory, for error messages
+    # Link directions (identities: {kind: {field: F, search: false}} / {..., follow: false}), as
+    # (kind, field) pairs: a field in `unsearched` is never searched by, only read for identifiers to
+    # follow; a field in `unfollowed` is searched by, but the values found in it are not followed.
+    unsearched: frozenset = frozenset()
+    unfollowed: frozenset = frozenset()
 
     @property
     def qualified_name(self) -> str:
         return f"{self.system.name}.{self.name}"
 
-    def fields_of(self, kind: str) -> list[str]:
-        return self.identities.get(kind, [])
+    @property
+    def searched(self) -> dict[str, list[str]]:
+        """identity kind -> the fields this collection is searched by (every field but `search: false`)."""
+        if not self.unsearched:
+            return self.identities
+        out = {kind: [f for f in fields if (kind, f) not in self.unsearched] for kind, fields in self.identities.items()}
+        return {kind: fields for kind, fields in out.items() if fields}
+
+    @property
+    def followed(self) -> dict[str, list[str]]:
+        """identity kind -> the fields whose values are followed to other records (all but `follow: false`)."""
+        if not self.unfollowed:
+            return self.identities
+        out = {kind: [f for f in fields if (kind, f) not in self.unfollowed] for kind, fields in self.identities.items()}
+        return {kind: fields for kind, fields in out.items() if fields}
+
+    @property
+    def one_way(self) -> bool:
+        """Whether any identity field of this collection works in one direction only."""
+        return bool(self.unsearched or self.unfollowed)
+
+    def direction(self, kind: str, field: str) -> str:
+        """'both', 'follow only' (search: false) or 'search only' (follow: false)."""
+        if (kind, field) in self.unsearched:
+            return "follow only"
+        if (kind, field) in self.unfollowed:
+            return "search only"
+        return "both"
 
 
 @dataclass

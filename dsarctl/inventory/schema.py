@@ -7,8 +7,8 @@ from typing import Any
 from .. import connectors
 from ..identity import IDENTITY_TYPES
 from .model import ERASE_ACTIONS, FIELD_OPS
-from .spec import (AUDIT_KEYS, COLLECTION_KEYS, CONTROLLER_KEYS, CUSTOM_REGIME_KEYS, IDENTITY_KEYS, REGIME_IDS,
-                   SYSTEM_KEYS)
+from .spec import (AUDIT_KEYS, COLLECTION_KEYS, CONTROLLER_KEYS, CUSTOM_REGIME_KEYS, IDENTITY_KEYS, LINK_KEYS,
+                   REGIME_IDS, SYSTEM_KEYS)
 
 _SIMPLE = {
     "str": {"type": "string"},
@@ -67,7 +67,9 @@ def inventory_json_schema() -> dict[str, Any]:
             },
         ]
     }
-    fields = {"oneOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}, "minItems": 1}]}
+    link = _object(LINK_KEYS)  # {field: F, search: false} / {field: F, follow: false}
+    one_field = {"oneOf": [{"type": "string"}, link]}
+    fields = {"oneOf": [one_field, {"type": "array", "items": one_field, "minItems": 1}]}
     identities_map = {"type": "object", "additionalProperties": fields}
     categories = {"oneOf": [{"type": "object", "additionalProperties": {"type": "string"}},
                             {"type": "array", "items": {"type": "string"}}]}

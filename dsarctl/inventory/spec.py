@@ -69,3 +69,11 @@ COLLECTION_KEYS = {
     "suppress": KeySpec("bool", "Keep keyed hashes of erased identifiers so they are not re-imported."),
     "expand": KeySpec("bool", "Follow identifiers found in these records (default true; false for mailboxes)."),
 }
+
+LINK_KEYS = {
+    "field": KeySpec("str", "The field (column, CSV header, dotted JSON path).", required=True),
+    "search": KeySpec("bool", "false: never search this collection by the field; its values are still "
+                              "followed to other records (a link to a row many people share)."),
+    "follow": KeySpec("bool", "false: search the collection by the field, but do not follow the values "
+                              "found in it to other records."),
+}
