@@ -36,20 +36,21 @@ def erase(
     from ..erase.apply import install_key
     from ..requests import default_operator
     from ..runs import now as clock
-    from ..runs import record_run, resolve_request
+    from ..runs import check_request, record_run, resolve_request
 
     out = Output(json_)
     inventory = state(ctx).inventory()
     now = clock()
     operator = default_operator()
     if replay:
-        if subject or batch:
-            raise UsageError("--replay takes no subject and no --batch")
+        if subject or batch or request:
+            # a replay acts for every past erasure: no one subject a request could belong to
+            raise UsageError("--replay takes no subject, no --batch and no --request")
         if dry_run:
             raise UsageError("--replay has no --dry-run; it acts only on records of past erasures")
         _confirm(out, yes, "Re-apply every recorded erasure to the sources now?")
         result = replay_all(inventory, operator=operator, now=now)
-        record_run(inventory, "erase", result, request_id=request, extra={"replay": True, **result.audit_summary(install_key(inventory))})
+        record_run(inventory, "erase", result, extra={"replay": True, **result.audit_summary(install_key(inventory))})
         out.emit(result.to_dict(), render_result)
         _fail_exit(out, result)
         return
@@ -64,6 +65,8 @@ def erase(
     finally:
         if progress:
             progress(None)
+    if request:
+        check_request(inventory, request, plan.identifiers)  # another subject's request: refused before asking
     if dry_run:
         out.emit({"dry_run": True, "plan": plan.to_dict()}, lambda console, data: render_plan(console, data["plan"]))
         return
@@ -143,7 +146,11 @@ def render_plan(console, plan: dict) -> None:
         if coll["status"] == "failed":
             table.add_row(coll["system"], coll["collection"], "FAILED", coll.get("error") or "", style="red")
             continue
-        table.add_row(coll["system"], coll["collection"], str(coll["count"]), _describe(coll))
+        action = _describe(coll)
+        if coll.get("kept"):
+            reasons = "; ".join(f"{k['record']}: {k['reason']}" for k in coll["kept"])
+            action += f" — but {len(coll['kept'])} left as they are, {reasons}"
+        table.add_row(coll["system"], coll["collection"], str(coll["count"]), action)
     if plan["collections"]:
         console.print(table)
     else:

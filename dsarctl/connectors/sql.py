@@ -487,6 +487,82 @@ class SqlConnector(Connector):
             raise self._error(exc, "erase failed, transaction rolled back") from None
         return outcomes
 
+    def read_records(self, collection, keys: list) -> dict | None:
+        """The rows with `keys` that are still there, by key (500 keys a statement where one column keys
+        the table and no key is NULL, else row by row)."""
+        from sqlalchemy import select
+        from sqlalchemy.exc import SQLAlchemyError
+
+        table = self.table(collection)
+        columns = self.key_columns(collection)
+        if not columns:
+            return None  # rows known by their whole content: the search says what is still there
+        wanted = [tuple(k) for k in keys]
+        out: dict = {}
+        try:
+            with self.engine().connect() as conn:
+                if len(columns) == 1 and all(k[0] is not None for k in wanted):
+                    column = table.c[columns[0]]
+                    chunks = [column.in_([k[0] for k in wanted[i:i + _BATCH]]) for i in range(0, len(wanted), _BATCH)]
+                else:
+                    chunks = [self._key_condition(table, columns, k) for k in wanted]
+                for condition in chunks:
+                    for row in self._rows(conn.execute(select(table).where(condition)), table.name):
+                        data = dict(row._mapping)
+                        out[tuple(data[k] for k in columns)] = data
+        except SQLAlchemyError as exc:
+            raise self._error(exc, f"reading '{table.name}' failed") from None
+        return out
+
+    def mask_problems(self, collection) -> list[tuple[str, str]]:
+        """The erase rule's fields checked against the reflected columns (see `_mask_problem`)."""
+        rule = collection.erase
+        if rule is None or not rule.fields:
+            return []
+        table = self.table(collection)
+        out = []
+        for field, op in rule.fields.items():
+            why = self._mask_problem(collection, table, field, op)
+            if why:
+                out.append((field, why))
+        return out
+
+    def _mask_problem(self, collection, table, field: str, op: str) -> str | None:
+        """Why the column cannot take `op`, or None: it does not exist; `null` on a primary-key, `key:` or
+        NOT NULL column; `redact`/`hash` on a column that holds no text (a number, a date, an enum) or
+        too little of it (VARCHAR(8)); `redact` on a column of unique values (every row would hold the
+        same placeholder)."""
+        from ..erase.mask import REDACTED, text_length, written
+
+        if field not in table.c:
+            return f"column '{field}' is not in table '{table.fullname}'"
+        column = table.c[field]
+        if op == "null":
+            if column.primary_key:
+                return f"column '{field}' is part of the primary key of '{table.fullname}'"
+            if field in (collection.key or ()):
+                return f"column '{field}' is part of the key that identifies the rows (key:)"
+            if not column.nullable:
+                return f"column '{field}' is NOT NULL"
+            return None
+        what = written(op)
+        declared = self._type_name(column)
+        if not _holds_text(column) or _is_enum(column):
+            return f"column '{field}' is {declared}, which cannot hold {what}"
+        length = getattr(column.type, "length", None)
+        if isinstance(length, int) and length < text_length(op):
+            return f"column '{field}' is {declared}, too short for {what}"
+        if op == "redact" and _unique_alone(table, field):
+            return (f"column '{field}' holds unique values, and every redacted row would hold the same "
+                    f"placeholder '{REDACTED}'")
+        return None
+
+    def _type_name(self, column) -> str:
+        try:
+            return column.type.compile(dialect=self.engine().dialect)
+        except Exception:  # a type the dialect cannot write out: its class name says enough
+            return type(column.type).__name__.upper()
+
     # -- check ---------------------------------------------------------------------------------------
     def check_collection(self, collection) -> list[Finding]:
         from sqlalchemy import inspect
@@ -506,14 +582,53 @@ class SqlConnector(Connector):
             findings.append(Finding("warning", self.system.name,
                                     f"table {table.fullname} has no primary key: give 'key:' so erase can target rows",
                                     self.inventory.where(collection.key_path)))
-        for kind_name, fields in collection.identities.items():
+        for kind_name, fields in collection.searched.items():  # a field never searched by needs no index
             kind = self.inventory.identities[kind_name]
             for field in fields:
+                where = self.inventory.where(collection.key_path + ("identities", kind_name))
                 advice = self._index_advice(table, field, kind.type, indexes, pk)
                 if advice:
-                    findings.append(Finding("warning", self.system.name, advice,
-                                            self.inventory.where(collection.key_path + ("identities", kind_name))))
+                    findings.append(Finding("warning", self.system.name, advice, where))
+                if not kind.unique and field not in pk:
+                    link = self._link_advice(collection, table, kind_name, field)
+                    if link:
+                        findings.append(Finding(link[0], self.system.name, link[1], where))
         return findings
+
+    def _link_advice(self, collection, table, kind_name: str, field: str) -> tuple[str, str] | None:
+        """Advice to make `field` a one-way link when its values repeat across rows: searched backwards, a
+        value many rows share (an address, a product) leads one person's search into other people's rows.
+        A warning when rows sharing a value carry different values of a unique kind (different people), else
+        a note to judge."""
+        from sqlalchemy import func, select
+        from sqlalchemy.exc import SQLAlchemyError
+
+        column = table.c[field]
+        owners = [table.c[f] for k, fs in collection.identities.items() if self.inventory.identities[k].unique
+                  for f in fs if f != field and f in table.c]
+        try:
+            with self.engine().connect() as conn:
+                most = conn.execute(select(func.count()).where(column.isnot(None)).group_by(column)
+                                    .order_by(func.count().desc()).limit(1)).scalar()
+                if not most or most < 2:
+                    return None
+                shared = 0
+                for owner in owners:
+                    per_value = (select(column).where(column.isnot(None), owner.isnot(None)).group_by(column)
+                                 .having(func.count(owner.distinct()) > 1).subquery())
+                    shared = max(shared, conn.execute(select(func.count()).select_from(per_value)).scalar() or 0)
+        except SQLAlchemyError as exc:
+            raise self._error(exc, f"cannot measure {table.fullname}.{field}") from None
+        fix = f"declare it {{field: {field}, search: false}} so the collection is never searched by it"
+        if shared:
+            who = ", ".join(o.name for o in owners)
+            return ("warning", f"{table.fullname}.{field} ({kind_name}): {shared} value(s) are shared by rows of "
+                               f"different people (different {who}); searched backwards, one person's search reaches "
+                               f"the others' rows: {fix}")
+        if owners:
+            return None  # the rows sharing a value belong to one person (same unique identifier)
+        return ("info", f"{table.fullname}.{field} ({kind_name}): a value repeats in up to {most} rows; if those rows "
+                        f"can belong to different people (a product, an address), {fix}")
 
     def _index_advice(self, table, field: str, kind_type: str, indexes, pk) -> str | None:
         if kind_type == "phone":
@@ -561,9 +676,9 @@ class SqlConnector(Connector):
 
 
 def _counted_changes(table, row, fields: dict[str, str], masker, outcome: EraseOutcome) -> dict:
-    """{column: new value} of a row's masked fields that change (a column that cannot hold the
-    placeholder or the hash is nulled), counted in `outcome`: the row missing (None), unchanged, or
-    masked (the caller writes the changes)."""
+    """{column: new value} of a row's masked fields that change, counted in `outcome`: the row missing
+    (None), unchanged, or masked (the caller writes the changes). What a column cannot hold was refused
+    when the erase was planned (`mask_problems`); what the database still refuses rolls the system back."""
     if row is None:
         outcome.missing += 1
         return {}
@@ -573,11 +688,8 @@ def _counted_changes(table, row, fields: dict[str, str], masker, outcome: EraseO
     for name in fields:
         if name not in data:
             continue
-        value = masked[name]
-        if value is not None and not _holds_text(table.c[name]):
-            value = None
-        if value != data[name]:
-            changes[table.c[name]] = value
+        if masked[name] != data[name]:
+            changes[table.c[name]] = masked[name]
     if changes:
         outcome.masked += 1
     else:
@@ -685,6 +797,24 @@ def _is_int(value: str) -> bool:
     if text.startswith(("-", "+")):
         text = text[1:]
     return text.isdigit()
+
+
+def _is_enum(column) -> bool:
+    from sqlalchemy import Enum
+
+    return isinstance(column.type, Enum)
+
+
+def _unique_alone(table, field: str) -> bool:
+    """Whether the database holds the column's values unique on their own (a one-column primary key,
+    unique constraint or unique index)."""
+    from sqlalchemy import UniqueConstraint
+
+    if [c.name for c in table.primary_key.columns] == [field]:
+        return True
+    if any(isinstance(c, UniqueConstraint) and [col.name for col in c.columns] == [field] for c in table.constraints):
+        return True
+    return any(index.unique and [col.name for col in index.columns] == [field] for index in table.indexes)
 
 
 def _holds_text(column) -> bool:

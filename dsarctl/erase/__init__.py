@@ -110,6 +110,7 @@ def verify(inventory: Inventory, plan: Plan, run: RunResult | None = None) -> li
     if not plan.identifiers:
         return []
     again = find_subject(inventory, plan.identifiers, expand=True, settled=settled(inventory, plan, run))
+    kept = {(s.system, s.collection, _hashable(s.key)): s.kept for s in plan.steps if s.kept}
     out: list[dict[str, Any]] = []
     for system, collection, error in again.failures:
         out.append({"system": system, "collection": collection, "status": "failed", "count": 0,
@@ -118,15 +119,22 @@ def verify(inventory: Inventory, plan: Plan, run: RunResult | None = None) -> li
         if sres.system.is_manual:
             continue
         for cres in sres.collections.values():
-            if not cres.records:
+            shared = [r for r in cres.records if (r.system, r.collection, _hashable(r.key)) in kept]
+            if shared:  # rows other people's records point at: left on purpose, said so
+                reasons = sorted({kept[(r.system, r.collection, _hashable(r.key))] for r in shared})
+                out.append({"system": sres.system.name, "collection": cres.collection.name, "count": len(shared),
+                            "records": [r.location for r in shared], "status": "kept",
+                            "reason": "; ".join(reasons)})
+            records = [r for r in cres.records if not any(r is k for k in shared)]
+            if not records:
                 continue
             rule = cres.collection.erase
-            entry = {"system": sres.system.name, "collection": cres.collection.name, "count": len(cres.records),
-                     "records": [r.location for r in cres.records]}
+            entry = {"system": sres.system.name, "collection": cres.collection.name, "count": len(records),
+                     "records": [r.location for r in records]}
             if rule is None:
                 entry.update(status="kept", reason="no erase rule in the inventory")
             elif rule.action == "retain":
-                dates = [d for d in (rule.until.compute(r.data, plan.erased_on) for r in cres.records) if d] if rule.until else []
+                dates = [d for d in (rule.until.compute(r.data, plan.erased_on) for r in records) if d] if rule.until else []
                 until = max(dates) if dates else None
                 entry.update(status="retained", reason=rule.reason, until=until.isoformat() if until else None)
             elif rule.action == "anonymize":
@@ -141,38 +149,24 @@ def verify(inventory: Inventory, plan: Plan, run: RunResult | None = None) -> li
     return out
 
 
+def _hashable(key: Any) -> Any:
+    return tuple(key) if isinstance(key, list) else key
+
+
 def replay(inventory: Inventory, *, operator: str, now: datetime,
            checkpoint: Callable[[str], None] | None = None) -> EraseResult:
-    """Re-apply every recorded erasure to the sources (after a backup restore), matching records by the
-    keyed hashes of their identifiers: the erased identifiers themselves were never kept."""
+    """Re-apply every recorded erasure to the sources (after a backup restore), to the erased people's
+    records only: see `replay.select` for how they are told from a new person's records with a recycled
+    id. What was found but left alone is reported in `remaining` (status `left alone`, with the reason)."""
     from ..audit import AuditLog
+    from .replay import select
 
     key = install_key(inventory)
     with AuditLog.open(inventory.audit_path) as audit:
-        hashes = {h for e in audit.erasures() for h in e["identifier_hashes"]}
-    found: dict[tuple[str, str], list[Record]] = {}
-    failed: dict[tuple[str, str], str] = {}
-    if hashes:
-        for system in inventory.systems.values():
-            if system.is_manual:
-                continue
-            try:
-                with open_connector(system, inventory) as connector:
-                    for coll in system.collections.values():
-                        if coll.erase is None:
-                            continue
-                        try:
-                            for record in connector.scan(coll):
-                                if any(keyed_hash(key, kind, value) in hashes
-                                       for kind, values in record.identities.items() for value in values):
-                                    found.setdefault((system.name, coll.name), []).append(record)
-                        except (DsarError, OSError) as exc:
-                            failed[(system.name, coll.name)] = getattr(exc, "reason", None) or str(exc)
-            except (DsarError, OSError) as exc:
-                for coll in system.collections.values():
-                    failed[(system.name, coll.name)] = getattr(exc, "reason", None) or str(exc)
-    plan = build_plan(inventory, found, failed, [], key=key, erased_on=now.date(), open_tasks=False)
+        erasures = audit.erasures()
+    chosen = select(inventory, key, erasures)
+    plan = build_plan(inventory, chosen.found, chosen.failed, [], key=key, erased_on=now.date(), open_tasks=False)
     run = None
     if any(s.target() for s in plan.steps):
         run = execute(inventory, plan, operator=operator, now=now, checkpoint=checkpoint, kind="replay")
-    return EraseResult(plan, run, [])
+    return EraseResult(plan, run, chosen.left_alone())

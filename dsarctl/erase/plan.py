@@ -10,11 +10,12 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Any, Iterable
+from typing import Any
 
+from ..boundary import refuse_ambiguous
 from ..connectors import Record, open_connector
 from ..connectors.base import EraseTarget
-from ..errors import DsarError, RefusedError
+from ..errors import DsarError
 from ..identity import Identifier
 from ..inventory.model import EraseRule, Inventory
 from ..keys import keyed_hash
@@ -35,9 +36,10 @@ class Step:
     until: date | None = None
     location: str | None = None
     done: bool = False  # already masked as planned (an earlier run did it): nothing to change
+    kept: str | None = None  # why the record is left as it is although the rule would change it
 
     def target(self) -> EraseTarget | None:
-        if self.done:
+        if self.done or self.kept:
             return None
         if self.action == "delete":
             return EraseTarget(self.key, self.digest, "delete")
@@ -81,6 +83,9 @@ class CollectionPlan:
         if self.error:
             out["error"] = self.error
         out["records"] = [s.location for s in self.steps]
+        kept = [{"record": s.location, "reason": s.kept} for s in self.steps if s.kept]
+        if kept:
+            out["kept"] = kept
         return out
 
 
@@ -118,24 +123,18 @@ class Plan:
         }
 
 
-def refuse_ambiguous(results: Iterable) -> None:
-    """RefusedError when identity expansion reached two values of a unique kind."""
-    for result in results:
-        for kind, values in result.ambiguous.items():
-            raise RefusedError(
-                f"ambiguous: {len(values)} values of unique identity '{kind}' were found ({', '.join(values)}); "
-                f"name the right one with --id {kind}:VALUE before erasing"
-            )
-
-
 def record_id(key: bytes, system: str, collection: str, record_key: Any) -> str:
     return keyed_hash(key, "record", json.dumps([system, collection, record_key], default=str))
 
 
 def build_plan(inventory: Inventory, found: dict[tuple[str, str], list[Record]], failed: dict[tuple[str, str], str],
-               identifiers: list[Identifier], *, key: bytes, erased_on: date, open_tasks: bool = True) -> Plan:
-    """The plan for the records `found` per (system, collection)."""
+               identifiers: list[Identifier], *, key: bytes, erased_on: date, open_tasks: bool = True,
+               kept: dict[tuple, str] | None = None) -> Plan:
+    """The plan for the records `found` per (system, collection); `kept`: record ref -> why it is left
+    as it is (a row other people's records point at)."""
+    kept = kept or {}
     collections: list[CollectionPlan] = []
+    impossible: list[str] = []  # masks the sources cannot take: the whole erase is refused before writing
     for system in inventory.systems.values():
         if system.is_manual:
             continue
@@ -172,10 +171,21 @@ def build_plan(inventory: Inventory, found: dict[tuple[str, str], list[Record]],
                     cplan.steps.append(Step(system.name, coll.name, action, record.key,
                                             record_id(key, system.name, coll.name, record.key), digest, fields,
                                             until, record.location,
-                                            done=bool(fields) and masker.mask(record.data, fields) == record.data))
+                                            done=bool(fields) and masker.mask(record.data, fields) == record.data,
+                                            kept=kept.get(record.ref)))
+                if any((t := s.target()) is not None and t.fields for s in cplan.steps):
+                    try:
+                        impossible.extend(line for _, line in connector.impossible_masks(coll))
+                    except (DsarError, OSError) as exc:
+                        cplan.status, cplan.error = "failed", inventory.redact(getattr(exc, "reason", None) or str(exc))
+                        cplan.steps = []
         finally:
             if connector is not None:
                 connector.close()
+    if impossible:
+        from ..errors import RefusedError
+
+        raise RefusedError("cannot erase: " + "; ".join(impossible) + " — fix the erase rule; nothing was changed")
     tasks = []
     if open_tasks and any(s.target() for c in collections for s in c.steps):
         for system in inventory.systems.values():
@@ -210,4 +220,25 @@ def plan_from_find(inventory: Inventory, results: list, *, key: bytes, erased_on
             seen.add(record.ref)
             found.setdefault((record.system, record.collection), []).append(record)
     return build_plan(inventory, found, failed, list(identifiers), key=key, erased_on=erased_on,
-                      open_tasks=any(r.total for r in results))
+                      open_tasks=any(r.total for r in results), kept=shared_rows(inventory, results, seen))
+
+
+def shared_rows(inventory: Inventory, results: list, own: set) -> dict[tuple, str]:
+    """The records reached only through one-way links that other people's records point at too (an
+    address someone else's order ships to): ref -> why the erase leaves them. A row only the subject's
+    records point at is erased as its rule says."""
+    from .. import links
+
+    targets: dict[tuple, list[Identifier]] = {}
+    for result in results:
+        targets.update(links.link_targets(inventory, result))
+    if not targets:
+        return {}
+    counts = links.referrers(inventory, {i for idents in targets.values() for i in idents}, own)
+    out = {}
+    for ref, idents in targets.items():
+        others = sum(counts.get(i, 0) for i in idents)
+        if others:
+            named = ", ".join(str(i) for i in idents)
+            out[ref] = f"shared: {others} other record{'s point' if others != 1 else ' points'} at it ({named})"
+    return out

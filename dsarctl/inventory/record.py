@@ -37,7 +37,7 @@ def record_of_processing(inventory: Inventory) -> dict[str, Any]:
                 "collection": coll.name,
                 "description": coll.description or system.description,
                 "categories": sorted(set(coll.categories.values())),
-                "identities": {k: v for k, v in coll.identities.items()},
+                "identities": {k: [_link(coll, k, f) for f in v] for k, v in coll.identities.items()},
                 "erase": coll.erase.describe() if coll.erase else "no erase rule (left for review)",
             })
     c = inventory.controller
@@ -47,6 +47,15 @@ def record_of_processing(inventory: Inventory) -> dict[str, Any]:
         "inventory": str(inventory.path),
         "systems": rows,
     }
+
+
+def _link(coll, kind: str, field: str) -> str:
+    """A field as the record of processing shows it, with its direction when it works one way only."""
+    if (kind, field) in coll.unsearched:
+        return f"{field} (search: false)"
+    if (kind, field) in coll.unfollowed:
+        return f"{field} (follow: false)"
+    return field
 
 
 def _cell(value: Any) -> str:

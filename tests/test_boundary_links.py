@@ -1,0 +1,253 @@
+"""The subject boundary on a shop schema dsarctl did not design: link directions, exact packages, exact erasure.
+
+Every assertion compares with the rows written down in tests/shop.py and with plain SQL queries of what the
+database holds, on SQLite and on the live PostgreSQL and MariaDB servers.
+"""
+
+from __future__ import annotations
+
+import json
+import zipfile
+from pathlib import Path
+
+import pytest
+
+import shop
+
+BEN = {
+    "customers": {2}, "addresses": {10, 11}, "orders": {200, 201}, "order_items": {2000, 2010},
+    "products": {500, 503}, "cards": {2}, "logins": {3},
+}
+
+
+@pytest.fixture(params=["sqlite", "postgres", "mysql"])
+def company(request, tmp_path, monkeypatch, unique_name):
+    """(engine, table prefix, inventory path) of the shop, on each database in turn."""
+    from sqlalchemy import create_engine
+
+    if request.param == "sqlite":
+        url, prefix = f"sqlite:///{tmp_path / 'shop.db'}", ""
+    else:
+        url = request.getfixturevalue("postgres_url" if request.param == "postgres" else "mysql_url")
+        prefix = f"{unique_name}_"
+    engine = create_engine(url)
+    shop.create(engine, prefix)
+    monkeypatch.setenv("SHOP_URL", url)
+    monkeypatch.chdir(tmp_path)
+    yield engine, prefix, shop.write_inventory(tmp_path, prefix)
+    if prefix:
+        shop.drop(engine, prefix)
+    engine.dispose()
+
+
+def _found(result) -> dict[str, set[int]]:
+    out = {}
+    for name, cres in result.systems["shop"].collections.items():
+        keys = {int(r.key[0] if isinstance(r.key, (list, tuple)) else r.key) for r in cres.records}
+        if keys:
+            out[name] = keys
+    return out
+
+
+def test_find_holds_exactly_the_subjects_rows(company):
+    from dsarctl.inventory import load_inventory
+    from helpers import find
+
+    _, _, path = company
+    inventory = load_inventory(path)
+    ann = find(inventory, "ann@shop.example")
+    assert _found(ann) == shop.ANN and not ann.ambiguous
+    assert _found(find(inventory, "ben@shop.example")) == BEN
+    assert _found(find(inventory, "eve@shop.example")) == {"employees": {1}, "addresses": {12}}
+
+
+def test_both_ways_links_cross_the_boundary_and_directions_stop_it(tmp_path, monkeypatch):
+    """Why directions exist: the same schema with every link both ways walks from Ann to Ben."""
+    from sqlalchemy import create_engine
+
+    from dsarctl.inventory import load_inventory
+    from helpers import find
+
+    shop.create(create_engine(f"sqlite:///{tmp_path / 'shop.db'}"))
+    monkeypatch.setenv("SHOP_URL", f"sqlite:///{tmp_path / 'shop.db'}")
+    both = find(load_inventory(shop.write_inventory(tmp_path, directions=False)), "ann@shop.example")
+    assert 2 in _found(both)["customers"] and both.ambiguous == {"customer_id": ["1", "2"]}
+    one_way = find(load_inventory(shop.write_inventory(tmp_path)), "ann@shop.example")
+    assert _found(one_way) == shop.ANN
+
+
+def test_find_shows_the_link_each_identifier_came_through(company, cli):
+    _, _, path = company
+    result = cli("-i", str(path), "find", "ann@shop.example", "--json")
+    assert result.code == 0, result
+    idents = {(i["kind"], i["value"]): i for i in result.json()["identifiers"]}
+    assert idents[("address_id", "10")]["found_in"] == "shop.orders"
+    assert idents[("address_id", "10")]["field"] == "shipping_address_id"
+    assert idents[("customer_id", "1")]["field"] == "id"
+    text = cli("-i", str(path), "find", "ann@shop.example")
+    assert "found in shop.orders.shipping_address_id" in text.out
+
+
+def test_export_package_holds_exactly_the_subjects_rows(company, cli, tmp_path):
+    engine, prefix, path = company
+    out = tmp_path / "ann.zip"
+    result = cli("-i", str(path), "export", "ann@shop.example", "-o", str(out))
+    assert result.code == 0, result
+    with zipfile.ZipFile(out) as package:
+        held = {}
+        for name in package.namelist():
+            if name.startswith("data/shop/") and name.endswith(".json"):
+                rows = json.loads(package.read(name))
+                rows = rows["records"] if isinstance(rows, dict) else rows
+                held[Path(name).stem] = {int(r.get("id") if "id" in r else r["data"]["id"]) for r in rows}
+        data = b"".join(package.read(n) for n in package.namelist() if n.startswith("data/"))
+    assert {k: v for k, v in held.items() if v} == shop.ANN
+    assert b"ben@shop.example" not in data and b"Ben Baker" not in data and b'"2222"' not in data
+
+
+def test_erase_changes_exactly_the_subjects_rows_and_leaves_shared_ones(company, cli):
+    engine, prefix, path = company
+    before = {t: shop.ids(engine, prefix, t) for t in shop.TABLES}
+    plan = cli("-i", str(path), "erase", "ann@shop.example", "--dry-run", "--json")
+    assert plan.code == 0, plan
+    kept = {c["collection"]: c.get("kept", []) for c in plan.json()["plan"]["collections"]}
+    assert [k["record"].removeprefix(prefix) for k in kept["addresses"]] == ["addresses (id=10)"]
+    assert kept["addresses"][0]["reason"] == "shared: 2 other records point at it (address_id:10)"
+    assert [k["record"].removeprefix(prefix) for k in kept["products"]] == ["products (id=500)"]
+
+    result = cli("-i", str(path), "erase", "ann@shop.example", "--yes", "--json")
+    assert result.code == 0, result
+    after = {t: shop.ids(engine, prefix, t) for t in shop.TABLES}
+    erased = {"customers": {1}, "addresses": {13}, "products": {501, 502}, "cards": {1}, "logins": {1, 2}}
+    for table in shop.TABLES:
+        assert after[table] == before[table] - erased.get(table, set()), table
+    remaining = {(r["collection"], r["status"]) for r in result.json()["remaining"]}
+    assert ("addresses", "kept") in remaining and ("products", "kept") in remaining
+    # Ben's answer is whole after Ann's erasure: his shared address and product are still there
+    from dsarctl.inventory import load_inventory
+    from helpers import find
+
+    assert _found(find(load_inventory(path), "ben@shop.example")) == BEN
+
+
+def test_erase_of_one_employee_keeps_the_office_address_the_other_shares(company, cli):
+    engine, prefix, path = company
+    result = cli("-i", str(path), "erase", "eve@shop.example", "--yes")
+    assert result.code == 0, result
+    assert shop.ids(engine, prefix, "employees") == {2}
+    assert shop.ids(engine, prefix, "addresses") == {10, 11, 12, 13}
+
+
+def test_a_row_only_the_subject_points_at_is_erased(tmp_path, monkeypatch, cli):
+    """The guard is about other people's records, not about one-way links as such."""
+    from sqlalchemy import create_engine, text
+
+    url = f"sqlite:///{tmp_path / 'shop.db'}"
+    engine = create_engine(url)
+    shop.create(engine)
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE employees SET office_address_id = 11 WHERE id = 2"))  # Fay moves to address 11
+    monkeypatch.setenv("SHOP_URL", url)
+    path = shop.write_inventory(tmp_path)
+    assert cli("-i", str(path), "erase", "eve@shop.example", "--yes").code == 0
+    assert shop.ids(engine, "", "addresses") == {10, 11, 13}
+
+
+def test_check_connect_advises_search_false_where_rows_of_different_people_share_a_value(tmp_path, monkeypatch, cli):
+    from sqlalchemy import create_engine
+
+    shop.create(create_engine(f"sqlite:///{tmp_path / 'shop.db'}"))
+    monkeypatch.setenv("SHOP_URL", f"sqlite:///{tmp_path / 'shop.db'}")
+    both = cli("-i", str(shop.write_inventory(tmp_path, directions=False)), "inventory", "check", "--connect", "--json")
+    findings = both.json()["findings"]
+    warned = {f["message"].split(" ")[0] for f in findings if f["level"] == "warning" and "search: false" in f["message"]}
+    assert warned == {"orders.shipping_address_id", "employees.office_address_id"}
+    noted = {f["message"].split(" ")[0] for f in findings if f["level"] == "info" and "search: false" in f["message"]}
+    assert noted == {"order_items.order_id", "order_items.product_id"}
+    one_way = cli("-i", str(shop.write_inventory(tmp_path)), "inventory", "check", "--connect", "--json")
+    advised = [f["message"] for f in one_way.json()["findings"] if "search: false" in f["message"]]
+    assert advised == ["order_items.order_id (order_id): a value repeats in up to 2 rows; if those rows can belong "
+                       "to different people (a product, an address), declare it {field: order_id, search: false} "
+                       "so the collection is never searched by it"]
+
+
+# -- the inventory ---------------------------------------------------------------------------------------
+
+
+def _inventory(tmp_path: Path, identities: str, connector: str = "csv") -> Path:
+    (tmp_path / "x.csv").write_text("id,email,alt\n1,a@x.example,b@x.example\n")
+    (tmp_path / "x.mbox").write_text("")
+    path = tmp_path / "inventory.yaml"
+    source = "path: x.csv" if connector == "csv" else "path: x.mbox"
+    path.write_text(f"""version: 1
+controller: {{name: T, contact: privacy@t.example}}
+identities:
+  email: {{type: email}}
+  customer_id: {{type: string, unique: true}}
+systems:
+  s:
+    connector: {connector}
+    {source}
+    identities:
+{identities}
+""")
+    return path
+
+
+@pytest.mark.parametrize("identities, message", [
+    ("      email: {field: alt, serch: false}",
+     "inventory.yaml:11: systems.s.identities.email.serch: unknown key 'serch' in identity field of 'email'; did you mean 'search'?"),
+    ("      email: {field: alt, search: false, follow: false}",
+     "inventory.yaml:11: systems.s.identities.email: 'alt' has search: false and follow: false: it would link nothing; "
+     "remove it from identities"),
+    ("      email: [email, {search: false}]",
+     "inventory.yaml:11: systems.s.identities.email[1].field: identity field of 'email' needs the key 'field'"),
+    ("      email: [email, {field: email, follow: false}]",
+     "inventory.yaml:11: systems.s.identities.email[1]: field 'email' is listed twice for 'email'"),
+])
+def test_bad_directions_are_one_line_with_file_line_and_key(tmp_path, cli, identities, message):
+    result = cli("-i", str(_inventory(tmp_path, identities)), "inventory", "check")
+    assert result.code == 2
+    assert result.err.strip() == f"dsarctl: error: {message}"
+
+
+def test_directions_on_a_mailbox_are_refused(tmp_path, cli):
+    path = _inventory(tmp_path, "      email: [from, {field: to, search: false}]", connector="mbox")
+    result = cli("-i", str(path), "inventory", "check")
+    assert result.code == 2 and "link directions (search: false / follow: false) apply to records" in result.err
+
+
+def test_follow_false_searches_by_the_field_but_does_not_follow_it(tmp_path):
+    from dsarctl.inventory import load_inventory
+    from helpers import find
+
+    (tmp_path / "people.csv").write_text("email,alt\nann@x.example,shared@x.example\nben@x.example,\n")
+    (tmp_path / "tickets.csv").write_text("email,body\nshared@x.example,from the shared desk\nben@x.example,hi\n")
+    path = _inventory(tmp_path, "      email: email")
+    text = path.read_text().split("systems:")[0] + """systems:
+  people:
+    connector: csv
+    path: people.csv
+    identities: {email: [email, {field: alt, follow: false}]}
+  tickets:
+    connector: csv
+    path: tickets.csv
+    identities: {email: email}
+"""
+    path.write_text(text)
+    inventory = load_inventory(path)
+    ann = find(inventory, "ann@x.example")
+    assert [r.data["email"] for r in ann.systems["tickets"].collections["tickets"].records] == []
+    assert "email:shared@x.example" not in {str(i) for i in ann.identifiers}
+    by_alt = find(inventory, "shared@x.example")  # searched by the field all the same
+    assert [r.data["email"] for r in by_alt.systems["people"].collections["people"].records] == ["ann@x.example"]
+
+
+def test_inventory_show_and_schema_say_the_directions(company, cli):
+    _, _, path = company
+    shown = cli("-i", str(path), "inventory", "show", "--format", "json").json()
+    orders = next(r for r in shown["systems"] if r["collection"] == "orders")
+    assert orders["identities"]["address_id"] == ["shipping_address_id (search: false)"]
+    schema = cli("-i", str(path), "inventory", "schema").json()
+    text = json.dumps(schema)
+    assert '"search"' in text and '"follow"' in text
