@@ -172,7 +172,28 @@ def _new_calendar(code: str, categories: tuple[str, ...] = ("public",)) -> "holi
     if not isinstance(code, str) or not code:
         raise ValueError(f"unknown holiday calendar {code!r} ({_CALENDAR_HINT})")
     country, _, subdiv = _check_calendar(code)
-    return holidays.country_holidays(country, subdiv=subdiv or None, categories=categories)
+    return holidays.country_holidays(country, subdiv=subdiv or None, categories=categories,
+                                     language=holiday_language(country))
+
+
+@functools.lru_cache(maxsize=64)
+def holiday_language(country: str) -> str | None:
+    """The language holiday names are given in: the country's own when it is English (en_GB for GB),
+    else en_US, else another English the `holidays` package has, else the country's own (None: its names
+    are not translated at all, and are English). Always named: without it `holidays` follows the locale
+    of the environment, which gettext reads differently across Python versions (LANG=C.UTF-8 is en_US
+    before 3.13, untranslated after), so "Ascension Day" became "Auffahrt"."""
+    import holidays
+
+    entity = getattr(holidays, country)
+    own = getattr(entity, "default_language", None)
+    if own and own.split("_")[0] == "en":
+        return own  # en_GB names for GB, en_CA for CA
+    supported = list(getattr(entity, "supported_languages", ()) or ())
+    for choice in ["en_US", *sorted(lang for lang in supported if lang.split("_")[0] == "en")]:
+        if choice in supported:
+            return choice
+    return own
 
 
 _CALENDAR_HINT = "use a country code such as 'DE' or a country and subdivision such as 'GB-SCT'"

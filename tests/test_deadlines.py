@@ -599,3 +599,30 @@ def test_property_extended_gdpr_is_anchor_plus_three_months(day):
     d = deadline("uk-gdpr", day.isoformat(), extended=True)
     assert d.nominal_due == day + relativedelta(months=3)
     assert d.extension_notice_due == day + relativedelta(months=1)
+
+
+# --- holiday names: one language whatever the locale -------------------------------------------------
+
+
+@pytest.mark.parametrize("locale_env", [
+    {"LANG": "C.UTF-8"},  # read as en_US by gettext before Python 3.13, as no language from 3.13 on
+    {"LANGUAGE": "de"}, {"LC_ALL": "fr_CH.UTF-8"}, {"LANG": "it_IT.UTF-8"}, {},
+], ids=lambda env: ",".join(f"{k}={v}" for k, v in env.items()) or "no locale")
+def test_holiday_names_are_english_in_every_locale(locale_env):
+    """The --explain steps name holidays in English (the calendar's own English, else en_US) on every
+    Python version and under any locale: the `holidays` package otherwise follows the locale."""
+    import os
+    import subprocess
+    import sys
+
+    code = ("from datetime import date\n"
+            "from dsarctl.deadlines import holiday_calendar\n"
+            "for code, day in [('CH', date(2026, 5, 14)), ('DE', date(2026, 4, 6)), ('CH-ZH', date(2026, 5, 25)),"
+            " ('BR', date(2026, 4, 21)), ('GB-ENG', date(2026, 5, 25)), ('NZ', date(2026, 2, 6))]:\n"
+            "    print(holiday_calendar(code).get(day))\n")
+    env = {k: v for k, v in os.environ.items() if k not in ("LANGUAGE", "LC_ALL", "LC_MESSAGES", "LANG")}
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
+                          env={**env, **locale_env})
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines() == ["Ascension Day", "Easter Monday", "Pentecost Monday", "Tiradentes' Day",
+                                        "Spring Bank Holiday", "Waitangi Day"]
