@@ -17,8 +17,14 @@ from .errors import IdentifierError
 IDENTITY_TYPES = ("email", "phone", "string")
 
 # One @, something on each side, no whitespace or header punctuation: enough to reject free text
-# ("write to alice@x.com please") without pretending to validate RFC 5322.
-_EMAIL_RE = re.compile(r"^[^\s@<>,;\"()\[\]]+@[^\s@<>,;\"()\[\]]+$")
+# ("write to alice@x.com please") without pretending to validate RFC 5322. The local part may also be
+# one quoted string (RFC 5322 3.4.1: `"john doe"@example.com`), where spaces and punctuation are text; it
+# is kept as written, quotes and backslashes included, so it matches only the same quoted address
+# (`"john.doe"@x` is not `john.doe@x`: a source holds one spelling or the other, and prefilters and SQL
+# compare spellings).
+_ATOMS = r'[^\s@<>,;"()\[\]]+'
+_QUOTED = r'"(?:[^"\\\x00-\x1f\x7f]|\\[^\x00-\x08\x0a-\x1f\x7f])+"'  # text, or a backslash and a character
+_EMAIL_RE = re.compile(rf"^(?:{_ATOMS}|{_QUOTED})@{_ATOMS}$")
 
 
 @dataclass(frozen=True)

@@ -81,3 +81,77 @@ def test_normalisers_never_crash_and_are_idempotent(text):
 @given(st.emails())
 def test_every_generated_email_normalises_case_insensitively(address):
     assert normalise_email(address.upper()) == normalise_email(address) == address.casefold()
+
+
+# --- quoted local parts (RFC 5322 3.4.1) ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("raw,expected", [
+    ('"john doe"@example.com', '"john doe"@example.com'),
+    (' "John Doe"@Example.COM ', '"john doe"@example.com'),  # trimmed and case-folded like any address
+    ('mailto:"john doe"@example.com', '"john doe"@example.com'),
+    ('"a,b;c<d>@e"@example.com', '"a,b;c<d>@e"@example.com'),  # punctuation inside the quotes is text
+    ('"say \\"hi\\""@example.com', '"say \\"hi\\""@example.com'),  # a quoted-pair
+    ('"john.doe"@example.com', '"john.doe"@example.com'),  # kept as written: not john.doe@example.com
+    ('john doe@example.com', None),  # a space outside quotes
+    ('""@example.com', None),
+    ('"john doe@example.com', None),
+    ('"john"doe@example.com', None),
+    ('"john\ndoe"@example.com', None),
+    ('"ends in a backslash\\"@example.com', None),
+    ('write to "john doe"@example.com please', None),
+])
+def test_quoted_local_parts_are_addresses(raw, expected):
+    assert normalise_email(raw) == expected
+
+
+def test_a_quoted_address_is_a_subject():
+    assert parse_identifier('"john doe"@example.com', KINDS) == Identifier("email", '"john doe"@example.com')
+    assert parse_identifier('email:"a:b"@example.com', KINDS) == Identifier("email", '"a:b"@example.com')
+    assert parse_identifier('"a:b"@example.com', KINDS) == Identifier("email", '"a:b"@example.com')
+
+
+QUOTED_NEIGHBOURS = ['"john doe"@example.com', '"John Doe"@EXAMPLE.com', 'johndoe@example.com',
+                     '"john  doe"@example.com', '"john.doe"@example.com', 'john.doe@example.com',
+                     'x"john doe"@example.com', '"john doe"@example.com.uk']
+
+
+def test_find_matches_a_quoted_address_exactly_in_every_kind_of_source(tmp_path, cli):
+    """`"john doe"@example.com` is found in CSV, JSON Lines, SQLite and an mbox exactly where it (in any
+    case) is written, and nowhere that holds a neighbour of it."""
+    import csv
+    import json
+    import sqlite3
+
+    from helpers import write_inventory
+
+    rows = list(enumerate(QUOTED_NEIGHBOURS, 1))
+    with open(tmp_path / "people.csv", "w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["id", "email"])
+        writer.writerows(rows)
+    (tmp_path / "events.jsonl").write_text("".join(json.dumps({"id": i, "email": e}) + "\n" for i, e in rows))
+    db = sqlite3.connect(tmp_path / "crm.db")
+    db.execute("CREATE TABLE customers (id INTEGER PRIMARY KEY, email TEXT)")
+    db.executemany("INSERT INTO customers VALUES (?, ?)", rows)
+    db.commit()
+    db.close()
+    (tmp_path / "support.mbox").write_text("".join(
+        f"From x@y Thu Jan  1 00:00:00 2026\nFrom: {e}\nTo: help@test.example\nSubject: {i}\n\nhello\n\n"
+        for i, e in rows))
+    inventory = write_inventory(tmp_path, """
+        people: {connector: csv, path: people.csv, identities: {email: email}}
+        events: {connector: jsonl, path: events.jsonl, identities: {email: email}}
+        crm:
+          connector: sql
+          url: sqlite:///crm.db
+          collections:
+            customers: {identities: {email: email}}
+        support: {connector: mbox, path: support.mbox, identities: {email: [from, to]}}
+    """)
+    result = cli("-i", str(inventory), "find", '"john doe"@example.com', "--json", "--no-expand")
+    assert result.code == 0, result
+    data = result.json()
+    counts = {(s["system"], c["collection"]): c["count"] for s in data["systems"] for c in s["collections"]}
+    assert counts == {("people", "people"): 2, ("events", "events"): 2, ("crm", "customers"): 2,
+                      ("support", "support"): 2}, counts

@@ -144,6 +144,8 @@ class Connector:
         for collection in self.system.collections.values():
             try:
                 findings.extend(self.check_collection(collection))
+                findings.extend(Finding("error", self.system.name, message, where, 2)
+                                for where, message in self.impossible_masks(collection))
             except DsarError as exc:
                 from ..errors import ExitStatus, MismatchError
 
@@ -159,6 +161,34 @@ class Connector:
     def check_collection(self, collection: "Collection") -> list[Finding]:
         """Findings for one collection; raise a SourceError/MismatchError when it cannot be read."""
         return []
+
+    def mask_problems(self, collection: "Collection") -> list[tuple[str, str]]:
+        """(field, why) for each field of the collection's erase rule that the source cannot take as the
+        rule says (nulling a NOT NULL column, a hash in an INTEGER column, a column that does not exist).
+        Sources whose fields take any value have none. Raise a SourceError when it cannot be read."""
+        return []
+
+    def impossible_masks(self, collection: "Collection") -> list[tuple[str, str]]:
+        """(inventory file:line, one line naming system.collection.field and why) for every field of
+        `mask_problems`: what both `erase` (refusing at plan time) and `inventory check --connect` say."""
+        rule = collection.erase
+        if rule is None or not rule.fields:
+            return []
+        path = collection.key_path + ("erase",)
+        if path not in self.inventory.lines:  # the system's erase rule, inherited
+            path = self.system.key_path + ("erase",)
+        out = []
+        for name, why in self.mask_problems(collection):
+            where = self.inventory.where(path + ("fields", name))
+            out.append((where, f"{where}: {self.system.name}.{collection.name}.{name}: "
+                               f"{rule.fields[name]} is impossible: {why}"))
+        return out
+
+    def read_records(self, collection: "Collection", keys: list[Any]) -> dict[Any, dict[str, Any]] | None:
+        """The current fields of the records with `keys` that are still there (by key), for the check
+        after an erase; None when the source cannot read a record by its key (files: their records are
+        known by their content), and the check relies on searching again."""
+        return None
 
     # -- export ------------------------------------------------------------------------------------
     def export_files(self, collection: "Collection", records: list[Record]) -> list[ExportFile]:

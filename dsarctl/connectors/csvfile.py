@@ -217,6 +217,23 @@ class CsvConnector(LineRecords, Connector):
         outcome.missing = len(set(by_digest) - hit)
         return edits, outcome
 
+    def mask_problems(self, collection) -> list[tuple[str, str]]:
+        """A field to mask must be a column of the header (a cell takes any text, or none)."""
+        fields = collection.erase.fields if collection.erase else {}
+        if not fields:
+            return []
+        delimiter, encoding = self._dialect(collection)
+        where = display_path(collection.path, self.inventory)
+        lines = iter_lines(collection.path, encoding, where, self.fail)
+        try:
+            first = next(self._raw_rows(lines, where), None)
+        finally:
+            lines.close()  # only the header is read
+        if first is None:
+            raise self.fail(f"{where}: empty file, no header row")
+        header = self._header(collection, first[1], delimiter, where, first[0])
+        return [(field, f"column '{field}' is not in the header of {where}") for field in fields if field not in header]
+
     def check_collection(self, collection) -> list[Finding]:
         count = sum(1 for _ in self.rows(collection))
         return [Finding("info", self.system.name, f"{display_path(collection.path, self.inventory)}: {count} rows")]

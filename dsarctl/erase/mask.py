@@ -15,7 +15,23 @@ from ..keys import keyed_hash
 
 REDACTED = "[redacted]"
 HASH_KIND = "anonymize"  # one kind for every field: joins across tables survive
+HASH_LENGTH = 64  # hex digits of the keyed hash
 _HASHED_RE = re.compile(r"^[0-9a-f]{64}$")
+
+
+def written(op: str) -> str | None:
+    """What a field operation writes into a field, for the plan-time checks of a source's columns:
+    None for `null`, else a description with the text's length."""
+    if op == "redact":
+        return f"the placeholder '{REDACTED}' ({len(REDACTED)} characters)"
+    if op == "hash":
+        return f"the keyed hash ({HASH_LENGTH} characters)"
+    return None
+
+
+def text_length(op: str) -> int:
+    """How many characters of text `redact` or `hash` writes."""
+    return len(REDACTED) if op == "redact" else HASH_LENGTH
 
 
 class Masker:
@@ -52,6 +68,21 @@ class Masker:
                 out[field] = self._apply(op, out[field])
             else:
                 _mask_path(out, field.split("."), lambda v, op=op: self._apply(op, v))
+        return out
+
+    def unmasked(self, data: dict[str, Any], fields: dict[str, str]) -> list[str]:
+        """The fields of `data` that do not hold their masked values (none: masked as the rule says). A
+        text value is compared without trailing spaces: a CHAR(n) column pads what it holds."""
+        out = []
+        for field, op in fields.items():
+            if field in data:
+                value = data[field]
+                if isinstance(value, str):
+                    value = value.rstrip(" ")
+                if self._apply(op, value) != value:
+                    out.append(field)
+            elif self.mask(data, {field: op}) != data:
+                out.append(field)
         return out
 
     def _apply(self, op: str, value: Any) -> Any:
