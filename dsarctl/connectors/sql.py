@@ -24,6 +24,16 @@ from .matching import FieldMatcher
 
 _BATCH = 500  # values per IN (...) list, below every database's parameter limit
 
+# SQLAlchemy cannot reflect SQLite expression indexes (lower(trim(email)), which `inventory check --connect`
+# advises) nor column types its dialect does not know (read as untyped, as dsarctl reads them), and says so
+# with an SAWarning on every reflection. Both are expected: the filter is installed once, here, for the whole
+# process. warnings.catch_warnings() around each reflection is not thread-safe (it swaps the process's filter
+# list; an erase reflects its systems on several threads) and let the warning through at random. SAWarning
+# is a RuntimeWarning, matched by its text: SQLAlchemy stays unimported until a source uses it.
+warnings.filterwarnings(
+    "ignore", message=r"(Skipped unsupported reflection of expression-based index|Did not recognize type) ",
+    category=RuntimeWarning)
+
 
 def resolve_url(url: str, base_dir) -> str:
     """Make a relative SQLite path relative to the inventory's folder; pick an installed Postgres driver."""
@@ -107,9 +117,7 @@ class SqlConnector(Connector):
             name = collection.table or collection.name
             shown = f"{collection.schema}.{name}" if collection.schema else name
             try:
-                with self.engine().connect() as conn, warnings.catch_warnings():
-                    # expression indexes (lower(trim(email))) are not reflected; that is expected
-                    warnings.simplefilter("ignore")
+                with self.engine().connect() as conn:
                     table = Table(name, MetaData(), schema=collection.schema, autoload_with=conn)
             except NoSuchTableError:
                 raise self.mismatch(collection.key_path, f"table '{shown}' not found in the database") from None
@@ -571,9 +579,7 @@ class SqlConnector(Connector):
         findings: list[Finding] = []
         table = self.table(collection)
         try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                indexes = inspect(self.engine()).get_indexes(table.name, schema=collection.schema)
+            indexes = inspect(self.engine()).get_indexes(table.name, schema=collection.schema)
         except SQLAlchemyError as exc:
             raise self._error(exc, "cannot inspect indexes") from None
         pk = [c.name for c in table.primary_key.columns]
