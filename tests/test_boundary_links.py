@@ -251,3 +251,37 @@ def test_inventory_show_and_schema_say_the_directions(company, cli):
     schema = cli("-i", str(path), "inventory", "schema").json()
     text = json.dumps(schema)
     assert '"search"' in text and '"follow"' in text
+
+
+@pytest.mark.parametrize("fast", ["1", "0"])
+def test_search_false_holds_for_file_sources_whatever_their_prefilter(tmp_path, monkeypatch, fast):
+    """JSON lines are matched by the connector on every identity field; the search keeps a record of a
+    one-way collection only when a searched field matched (with and without the grep prefilter)."""
+    from dsarctl.connectors import bytescan
+    from dsarctl.inventory import load_inventory
+    from helpers import find
+
+    if fast == "0":
+        monkeypatch.setenv("DSARCTL_GREP", "off")
+    bytescan._reset_grep()
+    # round 2 looks for Ann's work address and team 7 at once: the connector sees Ben's team 7 too
+    (tmp_path / "people.csv").write_text("email,work,team\nann@x.example,ann@work.example,7\nben@x.example,,7\n")
+    (tmp_path / "events.jsonl").write_text('{"user": "ann@x.example", "team": "7"}\n'
+                                           '{"user": "ben@x.example", "team": "7"}\n')
+    path = _inventory(tmp_path, "      email: email")
+    path.write_text(path.read_text().replace("  customer_id: {type: string, unique: true}",
+                                             "  team_id: {type: string}").split("systems:")[0] + """systems:
+  people:
+    connector: csv
+    path: people.csv
+    identities: {email: [email, work], team_id: {field: team, search: false}}
+  events:
+    connector: jsonl
+    path: events.jsonl
+    identities: {email: user, team_id: {field: team, search: false}}
+""")
+    ann = find(load_inventory(path), "ann@x.example")
+    assert [r.data["email"] for r in ann.systems["people"].collections["people"].records] == ["ann@x.example"]
+    assert [r.data["user"] for r in ann.systems["events"].collections["events"].records] == ["ann@x.example"]
+    assert "team_id:7" in {str(i) for i in ann.identifiers}  # followed, but no collection is searched by it
+    bytescan._reset_grep()
