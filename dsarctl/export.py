@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from . import __version__
+from .boundary import refuse_ambiguous
 from .connectors import Record, open_connector
 from .errors import DsarError, UsageError
 from .inventory.model import Collection, Inventory, System
@@ -170,9 +171,13 @@ def write_package(
     now: datetime,
     request_id: str | None = None,
 ) -> ExportResult:
-    """Write the access package for `result` to `target` (never replacing an existing file)."""
+    """Write the access package for `result` to `target` (never replacing an existing file).
+
+    RefusedError when `result` is ambiguous (two values of a unique kind): the package could hold another
+    person's records; the operator names the account with `--id` first."""
     if now.tzinfo is None:
         raise ValueError("now must be timezone-aware")
+    refuse_ambiguous([result], "exporting")
     target = Path(target).absolute()
     check_target(target)
     tmp = target.parent / f".{target.name}.{secrets.token_hex(6)}.part"

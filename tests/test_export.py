@@ -303,13 +303,15 @@ def test_subject_data_is_escaped_in_index_html(run, demo_dir):
     assert not re.search(r"\ssrc=|<link|@import|url\(", index.replace(str(escape(planted)), ""))
 
 
-def test_ambiguous_subject_is_warned_about_and_listed(run, demo_dir):
+def test_ambiguous_subject_is_refused_until_the_account_is_named(run, demo_dir):
+    """More in tests/test_boundary_requests.py (the package with --id holds no record of the other account)."""
     target = demo_dir / "dan.zip"
-    code, _, err = run("export", "dan@example.com", "-o", str(target))
-    assert code == 0
-    assert "ambiguous" in err and "1045, 1046" in err
-    manifest = json.loads(_read(target)["manifest.json"])
-    assert manifest["ambiguous"] == {"customer_id": ["1045", "1046"]}
+    code, out, err = run("export", "dan@example.com", "-o", str(target))
+    assert code == 2 and out == ""
+    assert err.count("\n") == 1 and "1045, 1046" in err and "--id customer_id:VALUE before exporting" in err
+    assert not target.exists()
+    assert run("export", "dan@example.com", "--id", "customer_id:1045", "-o", str(target))[0] == 0
+    assert json.loads(_read(target)["manifest.json"])["ambiguous"] == {}
 
 
 def test_large_mailbox_streams_with_flat_memory(demo_dir):

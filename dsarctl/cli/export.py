@@ -33,6 +33,7 @@ def export(
     """The access package: a zip with every record found, index.html and manifest.json (Art. 15 and 20)."""
     import os
 
+    from ..boundary import refuse_ambiguous
     from ..export import check_target, default_filename, write_package
     from ..runs import now as clock
     from ..runs import record_run, resolve_request
@@ -44,9 +45,7 @@ def export(
     target = output if output is not None else Path(default_filename(subject, request, now))
     check_target(target.absolute())  # before searching: a taken name is known at once
     result = search_with_progress(out, inventory, identifiers, expand=not no_expand)
-    for kind, values in result.ambiguous.items():
-        out.warn(f"ambiguous: {len(values)} values of unique identity '{kind}' ({', '.join(values)}); "
-                 f"the package holds the records of all of them — check they are one person")
+    refuse_ambiguous([result], "exporting")  # before a request is opened or anything is written
     attached = resolve_request(inventory, "export", result.given + result.identifiers, request)
     request = attached["id"] if attached else request
     if result.total == 0:

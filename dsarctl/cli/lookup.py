@@ -67,7 +67,7 @@ def run(state: "State", subject: str, ids: Optional[list[str]], no_expand: bool,
     out.emit(data, render_find)
     for kind, values in result.ambiguous.items():
         out.warn(f"ambiguous: {len(values)} values of unique identity '{kind}' ({', '.join(values)}); "
-                 f"erase will refuse until you name the right one with --id {kind}:VALUE")
+                 f"export and erase refuse until you name the right one with --id {kind}:VALUE")
     for system, collection, error in result.failures:
         out.message(f"failed: {system}.{collection}: {error}", style="red")
     if result.failures:
