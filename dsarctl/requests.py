@@ -110,6 +110,16 @@ class RequestBook:
         ).fetchone()
         return self.get(row[0]) if row else None
 
+    def owned(self, id: str, identifiers: Iterable[Identifier]) -> dict:
+        """The request `id` when it shares an identifier with the subject of a run (its `identifiers`, as
+        the search expanded them); UsageError when there is no such request, RefusedError when it is
+        another subject's."""
+        from .boundary import refuse_foreign_request
+
+        request = self.get(id)
+        refuse_foreign_request(request, identifiers, self.inventory.identities)
+        return request
+
     def explain(self, id: str, today: date) -> list[str]:
         """Each step of the request's deadline computation, as of `today`."""
         row = self._row(id)
@@ -251,10 +261,11 @@ class RequestBook:
 
     def request_for_run(self, identifiers: Iterable[Identifier], type: str, *, request_id: str | None = None,
                         subject: str | None = None, operator: str, now: datetime) -> tuple[dict, bool]:
-        """The request an export/erase run belongs to: `request_id`, else the subject's active request of
-        `type`, else a new one received `now`. Returns (request, whether it was created)."""
+        """The request an export/erase run belongs to: `request_id` (RefusedError unless it names one of
+        `identifiers`: see `owned`), else the subject's active request of `type`, else a new one received
+        `now`. Returns (request, whether it was created)."""
         if request_id:
-            return self.get(request_id), False
+            return self.owned(request_id, identifiers), False
         idents = list(identifiers)
         if not idents:
             raise UsageError("a run needs at least one identifier of the subject")

@@ -40,7 +40,8 @@ def now() -> datetime:
 
 def resolve_request(inventory, kind: str, identifiers: list, request_id: str | None = None) -> dict | None:
     """The request an export/erase run answers, settled BEFORE the run acts, so that the package's
-    manifest and the tasks erase opens carry its id: `request_id` (UsageError when unknown), else the
+    manifest and the tasks erase opens carry its id: `request_id` (UsageError when unknown, RefusedError
+    when it names none of the subject's `identifiers`), else the
     subject's active request of the matching type, else a new one received now. Returns
     `{"id", "due_date", "created"}`, or None for kinds that do not attach by themselves (find).
     """
@@ -56,12 +57,24 @@ def resolve_request(inventory, kind: str, identifiers: list, request_id: str | N
     return {"id": request["id"], "due_date": request["due_date"], "created": created}
 
 
+def check_request(inventory, request_id: str, identifiers: list) -> None:
+    """Refuse (exit 2) a `--request` that is unknown or names none of the subject's `identifiers`, before
+    a run acts (erase checks it before asking for confirmation; `resolve_request` and `record_run` check
+    it again)."""
+    from .audit import AuditLog
+    from .requests import RequestBook
+
+    with AuditLog.open(inventory.audit_path) as log:
+        RequestBook(log, inventory).owned(request_id, identifiers)
+
+
 def record_run(inventory, kind: str, result, *, request_id: str | None = None,
                extra: dict[str, Any] | None = None, attach: bool = True):
     """Record a run in the audit log; returns the request it was attached to, or None.
 
     `result` is a `dsarctl.search.FindResult` (find, export) or an erase result (with `.plan`). The run
-    attaches to `request_id` if given (UsageError, exit 2, when unknown); else export and erase attach to
+    attaches to `request_id` if given (UsageError, exit 2, when unknown; RefusedError, exit 2, when it is
+    another subject's: nothing is recorded); else export and erase attach to
     the subject's oldest active request of the matching type (access / erasure), or open one received
     now; find without --request is recorded without a request, and so is a run with `attach=False` (a
     batch erase answering many requests). Returns `{"id", "due_date", "created"}`.
@@ -79,7 +92,7 @@ def record_run(inventory, kind: str, result, *, request_id: str | None = None,
         with log.transaction():
             request, created = None, False
             if request_id:
-                request = book.get(request_id)
+                request = book.owned(request_id, identifiers or given)
             elif attach and kind in RUN_REQUEST_TYPES and identifiers:
                 request, created = book.request_for_run(
                     given + [i for i in identifiers if i not in given], RUN_REQUEST_TYPES[kind],
