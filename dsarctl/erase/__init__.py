@@ -5,7 +5,8 @@
 
 The core imports no CLI code. Modules: `plan` (what happens to which record), `journal` (the plan on
 disk before acting, for crash recovery), `apply` (carrying it out per system), `mask` (null / redact /
-hash). Identifiers reach the journal and the audit log only as keyed hashes.
+hash), `restored` (which records a replay after a backup restore erases again). Identifiers reach the
+journal and the audit log only as keyed hashes.
 """
 
 from __future__ import annotations
@@ -14,8 +15,6 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Callable
 
-from ..connectors import Record, open_connector
-from ..errors import DsarError
 from ..identity import Identifier
 from ..inventory.model import Inventory
 from ..keys import keyed_hash
@@ -156,10 +155,10 @@ def _hashable(key: Any) -> Any:
 def replay(inventory: Inventory, *, operator: str, now: datetime,
            checkpoint: Callable[[str], None] | None = None) -> EraseResult:
     """Re-apply every recorded erasure to the sources (after a backup restore), to the erased people's
-    records only: see `replay.select` for how they are told from a new person's records with a recycled
+    records only: see `restored.select` for how they are told from a new person's records with a recycled
     id. What was found but left alone is reported in `remaining` (status `left alone`, with the reason)."""
     from ..audit import AuditLog
-    from .replay import select
+    from .restored import select
 
     key = install_key(inventory)
     with AuditLog.open(inventory.audit_path) as audit:

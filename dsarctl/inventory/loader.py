@@ -595,6 +595,7 @@ class _Loader:
             path=path,
             options={**system.options, **options},
             key_path=kp,
+            created=self._str(raw, kp, "created"),
             unsearched=unsearched,
             unfollowed=unfollowed,
         )

@@ -66,6 +66,7 @@ class Collection:
     path: Path | None = None  # file connectors: absolute path
     options: dict[str, Any] = field(default_factory=dict)  # connector-specific keys
     key_path: tuple = ()  # where it sits in the inventory, for error messages
+    created: str | None = None  # the field holding when a record was created (replay leaves newer ones)
     # Link directions (identities: {kind: {field: F, search: false}} / {..., follow: false}), as
     # (kind, field) pairs: a field in `unsearched` is never searched by, only read for identifiers to
     # follow; a field in `unfollowed` is searched by, but the values found in it are not followed.

@@ -68,6 +68,8 @@ COLLECTION_KEYS = {
     "erase": KeySpec("erase", "delete | anonymize (fields) | retain (reason, until, fields)."),
     "suppress": KeySpec("bool", "Keep keyed hashes of erased identifiers so they are not re-imported."),
     "expand": KeySpec("bool", "Follow identifiers found in these records (default true; false for mailboxes)."),
+    "created": KeySpec("str", "The field holding when a record was created (date or datetime; dotted path for "
+                              "JSON): `erase --replay` leaves alone records created after the erasure."),
 }
 
 LINK_KEYS = {
