@@ -50,6 +50,7 @@ def __getattr__(name: str):
 def main(argv: Optional[list[str]] = None) -> None:
     """Entry point: run the command and turn every error into one line on stderr and an exit code."""
     debug = bool(os.environ.get("DSARCTL_DEBUG"))
+    restore = _stop_on_signals()
     try:
         code = _run(argv)
     except DsarError as exc:
@@ -78,8 +79,37 @@ def main(argv: Optional[list[str]] = None) -> None:
             _error_line(f"internal error: {type(exc).__name__}: {_redacted(str(exc))} "
                         "(set DSARCTL_DEBUG=1 for the traceback)")
             code = 70
+    finally:
+        restore()
     sys.stdout.flush()
     sys.exit(code)
+
+
+def _stop_on_signals():
+    """Make SIGTERM and SIGHUP stop the command as Ctrl-C does: a KeyboardInterrupt in the main thread,
+    so that every `finally` runs (a file rewrite removes its temporary copy, other units of an erase
+    stop before they replace a file or commit) and the exit is 130. Returns what puts the previous
+    handlers back (main() may run in a process that has its own, such as a test)."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        return lambda: None
+    previous = {}
+
+    def interrupt(signum, _frame):
+        raise KeyboardInterrupt(signal.Signals(signum).name)
+
+    for name in ("SIGTERM", "SIGHUP"):
+        number = getattr(signal, name, None)
+        if number is not None:
+            previous[number] = signal.signal(number, interrupt)
+
+    def restore() -> None:
+        for number, handler in previous.items():
+            signal.signal(number, handler if handler is not None else signal.SIG_DFL)
+
+    return restore
 
 
 def _run(argv: Optional[list[str]]) -> int:

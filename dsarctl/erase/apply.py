@@ -28,23 +28,25 @@ from .journal import Journal
 from .mask import Masker
 from .plan import Plan, record_id
 
-KILL_ENV = "DSARCTL_TEST_KILL_AT"  # tests: "point" or "point#N" kills the process there (SIGKILL)
-_hits: dict[str, int] = {}
+KILL_ENV = "DSARCTL_TEST_KILL_AT"  # tests: "point" or "point#N" kills the process there (SIGKILL);
+_hits: dict[str, int] = {}          # "point#N@TERM" sends another signal (SIGTERM) instead
 _hits_lock = threading.Lock()
 
 
 def kill_checkpoint(point: str) -> None:
-    """Test hook: die like `kill -9` at the N-th time `point` is reached (only when DSARCTL_TEST_KILL_AT is set)."""
+    """Test hook: die like `kill -9` (or get the signal named after `@`) at the N-th time `point` is
+    reached (only when DSARCTL_TEST_KILL_AT is set)."""
     spec = os.environ.get(KILL_ENV)
     if not spec:
         return
+    spec, _, signame = spec.partition("@")
     name, _, nth = spec.partition("#")
     if name != point:
         return
     with _hits_lock:  # units run on several threads
         _hits[point] = _hits.get(point, 0) + 1
         if _hits[point] == int(nth or 1):
-            os.kill(os.getpid(), signal.SIGKILL)
+            os.kill(os.getpid(), getattr(signal, f"SIG{signame}") if signame else signal.SIGKILL)
 
 
 def audit_dir(inventory: Inventory) -> Path:
