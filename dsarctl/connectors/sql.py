@@ -30,9 +30,8 @@ _BATCH = 500  # values per IN (...) list, below every database's parameter limit
 # process. warnings.catch_warnings() around each reflection is not thread-safe (it swaps the process's filter
 # list; an erase reflects its systems on several threads) and let the warning through at random. SAWarning
 # is a RuntimeWarning, matched by its text: SQLAlchemy stays unimported until a source uses it.
-warnings.filterwarnings(
-    "ignore", message=r"(Skipped unsupported reflection of expression-based index|Did not recognize type) ",
-    category=RuntimeWarning)
+_EXPECTED_WARNINGS = r"(Skipped unsupported reflection of expression-based index|Did not recognize type) "
+warnings.filterwarnings("ignore", message=_EXPECTED_WARNINGS, category=RuntimeWarning)
 
 
 def resolve_url(url: str, base_dir) -> str:
@@ -68,6 +67,9 @@ class SqlConnector(Connector):
 
     def __init__(self, system, inventory):
         super().__init__(system, inventory)
+        # again, at the end of the list, in case the filters were reset since the import (pytest does for
+        # each test): when the filter is already there, append leaves the list as it is
+        warnings.filterwarnings("ignore", message=_EXPECTED_WARNINGS, category=RuntimeWarning, append=True)
         self._engine = None
         self._tables: dict[str, Any] = {}
         self._sqlite = None  # stdlib connection of the lookup path (sqlite_lookup)
