@@ -25,7 +25,8 @@ def request_book(ctx: typer.Context, *, settings_only: bool = False):
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout instead of tables.")]
 YesOpt = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")]
-RequestOpt = Annotated[Optional[str], typer.Option("--request", "-r", help="Attach this run to request ID.")]
+RequestOpt = Annotated[Optional[str], typer.Option(
+    "--request", "-r", help="Attach this run to request ID (it must name one of the subject's identifiers).")]
 IdOpt = Annotated[
     Optional[list[str]],
     typer.Option("--id", help="Another identifier of the subject, KIND:VALUE (repeatable)."),

@@ -28,7 +28,8 @@ def erase(
     batch: Annotated[Optional[Path], typer.Option(
         "--batch", help="Erase every subject in FILE (one per line), rewriting each file source once.")] = None,
     replay: Annotated[bool, typer.Option(
-        "--replay", help="Re-apply every past erasure to sources restored from a backup.")] = False,
+        "--replay", help="Re-apply past erasures to sources restored from a backup: to the erased "
+                         "people's records only, never a new person's with a recycled id.")] = False,
     json_: JsonOpt = False,
 ) -> None:
     """Plan, confirm, erase, then search again and report what remains and why (GDPR Art. 17)."""
