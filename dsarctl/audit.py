@@ -127,6 +127,16 @@ def m001_initial(db: "Database") -> None:
     )
 
 
+@_migration
+def m002_log_identity(db: "Database") -> None:
+    """A random id of this log, which the inventory's folder remembers (audit_marker): a log missing, or
+    another log standing at its path, is then told from a log never created."""
+    import secrets
+
+    db["log_identity"].create({"id": int, "log_id": str}, pk="id", not_null={"log_id"})
+    db["log_identity"].insert({"id": 1, "log_id": secrets.token_hex(16)})
+
+
 # --- small helpers --------------------------------------------------------------------------------------
 
 
@@ -218,12 +228,18 @@ class AuditLog:
     # --- opening ---------------------------------------------------------------------------------------
 
     @classmethod
-    def open(cls, path: Path) -> "AuditLog":
-        """Open (creating it and its 0700 directory if needed) the log at `path`, in WAL mode, migrated."""
+    def open(cls, path: Path, *, create: bool = True) -> "AuditLog":
+        """Open the log at `path`, in WAL mode, migrated: creating it and its 0700 directory if needed, or
+        with `create=False` only when the file exists (DsarError otherwise). Which commands may create the
+        log of an inventory is decided by `audit_marker.open_audit`."""
         path = Path(path)
         try:
-            path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-            conn = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_S, isolation_level=None)
+            if create:
+                path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+                conn = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_S, isolation_level=None)
+            else:  # SQLite's read-write mode never creates the file
+                conn = sqlite3.connect(path.absolute().as_uri() + "?mode=rw", uri=True,
+                                       timeout=BUSY_TIMEOUT_S, isolation_level=None)
         except (OSError, sqlite3.Error) as exc:
             raise DsarError(f"{path}: cannot open the audit log ({exc})") from None
         import time as clock
@@ -253,6 +269,21 @@ class AuditLog:
             except sqlite3.DatabaseError as exc:
                 conn.close()
                 raise DsarError(f"{path}: not a usable audit log ({exc})") from None
+
+    @classmethod
+    def empty(cls, path: Path) -> "AuditLog":
+        """An empty log in memory standing for `path`, where no log exists yet: what a command that only
+        reads answers from, without creating a file."""
+        conn = sqlite3.connect(":memory:", isolation_level=None)
+        log = cls(conn, Path(path))
+        with log.transaction():
+            migration_set().apply(log.db)
+        return log
+
+    def log_id(self) -> str | None:
+        """This log's random id (set when it was created, or first opened by a version that has ids)."""
+        row = self.conn.execute("SELECT log_id FROM log_identity WHERE id = 1").fetchone()
+        return row[0] if row else None
 
     def close(self) -> None:
         self.conn.close()

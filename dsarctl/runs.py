@@ -45,12 +45,12 @@ def resolve_request(inventory, kind: str, identifiers: list, request_id: str | N
     subject's active request of the matching type, else a new one received now. Returns
     `{"id", "due_date", "created"}`, or None for kinds that do not attach by themselves (find).
     """
-    from .audit import AuditLog
+    from .audit_marker import open_audit
     from .requests import RequestBook, default_operator
 
     if not request_id and (kind not in RUN_REQUEST_TYPES or not identifiers):
         return None
-    with AuditLog.open(inventory.audit_path) as log:
+    with open_audit(inventory, create=True) as log:
         book = RequestBook(log, inventory)
         request, created = book.request_for_run(list(dict.fromkeys(identifiers)), RUN_REQUEST_TYPES.get(kind, "access"),
                                                 request_id=request_id, operator=default_operator(), now=now())
@@ -61,10 +61,10 @@ def check_request(inventory, request_id: str, identifiers: list) -> None:
     """Refuse (exit 2) a `--request` that is unknown or names none of the subject's `identifiers`, before
     a run acts (erase checks it before asking for confirmation; `resolve_request` and `record_run` check
     it again)."""
-    from .audit import AuditLog
+    from .audit_marker import open_audit
     from .requests import RequestBook
 
-    with AuditLog.open(inventory.audit_path) as log:
+    with open_audit(inventory) as log:
         RequestBook(log, inventory).owned(request_id, identifiers)
 
 
@@ -80,14 +80,14 @@ def record_run(inventory, kind: str, result, *, request_id: str | None = None,
     batch erase answering many requests). Returns `{"id", "due_date", "created"}`.
     An audit log locked past its timeout raises DsarError: a run the log does not know about must fail.
     """
-    from .audit import AuditLog
+    from .audit_marker import open_audit
     from .requests import RequestBook, default_operator
 
     at = now()
     operator = default_operator()
     given, identifiers = _identifiers(result)
     summary = _summary(result, extra, identifiers)
-    with AuditLog.open(inventory.audit_path) as log:
+    with open_audit(inventory, create=True) as log:  # a run may start the log; a log used before must be there
         book = RequestBook(log, inventory)
         with log.transaction():
             request, created = None, False

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import IO
 
 from .audit import AuditLog
+from .audit_marker import open_audit
 from .errors import UsageError
 from .identity import Identifier, parse_identifier
 from .inventory.model import Inventory
@@ -26,10 +27,10 @@ def _key(inventory: Inventory) -> bytes:
 
 def suppressed_in(inventory: Inventory, identifier: Identifier, audit: AuditLog | None = None) -> list[str]:
     """The systems whose suppression list holds `identifier` (empty when none)."""
-    digest = keyed_hash(_key(inventory), identifier.kind, identifier.value)
     own = audit is None
-    audit = audit or AuditLog.open(inventory.audit_path)
+    audit = audit or open_audit(inventory)  # first: a log used before and missing is refused, no new key made
     try:
+        digest = keyed_hash(_key(inventory), identifier.kind, identifier.value)
         rows = audit.db.execute("SELECT DISTINCT system FROM suppressions WHERE hash = ? ORDER BY system",
                                 [digest]).fetchall()
     finally:
@@ -68,11 +69,11 @@ def filter_csv(inventory: Inventory, source: IO[str], target: IO[str], column: s
     identity = inventory.identities.get(kind) if kind else _guess_kind(inventory)
     if identity is None:
         raise UsageError(f"unknown identifier kind '{kind}' (kinds: {', '.join(sorted(inventory.identities))})")
-    key = _key(inventory)
-    writer = csv.writer(target, lineterminator="\n")
-    writer.writerow(header)
-    kept = dropped = unreadable = 0
-    with AuditLog.open(inventory.audit_path) as audit:
+    with open_audit(inventory) as audit:  # a missing log would let every erased address back in: refused
+        key = _key(inventory)
+        writer = csv.writer(target, lineterminator="\n")
+        writer.writerow(header)
+        kept = dropped = unreadable = 0
         for row in reader:
             value = identity.normalise(row[index]) if index < len(row) else None
             if value is None:

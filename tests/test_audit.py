@@ -57,10 +57,11 @@ def test_migrations_apply_once(tmp_path):
     AuditLog.open(path).close()
     log = AuditLog.open(path)
     applied = [m.name for m in migrations.applied(log.db)]
-    assert applied == ["m001_initial"]
+    assert applied == ["m001_initial", "m002_log_identity"]
     assert migrations.pending(log.db) == []
-    assert {"events", "chain_head", "requests", "runs", "tasks", "suppressions", "erasures"} <= set(
+    assert {"events", "chain_head", "requests", "runs", "tasks", "suppressions", "erasures", "log_identity"} <= set(
         log.db.table_names())
+    assert len(log.log_id()) == 32 and log.log_id() == AuditLog.open(path).log_id()  # set once
     assert ["status", "due_date"] in [ix.columns for ix in log.db["requests"].indexes]
 
 
@@ -396,7 +397,7 @@ def test_processes_creating_a_new_log_at_once_migrate_it_once(tmp_path):
     for p in procs:
         p.join(120)
         assert p.exitcode == 0
-    assert [m.name for m in migrations.applied(AuditLog.open(path).db)] == ["m001_initial"]
+    assert [m.name for m in migrations.applied(AuditLog.open(path).db)] == ["m001_initial", "m002_log_identity"]
 
 
 # --- the install key ------------------------------------------------------------------------------------

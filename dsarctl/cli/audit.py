@@ -22,11 +22,11 @@ def log(
     json_: JsonOpt = False,
 ) -> None:
     """The events, oldest first: who did what, when (never the personal data itself)."""
-    from ..audit import AuditLog
+    from ..audit_marker import open_audit
     from ..requests import RequestBook
 
     inventory = state(ctx).inventory()
-    with AuditLog.open(inventory.audit_path) as audit:
+    with open_audit(inventory) as audit:
         rid = RequestBook(audit, inventory).get(request)["id"] if request else None
         events = list(audit.events(rid))
     Output(json_).emit({"request": rid, "events": events}, _render_log)
@@ -35,10 +35,10 @@ def log(
 @app.command("verify")
 def verify(ctx: typer.Context, json_: JsonOpt = False) -> None:
     """Check the hash chain and the tables against it; exit 1 naming each problem when it is broken."""
-    from ..audit import AuditLog
+    from ..audit_marker import open_audit
 
     inventory = state(ctx).inventory()
-    with AuditLog.open(inventory.audit_path) as audit:
+    with open_audit(inventory) as audit:
         result = audit.verify()
     data = {"path": str(inventory.audit_path), **result.to_dict()}
     Output(json_).emit(data, _render_verify)

@@ -18,9 +18,9 @@ def state(ctx: typer.Context) -> State:
     return root.obj
 
 
-def request_book(ctx: typer.Context, *, settings_only: bool = False):
+def request_book(ctx: typer.Context, *, settings_only: bool = False, create: bool = False):
     """The RequestBook of the command's inventory (see `State.request_book`)."""
-    return state(ctx).request_book(settings_only=settings_only)
+    return state(ctx).request_book(settings_only=settings_only, create=create)
 
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout instead of tables.")]

@@ -41,6 +41,9 @@ def erase(
 
     out = Output(json_)
     inventory = state(ctx).inventory()
+    from ..audit_marker import open_audit
+
+    open_audit(inventory, create=not dry_run).close()  # a log used before and now missing: refused first
     now = clock()
     operator = default_operator()
     if replay:

@@ -40,6 +40,9 @@ def export(
 
     out = Output(json_)
     inventory = state(ctx).inventory()
+    from ..audit_marker import open_audit
+
+    open_audit(inventory, create=True).close()  # a log used before and now missing: refused before searching
     identifiers = subject_identifiers(inventory, subject, ids)
     now = clock()
     target = output if output is not None else Path(default_filename(subject, request, now))

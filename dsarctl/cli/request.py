@@ -70,7 +70,7 @@ def new(
     from ..requests import parse_when
     from .common import subject_identifiers
 
-    with request_book(ctx) as book:
+    with request_book(ctx, create=True) as book:  # the one request command that may start the log
         at, _ = clock(book)
         received_at = at if received is None else parse_when(received, book.inventory.controller.timezone)
         identifiers = subject_identifiers(book.inventory, subject, ids)

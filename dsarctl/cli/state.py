@@ -32,14 +32,15 @@ class State:
         return load_settings(self.inventory_path)
 
     @contextmanager
-    def request_book(self, *, settings_only: bool = False) -> Iterator:
+    def request_book(self, *, settings_only: bool = False, create: bool = False) -> Iterator:
         """The inventory's RequestBook, with the audit log closed afterwards. `settings_only` reads only the
-        inventory's controller and audit settings (for commands that never touch a source)."""
-        from ..audit import AuditLog
+        inventory's controller and audit settings (for commands that never touch a source); `create` lets
+        the command start the log (see `audit_marker.open_audit`)."""
+        from ..audit_marker import open_audit
         from ..requests import RequestBook
 
         inventory = self.settings() if settings_only else self.inventory()
-        with AuditLog.open(inventory.audit_path) as log:
+        with open_audit(inventory, create=create) as log:
             yield RequestBook(log, inventory)
 
 

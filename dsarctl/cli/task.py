@@ -25,13 +25,13 @@ def list_(
     json_: JsonOpt = False,
 ) -> None:
     """Manual tasks, oldest first, with who confirmed each one and when."""
-    from ..audit import AuditLog
+    from ..audit_marker import open_audit
     from ..requests import RequestBook
 
     if status is not None and status not in ("open", "done"):
         raise UsageError(f"unknown task status '{status}' (one of: open, done)")
     inventory = state(ctx).inventory()
-    with AuditLog.open(inventory.audit_path) as audit:
+    with open_audit(inventory) as audit:
         rid = RequestBook(audit, inventory).get(request)["id"] if request else None
         tasks = audit.tasks(status=status, request_id=rid)
     Output(json_).emit({"tasks": tasks}, _render_list)
@@ -47,11 +47,11 @@ def done(
     json_: JsonOpt = False,
 ) -> None:
     """Confirm a manual task was carried out; the log records who confirmed it and when."""
-    from ..audit import AuditLog
+    from ..audit_marker import open_audit
     from ..runs import now
 
     inventory = state(ctx).inventory()
-    with AuditLog.open(inventory.audit_path) as audit:
+    with open_audit(inventory) as audit:
         task = audit.confirm_task(id, operator=operator_name(operator), at=now(), note=note)
     Output(json_).emit(task, lambda console, t: console.print(
         f"task {t['id']} ({t['system']}, {t['request_id'] or 'no request'}) done: confirmed by "

@@ -145,8 +145,10 @@ class _Replay:
                     continue
                 self.decided.add(record.ref)
                 coll = self.inventory.systems[record.system].collections[record.collection]
-                at = max(self.origin[Identifier(k, v)] for k, v in record.matched)
-                batch.append((coll, record, at, self.judge(coll, record, at)))
+                times = [self.origin[i] for i in (Identifier(k, v) for k, v in record.matched) if i in self.origin]
+                if not times:  # a record is found by what was searched for; nothing else can lead to it
+                    continue
+                batch.append((coll, record, max(times), self.judge(coll, record, max(times))))
             # every record that holds an id searched in this round is in this round's batch: the ids that
             # other people's records hold are known before any record reached through them is decided
             for coll, record, at, why in batch:
