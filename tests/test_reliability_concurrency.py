@@ -161,3 +161,128 @@ def test_a_database_locked_briefly_is_waited_for(demo_dir):
         holder.join()
     assert r.returncode == 0, r.stderr.decode()
     assert not [row for row in _crm(demo_dir)["customers"] if row[0] == 1042]
+
+
+# --- one erase at a time: a second one waits for the first --------------------------------------------------
+
+
+def _files(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted((folder / "demo").rglob("*")) if p.is_file()}
+
+
+def _read_until(process: subprocess.Popen, needle: bytes, timeout: float = 60) -> bytes:
+    """stderr of `process` up to and including the first line holding `needle` (the process keeps running)."""
+    import selectors
+
+    seen = b""
+    with selectors.DefaultSelector() as selector:
+        selector.register(process.stderr, selectors.EVENT_READ)
+        deadline = time.monotonic() + timeout
+        while needle not in seen:
+            left = deadline - time.monotonic()
+            assert left > 0 and process.poll() is None, (process.poll(), seen.decode())
+            if selector.select(left):
+                line = process.stderr.readline()
+                assert line, seen.decode()
+                seen += line
+    return seen
+
+
+def _held(folder: Path, operator: str = "ann"):
+    from datetime import datetime, timezone
+
+    from dsarctl.erase import runlock
+
+    return runlock.hold(folder / ".dsarctl", operator=operator, now=datetime(2026, 3, 10, 9, tzinfo=timezone.utc),
+                        wait=0)
+
+
+def test_a_second_erase_waits_for_the_first_and_says_so(demo_dir):
+    """The erase lock held by another erase (here: this test): a new erase says on stderr whom it waits for
+    and since when, waits, and carries out its erase once the lock is released."""
+    release = _held(demo_dir)
+    try:
+        process = subprocess.Popen(_erase(demo_dir, "alice@example.com"), env={**_env(), "DSARCTL_ERASE_WAIT": "60"},
+                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        waiting = _read_until(process, b"waiting for").decode()
+        assert waiting.count("\n") == 1, waiting
+        assert waiting.startswith(f"waiting for the erase by ann, pid {os.getpid()} on "), waiting
+        assert "(another erase holds the lock since 2026-03-10T09:00:00+00:00: " in waiting, waiting
+        assert waiting.rstrip().endswith("waiting up to 60 s (DSARCTL_ERASE_WAIT)"), waiting
+        time.sleep(1)
+        assert process.poll() is None, "erase did not wait for the other erase"
+        assert b"alice@example.com" in (demo_dir / "demo" / "newsletter.csv").read_bytes().lower()
+    finally:
+        release()
+    out, err = process.communicate(timeout=120)
+    assert process.returncode == 0, err.decode()
+    assert b"alice@example.com" not in (demo_dir / "demo" / "newsletter.csv").read_bytes().lower()
+
+
+def test_a_second_erase_gives_up_after_its_wait_with_one_line_and_changes_nothing(demo_dir):
+    before = _files(demo_dir)
+    release = _held(demo_dir)
+    try:
+        started = time.monotonic()
+        proc = subprocess.run(_erase(demo_dir, "alice@example.com"), env={**_env(), "DSARCTL_ERASE_WAIT": "1.5"},
+                              capture_output=True, timeout=60)
+        waited = time.monotonic() - started
+    finally:
+        release()
+    err = proc.stderr.decode()
+    assert proc.returncode == 2 and proc.stdout == b"", (proc.returncode, err)
+    waiting, error = err.splitlines()
+    assert waiting.startswith("waiting for the erase by ann, pid "), err
+    assert error.startswith("dsarctl: error: another erase (the erase by ann, pid "), err
+    assert "still holds the erase lock " in error and " after 1.5 s; nothing was changed" in error, err
+    assert 1.5 <= waited < 30, waited
+    assert _files(demo_dir) == before
+    assert not (demo_dir / ".dsarctl" / "journal").exists() or not list((demo_dir / ".dsarctl" / "journal").iterdir())
+
+
+@pytest.mark.parametrize("value", ["soon", "-1", "nan", "inf"])
+def test_a_bad_wait_is_refused_in_one_line(cli, demo_dir, monkeypatch, value):
+    monkeypatch.setenv("DSARCTL_ERASE_WAIT", value)
+    r = cli("-i", str(demo_dir / "inventory.yaml"), "erase", "alice@example.com", "--yes")
+    assert (r.code, r.out) == (2, ""), r
+    assert r.err == (f"dsarctl: error: DSARCTL_ERASE_WAIT: '{value}' is not a number of seconds "
+                     "(0 or more; default 600)\n"), r
+
+
+def test_two_erase_processes_one_after_the_other_while_the_first_is_stopped(demo_dir):
+    """Two real erase processes: the first stops itself (SIGSTOP) after writing its journal, holding the
+    lock; the second waits for it, naming its pid; once the first goes on, both finish, and the log verifies."""
+    import signal
+
+    first = subprocess.Popen(_erase(demo_dir, "alice@example.com"),
+                             env={**_env(), "DSARCTL_TEST_KILL_AT": "journal.written@STOP"},
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 60
+        while Path(f"/proc/{first.pid}/stat").read_text().split(") ", 1)[1][0] != "T":
+            assert time.monotonic() < deadline and first.poll() is None, "the first erase did not stop"
+            time.sleep(0.05)
+        second = subprocess.Popen(_erase(demo_dir, "bob@example.com"), env={**_env(), "DSARCTL_ERASE_WAIT": "120"},
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        waiting = _read_until(second, b"waiting for").decode()
+        assert f", pid {first.pid} on " in waiting, waiting
+    finally:
+        first.send_signal(signal.SIGCONT)
+    for process in (first, second):
+        out, err = process.communicate(timeout=120)
+        assert process.returncode == 0, err.decode()
+    lowered = (demo_dir / "demo" / "newsletter.csv").read_bytes().lower()
+    assert b"alice@example.com" not in lowered and b"bob@example.com" not in lowered
+    verify = subprocess.run([sys.executable, "-m", "dsarctl", "-i", str(demo_dir / "inventory.yaml"), "audit", "verify"],
+                            env=_env(), capture_output=True, timeout=60)
+    assert verify.returncode == 0, verify.stdout.decode() + verify.stderr.decode()
+
+
+def test_the_erase_lock_is_released_when_the_command_ends_however_it_ends(cli, demo_dir, monkeypatch):
+    monkeypatch.setenv("DSARCTL_ERASE_WAIT", "0")  # a lock still held would refuse the next erase at once
+    inventory = str(demo_dir / "inventory.yaml")
+    assert cli("-i", inventory, "erase", "alice@example.com").code == 2  # no terminal, no --yes: refused
+    assert cli("-i", inventory, "erase", "alice@example.com", "--yes").code == 0
+    assert cli("-i", inventory, "erase", "bob@example.com", "--yes", "--json").code == 0
+    assert cli("-i", inventory, "erase", "--replay", "--yes").code in (0, 3)
+    assert cli("-i", inventory, "erase", "bob@example.com", "--yes").code == 0
