@@ -100,56 +100,10 @@ def carry_out(inventory: Inventory, plan: Plan, *, operator: str, now: datetime,
 
 
 def verify(inventory: Inventory, plan: Plan, run: RunResult | None = None) -> list[dict[str, Any]]:
-    """Search again with every identifier of the plan: what is still there, and why. The result is what
-    a full search reports; file collections the erase can show hold nothing of the subject any more
-    (see settle.py) are not read again for the plan's identifiers."""
-    from ..search import find_subject
-    from .settle import settled
+    """What remains of the subject after the erase, record by record, and why (see remaining.py)."""
+    from .remaining import verify as remaining
 
-    if not plan.identifiers:
-        return []
-    again = find_subject(inventory, plan.identifiers, expand=True, settled=settled(inventory, plan, run))
-    kept = {(s.system, s.collection, _hashable(s.key)): s.kept for s in plan.steps if s.kept}
-    out: list[dict[str, Any]] = []
-    for system, collection, error in again.failures:
-        out.append({"system": system, "collection": collection, "status": "failed", "count": 0,
-                    "reason": f"could not be searched: {error}"})
-    for sres in again.systems.values():
-        if sres.system.is_manual:
-            continue
-        for cres in sres.collections.values():
-            shared = [r for r in cres.records if (r.system, r.collection, _hashable(r.key)) in kept]
-            if shared:  # rows other people's records point at: left on purpose, said so
-                reasons = sorted({kept[(r.system, r.collection, _hashable(r.key))] for r in shared})
-                out.append({"system": sres.system.name, "collection": cres.collection.name, "count": len(shared),
-                            "records": [r.location for r in shared], "status": "kept",
-                            "reason": "; ".join(reasons)})
-            records = [r for r in cres.records if not any(r is k for k in shared)]
-            if not records:
-                continue
-            rule = cres.collection.erase
-            entry = {"system": sres.system.name, "collection": cres.collection.name, "count": len(records),
-                     "records": [r.location for r in records]}
-            if rule is None:
-                entry.update(status="kept", reason="no erase rule in the inventory")
-            elif rule.action == "retain":
-                dates = [d for d in (rule.until.compute(r.data, plan.erased_on) for r in records) if d] if rule.until else []
-                until = max(dates) if dates else None
-                entry.update(status="retained", reason=rule.reason, until=until.isoformat() if until else None)
-            elif rule.action == "anonymize":
-                entry.update(status="anonymized", reason="anonymized; the record still carries an identifier "
-                                                         "the rule does not mask")
-            else:
-                entry.update(status="not erased", reason="still present after the erase")
-            out.append(entry)
-    for task in plan.tasks:
-        out.append({"system": task["system"], "collection": None, "status": "manual", "count": None,
-                    "reason": f"manual task open: {task['processor'] or task['system']}"})
-    return out
-
-
-def _hashable(key: Any) -> Any:
-    return tuple(key) if isinstance(key, list) else key
+    return remaining(inventory, plan, run)
 
 
 def replay(inventory: Inventory, *, operator: str, now: datetime,

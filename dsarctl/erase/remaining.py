@@ -1,0 +1,177 @@
+"""What remains of a subject after an erase, record by record, and why: the report's "What remains".
+
+The report says of each record what it holds now, never what its rule meant to happen:
+
+- the sources are searched again with every identifier of the plan (files the erase can show hold
+  nothing of the subject any more are not read again, see settle.py);
+- every planned record that was to be masked is read again by its key where the source can (SQL), and
+  so is every planned record of a system whose erase failed (its transaction was rolled back): a record
+  can hold the plaintext without carrying an identifier the search would find;
+- each record is then judged by its contents: its rule's masks hold, or they do not.
+
+Statuses: `kept` (no erase rule, or left for other people's records that point at it), `retained` (a
+retain rule, its masks in place), `anonymized` (masked as the rule says, still carrying an identifier
+the rule does not mask), `not erased` (the erase was to delete or mask it and it still holds what it
+held: the reason is the source's error when the system's erase failed), `failed` (could not be read
+again), `manual` (a task for a processor). `not erased` and `failed` make the erase exit 3.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..connectors import open_connector
+from ..errors import DsarError
+from ..inventory.model import Inventory
+from .mask import Masker
+
+ANONYMIZED = "anonymized; the record still carries an identifier the rule does not mask"
+STILL_THERE = "still present after the erase"
+
+
+def verify(inventory: Inventory, plan: Any, run: Any = None) -> list[dict[str, Any]]:
+    """Search again with every identifier of the plan and read the planned records again: what is
+    still there, record by record, and why (see the module docstring)."""
+    from ..search import find_subject
+    from .apply import install_key
+    from .settle import settled
+
+    if not plan.identifiers:
+        return []
+    again = find_subject(inventory, plan.identifiers, expand=True, settled=settled(inventory, plan, run))
+    failed_units = {u.system: u.error for u in run.units if u.status == "failed"} if run else {}
+    out: list[dict[str, Any]] = []
+    unreadable: set[tuple[str, str]] = set()
+    for system, collection, error in again.failures:
+        unreadable.add((system, collection))
+        out.append(_failed(system, collection, f"could not be searched: {error}"))
+    read, errors = _read_again(inventory, plan, failed_units)
+    for (system, collection), error in errors.items():
+        if (system, collection) not in unreadable:
+            unreadable.add((system, collection))
+            out.append(_failed(system, collection, f"could not be read again: {error}"))
+    key = install_key(inventory)
+    steps = {(s.system, s.collection, _key(s.key)): s for s in plan.steps}
+    judge = _Judge(Masker(key), failed_units, plan.erased_on)
+    for sres in again.systems.values():
+        if sres.system.is_manual:
+            continue
+        for cres in sres.collections.values():
+            coll = cres.collection
+            place = (sres.system.name, coll.name)
+            left = _left_alone(inventory, plan, cres, steps, key)
+            if left:  # rows other people's records point at, messages they share: left on purpose, said so
+                shared = [r for r in cres.records if id(r) in left]
+                out.append({"system": place[0], "collection": place[1], "count": len(shared),
+                            "records": [r.location for r in shared], "status": "kept",
+                            "reason": "; ".join(sorted(set(left.values())))})
+            records = {_key(r.key): (r.location, r.data, True) for r in cres.records if id(r) not in left}
+            for record_key, data in read.get(place, {}).items():
+                step = steps.get(place + (record_key,))
+                if record_key not in records and not (step and step.kept):
+                    records[record_key] = (step.location if step else None, data, False)
+            groups: dict[tuple[str, str], list[tuple[str | None, dict]]] = {}
+            for record_key, (location, data, searched) in records.items():
+                verdict = judge(coll, data, searched)
+                if verdict:
+                    groups.setdefault(verdict, []).append((location, data))
+            out.extend(judge.entry(coll, status, reason, members) for (status, reason), members in groups.items())
+    for task in plan.tasks:
+        out.append({"system": task["system"], "collection": None, "status": "manual", "count": None,
+                    "reason": f"manual task open: {task['processor'] or task['system']}"})
+    return out
+
+
+def _left_alone(inventory: Inventory, plan: Any, cres: Any, steps: dict, key: bytes) -> dict[int, str]:
+    """id(record) -> why, for the records found again that the plan left as they are on purpose: rows
+    other people's records point at."""
+    return {id(r): steps[(r.system, r.collection, _key(r.key))].kept for r in cres.records
+            if getattr(steps.get((r.system, r.collection, _key(r.key))), "kept", None)}
+
+
+class _Judge:
+    """The status of one record after the erase, from what it holds now."""
+
+    def __init__(self, masker: Masker, failed_units: dict[str, str], erased_on):
+        self.masker = masker
+        self.failed_units = failed_units
+        self.erased_on = erased_on
+
+    def __call__(self, coll, data: dict, searched: bool) -> tuple[str, str] | None:
+        rule = coll.erase
+        if rule is None:
+            return ("kept", "no erase rule in the inventory") if searched else None
+        failed = self.failed_units.get(coll.system.name)
+        if rule.action == "delete":
+            return "not erased", failed or STILL_THERE
+        unmasked = self.masker.unmasked(data, rule.fields) if rule.fields else []
+        if unmasked:
+            return "not erased", failed or (f"not masked as planned ({', '.join(unmasked)}): the record changed "
+                                            f"or appeared after the search")
+        if not searched:
+            return None  # masked as planned and no longer found as the subject's
+        if rule.action == "retain":
+            return "retained", rule.reason or ""
+        return "anonymized", ANONYMIZED
+
+    def entry(self, coll, status: str, reason: str, members: list[tuple[str | None, dict]]) -> dict[str, Any]:
+        entry: dict[str, Any] = {"system": coll.system.name, "collection": coll.name, "count": len(members),
+                                 "records": [location for location, _ in members], "status": status,
+                                 "reason": reason}
+        rule = coll.erase
+        if status == "retained":
+            dates = [d for d in (rule.until.compute(data, self.erased_on) for _, data in members) if d] \
+                if rule.until else []
+            entry["until"] = max(dates).isoformat() if dates else None
+        return entry
+
+
+def _read_again(inventory: Inventory, plan: Any, failed_units: dict[str, str]
+                ) -> tuple[dict[tuple[str, str], dict], dict[tuple[str, str], str]]:
+    """The planned records to read again by key, as their sources hold them now: those to be masked,
+    and every record to be changed in a system whose erase failed. Sources that cannot read a record
+    by key (files) are left to the search."""
+    wanted: dict[tuple[str, str], list] = {}
+    for cplan in plan.collections:
+        if cplan.status != "ok":
+            continue
+        for step in cplan.steps:
+            if getattr(step, "kept", None):
+                continue
+            if step.fields or (cplan.system in failed_units and step.target() is not None):
+                wanted.setdefault((cplan.system, cplan.collection), []).append(_key(step.key))
+    read: dict[tuple[str, str], dict] = {}
+    errors: dict[tuple[str, str], str] = {}
+    for system_name in dict.fromkeys(system for system, _ in wanted):
+        system = inventory.systems.get(system_name)
+        if system is None:
+            continue
+        try:
+            with open_connector(system, inventory) as connector:
+                for (name, coll_name), keys in wanted.items():
+                    if name != system_name or coll_name not in system.collections:
+                        continue
+                    try:
+                        rows = connector.read_records(system.collections[coll_name], keys)
+                    except (DsarError, OSError) as exc:
+                        errors[(name, coll_name)] = _reason(inventory, exc)
+                        continue
+                    if rows is not None:
+                        read[(name, coll_name)] = {_key(k): v for k, v in rows.items()}
+        except (DsarError, OSError) as exc:
+            for (name, coll_name) in wanted:
+                if name == system_name:
+                    errors[(name, coll_name)] = _reason(inventory, exc)
+    return read, errors
+
+
+def _failed(system: str, collection: str, reason: str) -> dict[str, Any]:
+    return {"system": system, "collection": collection, "status": "failed", "count": 0, "reason": reason}
+
+
+def _reason(inventory: Inventory, exc: Exception) -> str:
+    return inventory.redact(str(getattr(exc, "reason", None) or exc))
+
+
+def _key(key: Any) -> Any:
+    return tuple(key) if isinstance(key, list) else key
