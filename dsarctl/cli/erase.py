@@ -52,6 +52,7 @@ def erase(
             raise UsageError("--replay takes no subject, no --batch and no --request")
         if dry_run:
             raise UsageError("--replay has no --dry-run; it acts only on records of past erasures")
+        _one_at_a_time(ctx, inventory, operator, now, out)
         _confirm(out, yes, "Re-apply every recorded erasure to the sources now?")
         result = replay_all(inventory, operator=operator, now=now)
         record_run(inventory, "erase", result, extra={"replay": True, **result.audit_summary(install_key(inventory))})
@@ -59,6 +60,8 @@ def erase(
         _fail_exit(out, result)
         return
     subjects = _subjects(inventory, subject, ids, batch)
+    if not dry_run:
+        _one_at_a_time(ctx, inventory, operator, now, out)
     resumed = [] if dry_run else resume_unfinished(inventory, operator=operator, now=now)
     for run in resumed:
         out.message(f"finished the interrupted erase run {run.run_id}"
@@ -93,6 +96,19 @@ def erase(
         data["request"] = {**run, "created": bool(attached and attached["created"])}
     out.emit(data, render_result)
     _fail_exit(out, result)
+
+
+def _one_at_a_time(ctx: typer.Context, inventory, operator: str, now, out: Output) -> None:
+    """Hold the erase lock until the command ends: a second erase waits here, saying for whom, up to
+    $DSARCTL_ERASE_WAIT seconds (erase/runlock.py)."""
+    from ..erase import runlock
+    from ..erase.apply import audit_dir
+
+    def waiting(text: str) -> None:  # one line, whatever the terminal's width: scripts and logs grep it
+        out.err.print(text, style="yellow", markup=False, highlight=False, soft_wrap=True)
+
+    ctx.call_on_close(runlock.hold(audit_dir(inventory), operator=operator, now=now, wait=runlock.wait_limit(),
+                                   on_wait=waiting))
 
 
 def _subjects(inventory, subject, ids, batch):
