@@ -25,6 +25,7 @@ IDENTITY_TYPES = ("email", "phone", "string")
 _ATOMS = r'[^\s@<>,;"()\[\]]+'
 _QUOTED = r'"(?:[^"\\\x00-\x1f\x7f]|\\[^\x00-\x08\x0a-\x1f\x7f])+"'  # text, or a backslash and a character
 _EMAIL_RE = re.compile(rf"^(?:{_ATOMS}|{_QUOTED})@{_ATOMS}$")
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 @dataclass(frozen=True)
@@ -40,6 +41,8 @@ class IdentityKind:
         """The comparable form of `value`, or None when it is not a value of this kind."""
         if value is None or isinstance(value, bool):
             return None
+        if isinstance(value, str) and not value.isascii() and _LONE_SURROGATE.search(value):
+            return None  # a JSON "\udc80" escape: no one's identifier (UTF-8, as in the audit log, cannot hold it)
         if self.type == "email":
             return normalise_email(value)
         if self.type == "phone":

@@ -112,3 +112,31 @@ def test_a_lone_surrogate_escape_in_json_lines_exports(tmp_path, cli):
     assert row["note"] == "x\ufffdy" and row["name"] == "Zoë"
     assert "x\ufffdy" in files["index.html"].decode("utf-8")
     json.loads(files["manifest.json"].decode("utf-8"))
+    # the erase masks the record and writes the surrogate back as the escape it was
+    r = cli("-i", str(inventory), "erase", "alice@example.com", "--yes")
+    assert r.code == 0, r
+    first = (tmp_path / "u.jsonl").read_text(encoding="utf-8").splitlines()[0]
+    masked = json.loads(first)
+    assert masked["note"] == "x\udc80y" and masked["email"] != "alice@example.com"
+
+
+def test_a_lone_surrogate_in_an_identity_field_is_no_ones_identifier(tmp_path, cli):
+    """A value that cannot even be written in UTF-8 names no one: it is not followed (the audit log,
+    which keeps the run's identifiers, is UTF-8), and export and erase act on the record as found."""
+    (tmp_path / "u.jsonl").write_text('{"email": "alice@example.com", "account": "x\\udc80"}\n'
+                                      '{"email": "bob@example.com", "account": "b"}\n')
+    inventory = write_inventory(tmp_path, """
+        usage:
+          connector: jsonl
+          path: u.jsonl
+          identities: {email: email, customer_id: account}
+          erase: delete
+    """)
+    r = cli("-i", str(inventory), "find", "alice@example.com", "--json")
+    assert r.code == 0, r
+    assert [i["value"] for i in r.json()["identifiers"]] == ["alice@example.com"]
+    files = exported(cli, inventory, "alice@example.com", tmp_path)
+    assert json.loads(files["data/usage/usage.json"]) == [{"email": "alice@example.com", "account": "x\udc80"}]
+    r = cli("-i", str(inventory), "erase", "alice@example.com", "--yes")
+    assert r.code == 0, r
+    assert (tmp_path / "u.jsonl").read_text() == '{"email": "bob@example.com", "account": "b"}\n'

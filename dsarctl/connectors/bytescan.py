@@ -595,7 +595,15 @@ class LinesJob:
 
 
 def _parse_grep_output(out) -> Iterator[tuple[int, int, bytes]]:
-    for raw in out:
+    """(line number, offset, line) from grep -n -b output; a line longer than `lines.max_line_bytes()`
+    cut short after it (never read whole: its reader says it is too long)."""
+    from .lines import max_line_bytes
+
+    most = max_line_bytes() + 64  # with grep's "number:offset:" in front
+    while raw := out.readline(most):
+        if len(raw) == most and not raw.endswith(b"\n"):
+            while (more := out.readline(1 << 20)) and not more.endswith(b"\n"):
+                pass
         lineno, _, rest = raw.partition(b":")
         offset, _, line = rest.partition(b":")
         yield int(lineno), int(offset), line[:-1] if line.endswith(b"\n") else line

@@ -8,11 +8,13 @@ from typing import Iterator
 
 from .base import Connector, EraseOutcome, Finding, KeySpec
 from .files import LineRecords, display_path, iter_lines, offload_edits, source_errors
+from .lines import max_line_bytes, too_long
 
 _FILE_KEYS = {
     "path": KeySpec("path", "The CSV file, relative to the inventory."),
-    "encoding": KeySpec("str", "Text encoding (default utf-8; a BOM is skipped)."),
-    "delimiter": KeySpec("str", "Field separator (default ,)."),
+    "encoding": KeySpec("encoding", "Text encoding (default utf-8-sig: UTF-8, a BOM skipped; also latin-1, "
+                                    "cp1252, utf-16, utf-32 …, a BOM kept by an erase)."),
+    "delimiter": KeySpec("char", 'Field separator, one character (default ,; a tab: "\\t" in double quotes).'),
 }
 
 
@@ -114,6 +116,8 @@ class CsvConnector(LineRecords, Connector):
             raise self.fail(f"{where}: empty file, no header row")
         header = self._header(collection, header_raw, delimiter, where, header_start)
         header_lines = header_raw.count("\n")
+        fmt = self.line_format(collection)
+        limit = max_line_bytes()
         quotes = None
         done_until = 0
         for lineno, offset, _text in self.candidates(collection, job):
@@ -125,12 +129,14 @@ class CsvConnector(LineRecords, Connector):
             while quotes.before(start) % 2:  # inside a quoted field: the row began on an earlier line
                 start = _previous_line(handle, start)
                 start_line -= 1
-            raw_bytes = _row_bytes(handle, start)
+            raw_bytes = _row_bytes(handle, start, limit)
             done_until = start + len(raw_bytes)
+            if len(raw_bytes) > limit:
+                raise self.fail(too_long(where, start_line, limit))
             if raw_bytes.count(b'"') % 2:
                 raise self.fail(f"{where}:{start_line}: quoted field not closed before the end of the file")
             try:
-                raw = raw_bytes.decode(encoding)
+                raw = fmt.text(raw_bytes, start_line == 1)
             except UnicodeDecodeError as exc:
                 line = start_line + raw_bytes.count(b"\n", 0, exc.start)
                 raise self.fail(f"{where}:{line}: not valid {encoding} (byte 0x{raw_bytes[exc.start]:02x})") from None
@@ -175,7 +181,8 @@ class CsvConnector(LineRecords, Connector):
         with locked(collection.path):
             edits, outcome = offload_edits(self._edits, collection, targets, masker)
             if edits:
-                outcome.sha256 = rewrite_lines(collection.path, edits, checkpoint)
+                outcome.sha256 = rewrite_lines(collection.path, edits, checkpoint,
+                                               newline=self.line_format(collection).newline)
         return outcome
 
     def _edits(self, collection, targets, masker) -> tuple[dict[int, tuple[int, bytes]], EraseOutcome]:
@@ -183,8 +190,8 @@ class CsvConnector(LineRecords, Connector):
         file and computes only (it may run in a child process: see files.offload_edits)."""
         from ..filelock import line_ending, line_span, text_digest
 
-        delimiter, encoding = self._dialect(collection)
-        out_encoding = "utf-8" if encoding.lower().replace("_", "-") == "utf-8-sig" else encoding
+        delimiter, _ = self._dialect(collection)
+        fmt = self.line_format(collection)
         by_digest = {t.digest: t for t in targets}
         outcome = EraseOutcome()
         edits: dict[int, tuple[int, bytes]] = {}
@@ -212,7 +219,7 @@ class CsvConnector(LineRecords, Connector):
             buffer = io.StringIO()
             csv.writer(buffer, delimiter=delimiter, lineterminator=line_ending(raw)).writerow(
                 ["" if v is None else v for v in masked.values()])
-            edits[lineno] = (line_span(raw), buffer.getvalue().encode(out_encoding))
+            edits[lineno] = (line_span(raw), fmt.encode(buffer.getvalue(), lineno == 1))
             outcome.masked += 1
         outcome.missing = len(set(by_digest) - hit)
         return edits, outcome
@@ -322,17 +329,19 @@ def _previous_line(handle, offset: int) -> int:
         step *= 4
 
 
-def _row_bytes(handle, start: int) -> bytes:
-    """The bytes of the row starting at `start`: lines until the quotes are balanced."""
+def _row_bytes(handle, start: int, limit: int) -> bytes:
+    """The bytes of the row starting at `start`: lines until the quotes are balanced (or more than
+    `limit` bytes)."""
     handle.seek(start)
     parts = []
-    count = 0
-    while True:
-        line = handle.readline()
+    count = size = 0
+    while size <= limit:
+        line = handle.readline(limit + 1 - size)
         if not line:
             break
         parts.append(line)
+        size += len(line)
         count += line.count(b'"')
-        if count % 2 == 0:
+        if count % 2 == 0 and line.endswith(b"\n"):
             break
     return b"".join(parts)

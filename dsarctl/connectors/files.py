@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Iterator
 
 from .base import Record, StartedSearch, Wanted
 from .bytescan import LinesJob, Needles, needles_for
+from .lines import LineFormat, LongLine, check_encoding, line_format, max_line_bytes, too_long
 from .matching import FieldMatcher
 
 if TYPE_CHECKING:
@@ -72,41 +73,58 @@ def offload_edits(compute, collection, targets, masker):
     from ..filelock import line_ending, line_span, text_digest  # noqa: F401
 
     try:
-        codecs.lookup(compute.__self__.encoding(collection))  # a codec is imported on its first use
+        with open(collection.path, "rb") as handle:  # a codec is imported on its first use
+            codecs.getincrementaldecoder(line_format(compute.__self__.encoding(collection), handle.read(4)).codec)
         large = os.path.getsize(collection.path) >= OFFLOAD_BYTES
-    except (LookupError, OSError):
+    except (LookupError, ValueError, OSError):
         large = False  # the pass says what is wrong, in its usual words
     if not large:
         return compute(collection, targets, masker)
     return offload.call(compute, collection, targets, masker)
 
 
-def iter_lines(path, encoding: str, where: str, fail, handle=None) -> Iterator[tuple[int, str]]:
+def iter_lines(path, encoding: str, where: str, fail, handle=None, *, long_lines: bool = False
+               ) -> Iterator[tuple[int, "str | LongLine"]]:
     """(line number, text) for every line of a file (or of the open `handle`, from its start), decoding
-    each line on its own so that a bad byte is reported with its line number."""
+    each line on its own so that a bad byte is reported with its line number. A line longer than
+    `lines.max_line_bytes()` is an error naming it, or with `long_lines`, given as a `LongLine` (its
+    bytes in pieces, never whole in memory)."""
     if handle is not None:
         handle.seek(0)
-        yield from _decoded_lines(handle, encoding, where, fail)
+        yield from _decoded_lines(handle, encoding, where, fail, long_lines)
         return
     with source_errors(where, fail):
         handle = open(path, "rb")
     with handle:
-        yield from _decoded_lines(handle, encoding, where, fail)
+        yield from _decoded_lines(handle, encoding, where, fail, long_lines)
 
 
-def _decoded_lines(handle, encoding: str, where: str, fail) -> Iterator[tuple[int, str]]:
+def file_format(handle, encoding: str, fail) -> LineFormat:
+    """The `LineFormat` of the open file in `encoding` (read from its first bytes; the handle is left at
+    its start)."""
+    handle.seek(0)
+    head = handle.read(4)
+    handle.seek(0)
+    try:
+        return line_format(encoding, head)
+    except (LookupError, ValueError) as exc:
+        raise fail(check_encoding(encoding) or str(exc)) from None
+
+
+def _decoded_lines(handle, encoding: str, where: str, fail, long_lines: bool = False) -> Iterator[tuple[int, "str | LongLine"]]:
+    fmt = file_format(handle, encoding, fail)
+    limit = max_line_bytes()
     lineno = 0
-    # utf-8-sig decodes each line in Python (encodings/utf_8_sig.py) to drop a leading BOM: a line
-    # without one decodes the same as plain utf-8, in C
     try:
-        sig = codecs.lookup(encoding).name == "utf-8-sig"
-    except LookupError:
-        sig = False  # decoding says what is wrong, as before
-    try:
-        for raw in handle:
+        for raw in fmt.raw_lines(handle, limit):
             lineno += 1
+            if isinstance(raw, LongLine):
+                if not long_lines:
+                    raise fail(too_long(where, lineno, limit))
+                yield lineno, raw
+                continue
             try:
-                text = raw.decode("utf-8" if sig and not raw.startswith(codecs.BOM_UTF8) else encoding)
+                text = fmt.text(raw, lineno == 1)
             except UnicodeDecodeError as exc:
                 raise fail(f"{where}:{lineno}: not valid {encoding} (byte 0x{raw[exc.start]:02x} at column {exc.start + 1})") from None
             if "\x00" in text:
@@ -129,6 +147,12 @@ class LineRecords:
 
     def encoding(self, collection) -> str:
         return collection.options.get("encoding", "utf-8")
+
+    def line_format(self, collection) -> LineFormat:
+        """How the collection's file makes lines (its encoding, newline and byte order mark)."""
+        where = display_path(collection.path, self.inventory)
+        with source_errors(where, self.fail), open(collection.path, "rb") as handle:
+            return file_format(handle, self.encoding(collection), self.fail)
 
     def entries(self, collection):
         raise NotImplementedError
@@ -157,11 +181,15 @@ class LineRecords:
             if b"\x00" in head:
                 lineno = head.count(b"\n", 0, head.index(b"\x00")) + 1
                 raise self.fail(f"{where}:{lineno}: NUL byte in the file (is it binary or UTF-16?)")
+            fmt = file_format(handle, encoding, self.fail)
+            limit = max_line_bytes()
             for lineno, offset, raw in job.lines():
                 if offset + len(raw) < size:
                     raw += b"\n"  # the scan gives the line without its newline
+                if len(raw) > limit:
+                    raise self.fail(too_long(where, lineno, limit))
                 try:
-                    text = raw.decode(encoding)
+                    text = fmt.text(raw, lineno == 1)
                 except UnicodeDecodeError as exc:
                     raise self.fail(f"{where}:{lineno}: not valid {encoding} (byte 0x{raw[exc.start]:02x} "
                                     f"at column {exc.start + 1})") from None

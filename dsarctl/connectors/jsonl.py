@@ -7,6 +7,7 @@ from typing import Iterator
 
 from .base import Connector, EraseOutcome, Finding, KeySpec
 from .files import LineRecords, display_path, iter_lines, offload_edits
+from .lines import LongLine, max_line_bytes, too_long
 
 
 def _number(literal: str) -> float:
@@ -24,7 +25,7 @@ _DECODER = json.JSONDecoder(parse_float=_number)
 
 _FILE_KEYS = {
     "path": KeySpec("path", "The .jsonl file, relative to the inventory."),
-    "encoding": KeySpec("str", "Text encoding (default utf-8)."),
+    "encoding": KeySpec("encoding", "Text encoding (default utf-8; also utf-8-sig, utf-16, utf-32 …)."),
 }
 
 
@@ -79,37 +80,61 @@ class JsonlConnector(LineRecords, Connector):
         with locked(collection.path):
             edits, outcome = offload_edits(self._edits, collection, targets, masker)
             if edits:
-                outcome.sha256 = rewrite_lines(collection.path, edits, checkpoint)
+                outcome.sha256 = rewrite_lines(collection.path, edits, checkpoint,
+                                               newline=self.line_format(collection).newline)
         return outcome
 
     def _edits(self, collection, targets, masker) -> tuple[dict[int, tuple[int, bytes]], EraseOutcome]:
         """What `erase` changes: {line number: (lines replaced, new bytes)}, and the counts. Reads the
-        file and computes only (it may run in a child process: see files.offload_edits)."""
-        from ..filelock import line_ending, text_digest
+        file and computes only (it may run in a child process: see files.offload_edits). Every line is
+        parsed, except one longer than `lines.max_line_bytes()`: it is hashed as it streams by (a
+        search never returns such a line, so it is someone else's record and is copied as it is)."""
+        from ..filelock import text_digest
 
         by_digest = {t.digest: t for t in targets}
         outcome = EraseOutcome()
         edits: dict[int, tuple[int, bytes]] = {}
         hit: set[str] = set()
-        for lineno, obj, text in self.objects(collection):
-            target = by_digest.get(text_digest(text))
+        fmt = self.line_format(collection)
+        where = display_path(collection.path, self.inventory)
+        for lineno, text in iter_lines(collection.path, self.encoding(collection), where, self.fail, long_lines=True):
+            if isinstance(text, LongLine):
+                target = by_digest.get(text.digest(lineno == 1, where, lineno, self.fail))
+                if target is not None and target.action != "delete":
+                    raise self.fail(too_long(where, lineno, max_line_bytes()))
+            elif not text.strip():
+                continue
+            else:
+                obj = self._parse(text, where, lineno)
+                target = by_digest.get(text_digest(text))
             if target is None:
                 continue
             hit.add(target.digest)
             if target.action == "delete":
-                edits[lineno] = (1, b"")
+                edits[lineno] = (1, fmt.encode("", lineno == 1))  # the file's byte order mark stays
                 outcome.deleted += 1
                 continue
             masked = masker.mask(obj, target.fields)
             if masked == obj:
                 outcome.unchanged += 1
                 continue
-            compact = '": ' not in text and '", ' not in text
-            line = json.dumps(masked, ensure_ascii=False, separators=(",", ":") if compact else None)
-            edits[lineno] = (1, (line + line_ending(text)).encode(self.encoding(collection)))
+            edits[lineno] = (1, self._line(masked, text, fmt, lineno == 1))
             outcome.masked += 1
         outcome.missing = len(set(by_digest) - hit)
         return edits, outcome
+
+    @staticmethod
+    def _line(obj: dict, text: str, fmt, first: bool) -> bytes:
+        """A masked record as its line: compact when the line was; a string the encoding cannot hold
+        (a lone surrogate, from a JSON "\\udc80" escape) written as the escape it came from."""
+        from ..filelock import line_ending
+
+        compact = '": ' not in text and '", ' not in text
+        separators = (",", ":") if compact else None
+        try:
+            return fmt.encode(json.dumps(obj, ensure_ascii=False, separators=separators) + line_ending(text), first)
+        except UnicodeEncodeError:
+            return fmt.encode(json.dumps(obj, ensure_ascii=True, separators=separators) + line_ending(text), first)
 
     def check_collection(self, collection) -> list[Finding]:
         count = sum(1 for _ in self.objects(collection))

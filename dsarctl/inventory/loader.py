@@ -271,6 +271,26 @@ class _Loader:
             raise self.error(key_path + (key,), "must not be empty")
         return value
 
+    def _char(self, obj: dict, key_path: tuple, key: str) -> str:
+        """One character, white space included (a CSV delimiter: `delimiter: "\\t"` is a tab)."""
+        value = obj[key]
+        if not isinstance(value, str) or len(value) != 1:
+            hint = ' (write a tab as "\\t", in double quotes)' if value in ("\\t", "tab", "TAB", "Tab") else ""
+            raise self.error(key_path + (key,), f"must be one character, got {value!r}{hint}")
+        if value in '\r\n"':
+            raise self.error(key_path + (key,), f"cannot be {value!r}: it is a line end or the quote character")
+        return value
+
+    def _encoding(self, obj: dict, key_path: tuple, key: str) -> str:
+        """The name of a text encoding a line file can be read in."""
+        from ..connectors.lines import check_encoding
+
+        value = self._str(obj, key_path, key)
+        problem = check_encoding(value)
+        if problem:
+            raise self.error(key_path + (key,), problem)
+        return value
+
     def _bool(self, obj: dict, key_path: tuple, key: str, default: bool = False) -> bool:
         if key not in obj:
             return default
@@ -540,6 +560,10 @@ class _Loader:
                     raise self.error(kp + (key,), f"expected a whole number, got {value!r}")
             elif spec.type == "strlist":
                 value = self._strlist(raw, kp, key)
+            elif spec.type == "char":
+                value = self._char(raw, kp, key)
+            elif spec.type == "encoding":
+                value = self._encoding(raw, kp, key)
             out[key] = value
         return out
 

@@ -17,6 +17,8 @@ _SIMPLE = {
     "bool": {"type": "boolean"},
     "int": {"type": "integer"},
     "strlist": {"oneOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}]},
+    "char": {"type": "string", "minLength": 1, "maxLength": 1},
+    "encoding": {"type": "string"},
 }
 
 
