@@ -9,6 +9,7 @@ from typing import NamedTuple
 class KeySpec(NamedTuple):
     """An inventory key a connector (or the inventory itself) accepts."""
 
-    type: str  # str | path | bool | int | strlist | object | ...
+    type: str  # str | path | bool | int | strlist | emails | object | ...
     doc: str
     required: bool = False
+    choices: tuple[str, ...] = ()  # the values a str key accepts (empty: any text)

@@ -48,6 +48,7 @@ SETTINGS_KEYS = ("version", "controller", "audit", "custom_regime")  # what load
 MAX_NODES = 100_000  # far above any real inventory; an alias bomb hits it within milliseconds
 MAX_BYTES = 5_000_000
 _VAR_RE = re.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+_DOMAIN_RE = re.compile(r"^(?=.{1,253}$)([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
 _PERIOD_RE = re.compile(r"^\s*\d+\s+(business\s+)?(day|days|week|weeks|month|months|year|years)\s*$", re.I)
 
 
@@ -247,11 +248,18 @@ class _Loader:
         return _VAR_RE.sub(sub, text)
 
     # -- validation --------------------------------------------------------------------------------
-    def _keys(self, obj: Any, key_path: tuple, allowed: Mapping[str, Any], what: str, *, enforce_required: bool = True) -> dict:
+    def _keys(self, obj: Any, key_path: tuple, allowed: Mapping[str, Any], what: str, *, enforce_required: bool = True,
+              connector: str | None = None) -> dict:
+        """Check a mapping's keys; `connector`: the mapping is a system or collection of that connector,
+        and a key that only other connectors take says so."""
         if not isinstance(obj, dict):
             raise self.error(key_path, f"{what} must be a mapping, got {_typename(obj)}")
         for key in obj:
             if key not in allowed:
+                owners = _connectors_taking(key) if connector else []
+                if owners:
+                    raise self.error(key_path + (key,), f"key '{key}' in {what} applies to "
+                                                        f"{' and '.join(owners)} systems only, not to {connector}")
                 hint = _close_matches(key, list(allowed), n=1, cutoff=0.6)
                 suggestion = f"; did you mean '{hint[0]}'?" if hint else f" (allowed: {', '.join(sorted(allowed))})"
                 raise self.error(key_path + (key,), f"unknown key '{key}' in {what}{suggestion}")
@@ -403,6 +411,7 @@ class _Loader:
             address=self._str(raw, kp, "address"),
             dpo=self._str(raw, kp, "dpo"),
             authority=dict(authority),
+            domains=self._domains(raw, kp, "domains"),
         )
 
     def _custom_regime(self, raw: Any) -> dict | None:
@@ -477,7 +486,7 @@ class _Loader:
         if cls.implicit_collection:
             allowed.update({k: v for k, v in COLLECTION_KEYS.items() if k not in allowed})
             allowed.update({k: v for k, v in cls.collection_keys.items() if k not in allowed})
-        self._keys(raw, kp, allowed, f"system '{name}'", enforce_required=False)
+        self._keys(raw, kp, allowed, f"system '{name}'", enforce_required=False, connector=connector_name)
         system = System(
             name=name,
             connector=connector_name,
@@ -564,7 +573,45 @@ class _Loader:
                 value = self._char(raw, kp, key)
             elif spec.type == "encoding":
                 value = self._encoding(raw, kp, key)
+            elif spec.type == "emails":
+                value = self._emails(raw, kp, key)
+            if spec.choices and value not in spec.choices:
+                hint = _close_matches(str(value), spec.choices, n=1)
+                suggestion = f"; did you mean '{hint[0]}'?" if hint else ""
+                raise self.error(kp + (key,), f"unknown value '{value}' for '{key}' (one of: "
+                                              f"{', '.join(spec.choices)}){suggestion}")
             out[key] = value
+        return out
+
+    def _emails(self, raw: dict, kp: tuple, key: str) -> list[str]:
+        """An e-mail address or a list of them, normalised."""
+        from ..identity import normalise_email
+
+        out = []
+        for i, text in enumerate(self._strlist(raw, kp, key)):
+            value = normalise_email(text)
+            if value is None:
+                where = kp + (key,) + ((i,) if isinstance(raw[key], list) else ())
+                raise self.error(where, f"'{text}' is not an e-mail address")
+            out.append(value)
+        return out
+
+    def _domains(self, raw: dict, kp: tuple, key: str) -> list[str]:
+        """Mail domains (`controller.domains`), lowercased; each must be a name with a dot, written alone."""
+        out = []
+        for i, text in enumerate(self._strlist(raw, kp, key)):
+            where = kp + (key,) + ((i,) if isinstance(raw[key], list) else ())
+            value = text.strip().casefold().rstrip(".")
+            if value.startswith(("@", "*.")) or "@" in value:
+                raise self.error(where, f"'{text}' is not a domain: write the domain alone, e.g. northwind.example "
+                                        "(its subdomains count too)")
+            try:
+                ascii_name = value.encode("idna").decode("ascii")
+            except UnicodeError:
+                ascii_name = ""
+            if not _DOMAIN_RE.match(ascii_name):
+                raise self.error(where, f"'{text}' is not a domain name (e.g. northwind.example)")
+            out.append(value)
         return out
 
     def _remember_secret(self, url: str) -> None:
@@ -582,7 +629,7 @@ class _Loader:
         if not implicit:
             allowed = dict(COLLECTION_KEYS)
             allowed.update(cls.collection_keys)
-            self._keys(raw, kp, allowed, f"collection '{name}'")
+            self._keys(raw, kp, allowed, f"collection '{name}'", connector=system.connector)
         identities, unsearched, unfollowed = self._identity_fields(raw.get("identities"), kp + ("identities",))
         if (unsearched or unfollowed) and cls.is_mailbox:
             where = next(iter(sorted(unsearched | unfollowed)))
@@ -720,6 +767,18 @@ class _Loader:
                 except ValueError as exc:
                     raise self.error(kp + ("until",), str(exc)) from None
         return EraseRule(action=action, fields=fields, reason=reason, until=until)
+
+
+def _connectors_taking(key: str) -> list[str]:
+    """The built-in connectors whose systems or collections take `key` (asked only for an unknown key)."""
+    from ..connectors import registry
+
+    out = []
+    for name in sorted(registry.BUILTIN):
+        cls = registry.get(name)
+        if cls is not None and (key in cls.system_keys or key in cls.collection_keys):
+            out.append(name)
+    return out
 
 
 def _close_matches(word: str, choices, n: int = 1, cutoff: float = 0.6) -> list[str]:

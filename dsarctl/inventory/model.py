@@ -152,6 +152,7 @@ class Controller:
     address: str | None = None
     dpo: str | None = None
     authority: dict[str, str] = field(default_factory=dict)  # supervisory authority: name, url, ...
+    domains: list[str] = field(default_factory=list)  # the controller's own mail domains (subdomains too)
 
 
 @dataclass

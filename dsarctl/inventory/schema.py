@@ -19,6 +19,8 @@ _SIMPLE = {
     "strlist": {"oneOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}]},
     "char": {"type": "string", "minLength": 1, "maxLength": 1},
     "encoding": {"type": "string"},
+    "emails": {"oneOf": [{"type": "string", "format": "email"},
+                         {"type": "array", "items": {"type": "string", "format": "email"}}]},
 }
 
 
@@ -26,6 +28,8 @@ def _props(keys, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
     props = {}
     for name, spec in keys.items():
         schema = dict(_SIMPLE.get(spec.type, {}))
+        if getattr(spec, "choices", ()):
+            schema = {"enum": list(spec.choices)}
         schema["description"] = spec.doc
         props[name] = schema
     for name, schema in (overrides or {}).items():

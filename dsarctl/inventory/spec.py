@@ -27,6 +27,8 @@ CONTROLLER_KEYS = {
     "address": KeySpec("str", "Postal address of the controller."),
     "dpo": KeySpec("str", "Contact of the data protection officer."),
     "authority": KeySpec("object", "Supervisory authority to complain to: {name, url, address, email, phone}."),
+    "domains": KeySpec("strlist", "The controller's own mail domains (subdomains included), besides the domain of "
+                                  "`contact`: their addresses are not other people in a shared message."),
 }
 
 AUDIT_KEYS = {
