@@ -255,3 +255,52 @@ def test_a_csv_file_with_a_long_line_is_not_rewritten(tmp_path, cli, monkeypatch
     assert r.code == 3, r
     assert "people.csv:3: a line longer than 1 MiB" in r.out + r.err, r
     assert path.read_bytes() == before
+
+
+# -- the line reader against Python's decoding ----------------------------------------------------------
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+
+@settings(max_examples=300, deadline=None)
+@given(text=st.text(alphabet=st.sampled_from(["a", "\n", "\r", "Ċ", "\u0a0a", "ā", "😀", "\ufeff", "é"]), max_size=60),
+       written=st.sampled_from(["utf-16", "utf-16-le", "utf-16-be", "utf-32", "utf-32-be", "utf-8", "utf-8-sig",
+                                "utf-16-be+bom"]),
+       limit=st.sampled_from([16, 40, 1 << 20]))
+def test_lines_are_the_decoded_texts_lines(text, written, limit):
+    """Each line's text is the file's text (decoded by Python whole) cut after each U+000A; a line over
+    the limit comes as a LongLine whose streamed digest is the digest of that text."""
+    import os
+
+    from dsarctl.connectors.files import _decoded_lines
+    from dsarctl.connectors.lines import LongLine
+    from dsarctl.filelock import text_digest
+
+    class Failed(Exception):
+        pass
+
+    if written == "utf-16-be+bom":
+        data, encoding = codecs.BOM_UTF16_BE + text.encode("utf-16-be"), "utf-16"
+    else:
+        data, encoding = text.encode(written), written
+    whole = data.decode(encoding)
+    parts = whole.split("\n")
+    expected = [part + "\n" for part in parts[:-1]] + ([parts[-1]] if parts[-1] else [])
+    if encoding == "utf-8-sig":  # each line decoded on its own: a mark at any line's start goes
+        expected = [raw.decode("utf-8-sig") for raw in io.BytesIO(data)]
+    elif data and not whole:
+        expected = [""]  # a byte order mark alone: one empty line (a CSV then says it has no header row)
+    os.environ["DSARCTL_MAX_LINE_BYTES"] = str(limit)
+    try:
+        got = []
+        for _lineno, line in _decoded_lines(io.BytesIO(data), encoding, "f", Failed, True):
+            got.append(("long", line.digest(_lineno == 1, "f", _lineno, Failed)) if isinstance(line, LongLine) else line)
+    finally:
+        del os.environ["DSARCTL_MAX_LINE_BYTES"]
+    assert len(got) == len(expected)
+    for ours, theirs in zip(got, expected):
+        if isinstance(ours, tuple):
+            assert ours[1] == text_digest(theirs)
+        else:
+            assert ours == theirs

@@ -12,6 +12,7 @@ from __future__ import annotations
 import codecs
 import os
 from contextlib import contextmanager
+from functools import partial
 from typing import TYPE_CHECKING, Iterator
 
 from .base import Record, StartedSearch, Wanted
@@ -114,17 +115,24 @@ def file_format(handle, encoding: str, fail) -> LineFormat:
 def _decoded_lines(handle, encoding: str, where: str, fail, long_lines: bool = False) -> Iterator[tuple[int, "str | LongLine"]]:
     fmt = file_format(handle, encoding, fail)
     limit = max_line_bytes()
+    codec = fmt.codec
+    mark = codecs.BOM_UTF8 if fmt.sig else fmt.bom  # what a line may start with that is not its text
     lineno = 0
+    # most files: lines end at 0x0a, read by a C loop here (a generator in between costs a third more)
+    lines = iter(partial(handle.readline, limit + 1), b"") if fmt.newline == b"\n" else fmt.raw_lines(handle, limit)
     try:
-        for raw in fmt.raw_lines(handle, limit):
+        for raw in lines:
             lineno += 1
-            if isinstance(raw, LongLine):
+            if raw.__class__ is LongLine or len(raw) > limit:
                 if not long_lines:
                     raise fail(too_long(where, lineno, limit))
+                if raw.__class__ is not LongLine:
+                    raw = fmt.long_line(raw, handle)
                 yield lineno, raw
+                raw.drain()
                 continue
             try:
-                text = fmt.text(raw, lineno == 1)
+                text = fmt.text(raw, lineno == 1) if mark and raw.startswith(mark) else raw.decode(codec)
             except UnicodeDecodeError as exc:
                 raise fail(f"{where}:{lineno}: not valid {encoding} (byte 0x{raw[exc.start]:02x} at column {exc.start + 1})") from None
             if "\x00" in text:

@@ -22,6 +22,7 @@ import hashlib
 import os
 import sys
 from dataclasses import dataclass
+from functools import partial
 from itertools import chain
 from typing import BinaryIO, Callable, Iterator
 
@@ -83,17 +84,15 @@ class LineFormat:
 
     def raw_lines(self, handle: BinaryIO, limit: int) -> Iterator[bytes | "LongLine"]:
         """The lines from the handle's position: bytes, newline included; a line of more than `limit`
-        bytes as a `LongLine` (read it before taking the next line, or it is skipped unread)."""
+        bytes as a `LongLine` (what its reader leaves of it is skipped)."""
         if len(self.newline) == 1:
-            while raw := handle.readline(limit + 1):
+            for raw in iter(partial(handle.readline, limit + 1), b""):  # a C loop, as fast as `for raw in handle`
                 if len(raw) <= limit:
                     yield raw
                     continue
-                ends = raw.endswith(b"\n")
-                rest = () if ends else _rest_of_line(handle)
-                yield LongLine(self, chain((raw,), rest))
-                for _ in rest:  # what the reader left
-                    pass
+                line = self.long_line(raw, handle)
+                yield line
+                line.drain()
             return
         pieces = _wide_pieces(handle, self.newline)
         held: list[bytes] = []
@@ -102,16 +101,19 @@ class LineFormat:
             held.append(piece)
             size += len(piece)
             if size > limit:
-                rest = () if ends else _until_line_end(pieces)
-                yield LongLine(self, chain(held, rest))
-                for _ in rest:
-                    pass
+                line = LongLine(self, chain(held, () if ends else _until_line_end(pieces)))
+                yield line
+                line.drain()
                 held, size = [], 0
             elif ends:
                 yield b"".join(held) if len(held) > 1 else piece
                 held, size = [], 0
         if held:
             yield b"".join(held)
+
+    def long_line(self, first: bytes, handle: BinaryIO) -> "LongLine":
+        """The long line whose first `first` bytes were read from `handle` (a file of 0x0a newlines)."""
+        return LongLine(self, chain((first,), () if first.endswith(b"\n") else _rest_of_line(handle)))
 
 
 class LongLine:
@@ -120,6 +122,11 @@ class LongLine:
     def __init__(self, fmt: LineFormat, pieces: Iterator[bytes]):
         self.fmt = fmt
         self.pieces = pieces
+
+    def drain(self) -> None:
+        """Read past what is left of the line."""
+        for _ in self.pieces:
+            pass
 
     def digest(self, first: bool, where: str, lineno: int, fail: Callable[[str], Exception]) -> str:
         """`filelock.text_digest` of the line's text, computed piece by piece (its bytes checked as
