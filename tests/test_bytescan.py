@@ -141,7 +141,7 @@ def _tricky_company(folder: Path) -> None:
         b"Subject: =?utf-8?q?about_kim?=\r\n"
         b"\r\n"
         b"Please write to kim@example.com\r\n"
-        b"From kim@example.com is not a new message: no empty line before it\r\n"
+        b"From kim@example.com starts a message (as mailbox.mbox reads it) though no empty line is before it\r\n"
         b"\r\n"
         b"From x@example.org Mon Mar  2 11:30:00 2026\r\n"
         b"X-Junk: \xff\xfe\xc3\r\n"

@@ -10,7 +10,7 @@ from helpers import write_inventory
 MBOX = (
     b"From alice@example.com Mon Mar  2 09:15:00 2026\n"
     b"From: Alice <alice@example.com>\nTo: support@test.example\nSubject: My account\n\n"
-    b"Hello\nFrom my desk\n\n"
+    b"Hello\n>From my desk\n\n"  # escaped: an unescaped "From " line starts a message (as mailbox.mbox reads it)
     b"From bob@example.net Mon Mar  2 10:00:00 2026\n"
     b"From: bob@example.net\nTo: support@test.example\nSubject: Other\n\n"
     b"Hi\n>From the shop\n\n"

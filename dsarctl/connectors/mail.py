@@ -5,56 +5,39 @@ client would: display names, RFC 2047 encoded words, several addresses in one he
 never searched (a mention of an address in a text is not the person's record). Messages are read one at
 a time and handed to the export as raw bytes, so memory does not grow with the mailbox.
 
-mbox: a message starts at a line beginning with "From " at the start of the file or after an empty
-line; ">From " lines inside bodies are kept exactly as they are.
+mbox: framed as Python's `mailbox.mbox` frames it (see `mboxfile`): a message starts at every line
+beginning with "From ", an empty line before it or not; ">From " lines are kept exactly as they are.
+Headers are read as `email.policy.default` reads them, on every Python version (see `mailheaders`).
+
+A record is what the search read: its place (mbox: byte range; Maildir: file name) and the SHA-256 of
+its bytes (`Record.digest`), taken from the very bytes the search framed. An export copies a message
+only when its bytes still have that hash, and an erase acts only on messages with it: another process
+that rewrote the mailbox in between makes that collection fail (exit 3), never hands out or deletes
+another message.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
-from email.header import decode_header, make_header
-from email.parser import BytesHeaderParser
+from contextlib import contextmanager
 from email.policy import compat32
-from email.utils import getaddresses
-from functools import lru_cache
-from typing import Iterable, Iterator
+from typing import Iterator
 
 from .base import Connector, EraseOutcome, ExportFile, Finding, KeySpec, Record, Wanted
 from .bytescan import FilesJob, LinesJob, needles_for
 from .files import display_path, run_started, source_errors, start_file_search
+from .mailheaders import decode_words, header_addresses, header_fields
 from .matching import FieldMatcher
+from .mboxfile import MboxFile, eml_bounds, frames, range_digest
 
 _KEYS = {"path": KeySpec("path", "The mbox file or Maildir folder, relative to the inventory.")}
 SUMMARY_HEADERS = ("from", "to", "cc", "reply-to", "subject", "date", "message-id")
 _CHUNK = 1 << 16
+_SPOOL = 1 << 20  # a message to export is copied aside in memory up to this size, beyond it to a temp file
 
 
-def decode_words(value: str) -> str:
-    """RFC 2047 encoded words to text; the input unchanged when it cannot be decoded."""
-    try:
-        return str(make_header(decode_header(value)))
-    except Exception:
-        return value
-
-
-def header_addresses(values: Iterable[str]) -> list[str]:
-    """Every address in some header values, display names and encoded words understood."""
-    out: list[str] = []
-    for value in values:
-        out.extend(_value_addresses(str(value)))
-    return out
-
-
-@lru_cache(maxsize=4096)
-def _value_addresses(value: str) -> tuple[str, ...]:
-    """The addresses of one header value (cached: the mailbox's own address heads half the messages, and
-    the stdlib parser takes ~10 µs a value)."""
-    found = [addr for _name, addr in getaddresses([value]) if addr]
-    if not any("@" in a for a in found) and "=?" in value:
-        # a whole address hidden in an encoded word (not standard, but seen in the wild)
-        found = [addr for _name, addr in getaddresses([decode_words(value)]) if addr]
-    return tuple(found)
+__all__ = ["MboxConnector", "MaildirConnector", "decode_words", "header_addresses", "mask_message"]
 
 
 def mask_message(raw: bytes, fields: dict[str, str], masker, *, mbox: bool = False) -> bytes:
@@ -112,19 +95,33 @@ class _MailMixin:
     def _may_match(header_bytes: bytes, needles) -> bool:
         return needles is None or b"=?" in header_bytes or needles.holds(header_bytes)
 
-    def _headers(self, header_bytes: bytes):
-        return BytesHeaderParser(policy=compat32).parsebytes(header_bytes)
+    @staticmethod
+    def _headers(header_bytes: bytes) -> list[tuple[str, str]]:
+        """(lower-case name, value) of every header field, decoded and unfolded (see `mailheaders`)."""
+        return [(name.lower(), value) for name, value in header_fields(header_bytes)]
 
-    def _record_view(self, message) -> dict:
-        """The message's identity headers as {header: [addresses]} for the matcher."""
-        view: dict[str, object] = {}
-        for name in set(message.keys()):
-            lname = name.lower()
-            values = message.get_all(name) or []
-            view[lname] = header_addresses(values) if lname not in ("subject", "date", "message-id") else [
-                decode_words(str(v)) for v in values
-            ]
+    def _record_view(self, collection, fields: list[tuple[str, str]]) -> dict:
+        """The message's identity headers for the matcher: {header: [addresses]} for the fields of an
+        e-mail kind, {header: [text]} (encoded words decoded) for the others (a customer id header)."""
+        addressed, texts = self._identity_fields(collection)
+        view: dict[str, list[str]] = {}
+        for name, value in fields:
+            if name in addressed:
+                view.setdefault(name, []).extend(header_addresses([value]))
+            if name in texts:
+                view.setdefault(name, []).append(decode_words(value).strip())
         return view
+
+    def _identity_fields(self, collection) -> tuple[frozenset[str], frozenset[str]]:
+        """The lower-case names of the collection's identity headers: of e-mail kinds, of other kinds."""
+        cache = self.__dict__.setdefault("_fields_cache", {})
+        if collection.name not in cache:
+            kinds = self.inventory.identities
+            pairs = [(kinds[kind].type == "email", name.lower())
+                     for kind, names in collection.identities.items() for name in names]
+            cache[collection.name] = (frozenset(n for email, n in pairs if email),
+                                      frozenset(n for email, n in pairs if not email))
+        return cache[collection.name]
 
     def export_files(self, collection, records: list[Record]) -> list[ExportFile]:
         """Each message whole, as an .eml streamed from the mailbox (attachments kept)."""
@@ -133,54 +130,73 @@ class _MailMixin:
             for i, record in enumerate(records, 1)
         ]
 
-    def _summary(self, message) -> dict:
+    @staticmethod
+    def _summary(fields: list[tuple[str, str]]) -> dict:
         data = {}
         for name in SUMMARY_HEADERS:
-            values = message.get_all(name)
-            if values:
-                decoded = [decode_words(str(v)) for v in values]
+            decoded = [decode_words(value) for field, value in fields if field == name]
+            if decoded:
                 data[name] = decoded[0] if len(decoded) == 1 else decoded
         return data
+
+    def _match(self, collection, matcher: FieldMatcher, header_bytes: bytes, wanted: Wanted):
+        """(header fields, identities, hits) of a message's header block."""
+        fields = self._headers(header_bytes)
+        ids = matcher.identities(self._record_view(collection, fields))
+        return fields, ids, matcher.matches(ids, wanted)
+
+    def _verified_chunks(self, fd: int, start: int, end: int, digest: str | None, where: str,
+                         eml: bool = False) -> Iterator[bytes]:
+        """The bytes [start, end) of an open file (with `eml`: as `eml_bounds` cuts an mbox message),
+        once they are known to have the SHA-256 the search saw. They are copied aside while hashed (to
+        memory, to an unnamed temporary file beyond 1 MB), so that what is handed out is what was
+        hashed whatever another process writes meanwhile; on a mismatch nothing is handed out."""
+        import tempfile
+
+        copy = tempfile.SpooledTemporaryFile(max_size=_SPOOL)
+        with copy:
+            hashed = hashlib.sha256()
+            pos, first_line, tail = start, None, b""
+            while pos < end:
+                chunk = os.pread(fd, min(_CHUNK, end - pos), pos)
+                if not chunk:
+                    break
+                if first_line is None and b"\n" in chunk:
+                    first_line = pos - start + chunk.index(b"\n") + 1
+                hashed.update(chunk)
+                copy.write(chunk)
+                tail = (tail + chunk)[-2:]
+                pos += len(chunk)
+            if pos != end or (digest is not None and hashed.hexdigest() != digest):
+                raise self.fail(f"{where}: the message changed since the search (another program wrote the "
+                                f"mailbox meanwhile); nothing of it was exported: export again")
+            lo, hi = eml_bounds(end - start if first_line is None else first_line, end - start, tail) if eml \
+                else (0, end - start)
+            copy.seek(lo)
+            while lo < hi:
+                chunk = copy.read(min(_CHUNK, hi - lo))
+                if not chunk:
+                    break
+                lo += len(chunk)
+                yield chunk
 
 
 class MboxConnector(_MailMixin, Connector):
     name = "mbox"
     description = "mbox mail file"
 
-    def messages(self, collection) -> Iterator[tuple[int, int, int, bytes]]:
-        """(start offset, end offset, line number of the From_ line, header bytes) of every message."""
+    def messages(self, collection, handle=None) -> Iterator[tuple[int, int, int, bytes]]:
+        """(start offset, end offset, line number of the From_ line, header bytes) of every message (of
+        the open `handle` when given, from its start), framed as `mailbox.mbox` frames them."""
         where = display_path(collection.path, self.inventory)
+        if handle is not None:
+            handle.seek(0)
+            yield from frames(handle, where, self.fail)
+            return
         with source_errors(where, self.fail, "an mbox file"):
             handle = open(collection.path, "rb")
         with handle:
-            offset = 0
-            lineno = 0
-            start = start_line = None
-            headers: list[bytes] | None = None
-            in_headers = False
-            previous_blank = True
-            for line in handle:
-                lineno += 1
-                if line.startswith(b"From ") and previous_blank:
-                    if start is not None:
-                        if in_headers:
-                            raise self.fail(f"{where}:{start_line}: message headers are not terminated (truncated message?)")
-                        yield start, offset, start_line, b"".join(headers)
-                    start, start_line, headers, in_headers = offset, lineno, [], True
-                elif start is None:
-                    if line.strip():
-                        raise self.fail(f"{where}:{lineno}: not an mbox file (expected a 'From ' line)")
-                elif in_headers:
-                    if line in (b"\n", b"\r\n"):
-                        in_headers = False
-                    else:
-                        headers.append(line)
-                previous_blank = line in (b"\n", b"\r\n")
-                offset += len(line)
-            if start is not None:
-                if in_headers:
-                    raise self.fail(f"{where}:{start_line}: message headers are not terminated (truncated message?)")
-                yield start, offset, start_line, b"".join(headers)
+            yield from frames(handle, where, self.fail)
 
     def start_locate(self, collection, wanted: Wanted):
         return start_file_search(self, collection, wanted, self._needles(collection, wanted),
@@ -193,29 +209,39 @@ class MboxConnector(_MailMixin, Connector):
         matcher = FieldMatcher(collection, self.inventory)
         where = display_path(collection.path, self.inventory)
         needles = job.needles if job else None
-        found = self.messages(collection) if job is None else self.candidate_messages(collection, job)
-        for start, end, lineno, header_bytes in found:
-            if not self._may_match(header_bytes, needles):
-                continue  # cannot hold any searched address
-            message = self._headers(header_bytes)
-            ids = matcher.identities(self._record_view(message))
-            hits = matcher.matches(ids, wanted)
-            if hits:
-                yield Record(self.system.name, collection.name, (start, end), self._summary(message), ids, hits,
-                             f"{where}:{lineno}")
+        with self._opened(collection, job) as handle:
+            found = self.messages(collection, handle) if job is None else self.candidate_messages(collection, job, handle)
+            for start, end, lineno, header_bytes in found:
+                if not self._may_match(header_bytes, needles):
+                    continue  # cannot hold any searched address
+                fields, ids, hits = self._match(collection, matcher, header_bytes, wanted)
+                if hits:  # the digest of the very bytes framed, from the same open file
+                    yield Record(self.system.name, collection.name, (start, end), self._summary(fields), ids, hits,
+                                 f"{where}:{lineno}", range_digest(handle.fileno(), start, end))
 
-    def candidate_messages(self, collection, job: LinesJob) -> Iterator[tuple[int, int, int, bytes]]:
-        """`messages`, for only the messages with a candidate line (see `bytescan`) in their headers.
-        Each is framed from the candidate line: back to its From_ line, on to the blank line ending its
-        headers and to the next From_ line, by the same rules as the full read."""
+    @contextmanager
+    def _opened(self, collection, job: LinesJob | None):
+        """The open mbox a search reads: the one grep reads (the same version even if it is replaced
+        meanwhile; the job closes it), else the file opened here."""
         where = display_path(collection.path, self.inventory)
         with source_errors(where, self.fail, "an mbox file"):
             if os.path.isdir(collection.path):
                 raise IsADirectoryError(collection.path)
-            handle = job.file()  # the file grep reads: the same version even if it is replaced
+            handle = job.file() if job is not None else open(collection.path, "rb")
+        if job is not None:
+            yield handle
+            return
+        with handle:
+            yield handle
+
+    def candidate_messages(self, collection, job: LinesJob, handle) -> Iterator[tuple[int, int, int, bytes]]:
+        """`messages`, for only the messages with a candidate line (see `bytescan`) in their headers.
+        Each is framed from the candidate line: back to its From_ line, on to the empty line ending its
+        headers or the next From_ line, by the same rules as the full read (`mboxfile`)."""
+        where = display_path(collection.path, self.inventory)
         headers = self._identity_headers(collection)
         needles = job.needles
-        box = _Mbox(handle)
+        box = MboxFile(handle)
         for lineno, line in enumerate(box.read(0, 1 << 16).split(b"\n")[:-1], 1):
             if line.strip():
                 if not line.startswith(b"From "):
@@ -232,71 +258,59 @@ class MboxConnector(_MailMixin, Connector):
             start = box.message_start(offset)
             if start is None:
                 raise self.fail(f"{where}:{lineno}: not an mbox file (expected a 'From ' line)")
-            header_end = box.blank_line(start)
-            first_line = lineno - box.read(start, offset).count(b"\n")
-            if header_end is None:
-                raise self.fail(f"{where}:{first_line}: message headers are not terminated (truncated message?)")
-            if offset >= header_end:
+            end = box.next_message(start)
+            header_end = box.header_end(start, end)
+            if header_end is not None and offset >= header_end:
                 continue  # in the body: bodies are not searched
-            end = box.next_message(header_end)
-            block = box.read(start, header_end)
-            yield start, end, first_line, block[block.index(b"\n") + 1:]
+            block = box.read(start, end if header_end is None else header_end)
+            first_line = lineno - block.count(b"\n", 0, offset - start)
+            if header_end is None and end == box.size:
+                raise self.fail(f"{where}:{first_line}: message headers are not terminated (truncated message?)")
+            newline = block.find(b"\n")
+            yield start, end, first_line, block[newline + 1:] if newline != -1 else b""
             done_until = end
 
     def raw_chunks(self, collection, record: Record) -> Iterator[bytes]:
-        """The message as an .eml: its bytes without the mbox From_ line, read in chunks."""
-        start, end = record.key
-        with open(collection.path, "rb") as handle:
-            handle.seek(start)
-            first = handle.readline()
-            remaining = end - start - len(first)
-            while remaining > 0:
-                chunk = handle.read(min(_CHUNK, remaining))
-                if not chunk:
-                    break
-                remaining -= len(chunk)
-                yield chunk
+        """The message as an .eml, as `mailbox.mbox.get_bytes` gives it: without the From_ line and the
+        empty line before the next message; only when its bytes are still those the search saw."""
+        start, end = record.key[:2]
+        where = record.location or display_path(collection.path, self.inventory)
+        with source_errors(display_path(collection.path, self.inventory), self.fail, "an mbox file"):
+            handle = open(collection.path, "rb")
+        with handle:
+            yield from self._verified_chunks(handle.fileno(), start, end, record.digest, where, eml=True)
 
     # -- erase ---------------------------------------------------------------------------------------
     def scan(self, collection) -> Iterator[Record]:
         matcher = FieldMatcher(collection, self.inventory)
         where = display_path(collection.path, self.inventory)
-        for start, end, lineno, header_bytes in self.messages(collection):
-            message = self._headers(header_bytes)
-            yield Record(self.system.name, collection.name, (start, end), self._summary(message),
-                         matcher.identities(self._record_view(message)), set(), f"{where}:{lineno}")
+        with self._opened(collection, None) as handle:
+            for start, end, lineno, header_bytes in self.messages(collection, handle):
+                fields, ids, _hits = self._match(collection, matcher, header_bytes, {})
+                yield Record(self.system.name, collection.name, (start, end), self._summary(fields), ids, set(),
+                             f"{where}:{lineno}", range_digest(handle.fileno(), start, end))
 
     def record_digests(self, collection, keys) -> dict:
-        out = {}
+        """SHA-256 of the messages at `keys` (byte ranges) as the file is now. The search's own digests
+        (`Record.digest`) are what an erase uses; this serves records that come without one."""
         with open(collection.path, "rb") as handle:
-            for key in keys:
-                start, end = key
-                handle.seek(start)
-                out[tuple(key)] = hashlib.sha256(handle.read(end - start)).hexdigest()
-        return out
+            return {tuple(key): range_digest(handle.fileno(), key[0], key[1]) for key in keys}
 
     def erase(self, collection, targets, masker, checkpoint) -> EraseOutcome:
-        """Remove whole messages, or mask their fields (found by content hash); every other byte,
-        ">From " escapes included, is copied as it is. A mailbox that does not parse completely is not
+        """Remove whole messages, or change them (mask, redact); every other byte, ">From " escapes
+        included, is copied as it is. Each target is the message the search read (`_placed`); one that
+        is nowhere any more counts as missing. A mailbox that does not parse completely is not
         rewritten."""
         from ..filelock import locked, rewrite_ranges
 
-        by_digest = {t.digest: t for t in targets}
         outcome = EraseOutcome()
         with locked(collection.path):
-            replacements, hit = {}, set()
+            replacements = {}
             with open(collection.path, "rb") as handle:
-                placed = self._in_place(handle, targets)
-                if len({digest for _s, _e, digest in placed}) < len(by_digest):
-                    # the file changed since the plan: read every message
-                    placed = ((start, end, None) for start, end, _line, _headers in self.messages(collection))
-                for start, end, _digest in placed:
+                placed = self._placed(collection, handle, targets)
+                for start, end, target in placed:
                     handle.seek(start)
                     raw = handle.read(end - start)
-                    target = by_digest.get(hashlib.sha256(raw).hexdigest())
-                    if target is None:
-                        continue
-                    hit.add(target.digest)
                     if target.action == "delete":
                         replacements[(start, end)] = b""
                         outcome.deleted += 1
@@ -306,26 +320,49 @@ class MboxConnector(_MailMixin, Connector):
                         # the next message's From_ line must follow an empty line
                         replacements[(start, end)] = from_line + b"\n" + masked.rstrip(b"\n") + b"\n\n"
                         outcome.masked += 1
-            outcome.missing = len(set(by_digest) - hit)
+            outcome.missing = len(targets) - len(placed)
             if replacements:
                 outcome.sha256 = rewrite_ranges(collection.path, replacements, checkpoint)
         return outcome
 
-    @staticmethod
-    def _in_place(handle, targets) -> list[tuple[int, int, str]]:
-        """The targets still where the plan found them: (start, end, digest) of each planned range that
-        still holds a whole message with the planned content hash."""
-        box = _Mbox(handle)
-        out = []
+    def _placed(self, collection, handle, targets) -> list[tuple[int, int, object]]:
+        """(start, end, target) of every target found, in file order. A target is found at the byte
+        range the search read when that still holds a whole message with the search's hash; else (the
+        file was rewritten since and the offsets moved, or a resumed run knows only the hash) at the
+        first message with that hash (and length) not taken yet, from a read of every message. A
+        message is never taken twice, so byte-identical copies are distinct records. A target whose
+        bytes are nowhere is missing when a resumed run knows only its hash (an earlier run removed
+        it); when it comes from this run's search (it has its range), another program changed the
+        message meanwhile, and the collection fails before anything in it is changed."""
+        box = MboxFile(handle)
+        placed, lost, taken = [], [], set()
         for target in targets:
-            if not target.key or len(target.key) != 2:
-                continue
-            start, end = target.key
-            raw = box.read(start, end)
-            if (raw.startswith(b"From ") and box.starts_message(start) and hashlib.sha256(raw).hexdigest() == target.digest
-                    and (end == box.size or (box.read(end, end + 5) == b"From " and box.starts_message(end)))):
-                out.append((start, end, target.digest))
-        return sorted(set(out))
+            key = tuple(target.key) if target.key else ()
+            if len(key) == 2 and key[0] not in taken and box.holds(key[0], key[1], target.digest):
+                placed.append((key[0], key[1], target))
+                taken.add(key[0])
+            elif target.digest:
+                lost.append(target)
+        if lost:
+            known = all(t.key and len(t.key) == 2 for t in lost)
+            sizes = {t.key[1] - t.key[0] for t in lost} if known else None
+            for start, end, _line, _headers in self.messages(collection, handle):
+                if start in taken or (sizes is not None and end - start not in sizes):
+                    continue
+                digest = range_digest(handle.fileno(), start, end)
+                target = next((t for t in lost if t.digest == digest), None)
+                if target is not None:
+                    lost.remove(target)
+                    placed.append((start, end, target))
+                    taken.add(start)
+                    if not lost:
+                        break
+        changed = sum(1 for t in lost if t.key)
+        if changed:
+            raise self.fail(f"{display_path(collection.path, self.inventory)}: {changed} message(s) found by the "
+                            "search changed since (another program wrote the mailbox meanwhile); nothing in it "
+                            "was changed: run erase again")
+        return sorted(placed, key=lambda p: p[0])
 
     def check_collection(self, collection) -> list[Finding]:
         count = sum(1 for _ in self.messages(collection))
@@ -363,19 +400,34 @@ class MaildirConnector(_MailMixin, Connector):
     def read_headers(self, collection, rel: str) -> bytes | None:
         """The header block of a message file; None when it vanished since the folder was listed (a
         mail client moved it from new/ to cur/, or another erase removed it)."""
-        where = display_path(collection.path, self.inventory)
-        lines = []
+        handle = self._open(collection, rel)
+        if handle is None:
+            return None
+        with handle:
+            return _header_block(handle)
+
+    def _open(self, collection, rel: str):
+        """A message file opened for reading; None when it vanished since the folder was listed."""
         try:
-            with open(os.path.join(collection.path, rel), "rb") as handle:
-                for line in handle:
-                    if line in (b"\n", b"\r\n"):
-                        break
-                    lines.append(line)
+            return open(os.path.join(collection.path, rel), "rb")
         except FileNotFoundError:
             return None
         except OSError as exc:
-            raise self.fail(f"cannot read {where}/{rel}: {exc.strerror}") from None
-        return b"".join(lines)
+            raise self.fail(f"cannot read {display_path(collection.path, self.inventory)}/{rel}: {exc.strerror}") from None
+
+    def _read(self, collection, rel: str, matcher: FieldMatcher, wanted: Wanted, needles):
+        """(header fields, identities, hits, SHA-256 of the file) of a message file, the hash taken from
+        the same open file only when it matches; None when it vanished or cannot match."""
+        handle = self._open(collection, rel)
+        if handle is None:
+            return None
+        with handle:
+            header_bytes = _header_block(handle)
+            if not self._may_match(header_bytes, needles):
+                return None
+            fields, ids, hits = self._match(collection, matcher, header_bytes, wanted)
+            fd = handle.fileno()
+            return fields, ids, hits, range_digest(fd, 0, os.fstat(fd).st_size) if hits or not wanted else None
 
     def start_locate(self, collection, wanted: Wanted):
         return start_file_search(self, collection, wanted, self._needles(collection, wanted),
@@ -391,31 +443,31 @@ class MaildirConnector(_MailMixin, Connector):
             chosen = (job or FilesJob(collection.path, ["cur", "new"], needles)).names()
             names = sorted(chosen) if chosen is not None else None
         for rel in self.files(collection) if names is None else names:
-            header_bytes = self.read_headers(collection, rel)
-            if header_bytes is None or not self._may_match(header_bytes, needles):
-                continue
-            message = self._headers(header_bytes)
-            ids = matcher.identities(self._record_view(message))
-            hits = matcher.matches(ids, wanted)
-            if hits:
-                yield Record(self.system.name, collection.name, rel, self._summary(message), ids, hits, f"{where}/{rel}")
+            read = self._read(collection, rel, matcher, wanted, needles)
+            if read is not None and read[2]:
+                fields, ids, hits, digest = read
+                yield Record(self.system.name, collection.name, rel, self._summary(fields), ids, hits,
+                             f"{where}/{rel}", digest)
 
     def raw_chunks(self, collection, record: Record) -> Iterator[bytes]:
-        with open(os.path.join(collection.path, record.key), "rb") as handle:
-            while chunk := handle.read(_CHUNK):
-                yield chunk
+        """The message file whole, only when its bytes are still those the search saw."""
+        where = record.location or f"{display_path(collection.path, self.inventory)}/{record.key}"
+        with source_errors(where, self.fail, "a message file"):
+            handle = open(os.path.join(collection.path, record.key), "rb")
+        with handle:
+            fd = handle.fileno()
+            yield from self._verified_chunks(fd, 0, os.fstat(fd).st_size, record.digest, where)
 
     # -- erase ---------------------------------------------------------------------------------------
     def scan(self, collection) -> Iterator[Record]:
         matcher = FieldMatcher(collection, self.inventory)
         where = display_path(collection.path, self.inventory)
         for rel in self.files(collection):
-            header_bytes = self.read_headers(collection, rel)
-            if header_bytes is None:
-                continue
-            message = self._headers(header_bytes)
-            yield Record(self.system.name, collection.name, rel, self._summary(message),
-                         matcher.identities(self._record_view(message)), set(), f"{where}/{rel}")
+            read = self._read(collection, rel, matcher, {}, None)
+            if read is not None:
+                fields, ids, _hits, digest = read
+                yield Record(self.system.name, collection.name, rel, self._summary(fields), ids, set(),
+                             f"{where}/{rel}", digest)
 
     def _digest(self, collection, rel: str) -> str | None:
         from ..filelock import sha256_file
@@ -429,25 +481,14 @@ class MaildirConnector(_MailMixin, Connector):
         return {rel: self._digest(collection, rel) for rel in keys}
 
     def erase(self, collection, targets, masker, checkpoint) -> EraseOutcome:
-        """Delete whole message files. A target is found at its path with the planned content hash, or,
-        when a mail client renamed it since (new/ -> cur/, flags), by content hash anywhere."""
+        """Delete whole message files. A target is found at its path with the search's hash, or, when a
+        mail client renamed it since (new/ -> cur/, flags), under the same unique name with that hash
+        (`_placed`)."""
         from ..filelock import fsync_dir
 
         outcome = EraseOutcome()
-        pending = {}
-        for target in targets:
-            if target.key and self._digest(collection, target.key) == target.digest:
-                pending[target.digest] = target.key
-        if len(pending) < len({t.digest for t in targets}):
-            wanted = {t.digest for t in targets} - set(pending)
-            for rel in self.files(collection):
-                digest = self._digest(collection, rel)
-                if digest in wanted:
-                    pending[digest] = rel
-        actions = {t.digest: t for t in targets}
-        for digest, rel in sorted(pending.items(), key=lambda kv: kv[1]):
+        for rel, target in self._placed(collection, targets):
             path = os.path.join(collection.path, rel)
-            target = actions[digest]
             if target.action != "delete":
                 from ..filelock import atomic_replace
 
@@ -456,6 +497,8 @@ class MaildirConnector(_MailMixin, Connector):
                         raw = handle.read()
                 except FileNotFoundError:
                     continue
+                if hashlib.sha256(raw).hexdigest() != target.digest:
+                    continue  # rewritten since it was found just now: not the search's message
                 atomic_replace(path, [mask_message(raw, target.fields, masker)], checkpoint)
                 outcome.masked += 1
                 continue
@@ -466,8 +509,35 @@ class MaildirConnector(_MailMixin, Connector):
             fsync_dir(os.path.dirname(path))
             outcome.deleted += 1
             checkpoint("maildir.unlink")
-        outcome.missing = len({t.digest for t in targets}) - outcome.deleted - outcome.masked
+        outcome.missing = len(targets) - outcome.deleted - outcome.masked
         return outcome
+
+    def _placed(self, collection, targets) -> list[tuple[str, object]]:
+        """(file name, target) of every target found, by file name. A target is found at the name the
+        search read when that file still has the search's hash; else, when a mail client renamed it
+        since (new/ -> cur/, flags after the ':'), at a file with the same unique name (the part before
+        the ':') and that hash. A file is never taken twice, so two byte-identical files (a message
+        delivered twice) are two records, both acted on in one run."""
+        placed, lost, taken = [], [], set()
+        for target in targets:
+            if (target.digest and target.key and target.key not in taken
+                    and self._digest(collection, target.key) == target.digest):
+                placed.append((target.key, target))
+                taken.add(target.key)
+            elif target.digest:
+                lost.append(target)
+        if lost:
+            for rel in self.files(collection):
+                mine = [t for t in lost if not t.key or _unique_name(t.key) == _unique_name(rel)]
+                if rel in taken or not mine:
+                    continue
+                digest = self._digest(collection, rel)
+                target = next((t for t in mine if t.digest == digest), None)
+                if target is not None:
+                    lost.remove(target)
+                    placed.append((rel, target))
+                    taken.add(rel)
+        return sorted(placed, key=lambda p: p[0])
 
     def check_collection(self, collection) -> list[Finding]:
         count = 0
@@ -477,77 +547,16 @@ class MaildirConnector(_MailMixin, Connector):
         return [Finding("info", self.system.name, f"{display_path(collection.path, self.inventory)}: {count} messages")]
 
 
-class _Mbox:
-    """Random access to an mbox file for framing a message around a byte offset. A message starts at a
-    line beginning with "From " at the start of the file or after an empty line (LF or CRLF)."""
+def _header_block(handle) -> bytes:
+    """The lines of an open message file up to the empty line ending its headers."""
+    lines = []
+    for line in handle:
+        if line in (b"\n", b"\r\n"):
+            break
+        lines.append(line)
+    return b"".join(lines)
 
-    STEP = 1 << 16
 
-    def __init__(self, handle):
-        self.handle = handle
-        self.size = os.fstat(handle.fileno()).st_size
-
-    def read(self, lo: int, hi: int) -> bytes:
-        self.handle.seek(lo)
-        return self.handle.read(max(0, hi - lo))
-
-    def starts_message(self, q: int) -> bool:
-        """Whether the line at `q` (which starts with "From ") follows an empty line or the file start."""
-        if q == 0:
-            return True
-        before = self.read(max(0, q - 3), q)  # ends with the previous line's newline
-        if q == 1:
-            return True  # the file starts with an empty line
-        if before[-2:-1] == b"\n":
-            return True
-        return before[-2:-1] == b"\r" and (q == 2 or before[-3:-2] == b"\n")
-
-    def message_start(self, pos: int) -> int | None:
-        """The From_ line of the message holding the line at `pos` (None: before the first message)."""
-        hi = min(self.size, pos + 5)
-        while True:
-            lo = max(0, hi - self.STEP)
-            buf = self.read(lo, hi)
-            end = len(buf)
-            while True:
-                j = buf.rfind(b"\nFrom ", 0, end)
-                if j == -1:
-                    break
-                if self.starts_message(lo + j + 1):
-                    return lo + j + 1
-                end = j + 5  # keep looking before this occurrence
-                if j == 0:
-                    break
-            if lo == 0:
-                return 0 if buf.startswith(b"From ") else None
-            hi = lo + 6  # overlap so that "\nFrom " across the window edge is seen
-
-    def blank_line(self, start: int) -> int | None:
-        """The offset of the first empty line after the line at `start` (the end of the headers)."""
-        pos = start
-        while pos < self.size:
-            buf = self.read(pos, pos + self.STEP + 2)
-            hits = [i for i in (buf.find(b"\n\n"), buf.find(b"\n\r\n")) if i != -1]
-            if hits:
-                return pos + min(hits) + 1
-            if len(buf) < self.STEP + 2:
-                return None
-            pos += self.STEP
-        return None
-
-    def next_message(self, pos: int) -> int:
-        """The offset of the next From_ line after `pos` (the end of the file when there is none)."""
-        while pos < self.size:
-            buf = self.read(pos, pos + self.STEP + 6)
-            at = 0
-            while True:
-                j = buf.find(b"\nFrom ", at)
-                if j == -1:
-                    break
-                if self.starts_message(pos + j + 1):
-                    return pos + j + 1
-                at = j + 1
-            if len(buf) < self.STEP + 6:
-                break
-            pos += self.STEP
-        return self.size
+def _unique_name(rel: str) -> str:
+    """A Maildir file's unique name: what stays when a mail client moves it or changes its flags."""
+    return os.path.basename(rel).split(":", 1)[0]
