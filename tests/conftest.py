@@ -40,6 +40,26 @@ def _server_url(var: str) -> str:
     return url
 
 
+_SERVERS = {"postgres_url": "postgres", "mysql_url": "mysql"}
+
+
+def pytest_collection_modifyitems(config, items):
+    """A test that needs a live server carries its marker (`postgres`, `mysql`), so that
+    `-m "not postgres and not mysql"` deselects it (`.ci/run` does under its other Pythons): a test that
+    requests `postgres_url`/`mysql_url` (also through `server_url`, or another fixture), or that is
+    parametrized with the value "postgres"/"mysql" (the param of a fixture that asks for the server's URL
+    with request.getfixturevalue)."""
+    for item in items:
+        wanted = {_SERVERS[name] for name in getattr(item, "fixturenames", ()) if name in _SERVERS}
+        callspec = getattr(item, "callspec", None)
+        if callspec is not None:
+            wanted.update(v for v in callspec.params.values() if isinstance(v, str) and v in _SERVERS.values())
+            if "server_url" in callspec.params:
+                wanted = (wanted - set(_SERVERS.values())) | {callspec.params["server_url"]}
+        for marker in sorted(wanted):
+            item.add_marker(getattr(pytest.mark, marker))
+
+
 @pytest.fixture
 def postgres_url() -> str:
     return _server_url("DSARCTL_TEST_POSTGRES_URL")
