@@ -18,7 +18,7 @@ from typing import AbstractSet, Any, Callable, Iterable
 
 from . import links
 from .connectors import Record, open_connector
-from .errors import DsarError
+from .errors import DsarError, SourceError
 from .identity import Identifier, group_by_kind
 from .inventory.model import Collection, EraseRule, Inventory, System
 
@@ -216,6 +216,10 @@ class _Subject:
             return
         previous = self.found.get(record.ref)
         if previous is not None:
+            if previous.digest and record.digest and previous.digest != record.digest:
+                # the same place holds other bytes than an earlier round read: the file changed meanwhile
+                raise SourceError(f"{record.location or coll.qualified_name} changed while it was searched; "
+                                  "search again", system=coll.system.name)
             previous.matched |= record.matched
             return
         self.found[record.ref] = record

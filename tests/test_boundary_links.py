@@ -285,3 +285,26 @@ def test_search_false_holds_for_file_sources_whatever_their_prefilter(tmp_path, 
     assert [r.data["user"] for r in ann.systems["events"].collections["events"].records] == ["ann@x.example"]
     assert "team_id:7" in {str(i) for i in ann.identifiers}  # followed, but no collection is searched by it
     bytescan._reset_grep()
+
+
+def test_a_place_read_again_with_other_bytes_fails_rather_than_merging_two_messages(tmp_path):
+    """An mbox replaced between two search rounds: the same byte range now holds another message. The
+    search refuses to take it as the same record (its collection fails), never merges the two."""
+    from dsarctl.connectors import Record
+    from dsarctl.errors import SourceError
+    from dsarctl.inventory import load_inventory
+    from dsarctl.search import CollectionResult, _Subject
+
+    (tmp_path / "x.mbox").write_text("")
+    inventory = load_inventory(_inventory(tmp_path, "      email: [from, to]", connector="mbox"))
+    coll = inventory.systems["s"].collections["s"]
+    subject = _Subject(inventory, [], list(inventory.systems.values()))
+    cres = CollectionResult(coll)
+    first = Record("s", "s", (0, 100), {}, {"email": {"a@x.example"}}, {("email", "a@x.example")}, digest="aa")
+    subject.take(coll, cres, first, 1, True)
+    same = Record("s", "s", (0, 100), {}, {"email": {"a@x.example"}}, {("email", "b@x.example")}, digest="aa")
+    subject.take(coll, cres, same, 2, True)
+    assert cres.records == [first] and first.matched == {("email", "a@x.example"), ("email", "b@x.example")}
+    other = Record("s", "s", (0, 100), {}, {"email": {"b@x.example"}}, {("email", "b@x.example")}, digest="bb")
+    with pytest.raises(SourceError, match="changed while it was searched"):
+        subject.take(coll, cres, other, 2, True)
