@@ -7,7 +7,8 @@ ASCII (UTF-8, Latin-1, cp1252 …) the byte 0x0a; in UTF-16 and UTF-32 the code 
 part of another character. A byte order mark is read as Python's codec reads it: `utf-16` and
 `utf-32` take it from the start of the file (it says the byte order; without one, the machine's order
 is used, as Python does) and it is not part of the first line's text; `utf-8-sig` drops one at the
-start of any line (each line is decoded on its own, as before). An erase keeps the file's mark. Other encodings (EBCDIC, UTF-7) are refused with a clear error.
+start of any line (each line is decoded on its own, as before). An erase keeps the file's mark. Other
+encodings (EBCDIC, UTF-7) are refused with a clear error.
 
 A line of more than `max_line_bytes()` (64 MiB; `DSARCTL_MAX_LINE_BYTES`) is never read whole: its
 bytes come in pieces (`LongLine`), so a stray 2 GB line costs no more memory than a short one. Whoever
