@@ -65,8 +65,9 @@ class EraseTarget:
 
     key: Any
     digest: str | None
-    action: str  # delete | mask
+    action: str  # delete | mask | redact (a shared message: the subject taken out of it)
     fields: dict[str, str] = field(default_factory=dict)  # mask: field -> null | redact | hash
+    subject: tuple[str, ...] = ()  # redact: keyed hashes (kind:value) of the subject's identifiers
 
 
 @dataclass
@@ -78,9 +79,12 @@ class EraseOutcome:
     unchanged: int = 0  # already as planned: an earlier, interrupted run did it
     missing: int = 0  # not there any more: deleted by an earlier run
     sha256: str | None = None  # files: the rewritten file's hash
+    redacted: int = 0  # shared messages kept with the subject taken out of them
 
     def to_dict(self) -> dict[str, Any]:
         out = {"deleted": self.deleted, "masked": self.masked, "unchanged": self.unchanged, "missing": self.missing}
+        if self.redacted:
+            out["redacted"] = self.redacted
         if self.sha256:
             out["sha256"] = self.sha256
         return out
@@ -199,6 +203,12 @@ class Connector:
     def scan(self, collection: "Collection") -> Iterator[Record]:
         """Every record of `collection` with its identities (erase resume and replay match them by hash)."""
         raise NotImplementedError
+
+    def sharing(self, collection: "Collection", record: Record, subject: Any) -> tuple[int, str] | None:
+        """When a record names people other than the subject (a mail message to several people): how
+        many, and what an erase does with it (redact | delete | keep). None: the record is the subject's
+        alone. `subject` tells the subject's identifiers (shared_mail.SubjectTest)."""
+        return None
 
     def record_digests(self, collection: "Collection", keys: list[Any]) -> dict[Any, str]:
         """SHA-256 of the stored bytes of the records with `keys` (file sources identify records by it)."""

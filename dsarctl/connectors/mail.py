@@ -20,7 +20,9 @@ from __future__ import annotations
 
 import hashlib
 import os
-from contextlib import contextmanager
+import re
+import secrets
+from contextlib import contextmanager, suppress
 from email.policy import compat32
 from typing import Iterator
 
@@ -30,8 +32,16 @@ from .files import display_path, run_started, source_errors, start_file_search
 from .mailheaders import decode_words, header_addresses, header_fields
 from .matching import FieldMatcher
 from .mboxfile import MboxFile, eml_bounds, frames, range_digest
+from .shared_mail import DEFAULT_POLICY, POLICIES, SubjectTest, others, own_address_test, redact_message
 
-_KEYS = {"path": KeySpec("path", "The mbox file or Maildir folder, relative to the inventory.")}
+_KEYS = {
+    "path": KeySpec("path", "The mbox file or Maildir folder, relative to the inventory."),
+    "address": KeySpec("emails", "The mailbox's own address (or a list), e.g. support@northwind.example: "
+                                 "the controller's, never another person in a shared message."),
+    "shared": KeySpec("str", "What erase does with a message that names other people too: redact (the "
+                             "default: the subject's addresses taken out of its headers), delete, keep.",
+                      choices=POLICIES),
+}
 SUMMARY_HEADERS = ("from", "to", "cc", "reply-to", "subject", "date", "message-id")
 _CHUNK = 1 << 16
 _SPOOL = 1 << 20  # a message to export is copied aside in memory up to this size, beyond it to a temp file
@@ -90,6 +100,21 @@ class _MailMixin:
     def _identity_headers(self, collection) -> set[bytes]:
         return {field.lower().encode("ascii", "replace") for fields in collection.identities.values()
                 for field in fields}
+
+    def sharing(self, collection, record: Record, subject: SubjectTest) -> tuple[int, str] | None:
+        """A shared message (see `shared_mail`): how many other people it names, and the collection's
+        `shared:` policy."""
+        owns = self.__dict__.setdefault("_own_cache", {})
+        if collection.name not in owns:
+            owns[collection.name] = own_address_test(self.inventory, collection)
+        found = others(self.inventory, collection, record.identities, subject, owns[collection.name])
+        return (len(found), collection.options.get("shared", DEFAULT_POLICY)) if found else None
+
+    def _redacted(self, collection, raw: bytes, target, masker, *, envelope: bool = False) -> bytes:
+        """The message without the subject of `target` (keyed hashes of its identifiers) in its headers."""
+        subject = SubjectTest(masker.key, target.subject, self.inventory)
+        headers = [field for fields in collection.identities.values() for field in fields]
+        return redact_message(raw, subject, envelope=envelope, address_headers=headers)
 
     @staticmethod
     def _may_match(header_bytes: bytes, needles) -> bool:
@@ -314,6 +339,13 @@ class MboxConnector(_MailMixin, Connector):
                     if target.action == "delete":
                         replacements[(start, end)] = b""
                         outcome.deleted += 1
+                    elif target.action == "redact":
+                        redacted = self._redacted(collection, raw, target, masker, envelope=True)
+                        if redacted == raw:
+                            outcome.unchanged += 1
+                        else:
+                            replacements[(start, end)] = redacted
+                            outcome.redacted += 1
                     else:
                         from_line, _, message = raw.partition(b"\n")
                         masked = mask_message(message, target.fields, masker, mbox=True)
@@ -481,17 +513,15 @@ class MaildirConnector(_MailMixin, Connector):
         return {rel: self._digest(collection, rel) for rel in keys}
 
     def erase(self, collection, targets, masker, checkpoint) -> EraseOutcome:
-        """Delete whole message files. A target is found at its path with the search's hash, or, when a
-        mail client renamed it since (new/ -> cur/, flags), under the same unique name with that hash
-        (`_placed`)."""
+        """Delete whole message files, or rewrite them (mask, redact). A target is found at its path with
+        the search's hash, or, when a mail client renamed it since (new/ -> cur/, flags), under the same
+        unique name with that hash (`_placed`)."""
         from ..filelock import fsync_dir
 
         outcome = EraseOutcome()
         for rel, target in self._placed(collection, targets):
             path = os.path.join(collection.path, rel)
             if target.action != "delete":
-                from ..filelock import atomic_replace
-
                 try:
                     with open(path, "rb") as handle:
                         raw = handle.read()
@@ -499,7 +529,15 @@ class MaildirConnector(_MailMixin, Connector):
                     continue
                 if hashlib.sha256(raw).hexdigest() != target.digest:
                     continue  # rewritten since it was found just now: not the search's message
-                atomic_replace(path, [mask_message(raw, target.fields, masker)], checkpoint)
+                if target.action == "redact":
+                    new = self._redacted(collection, raw, target, masker)
+                    if new == raw:
+                        outcome.unchanged += 1
+                    else:
+                        self._rewrite(path, new, checkpoint)
+                        outcome.redacted += 1
+                    continue
+                self._rewrite(path, mask_message(raw, target.fields, masker), checkpoint)
                 outcome.masked += 1
                 continue
             try:
@@ -509,8 +547,45 @@ class MaildirConnector(_MailMixin, Connector):
             fsync_dir(os.path.dirname(path))
             outcome.deleted += 1
             checkpoint("maildir.unlink")
-        outcome.missing = len(targets) - outcome.deleted - outcome.masked
+        outcome.missing = (len(targets) - outcome.deleted - outcome.masked - outcome.redacted
+                           - outcome.unchanged)
         return outcome
+
+    @staticmethod
+    def _rewrite(path: str, data: bytes, checkpoint) -> None:
+        """Replace a message file atomically, the Maildir way: the new file is written in the folder's
+        tmp/ (which no reader lists: a temporary file in cur/ would be one more message to Python's
+        `mailbox` and to a mail client) and renamed over the old one. A name that carries the file's
+        size (Dovecot's `,S=` and, with CRLF line ends, `,W=`) is then renamed to carry the new one: a
+        server trusts those numbers. A temporary file of a killed run is removed by the next erase."""
+        from ..filelock import fsync_dir
+
+        folder, name = os.path.split(path)
+        spool = os.path.join(os.path.dirname(folder), "tmp")
+        os.makedirs(spool, mode=0o700, exist_ok=True)
+        _remove_stale_spool(spool)
+        tmp = os.path.join(spool, f"{_SPOOL_MARK}-{os.getpid()}-{secrets.token_hex(8)}")
+        mode = os.stat(path).st_mode & 0o7777
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+        try:
+            with os.fdopen(fd, "wb") as out:
+                out.write(data)
+                out.flush()
+                os.fchmod(out.fileno(), mode)
+                os.fsync(out.fileno())
+            checkpoint("file.before-rename")
+            os.replace(tmp, path)
+        except BaseException:
+            with suppress(FileNotFoundError):
+                os.unlink(tmp)
+            raise
+        checkpoint("file.renamed")
+        base, colon, info = name.partition(":")
+        sizes = {"S": len(data), "W": len(data) + data.count(b"\n") - data.count(b"\r\n")}
+        renamed = re.sub(r",([SW])=\d+", lambda m: f",{m.group(1)}={sizes[m.group(1)]}", base) + colon + info
+        if renamed != name:
+            os.rename(path, os.path.join(folder, renamed))
+        fsync_dir(folder)
 
     def _placed(self, collection, targets) -> list[tuple[str, object]]:
         """(file name, target) of every target found, by file name. A target is found at the name the
@@ -560,3 +635,28 @@ def _header_block(handle) -> bytes:
 def _unique_name(rel: str) -> str:
     """A Maildir file's unique name: what stays when a mail client moves it or changes its flags."""
     return os.path.basename(rel).split(":", 1)[0]
+
+
+_SPOOL_MARK = "dsarctl-tmp"
+
+
+def _remove_stale_spool(spool: str) -> None:
+    """Remove the temporary files a killed dsarctl left in a Maildir's tmp/ (only its own, only of
+    processes that are gone)."""
+    try:
+        names = os.listdir(spool)
+    except OSError:
+        return
+    for name in names:
+        parts = name.split("-")
+        if not name.startswith(_SPOOL_MARK + "-") or len(parts) != 4 or not parts[2].isdigit():
+            continue
+        try:
+            os.kill(int(parts[2]), 0)
+            continue  # still running
+        except ProcessLookupError:
+            pass
+        except PermissionError:
+            continue
+        with suppress(OSError):
+            os.unlink(os.path.join(spool, name))
