@@ -167,9 +167,13 @@ def render_plan(console, plan: dict) -> None:
             table.add_row(coll["system"], coll["collection"], "FAILED", coll.get("error") or "", style="red")
             continue
         action = _describe(coll)
-        if coll.get("kept"):
-            reasons = "; ".join(f"{k['record']}: {k['reason']}" for k in coll["kept"])
-            action += f" — but {len(coll['kept'])} left as they are, {reasons}"
+        shared = coll.get("shared") or []
+        kept = [k for k in coll.get("kept") or () if k["record"] not in {s["record"] for s in shared}]
+        if kept:
+            reasons = "; ".join(f"{k['record']}: {k['reason']}" for k in kept)
+            action += f" — but {len(kept)} left as they are, {reasons}"
+        if shared:
+            action += " — except: " + "; ".join(_shared(s) for s in shared)
         table.add_row(coll["system"], coll["collection"], str(coll["count"]), action)
     if plan["collections"]:
         console.print(table)
@@ -195,6 +199,21 @@ def _describe(coll: dict) -> str:
     return coll.get("note", "none")
 
 
+_SHARED = {
+    "redact": "the subject's addresses are taken out of its headers, the message stays",
+    "keep": "left as it is (shared: keep)",
+    "delete": "deleted all the same (shared: delete)",
+    "anonymize": "anonymized all the same (shared: delete)",
+}
+
+
+def _shared(entry: dict) -> str:
+    """One shared message of the plan: where, how many others it names, what happens to it."""
+    others = entry["others"]
+    what = _SHARED.get(entry["action"], entry["action"])
+    return f"{entry['record']} is shared with {others} other{'s' if others != 1 else ''}: {what}"
+
+
 def render_result(console, data: dict) -> None:
     run = data.get("run")
     if run:
@@ -204,6 +223,7 @@ def render_result(console, data: dict) -> None:
                 continue
             for coll, o in unit["collections"].items():
                 console.print(f"{unit['system']}.{coll}: {o['deleted']} deleted, {o['masked']} masked"
+                              + (f", {o['redacted']} shared message(s) redacted" if o.get("redacted") else "")
                               + (f", {o['unchanged']} already masked" if o['unchanged'] else "")
                               # a record not found as the plan knew it: gone, or changed (see What remains)
                               + (f", {o['missing']} not found as planned (gone, or changed since the search)"

@@ -20,7 +20,7 @@ from ..inventory.model import Inventory
 from ..keys import keyed_hash
 from .apply import RunResult, execute, install_key, resume_unfinished
 from .mask import REDACTED, Masker
-from .plan import Plan, build_plan, plan_from_find
+from .plan import Plan, build_plan, erased_subjects, plan_from_find
 
 __all__ = ["Plan", "EraseResult", "prepare", "carry_out", "resume_unfinished", "replay", "REDACTED", "Masker"]
 
@@ -118,7 +118,8 @@ def replay(inventory: Inventory, *, operator: str, now: datetime,
     with AuditLog.open(inventory.audit_path) as audit:
         erasures = audit.erasures()
     chosen = select(inventory, key, erasures)
-    plan = build_plan(inventory, chosen.found, chosen.failed, [], key=key, erased_on=now.date(), open_tasks=False)
+    plan = build_plan(inventory, chosen.found, chosen.failed, [], key=key, erased_on=now.date(), open_tasks=False,
+                      subjects=erased_subjects(inventory, key, {h for e in erasures for h in e["identifier_hashes"]}))
     run = None
     if any(s.target() for s in plan.steps):
         run = execute(inventory, plan, operator=operator, now=now, checkpoint=checkpoint, kind="replay")

@@ -106,6 +106,8 @@ def journal_header(plan: Plan, key: bytes, *, request_id: str | None, now: datet
             entry: dict[str, Any] = {"action": target.action, "key_id": step.key_id}
             if target.fields:
                 entry["fields"] = target.fields
+            if target.subject:  # keyed hashes: what a redaction takes out of a shared message
+                entry["subject"] = list(target.subject)
             if step.digest:
                 entry["digest"] = step.digest
             if coll.connector == "maildir":
@@ -329,7 +331,8 @@ def _targets(connector, coll, entries: list[dict], key: bytes, known: dict[str, 
             record_key = entry.get("key", keys.get(entry["key_id"]))
         if isinstance(record_key, list):
             record_key = tuple(record_key)
-        targets.append(EraseTarget(record_key, entry.get("digest"), entry["action"], entry.get("fields") or {}))
+        targets.append(EraseTarget(record_key, entry.get("digest"), entry["action"], entry.get("fields") or {},
+                                   tuple(entry.get("subject") or ())))
     return targets
 
 

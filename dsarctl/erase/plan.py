@@ -10,11 +10,12 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Any
+from typing import Any, Callable, Iterable
 
 from ..boundary import refuse_ambiguous
 from ..connectors import Record, open_connector
-from ..connectors.base import EraseTarget
+from ..connectors.base import Connector, EraseTarget
+from ..connectors.shared_mail import SubjectTest
 from ..errors import DsarError
 from ..identity import Identifier
 from ..inventory.model import EraseRule, Inventory
@@ -28,7 +29,7 @@ class Step:
 
     system: str
     collection: str
-    action: str  # delete | anonymize | retain
+    action: str  # delete | anonymize | retain | none; redact | keep (a shared message, see `shared`)
     key: Any
     key_id: str  # keyed hash of the record's key: how the journal names it without the key itself
     digest: str | None  # files: SHA-256 of the record's bytes
@@ -37,10 +38,14 @@ class Step:
     location: str | None = None
     done: bool = False  # already masked as planned (an earlier run did it): nothing to change
     kept: str | None = None  # why the record is left as it is although the rule would change it
+    shared: int = 0  # how many people other than the subject the record names (a mail message)
+    subject: tuple[str, ...] = ()  # redact: keyed hashes of the subject's identifiers to take out
 
     def target(self) -> EraseTarget | None:
         if self.done or self.kept:
             return None
+        if self.action == "redact":
+            return EraseTarget(self.key, self.digest, "redact", subject=self.subject)
         if self.action == "delete":
             return EraseTarget(self.key, self.digest, "delete")
         if self.fields:
@@ -86,6 +91,9 @@ class CollectionPlan:
         kept = [{"record": s.location, "reason": s.kept} for s in self.steps if s.kept]
         if kept:
             out["kept"] = kept
+        shared = [{"record": s.location, "others": s.shared, "action": s.action} for s in self.steps if s.shared]
+        if shared:  # messages that name other people too, and what happens to each
+            out["shared"] = shared
         return out
 
 
@@ -107,9 +115,12 @@ class Plan:
         return [c for c in self.collections if c.status == "failed"]
 
     def counts(self) -> dict[str, int]:
-        out = {"delete": 0, "anonymize": 0, "retain": 0, "none": 0}
+        """Records per action: a record left as it is (`kept`) counts as `keep`, a shared message whose
+        subject is taken out as `redact`."""
+        out = {"delete": 0, "anonymize": 0, "retain": 0, "none": 0, "redact": 0, "keep": 0}
         for coll in self.collections:
-            out[coll.action] += len(coll.steps)
+            for step in coll.steps:
+                out["keep" if step.kept else step.action] += 1
         return out
 
     def to_dict(self) -> dict[str, Any]:
@@ -123,16 +134,77 @@ class Plan:
         }
 
 
+def shared_with(others: int) -> str:
+    return f"shared with {others} other{'s' if others != 1 else ''}"
+
+
+def subject_hashes(inventory: Inventory, key: bytes, identifiers: Iterable[Identifier]) -> frozenset[str]:
+    """The keyed hashes of the e-mail addresses and phone numbers among `identifiers`: what a shared
+    message is searched for when the subject is taken out of it (other kinds never stand in a header)."""
+    types = ("email", "phone")
+    return frozenset(keyed_hash(key, i.kind, i.value) for i in identifiers
+                     if i.kind in inventory.identities and inventory.identities[i.kind].type in types)
+
+
+def erased_subjects(inventory: Inventory, key: bytes, erased: set[str]) -> Callable[[Record], frozenset[str]]:
+    """For a replay, whose subjects are known only as the keyed hashes an erasure recorded: the hashes of
+    a record's identifiers that were erased, and of the e-mail addresses and phone numbers in its other
+    fields (a phone number in a message's subject) that were."""
+    probe = SubjectTest(key, (), inventory)
+
+    def subjects(record: Record) -> frozenset[str]:
+        out = {h for kind, values in record.identities.items() for value in values
+               if (h := keyed_hash(key, kind, value)) in erased}
+        for value in record.data.values():
+            for text in value if isinstance(value, list) else [value]:
+                if isinstance(text, str):
+                    out.update(h for _span, hashes in probe.identifiers(text) for h in hashes if h in erased)
+        return frozenset(out)
+
+    return subjects
+
+
+def shared_kept(inventory: Inventory, collection, records: list[Record], identifiers: list[Identifier],
+                key: bytes) -> dict[int, str]:
+    """id(record) -> why, for the records of `collection` that an erase leaves as they are because they
+    are shared and the collection says `shared: keep` (the search after an erase reports them as kept)."""
+    from ..connectors import get
+
+    cls = get(collection.system.connector)
+    if cls is None or cls.sharing is Connector.sharing or not records:
+        return {}
+    subject = SubjectTest(key, subject_hashes(inventory, key, identifiers), inventory)
+    out = {}
+    with open_connector(collection.system, inventory) as connector:
+        for record in records:
+            shared, policy = connector.sharing(collection, record, subject) or (0, None)
+            if policy == "keep" and collection.erase and collection.erase.action in ("delete", "anonymize"):
+                out[id(record)] = shared_with(shared)
+    return out
+
+
 def record_id(key: bytes, system: str, collection: str, record_key: Any) -> str:
     return keyed_hash(key, "record", json.dumps([system, collection, record_key], default=str))
 
 
 def build_plan(inventory: Inventory, found: dict[tuple[str, str], list[Record]], failed: dict[tuple[str, str], str],
                identifiers: list[Identifier], *, key: bytes, erased_on: date, open_tasks: bool = True,
-               kept: dict[tuple, str] | None = None) -> Plan:
+               kept: dict[tuple, str] | None = None,
+               subjects: Callable[[Record], Iterable[str]] | None = None) -> Plan:
     """The plan for the records `found` per (system, collection); `kept`: record ref -> why it is left
-    as it is (a row other people's records point at)."""
+    as it is (a row other people's records point at); `subjects`: the keyed hashes of the identifiers
+    of the subject whose record it is (default: every one of `identifiers`), which tell a shared
+    message's other people from the subject and what a redaction takes out of it."""
     kept = kept or {}
+    everyone = subject_hashes(inventory, key, identifiers)
+    tests: dict[frozenset, SubjectTest] = {}
+
+    def subject_of(record: Record) -> SubjectTest:
+        hashes = frozenset(subjects(record) if subjects else everyone)
+        if hashes not in tests:
+            tests[hashes] = SubjectTest(key, hashes, inventory)
+        return tests[hashes]
+
     collections: list[CollectionPlan] = []
     impossible: list[str] = []  # masks the sources cannot take: the whole erase is refused before writing
     for system in inventory.systems.values():
@@ -163,16 +235,23 @@ def build_plan(inventory: Inventory, found: dict[tuple[str, str], list[Record]],
                     continue
                 rule = coll.erase
                 masker = Masker(key)
+                shares = type(connector).sharing is not Connector.sharing
                 for record in records:
                     action = rule.action if rule else "none"
                     until = rule.until.compute(record.data, erased_on) if rule and rule.until else None
                     fields = dict(rule.fields) if rule and action in ("anonymize", "retain") else {}
                     digest = digests.get(tuple(record.key) if isinstance(record.key, list) else record.key)
+                    subject = subject_of(record) if shares else None
+                    shared, policy = (connector.sharing(coll, record, subject) if subject else None) or (0, None)
+                    if policy in ("redact", "keep") and action in ("delete", "anonymize"):
+                        action, fields = policy, {}  # the other people's message stays theirs
                     cplan.steps.append(Step(system.name, coll.name, action, record.key,
                                             record_id(key, system.name, coll.name, record.key), digest, fields,
                                             until, record.location,
                                             done=bool(fields) and masker.mask(record.data, fields) == record.data,
-                                            kept=kept.get(record.ref)))
+                                            kept=kept.get(record.ref) or (shared_with(shared) if action == "keep" else None),
+                                            shared=shared,
+                                            subject=tuple(sorted(subject.hashes)) if action == "redact" else ()))
                 if any((t := s.target()) is not None and t.fields for s in cplan.steps):
                     try:
                         impossible.extend(line for _, line in connector.impossible_masks(coll))
@@ -209,18 +288,31 @@ def plan_from_find(inventory: Inventory, results: list, *, key: bytes, erased_on
     seen: set = set()
     failed: dict[tuple[str, str], str] = {}
     identifiers: dict[Identifier, None] = {}  # ordered, without duplicates
+    owners: dict[tuple, list] = {}  # record ref -> the results (subjects of a batch) that found it
     for result in results:
         for ident in result.identifiers:
             identifiers.setdefault(ident, None)
         for system, collection, error in result.failures:
             failed[(system, collection)] = error
         for record in result.records():
+            owners.setdefault(record.ref, []).append(result)
             if record.ref in seen:
                 continue
             seen.add(record.ref)
             found.setdefault((record.system, record.collection), []).append(record)
+    hashes: dict[int, frozenset[str]] = {}
+
+    def subjects(record: Record) -> frozenset[str]:  # in a batch, a message's subjects are the ones that found it
+        out: set[str] = set()
+        for result in owners.get(record.ref, ()):
+            if id(result) not in hashes:
+                hashes[id(result)] = subject_hashes(inventory, key, result.identifiers)
+            out |= hashes[id(result)]
+        return frozenset(out)
+
     return build_plan(inventory, found, failed, list(identifiers), key=key, erased_on=erased_on,
-                      open_tasks=any(r.total for r in results), kept=shared_rows(inventory, results, seen))
+                      open_tasks=any(r.total for r in results), kept=shared_rows(inventory, results, seen),
+                      subjects=subjects)
 
 
 def shared_rows(inventory: Inventory, results: list, own: set) -> dict[tuple, str]:

@@ -84,9 +84,14 @@ def verify(inventory: Inventory, plan: Any, run: Any = None) -> list[dict[str, A
 
 def _left_alone(inventory: Inventory, plan: Any, cres: Any, steps: dict, key: bytes) -> dict[int, str]:
     """id(record) -> why, for the records found again that the plan left as they are on purpose: rows
-    other people's records point at."""
-    return {id(r): steps[(r.system, r.collection, _key(r.key))].kept for r in cres.records
-            if getattr(steps.get((r.system, r.collection, _key(r.key))), "kept", None)}
+    other people's records point at, and shared messages of a `shared: keep` mailbox (an mbox message
+    moves when one before it goes, so those are told by their contents)."""
+    from .plan import shared_kept
+
+    why = {id(r): steps[(r.system, r.collection, _key(r.key))].kept for r in cres.records
+           if getattr(steps.get((r.system, r.collection, _key(r.key))), "kept", None)}
+    why.update(shared_kept(inventory, cres.collection, cres.records, plan.identifiers, key))
+    return why
 
 
 class _Judge:
