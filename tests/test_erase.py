@@ -122,17 +122,34 @@ def test_erase_alice_everywhere_others_intact(demo_dir, demo_inventory):
     assert after["newsletter.csv"] == expected_without("newsletter.csv", keys[("newsletter", "newsletter")])
     assert after["push_devices.csv"] == expected_without("push_devices.csv", keys[("push", "push")])
     assert after["usage.jsonl"] == expected_without("usage.jsonl", keys[("telemetry", "telemetry")])
+    # mail: Alice's own messages deleted; one shared with other people (Bob; Erin) redacted in place
+    actions = {(s.system, tuple(s.key) if isinstance(s.key, list) else s.key): s.action for s in plan.steps
+               if s.system in ("support", "sales_inbox")}
     mbox = before["support.mbox"]
     expected = bytearray()
     position = 0
+    redacted = []
     for start, end in sorted(keys[("support", "support")]):
         expected += mbox[position:start]
+        if actions[("support", (start, end))] == "redact":
+            redacted.append(mbox[start:end])
+            expected += b"\0REDACTED\0"
         position = end
     expected += mbox[position:]
-    assert after["support.mbox"] == bytes(expected)
-    removed = {f"sales-maildir/{k}" for k in keys[("sales_inbox", "sales_inbox")]}
-    assert {k: v for k, v in before.items() if k.startswith("sales-maildir/") and k not in removed} == \
-        {k: v for k, v in after.items() if k.startswith("sales-maildir/")}
+    assert len(redacted) == 1
+    pattern = re.escape(bytes(expected)).replace(re.escape(b"\0REDACTED\0"), b"(.*?)")
+    match = re.fullmatch(pattern, after["support.mbox"], re.S)  # every other byte as it was
+    assert match is not None
+    for old, new in zip(redacted, match.groups()):
+        _assert_alice_taken_out(old, new)
+    gone = {f"sales-maildir/{k}" for k in keys[("sales_inbox", "sales_inbox")]
+            if actions[("sales_inbox", k)] == "delete"}
+    changed = {f"sales-maildir/{k}" for k in keys[("sales_inbox", "sales_inbox")]} - gone
+    assert len(changed) == 1
+    assert {k: v for k, v in before.items() if k.startswith("sales-maildir/") and k not in gone | changed} == \
+        {k: v for k, v in after.items() if k.startswith("sales-maildir/") and k not in changed}
+    for name in changed:
+        _assert_alice_taken_out(before[name], after[name])
 
     # the files still parse, and the subject is no longer found except where retained
     remaining = {(r["system"], r["collection"]): r for r in result.remaining}
@@ -140,6 +157,14 @@ def test_erase_alice_everywhere_others_intact(demo_dir, demo_inventory):
     assert remaining[("orders", "orders")]["until"] == "2032-07-18"
     assert remaining[("analytics", None)]["status"] == "manual"
     assert {k for k, r in remaining.items() if r["status"] not in ("retained", "manual")} == set()
+
+
+def _assert_alice_taken_out(old: bytes, new: bytes) -> None:
+    """A shared message after Alice's erasure: her address is gone from its header, its body unchanged."""
+    head, _, body = new.partition(b"\n\n")
+    assert b"alice@example.com" not in head.lower() and b"example, alice" not in head.lower()
+    assert body == old.partition(b"\n\n")[2]
+    assert head != old.partition(b"\n\n")[0]
 
 
 def test_retained_until_is_the_latest_computed_date(demo_inventory):

@@ -173,7 +173,10 @@ def assert_alice_erased(folder: Path) -> None:
     """The plan, checked directly: deleted, anonymised and retained exactly as the inventory says."""
     demo = folder / "demo"
     assert b"alice@example.com" not in (demo / "newsletter.csv").read_bytes().lower()
-    assert b"alice" not in (demo / "support.mbox").read_bytes().lower().replace(b"the desk of alice", b"")
+    # the message support sent to Alice and Bob is shared: Alice is taken out of its header, its body
+    # ("Hi Alice and Bob") is not altered
+    assert b"alice" not in (demo / "support.mbox").read_bytes().lower().replace(b"the desk of alice", b"").replace(
+        b"hi alice and bob", b"")
     assert not [p for p in (demo / "sales-maildir").rglob("*") if p.is_file() and b"alice@example.com" in p.read_bytes().lower()]
     assert b'"account": 1042' not in (demo / "usage.jsonl").read_bytes()
     assert not [line for line in (demo / "push_devices.csv").read_bytes().splitlines() if line.startswith(b"1042,")]
