@@ -165,3 +165,19 @@ def test_sigterm_with_systems_side_by_side_leaves_no_temporary_copy(tmp_path, mo
     assert not [p for p in (tmp_path / "demo").rglob("*") if "dsarctl-tmp" in p.name]
     again = subprocess.run(_erase_command(tmp_path / "inventory.yaml"), capture_output=True, timeout=120, env=env)
     assert again.returncode == 0, again.stderr.decode()
+
+
+def test_the_journal_is_not_written_through_a_planted_symlink(tmp_path):
+    """The erase journal's temporary file too is created exclusively: a symlink in its place is refused."""
+    from dsarctl.erase.journal import Journal
+    from dsarctl.errors import RefusedError
+
+    folder = tmp_path / "journal"
+    folder.mkdir()
+    victim = tmp_path / "victim"
+    victim.write_bytes(b"keep me\n")
+    (folder / ".20261207T000000-abcdef01.jsonl.tmp").symlink_to(victim)
+    with pytest.raises(RefusedError, match="in the way of the erase's journal"):
+        Journal.create(folder, {"run_id": "20261207T000000-abcdef01"})
+    assert victim.read_bytes() == b"keep me\n"
+    assert not (folder / "20261207T000000-abcdef01.jsonl").exists()

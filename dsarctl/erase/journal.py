@@ -54,8 +54,14 @@ class Journal:
         folder.mkdir(mode=0o700, parents=True, exist_ok=True)
         path = folder / f"{header['run_id']}.jsonl"
         tmp = folder / f".{path.name}.tmp"
-        with open(tmp, "w", encoding="utf-8") as handle:
-            os.chmod(tmp, 0o600)
+        # exclusive and not through a symlink (see filelock): a file planted under the name is refused
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o600)
+        except FileExistsError:
+            raise RefusedError(f"{tmp}: a file is in the way of the erase's journal (not dsarctl's: it names "
+                               "a run not started yet); nothing was changed") from None
+        with open(fd, "w", encoding="utf-8") as handle:
+            os.fchmod(fd, 0o600)
             handle.write(json.dumps({"type": "plan", **header}, sort_keys=True, default=str) + "\n")
             handle.flush()
             os.fsync(handle.fileno())

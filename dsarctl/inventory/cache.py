@@ -75,10 +75,11 @@ def store(raw: bytes, tree: Any, lines: dict) -> None:
     except ValueError:  # a value marshal cannot hold: do without the cache
         return
     target = folder / _name(raw)
-    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    tmp = target.with_name(f".{target.name}.{os.urandom(8).hex()}.tmp")
     try:
         folder.mkdir(mode=0o700, parents=True, exist_ok=True)
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        # a name nobody can guess, created exclusively, never through a symlink (see filelock)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o600)
         with os.fdopen(fd, "wb") as fh:
             fh.write(blob)
         os.replace(tmp, target)
