@@ -50,6 +50,18 @@ def test_known_codes_match_the_installed_holidays_and_phonenumbers():
     without importing every country of `holidays` or `phonenumbers`; it must list what they support."""
     import importlib.util
 
+    import holidays
+    import phonenumbers
+    import pytest
+
+    from dsarctl.inventory import known_codes
+
+    installed = (holidays.__version__, phonenumbers.__version__)
+    if installed != (known_codes.HOLIDAYS_VERSION, known_codes.PHONENUMBERS_VERSION):
+        # another Python gets other releases (holidays 0.108 dropped Python 3.10): the lists are generated
+        # for one pair of versions, the one the main CI run installs
+        pytest.skip(f"known_codes.py lists holidays {known_codes.HOLIDAYS_VERSION} and phonenumbers "
+                    f"{known_codes.PHONENUMBERS_VERSION}; installed: {installed[0]} and {installed[1]}")
     spec = importlib.util.spec_from_file_location("known_codes_script", ROOT / "scripts" / "known_codes.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
