@@ -96,15 +96,14 @@ systems:
     r = cli("-i", str(tmp_path / "inventory.yaml"), "find", "alice@example.com", "--json")
     assert r.code == 0 and "Traceback" not in r.err, r
     r = cli("-i", str(tmp_path / "inventory.yaml"), "erase", "alice@example.com", "--yes", "--json")
-    assert r.code in (0, 3) and "Traceback" not in r.err, r
+    # masks the columns' declared types cannot hold (a placeholder in a BLOB, a hash in a REAL) are refused
+    # before anything is written: one line, exit 2, every row as it was
+    assert r.code == 2 and "Traceback" not in r.err and len(r.err.strip().splitlines()) == 1, r
+    assert "odd.people." in r.err and "nothing was changed" in r.err
     conn = sqlite3.connect(db)
     rows = {row[0]: row for row in conn.execute("SELECT * FROM people")}
     conn.close()
-    assert rows[2] == before[2] and rows[4] == before[4]
-    if r.code == 0:
-        assert rows[1][1] != "alice@example.com" and rows[1][2] != b"\x89PNG\x00\xff" and rows[1][5] is None
-    else:  # a clear failure: then the whole system was rolled back
-        assert rows[1][:2] == (1, "alice@example.com")
+    assert rows == before
 
 
 # -- hostile values ----------------------------------------------------------------------------------
