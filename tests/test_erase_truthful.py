@@ -226,7 +226,7 @@ def test_a_mask_of_a_csv_column_that_is_not_in_the_header_is_refused(company, cl
 
 # -- a system its database rolls back -------------------------------------------------------------------
 
-def _collide(company) -> None:
+def _collide(company) -> str:
     """Bob's ticket already holds the keyed hash that Alice's ref 'A-1' would take: the unique index on
     ref refuses the erase's UPDATE, which the plan cannot foresee."""
     from dsarctl.erase.apply import install_key
@@ -234,15 +234,21 @@ def _collide(company) -> None:
 
     taken = keyed_hash(install_key(company.load()), "anonymize", "A-1")
     company.execute(f"UPDATE {company.tickets} SET ref = '{taken}' WHERE id = 11")
+    return taken
 
 
 def test_a_rolled_back_system_reports_its_records_not_erased_with_the_reason(company, cli):
     company.create()
     company.write_inventory()
-    _collide(company)
+    taken = _collide(company)
     before = company.rows()
     r = cli("-i", str(company.inventory), "erase", "alice@example.com", "--yes", "--json")
     assert r.code == 3, r
+    # the database quotes the row's value in its message (MariaDB: Duplicate entry '...'): it is data,
+    # and reaches neither the report nor the audit log
+    assert taken not in r.out and taken not in r.err
+    for log in company.inventory.parent.rglob("*.db"):
+        assert taken.encode() not in log.read_bytes(), log
     assert company.rows() == before  # one transaction: nothing of it stayed
     data = r.json()
     unit = next(u for u in data["run"]["units"] if u["system"] == "db")

@@ -107,8 +107,12 @@ class SqlConnector(Connector):
             return path
 
     def _error(self, exc: Exception, what: str) -> Exception:
-        message = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        return self.fail(f"{what}: {message}")
+        orig = getattr(exc, "orig", None)
+        args = getattr(orig, "args", ())
+        if len(args) == 2 and isinstance(args[0], int) and isinstance(args[1], str):  # PyMySQL: (code, message)
+            orig = args[1]
+        message = str(orig or exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        return self.fail(f"{what}: {_values_hidden(message)}")
 
     def table(self, collection):
         """The reflected table of a collection, or a SourceError naming the inventory line."""
@@ -830,3 +834,22 @@ def _holds_text(column) -> bool:
         return column.type.python_type is str
     except NotImplementedError:
         return True
+
+
+_NAMED = re.compile(r"""(?i)\b(column|key|table|constraint|index|relation|schema|database|function|type|role|user)\s*$""")
+_QUOTED = re.compile(r"'(?:[^'\\]|\\.|'')*'" + r'|"(?:[^"\\]|\\.)*"')
+
+
+def _values_hidden(message: str) -> str:
+    """A database's error message without the row values it quotes (MariaDB's "Duplicate entry
+    'alice@example.com' for key ...", PostgreSQL's 'invalid input syntax ...: "Alice"'): they are the
+    subject's or someone else's data, and the message reaches the report, the journal and the audit log.
+    What names a column, key, table or constraint stays."""
+    def hide(match: re.Match) -> str:
+        if _NAMED.search(message[:match.start()]):
+            return match.group(0)
+        quote = match.group(0)[0]
+        return f"{quote}…{quote}"
+
+    return _QUOTED.sub(hide, message)
+
