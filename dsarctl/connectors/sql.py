@@ -17,7 +17,8 @@ import operator
 import os
 import re
 import warnings
-from typing import Any, Iterator
+from dataclasses import dataclass
+from typing import Any, Callable, Iterator
 
 from .base import Connector, EraseOutcome, Finding, KeySpec, Record, Wanted
 from .matching import FieldMatcher
@@ -155,57 +156,9 @@ class SqlConnector(Connector):
         return [c.name for c in table.primary_key.columns]
 
     # -- locate --------------------------------------------------------------------------------------
-    def _conditions(self, collection, table, wanted: Wanted):
-        from sqlalchemy import Integer, Numeric, String, cast, func
-
-        conditions = []
-        for kind_name, fields in collection.searched.items():
-            values = wanted.get(kind_name)
-            if not values:
-                continue
-            kind = self.inventory.identities[kind_name]
-            for field in fields:
-                column = table.c[field]
-                if kind.type == "phone":
-                    # Phone numbers are stored in many formats, but every spelling of a number holds
-                    # its national digits in order (separators, a country code or a trunk 0 around
-                    # them): filter on that in SQL with LIKE '%2%0%7%...' (one cheap pass, no index
-                    # can serve it), then match exactly in Python.
-                    digits = sorted({_national_digits(v) for v in values})
-                    if all(digits) and len(digits) > _MANY_PHONES:
-                        # a batch: one pass over the numbers, each checked in Python for the digits
-                        conditions.append(("digits", (column, field, frozenset(digits))))
-                    elif all(digits):
-                        text = column if _holds_text(column) else cast(column, String)
-                        for d in digits:
-                            conditions.append(("in", text.like("%" + "%".join(d) + "%")))
-                    else:
-                        conditions.append(("scan", column))
-                    continue
-                if isinstance(column.type, Integer):
-                    bound = sorted({int(v) for v in values if _is_int(v)})
-                elif isinstance(column.type, Numeric):
-                    from decimal import Decimal, InvalidOperation
-
-                    bound = []
-                    for v in values:
-                        try:
-                            bound.append(Decimal(v))
-                        except InvalidOperation:
-                            pass
-                else:
-                    bound = sorted(values)
-                if not bound:
-                    continue
-                if kind.type == "email" and not all(str(v).isascii() for v in bound):
-                    # SQL lower() folds ASCII only (SQLite) and never like casefold() (ß -> ss), and a
-                    # stored address may be decomposed: read the column and compare in Python.
-                    conditions.append(("scan", column))
-                    continue
-                target = func.lower(func.trim(column)) if kind.type == "email" else column
-                for i in range(0, len(bound), _BATCH):
-                    conditions.append(("in", target.in_(bound[i:i + _BATCH])))
-        return conditions
+    def _conditions(self, collection, table, wanted: Wanted) -> list["Condition"]:
+        """The lookup's conditions on a reflected table (see `conditions`)."""
+        return conditions(collection, self.inventory, wanted, lambda field: _column_type(table.c[field]))
 
     def locate(self, collection, wanted: Wanted) -> Iterator[Record]:
         lookup = self._lookup_table(collection)
@@ -221,16 +174,13 @@ class SqlConnector(Connector):
         seen: set = set()
         try:
             with self.engine().connect() as conn:
-                for how, condition in self._conditions(collection, table, wanted):
-                    digits = None
-                    if how == "digits":
-                        condition, field, digits = condition
-                        sizes = tuple(sorted({len(d) for d in digits}))
-                        rows = self._digit_rows(conn, table, keys, condition, digits, sizes)
-                    elif how == "scan":
-                        rows = self._rows(conn.execute(select(table).where(condition.is_not(None))), table.name)
+                for condition in self._conditions(collection, table, wanted):
+                    digits = frozenset(condition.values) if condition.how == "digits" else None
+                    if digits is not None:
+                        field, sizes = condition.field, tuple(sorted({len(d) for d in digits}))
+                        rows = self._digit_rows(conn, table, keys, table.c[field], digits, sizes)
                     else:
-                        rows = self._rows(conn.execute(select(table).where(condition)), table.name)
+                        rows = self._rows(conn.execute(select(table).where(condition.clause(table))), table.name)
                     for row in rows:
                         if digits is not None and not _holds_digits(row._mapping[field], digits, sizes):
                             continue
@@ -328,58 +278,22 @@ class SqlConnector(Connector):
         self._lookups[collection.name] = table if plain else None
         return self._lookups[collection.name]
 
-    def _lookup_conditions(self, collection, table, wanted: Wanted) -> list[tuple[str, str, list, Any]]:
-        """`_conditions` as SQL text: (how, where, params, digits) with the same rules, in the same order."""
-        from .sqlite_lookup import affinity, quote
-
-        out = []
-        for kind_name, fields in collection.searched.items():
-            values = wanted.get(kind_name)
-            if not values:
-                continue
-            kind = self.inventory.identities[kind_name]
-            for field in fields:
-                column, type_ = quote(field), affinity(table.columns[field])
-                if kind.type == "phone":
-                    digits = sorted({_national_digits(v) for v in values})
-                    if all(digits) and len(digits) > _MANY_PHONES:
-                        out.append(("digits", f"{column} IS NOT NULL", [], (field, frozenset(digits))))
-                    elif all(digits):
-                        text = column if type_ != "integer" else f"CAST({column} AS VARCHAR)"
-                        for d in digits:
-                            out.append(("in", f"{text} LIKE ?", ["%" + "%".join(d) + "%"], None))
-                    else:
-                        out.append(("scan", f"{column} IS NOT NULL", [], None))
-                    continue
-                if type_ == "integer":
-                    bound: list = sorted({int(v) for v in values if _is_int(v)})
-                else:
-                    bound = sorted(values)
-                if not bound:
-                    continue
-                if kind.type == "email" and not all(str(v).isascii() for v in bound):
-                    out.append(("scan", f"{column} IS NOT NULL", [], None))
-                    continue
-                target = f"lower(trim({column}))" if kind.type == "email" else column
-                for i in range(0, len(bound), _BATCH):
-                    chunk = bound[i:i + _BATCH]
-                    out.append(("in", f"{target} IN ({', '.join('?' for _ in chunk)})", chunk, None))
-        return out
-
     def _locate_sqlite(self, collection, table, wanted: Wanted) -> Iterator[Record]:
-        from .sqlite_lookup import select_rows, sqlite3
+        from .sqlite_lookup import affinity, select_rows, sqlite3
 
         matcher = FieldMatcher(collection, self.inventory)
         keys = table.keys
         kept = list(dict.fromkeys(table.fields + keys))
         seen: set = set()
         try:
-            for _how, where, params, digits in self._lookup_conditions(collection, table, wanted):
+            types = {field: _AFFINITY_TYPES[affinity(table.columns[field])] for field in table.fields}
+            for condition in conditions(collection, self.inventory, wanted, types.__getitem__):
+                digits = frozenset(condition.values) if condition.how == "digits" else None
                 if digits is not None:
-                    field, wanted_digits = digits
-                    sizes = tuple(sorted({len(d) for d in wanted_digits}))
+                    field, sizes = condition.field, tuple(sorted({len(d) for d in digits}))
+                where, params = condition.sql_text()
                 for data in select_rows(self._sqlite, table, where, params):
-                    if digits is not None and not _holds_digits(data[field], wanted_digits, sizes):
+                    if digits is not None and not _holds_digits(data[field], digits, sizes):
                         continue
                     ids = matcher.identities(data)
                     hits = matcher.matches(ids, wanted)
@@ -723,6 +637,115 @@ def _national_digits(e164: str) -> str | None:
 
 _NOT_DIGITS = re.compile(r"\D")
 _MANY_PHONES = 8  # more phone numbers than this are looked up in one pass over the column
+
+# -- the lookup's conditions: the matching rules, in one place -------------------------------------
+@dataclass(frozen=True)
+class Condition:
+    """One lookup query's condition on one column, described once and rendered both ways: for SQLAlchemy
+    (`clause`) and as SQL text for the standard-library SQLite path (`sql_text`)."""
+
+    how: str  # in | email (lower(trim(column)) IN) | like | digits (a pass, digits checked in Python) | scan
+    field: str
+    values: tuple = ()  # in, email: the values bound (at most _BATCH); like: the pattern; digits: digit strings
+    cast: bool = False  # like: the column does not hold text, compare it cast to text
+
+    def clause(self, table):
+        """The condition on a reflected SQLAlchemy table."""
+        from sqlalchemy import String, cast, func
+
+        column = table.c[self.field]
+        if self.how == "in":
+            return column.in_(list(self.values))
+        if self.how == "email":
+            return func.lower(func.trim(column)).in_(list(self.values))
+        if self.how == "like":
+            return (cast(column, String) if self.cast else column).like(self.values[0])
+        return column.is_not(None)  # digits, scan: the values are matched in Python
+
+    def sql_text(self) -> tuple[str, list]:
+        """The condition as SQLite text and its parameters, as SQLAlchemy renders `clause` there."""
+        from .sqlite_lookup import quote
+
+        column = quote(self.field)
+        marks = ", ".join("?" for _ in self.values)
+        if self.how == "in":
+            return f"{column} IN ({marks})", list(self.values)
+        if self.how == "email":
+            return f"lower(trim({column})) IN ({marks})", list(self.values)
+        if self.how == "like":
+            return f"{f'CAST({column} AS VARCHAR)' if self.cast else column} LIKE ?", list(self.values)
+        return f"{column} IS NOT NULL", []
+
+
+def conditions(collection, inventory, wanted: Wanted, column_type: Callable[[str], str]) -> list[Condition]:
+    """The conditions that look the wanted values up in a collection's table, in the order they run.
+    `column_type(field)` says how a column compares: integer | numeric | text | other (neither)."""
+    out: list[Condition] = []
+    for kind_name, fields in collection.searched.items():
+        values = wanted.get(kind_name)
+        if not values:
+            continue
+        kind = inventory.identities[kind_name]
+        for field in fields:
+            type_ = column_type(field)
+            if kind.type == "phone":
+                # Phone numbers are stored in many formats, but every spelling of a number holds its
+                # national digits in order (separators, a country code or a trunk 0 around them): filter
+                # on that in SQL with LIKE '%2%0%7%...' (one cheap pass, no index can serve it), then
+                # match exactly in Python.
+                digits = sorted({_national_digits(v) for v in values})
+                if all(digits) and len(digits) > _MANY_PHONES:
+                    out.append(Condition("digits", field, tuple(digits)))  # a batch: one pass over the numbers
+                elif all(digits):
+                    out.extend(Condition("like", field, ("%" + "%".join(d) + "%",), cast=type_ != "text")
+                               for d in digits)
+                else:
+                    out.append(Condition("scan", field))
+                continue
+            bound = _bound(values, type_)
+            if not bound:
+                continue
+            if kind.type == "email" and not all(str(v).isascii() for v in bound):
+                # SQL lower() folds ASCII only (SQLite) and never like casefold() (ß -> ss), and a stored
+                # address may be decomposed: read the column and compare in Python.
+                out.append(Condition("scan", field))
+                continue
+            how = "email" if kind.type == "email" else "in"
+            out.extend(Condition(how, field, tuple(bound[i:i + _BATCH])) for i in range(0, len(bound), _BATCH))
+    return out
+
+
+def _bound(values, type_: str) -> list:
+    """The values as a column of `type_` is compared with them (an integer column with the numbers only)."""
+    if type_ == "integer":
+        return sorted({int(v) for v in values if _is_int(v)})
+    if type_ == "numeric":
+        from decimal import Decimal, InvalidOperation
+
+        bound = []
+        for v in values:
+            try:
+                bound.append(Decimal(v))
+            except InvalidOperation:
+                pass
+        return bound
+    return sorted(values)
+
+
+def _column_type(column) -> str:
+    """How `conditions` compares a reflected column: integer | numeric | text | other."""
+    from sqlalchemy import Integer, Numeric
+
+    if isinstance(column.type, Integer):
+        return "integer"
+    if isinstance(column.type, Numeric):
+        return "numeric"
+    return "text" if _holds_text(column) else "other"
+
+
+# the standard-library path reads only columns whose values SQLAlchemy passes through (sqlite_lookup.affinity)
+_AFFINITY_TYPES = {"integer": "integer", "text": "text", "none": "text"}
+
 
 
 _NOT_ASCII_DIGITS = bytes(c for c in range(256) if not 0x30 <= c <= 0x39)
