@@ -9,7 +9,7 @@ from typing import NamedTuple
 class KeySpec(NamedTuple):
     """An inventory key a connector (or the inventory itself) accepts."""
 
-    type: str  # str | path | bool | int | strlist | emails | object | ...
+    type: str  # str | path | bool | int | strlist | emails | secret (never shown: a password) | ...
     doc: str
     required: bool = False
     choices: tuple[str, ...] = ()  # the values a str key accepts (empty: any text)

@@ -130,6 +130,13 @@ class Connector:
         self.system = system
         self.inventory = inventory
 
+    @classmethod
+    def option_problems(cls, options: dict[str, Any]) -> list[tuple[str, str]]:
+        """(key, why) for each of a system's keys that does not go with the others (a mail server's
+        unencrypted connection to another host than localhost): the inventory then fails to load, naming
+        that key's file:line."""
+        return []
+
     # -- searching ---------------------------------------------------------------------------------
     def locate(self, collection: "Collection", wanted: Wanted) -> Iterator[Record]:
         """Yield every record of `collection` whose identity fields hold a wanted value."""

@@ -259,7 +259,7 @@ class _Loader:
                 owners = _connectors_taking(key) if connector else []
                 if owners:
                     raise self.error(key_path + (key,), f"key '{key}' in {what} applies to "
-                                                        f"{' and '.join(owners)} systems only, not to {connector}")
+                                                        f"{_and(owners)} systems only, not to {connector}")
                 hint = _close_matches(key, list(allowed), n=1, cutoff=0.6)
                 suggestion = f"; did you mean '{hint[0]}'?" if hint else f" (allowed: {', '.join(sorted(allowed))})"
                 raise self.error(key_path + (key,), f"unknown key '{key}' in {what}{suggestion}")
@@ -511,6 +511,8 @@ class _Loader:
         for key, spec in cls.system_keys.items():
             if spec.required and getattr(system, key, None) in (None, "") and key not in system.options:
                 raise self.error(kp, f"system '{name}' ({connector_name}) needs '{key}:' — {spec.doc}")
+        for key, problem in getattr(cls, "option_problems", lambda options: [])(options):
+            raise self.error(kp + (key,), problem)  # keys that do not go together (tls: none off localhost)
 
         if system.is_manual:
             system.options.pop("identities", None)
@@ -558,10 +560,12 @@ class _Loader:
             if key not in raw or raw[key] is None:
                 continue
             value = raw[key]
-            if spec.type in ("str", "path", "url"):
+            if spec.type in ("str", "path", "url", "secret"):
                 value = self._str(raw, kp, key)
                 if spec.type == "path":
                     value = self._path(value)
+                elif spec.type == "secret" and len(value) >= 3:  # a password: never shown (see redact)
+                    self.secrets.add(value)
             elif spec.type == "bool":
                 value = self._bool(raw, kp, key)
             elif spec.type == "int":
@@ -779,6 +783,11 @@ def _connectors_taking(key: str) -> list[str]:
         if cls is not None and (key in cls.system_keys or key in cls.collection_keys):
             out.append(name)
     return out
+
+
+def _and(words: list[str]) -> str:
+    """`a`, `a and b`, `a, b and c`."""
+    return " and ".join([", ".join(words[:-1]), words[-1]] if len(words) > 2 else words)
 
 
 def _close_matches(word: str, choices, n: int = 1, cutoff: float = 0.6) -> list[str]:

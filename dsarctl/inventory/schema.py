@@ -14,6 +14,7 @@ _SIMPLE = {
     "str": {"type": "string"},
     "path": {"type": "string"},
     "url": {"type": "string"},
+    "secret": {"type": "string"},
     "bool": {"type": "boolean"},
     "int": {"type": "integer"},
     "strlist": {"oneOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}]},
