@@ -225,11 +225,10 @@ def build_plan(inventory: Inventory, found: dict[tuple[str, str], list[Record]],
                 try:
                     if connector is None:
                         connector = open_connector(system, inventory)
-                    if connector.is_file:
-                        if all(r.digest for r in records):  # known from the search (line files)
-                            digests = {r.key: r.digest for r in records}
-                        else:
-                            digests = connector.record_digests(coll, [r.key for r in records])
+                    if all(r.digest for r in records):  # known from the search (line files, mail servers)
+                        digests = {r.key: r.digest for r in records}
+                    elif connector.is_file:
+                        digests = connector.record_digests(coll, [r.key for r in records])
                 except (DsarError, OSError) as exc:
                     cplan.status, cplan.error = "failed", inventory.redact(getattr(exc, "reason", None) or str(exc))
                     continue
