@@ -416,7 +416,7 @@ def test_inventory_rejects_bad_sharing_keys(cli, tmp_path):
     inv.write_text(inv.read_text().replace("    shared: maybe\n", "").replace(
         "    erase: delete\n  mail:", "    erase: delete\n    shared: keep\n  mail:"))
     r = cli("-i", str(inv), "inventory", "check")
-    assert r.code == 2 and "applies to maildir and mbox systems only, not to csv" in r.err, r
+    assert r.code == 2 and "applies to imap, maildir and mbox systems only, not to csv" in r.err, r
     assert len(r.err.strip().splitlines()) == 1 and "inventory.yaml:" in r.err
 
     inv = inventory(tmp_path, "mbox", "support.mbox")

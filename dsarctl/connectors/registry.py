@@ -24,6 +24,7 @@ BUILTIN = {
     "mbox": "dsarctl.connectors.mail:MboxConnector",
     "maildir": "dsarctl.connectors.mail:MaildirConnector",
     "manual": "dsarctl.connectors.manual:ManualConnector",
+    "imap": "dsarctl.connectors.imap:ImapConnector",
 }
 
 _registered: dict[str, type[Connector]] = {}
