@@ -40,7 +40,7 @@ def _server_url(var: str) -> str:
     return url
 
 
-_SERVERS = {"postgres_url": "postgres", "mysql_url": "mysql"}
+_SERVERS = {"postgres_url": "postgres", "mysql_url": "mysql", "dovecot": "imap", "dovecot_without_uidplus": "imap"}
 
 
 def pytest_collection_modifyitems(config, items):
