@@ -36,6 +36,7 @@ from .boundary import refuse_ambiguous
 from .connectors import Record, open_connector
 from .errors import DsarError, UsageError
 from .inventory.model import Collection, Inventory, System
+from .retention import kept_until_range
 from .search import CollectionResult, FindResult
 
 FORMAT = "dsarctl-access-package/1"
@@ -521,10 +522,10 @@ def _until(rule, records: list[Record], today: date) -> str | None:
     """When retained records may go: "until 2030-01-15" or "until 2030-01-15 to 2032-07-18"."""
     if rule is None or rule.action != "retain" or rule.until is None:
         return None
-    dates = sorted({d for d in (rule.until.compute(r.data, today) for r in records) if d is not None})
-    if not dates:
+    span = kept_until_range(rule, (r.data for r in records), today)
+    if span is None:
         return f"until {rule.until.text}"
-    first, last = dates[0].isoformat(), dates[-1].isoformat()
+    first, last = span[0].isoformat(), span[1].isoformat()
     return f"until {first}" if first == last else f"until {first} to {last}, depending on the record"
 
 

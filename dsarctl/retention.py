@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any
+from typing import Any, Iterable
 
 _TERM_RE = re.compile(r"^\s*(\d+)\s*(day|days|week|weeks|month|months|year|years)\s*$", re.I)
 _EOY_RE = re.compile(r"^\s*end_of_year\s*\(\s*([^()]+?)\s*\)\s*$", re.I)
@@ -44,6 +44,21 @@ class Until:
         if self.end_of_year:
             start = date(start.year, 12, 31)
         return start + relativedelta(years=self.years, months=self.months, days=self.days)
+
+
+def kept_until(rule, data: dict[str, Any] | None, erased_on: date) -> date | None:
+    """The date until which a record holding `data` is kept under its collection's erase `rule`: the
+    rule's `until:` computed for it; None when the rule retains nothing with a date, or the record's
+    anchor field is empty or not a date. The one place a retention date is computed."""
+    if rule is None or rule.action != "retain" or rule.until is None:
+        return None
+    return rule.until.compute(data, erased_on)
+
+
+def kept_until_range(rule, records_data: Iterable[dict[str, Any] | None], erased_on: date) -> tuple[date, date] | None:
+    """The earliest and the latest `kept_until` of several records (their data), or None when none has one."""
+    dates = [d for d in (kept_until(rule, data, erased_on) for data in records_data) if d is not None]
+    return (min(dates), max(dates)) if dates else None
 
 
 def parse_until(text: str) -> Until:

@@ -20,7 +20,7 @@ from . import links
 from .connectors import Record, open_connector
 from .errors import DsarError, SourceError
 from .identity import Identifier, group_by_kind
-from .inventory.model import Collection, EraseRule, Inventory, System
+from .inventory.model import Collection, Inventory, System
 
 MAX_ROUNDS = 20  # a real chain is 2-4 rounds; this only stops a pathological loop
 
@@ -408,11 +408,3 @@ def _excluded(record: Record, named_unique: dict[str, set[str]]) -> bool:
         if values and not values & named:
             return True
     return False
-
-
-def retained_until(rule: EraseRule | None, records: list[Record], erased_on) -> Any:
-    """The latest `until` date among records retained under `rule` (None when there is no date)."""
-    if rule is None or rule.action != "retain" or rule.until is None:
-        return None
-    dates = [d for d in (rule.until.compute(r.data, erased_on) for r in records) if d is not None]
-    return max(dates) if dates else None

@@ -20,6 +20,7 @@ from ..errors import DsarError
 from ..identity import Identifier
 from ..inventory.model import EraseRule, Inventory
 from ..keys import keyed_hash
+from ..retention import kept_until
 from .mask import Masker
 
 
@@ -237,7 +238,7 @@ def build_plan(inventory: Inventory, found: dict[tuple[str, str], list[Record]],
                 shares = type(connector).sharing is not Connector.sharing
                 for record in records:
                     action = rule.action if rule else "none"
-                    until = rule.until.compute(record.data, erased_on) if rule and rule.until else None
+                    until = kept_until(rule, record.data, erased_on)
                     fields = dict(rule.fields) if rule and action in ("anonymize", "retain") else {}
                     digest = digests.get(tuple(record.key) if isinstance(record.key, list) else record.key)
                     subject = subject_of(record) if shares else None

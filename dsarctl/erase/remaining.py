@@ -23,6 +23,7 @@ from typing import Any
 from ..connectors import open_connector
 from ..errors import DsarError
 from ..inventory.model import Inventory
+from ..retention import kept_until_range
 from .mask import Masker
 
 ANONYMIZED = "anonymized; the record still carries an identifier the rule does not mask"
@@ -125,9 +126,8 @@ class _Judge:
                                  "reason": reason}
         rule = coll.erase
         if status == "retained":
-            dates = [d for d in (rule.until.compute(data, self.erased_on) for _, data in members) if d] \
-                if rule.until else []
-            entry["until"] = max(dates).isoformat() if dates else None
+            span = kept_until_range(rule, (data for _, data in members), self.erased_on)
+            entry["until"] = span[1].isoformat() if span else None
         return entry
 
 
