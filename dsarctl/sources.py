@@ -78,7 +78,8 @@ class Record:
     matched: set[tuple[str, str]] = field(default_factory=set)  # (kind, value) of `wanted` that led here
     location: str | None = None  # for people: "demo/newsletter.csv:4", "cur/1700000000.M1.host"
     digest: str | None = None  # SHA-256 of the record's stored bytes, for sources whose records are found
-    #                            by their content (`files`): the erase acts only on a record with it
+    #                            by their content (`local_files`): the erase acts only on a record
+    #                            with it
 
     @property
     def ref(self) -> tuple[str, str, Any]:
@@ -111,10 +112,10 @@ class ExportFile:
 @dataclass
 class EraseTarget:
     """One record an erase acts on: the record the search found, by its `key` and, for sources whose
-    records are found by content (`files`), its `digest`, so that a record changed since the plan is
-    never mis-edited."""
+    records are found by content (`local_files`), its `digest`, so that a record changed since the plan
+    is never mis-edited."""
 
-    key: Any  # Record.key; None only for a `files` source after a crash (find it by `digest`)
+    key: Any  # Record.key; None only for a `local_files` source after a crash (find it by `digest`)
     digest: str | None  # Record.digest
     action: str  # delete | mask | redact (a shared message: the subject taken out of it)
     fields: dict[str, str] = field(default_factory=dict)  # mask: field -> null | redact | hash
@@ -143,7 +144,7 @@ class EraseOutcome:
 
 class EraseContext:
     """What the core hands to `Erasable.erase`: the masker, the places where a unit may stop, and where a
-    `files` source says that it replaces a collection's file."""
+    `local_files` source says that it replaces a collection's file."""
 
     def __init__(self, masker: "Masker", checkpoint: Callable[[str], None] | None = None,
                  replacing: Callable[["Collection"], None] | None = None,
@@ -162,10 +163,10 @@ class EraseContext:
             self._checkpoint(point)
 
     def replacing(self, collection: "Collection") -> None:
-        """A `files` source calls this right before it renames a rewritten file over the collection's
-        file, holding the file's lock and having read all of it; and `replaced` right after the rename.
-        The verification after the erase then knows the file holds what the erase wrote and need not
-        read it again. Not calling them is safe: the file is searched again."""
+        """A `local_files` source calls this right before it renames a rewritten file over the
+        collection's file, holding the file's lock and having read all of it; and `replaced` right after
+        the rename. The verification after the erase then knows the file holds what the erase wrote and
+        need not read it again. Not calling them is safe: the file is searched again."""
         if self._replacing is not None:
             self._replacing(collection)
 
@@ -212,13 +213,13 @@ class Source:
     # read it again when nothing can have changed. Its erase finds targets by `EraseTarget.digest`,
     # its keys (line numbers, byte ranges, file names in a folder) are places that name no one: the
     # journal keeps them as hints, and a resumed run may pass `key=None`.
-    files: ClassVar[bool] = False
-    # Its records are mail messages, their identity fields the address headers. The loader refuses
+    local_files: ClassVar[bool] = False
+    # A mailbox: its records are mail messages, their identity fields address headers. The loader refuses
     # link directions on it. A message naming people other than the subject (and the controller) is
     # shared: the collection's `shared:` key (redact | delete | keep, with an `address:` key for the
     # mailbox's own address; declare both, see dsarctl.connectors.mail) says what the erase does, and
     # `redact` reaches `erase` as an EraseTarget with action "redact".
-    messages: ClassVar[bool] = False
+    mailbox: ClassVar[bool] = False
 
     def __init__(self, system: "System", inventory: "Inventory"):
         self.system = system
@@ -303,15 +304,15 @@ class Erasable:
     default_erase: ClassVar[str | None] = None
 
     def scan(self, collection: "Collection") -> Iterable[Record]:
-        """Every record of `collection`, with its identities (and digest, for `files`). Used by a replay
-        after a backup restore, and by a resumed erase to find the keys of its targets again (the
-        journal keeps keys only as keyed hashes, except for `files` sources)."""
+        """Every record of `collection`, with its identities (and digest, for `local_files`). Used by a
+        replay after a backup restore, and by a resumed erase to find the keys of its targets again (the
+        journal keeps keys only as keyed hashes, except for `local_files` sources)."""
         raise NotImplementedError(f"{type(self).__name__}.scan")
 
     def erase(self, collection: "Collection", targets: list[EraseTarget], context: EraseContext) -> EraseOutcome:
         """Apply `targets` to one collection: `delete` removes the record; `mask` sets each of
         `target.fields` (dotted paths into nested data allowed) to `context.masker.mask(data,
-        fields)`'s value; `redact` (`messages` only) takes the subject out of a shared message. Change
+        fields)`'s value; `redact` (`mailbox` only) takes the subject out of a shared message. Change
         only the targets, each only if it is still the record found (its key, and its digest when
         given), and either all of a collection or nothing where the source allows (a transaction, an
         atomic rename). Call `context.checkpoint(...)` between steps."""
