@@ -17,13 +17,17 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 if TYPE_CHECKING:
     import holidays
 
+# The US state laws after California, in the order they came into force; docs/deadlines.md has their table.
+US_STATES: tuple[str, ...] = (
+    "us-va", "us-co", "us-ct", "us-ut", "us-tx", "us-or", "us-mt", "us-de", "us-ia", "us-ne", "us-nh",
+    "us-nj", "us-tn", "us-mn", "us-md", "us-in", "us-ky", "us-ri", "us-ok", "us-al",
+)
+
 REGIME_IDS: tuple[str, ...] = (
     "eu-gdpr",
     "uk-gdpr",
     "us-ca",
-    "us-va",
-    "us-co",
-    "us-ct",
+    *US_STATES,
     "br-lgpd",
     "ca-pipeda",
     "ca-qc",
@@ -32,7 +36,7 @@ REGIME_IDS: tuple[str, ...] = (
 )
 
 REQUEST_TYPES: tuple[str, ...] = (
-    "access", "erasure", "rectification", "restriction", "objection", "portability",
+    "access", "erasure", "rectification", "restriction", "objection", "portability", "appeal",
 )
 
 _WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
@@ -92,25 +96,95 @@ class _Rule:
     calendar: str | None  # default holiday calendar; None: the controller's
     calendar_overridable: bool  # a controller calendar naming a subdivision of this country wins
     source: str
+    effective: date | None = None  # requests received before this date are not under the law
+    appeal: tuple[int, str] | None = None  # answer to an appeal of a refusal; None: no appeal (see no_appeal)
+    appeal_extension: tuple[int, str] | None = None
+    appeal_source: str | None = None
+    appeal_unsure: bool = False  # the appeal period comes from secondary sources, not the statute's text
+    no_appeal: str | None = None  # why an appeal is refused, when the regime has none
+    weekend: tuple[int, ...] = (5, 6)  # days a roll steps over besides holidays
+    roll_note: str | None = None  # where a roll is arguable but dsarctl keeps the earlier date
 
+
+_DAYS45 = (45, "days")
+
+
+def _us(source: str, effective: date, *, appeal: int | None = 60, appeal_source: str | None = None,
+        appeal_extension: int | None = None, appeal_unsure: bool = False, no_appeal: str | None = None,
+        period: int = 45, extension: int = 45, roll: bool = False, calendar: str | None = None,
+        weekend: tuple[int, ...] = (5, 6), roll_note: str | None = None) -> _Rule:
+    """A US state law: calendar days from receipt, one extension with notice inside the first period,
+    no pause; an appeal of a refusal answered within `appeal` days of its receipt (reference:
+    docs/deadlines.md, "US states")."""
+    return _Rule((period, "days"), (extension, "days"), False, roll, calendar, False, source,
+                 effective=effective, appeal=(appeal, "days") if appeal else None,
+                 appeal_extension=(appeal_extension, "days") if appeal_extension else None,
+                 appeal_source=appeal_source, appeal_unsure=appeal_unsure, no_appeal=no_appeal,
+                 weekend=weekend, roll_note=roll_note)
+
+
+_UNREAD_APPEAL = ("{law} was signed but the text of its appeal section was not read for dsarctl: no appeal "
+                  "period is recorded; check the act and track the date yourself")
 
 _RULES: dict[str, _Rule] = {
     "eu-gdpr": _Rule((1, "months"), (2, "months"), True, True, None, True,
                      "GDPR Art. 12(3); Reg. 1182/71 Art. 3"),
     "uk-gdpr": _Rule((1, "months"), (2, "months"), True, True, "GB-ENG", True,
                      "UK GDPR Art. 12(3), 12A; ICO guidance"),
-    "us-ca": _Rule((45, "days"), (45, "days"), False, False, "US-CA", False,
-                   "Cal. Civ. Code §1798.130(a)(2); 11 CCR §7021"),
-    "us-va": _Rule((45, "days"), (45, "days"), False, False, None, False, "Va. Code §59.1-577(B)"),
-    "us-co": _Rule((45, "days"), (45, "days"), False, True, "US-CO", False,
-                   "C.R.S. §6-1-1306(2); C.R.S. §2-4-108"),
-    "us-ct": _Rule((45, "days"), (45, "days"), False, False, None, False, "Conn. Gen. Stat. §42-518(c)"),
+    "us-ca": _Rule((45, "days"), _DAYS45, False, False, "US-CA", False,
+                   "Cal. Civ. Code §1798.130(a)(2); 11 CCR §7021", effective=date(2020, 1, 1),
+                   no_appeal="the CCPA gives no right to appeal a refusal to the business "
+                             "(the consumer may complain to the California Privacy Protection Agency)"),
+    "us-va": _us("Va. Code §59.1-577(B)(1)", date(2023, 1, 1), appeal_source="Va. Code §59.1-577(C)",
+                 appeal_unsure=True),
+    "us-co": _us("C.R.S. §6-1-1306(2); C.R.S. §2-4-108", date(2023, 7, 1), appeal=45, appeal_extension=60,
+                 appeal_source="C.R.S. §6-1-1306(3)", appeal_unsure=True, roll=True, calendar="US-CO"),
+    "us-ct": _us("Conn. Gen. Stat. §42-518(c)", date(2023, 7, 1), appeal_source="Conn. Gen. Stat. §42-518(d)"),
+    "us-ut": _us("Utah Code §13-61-203(2)", date(2023, 12, 31), appeal=None,
+                 no_appeal="the Utah Consumer Privacy Act gives no right to appeal a refusal "
+                           "(Utah Code §13-61-203)"),
+    "us-tx": _us("Tex. Bus. & Com. Code §541.052(b)", date(2024, 7, 1), appeal_source="§541.053",
+                 appeal_unsure=True,
+                 roll_note="Tex. Gov't Code §311.014(b) (Code Construction Act) may move a last day on a "
+                           "weekend or legal holiday to the next day; dsarctl keeps the earlier date"),
+    "us-or": _us("ORS 646A.576(5)(a)", date(2024, 7, 1), appeal=45, appeal_source="ORS 646A.576(6)(d)"),
+    "us-mt": _us("Mont. Code Ann. §30-14-2808(4)(a)", date(2024, 10, 1), appeal_source="§30-14-2808(5)",
+                 appeal_unsure=True),
+    "us-de": _us("6 Del. C. §12D-104(c)(1)", date(2025, 1, 1), appeal_source="6 Del. C. §12D-104(d)",
+                 appeal_unsure=True),
+    "us-ia": _us("Iowa Code §715D.3(2)", date(2025, 1, 1), period=90, appeal_source="Iowa Code §715D.3(3)"),
+    "us-ne": _us("Neb. Rev. Stat. §87-1108(2)", date(2025, 1, 1), appeal_source="Neb. Rev. Stat. §87-1109(3)"),
+    "us-nh": _us("N.H. RSA 507-H:4", date(2025, 1, 1), appeal_source="N.H. RSA 507-H:4", appeal_unsure=True),
+    "us-nj": _us("N.J.S.A. 56:8-166.7(a)", date(2025, 1, 15), appeal=45, appeal_source="N.J.S.A. 56:8-166.7",
+                 appeal_unsure=True),
+    "us-tn": _us("Tenn. Code Ann. §47-18-3304(b)(1)", date(2025, 7, 1), appeal_source="§47-18-3304(c)",
+                 appeal_unsure=True),
+    "us-mn": _us("Minn. Stat. §325M.14; Minn. Stat. §645.15", date(2025, 7, 31), appeal=45,
+                 appeal_extension=60, appeal_source="Minn. Stat. §325M.14", appeal_unsure=True,
+                 roll=True, calendar="US-MN"),
+    "us-md": _us("Md. Code, Com. Law §14-4705", date(2025, 10, 1), appeal_source="Com. Law §14-4705",
+                 appeal_unsure=True),
+    "us-in": _us("Ind. Code §24-15-3-1(c)(1)", date(2026, 1, 1), appeal_source="Ind. Code §24-15-3-1(d)",
+                 appeal_unsure=True),
+    "us-ky": _us("KRS 367.3615(3)", date(2026, 1, 1), appeal_source="KRS 367.3615(4)",
+                 roll_note="KRS 446.030(1)(a) may move a last day on a weekend or legal holiday to the next "
+                           "day; dsarctl keeps the earlier date"),
+    "us-ri": _us("R.I. Gen. Laws §6-48.1-6(b)(1)", date(2026, 1, 1), appeal_source="R.I. Gen. Laws §6-48.1-6",
+                 appeal_unsure=True),
+    "us-ok": _us("Okla. SB 546 (2025)", date(2027, 1, 1), appeal=None,
+                 no_appeal=_UNREAD_APPEAL.format(law="Oklahoma SB 546")),
+    "us-al": _us("Ala. HB 351 (2026); Ala. Code §1-1-4", date(2027, 5, 1), appeal=None,
+                 no_appeal=_UNREAD_APPEAL.format(law="Alabama HB 351"),
+                 roll=True, calendar="US-AL", weekend=(6,)),
     "br-lgpd": _Rule((15, "days"), None, False, True, "BR", True, "LGPD Art. 19 II; Civil Code art. 132"),
     "ca-pipeda": _Rule((30, "days"), (30, "days"), False, True, "CA", True,
                        "PIPEDA s.8; Interpretation Act ss.26-28, 35"),
     "ca-qc": _Rule((30, "days"), None, False, False, None, False, "Québec P-39.1 s.32"),
     "ch-fadp": _Rule((30, "days"), (0, "days"), False, True, "CH", True, "FADP Art. 25(7); DSV Art. 18"),
 }
+
+# CCPA access requests may reach back beyond 12 months, but never before this date.
+CCPA_SINCE_FLOOR = date(2022, 1, 1)
 
 _CA_OPT_OUT = (15, "business days")  # 11 CCR §7026(f): requests to opt out of sale/sharing
 _CA_CONFIRM = (10, "business days")  # 11 CCR §7021(a): confirm receipt
@@ -240,6 +314,7 @@ class _WorkCalendar:
     categories: tuple[str, ...] = ("public",)
     easter_monday: bool = False
     label: str = "public holidays"
+    saturday_note: str | None = None  # why a Saturday stays, where Saturdays are working days
 
     def closed(self, day: date) -> str | None:
         """Why `day` is not a working day, or None if it is one."""
@@ -320,7 +395,11 @@ def _work_calendar(regime: str, rule: _Rule, controller: str | None) -> _WorkCal
     if regime == "ca-pipeda":
         # Interpretation Act s.35: Sunday and the federal holidays are holidays; Saturday is not.
         return _WorkCalendar(code, weekend=(6,), categories=("public", "government"), easter_monday=True,
-                             label="holidays (Interpretation Act s.35)")
+                             label="holidays (Interpretation Act s.35)",
+                             saturday_note="Saturday is not a holiday (Interpretation Act s.35)")
+    if rule.weekend != (5, 6):  # us-al: Ala. Code §1-1-4 excludes a last day on a Sunday or legal holiday
+        return _WorkCalendar(code, weekend=rule.weekend, label="legal holidays",
+                             saturday_note="Ala. Code §1-1-4 moves only a Sunday or a legal holiday")
     return _WorkCalendar(code)
 
 
@@ -352,6 +431,39 @@ def _pause_days(t: Timeline, anchor: date, today: date) -> tuple[int, list[str]]
     if sum((e - s).days + 1 for s, e in spans) != total:
         lines.append(f"Overlapping pauses counted once: {total} paused days in all")
     return total, lines
+
+
+def _appeal_period(regime: str, rule: _Rule) -> tuple[tuple[int, str], tuple[int, str] | None, str]:
+    if rule.appeal is None:
+        raise ValueError(f"{regime} takes no appeal: " + (rule.no_appeal or (
+            "the law gives no appeal to the controller; a refused subject complains to the supervisory "
+            "authority")))
+    return rule.appeal, rule.appeal_extension, rule.appeal_source or rule.source
+
+
+def check_request(regime: str, request_type: str, received: date, *, since: date | None = None) -> None:
+    """ValueError, one line, when `regime` cannot take this request: received (a local date) before its
+    law applied, an appeal where the regime has none, or a `since` date it does not allow (CCPA access
+    requests only, not before 2022-01-01 nor after receipt)."""
+    rule = _RULES.get(regime)
+    if rule is not None and rule.effective is not None and received < rule.effective:
+        raise ValueError(f"{regime} applies to requests received from {rule.effective.isoformat()} "
+                         f"({rule.source.split(';')[0]}); this one was received {received.isoformat()}")
+    if request_type == "appeal":
+        _appeal_period(regime, rule or _Rule((1, "days"), None, False, False, None, False, ""))
+    if since is None:
+        return
+    if regime != "us-ca" or request_type != "access":
+        raise ValueError(f"--since is for us-ca access requests only (Cal. Civ. Code §1798.130(a)(2)(B)); "
+                         f"this is {'an' if request_type[0] in 'aeiou' else 'a'} {request_type} request "
+                         f"under {regime}")
+    if since < CCPA_SINCE_FLOOR:
+        raise ValueError(f"--since {since.isoformat()}: the CCPA reaches back only to personal information "
+                         f"collected on or after {CCPA_SINCE_FLOOR.isoformat()} "
+                         "(Cal. Civ. Code §1798.130(a)(2)(B))")
+    if since > received:
+        raise ValueError(f"--since {since.isoformat()} is after the request was received "
+                         f"({received.isoformat()})")
 
 
 def compute_deadline(t: Timeline, *, today: date) -> Deadline:
@@ -392,7 +504,13 @@ def compute_deadline(t: Timeline, *, today: date) -> Deadline:
         steps.append(f"Clock restarts on {_fmt(anchor)} ({why}; UK GDPR Art. 12(3), the period starts again)")
 
     period, extension, source = rule.period, rule.extension, rule.source
-    if t.regime == "us-ca" and t.request_type == "objection":
+    if t.request_type == "appeal":
+        period, extension, source = _appeal_period(t.regime, rule)
+        steps.append(f"Appeal of a refused request: {t.regime} answers it within {_fmt_period(period)} "
+                     f"of receiving it" + (f", extendable by {_fmt_period(extension)}" if extension else "")
+                     + (" (period from secondary sources: the statute's text was not read, "
+                        "see docs/deadlines.md)" if rule.appeal_unsure else ""))
+    elif t.regime == "us-ca" and t.request_type == "objection":
         period, extension, source = _CA_OPT_OUT, None, "11 CCR §7026(f)"
         steps.append("us-ca: an objection is treated as a request to opt out of sale/sharing: "
                      "15 business days, no extension")
@@ -439,10 +557,10 @@ def compute_deadline(t: Timeline, *, today: date) -> Deadline:
         steps.append(f"Notice of any extension, with reasons, due by {_fmt(notice)} "
                      "(end of the first period)")
 
-    due = _roll(due, rule.roll, cal, t.regime, steps)
+    due = _roll(due, rule, cal, t.regime, steps)
 
     confirm = None
-    if t.regime == "us-ca":
+    if t.regime == "us-ca" and t.request_type != "appeal":
         confirm = _add(receipt, _CA_CONFIRM, cal)
         steps.append(f"Confirm receipt by {_fmt(confirm)}: 10 business days (11 CCR §7021(a))")
 
@@ -459,15 +577,16 @@ def compute_deadline(t: Timeline, *, today: date) -> Deadline:
     )
 
 
-def _roll(due: date, roll: bool, cal: _WorkCalendar, regime: str, steps: list[str]) -> date:
+def _roll(due: date, rule: _Rule, cal: _WorkCalendar, regime: str, steps: list[str]) -> date:
     reason = cal.closed(due)
-    if not roll:
+    if not rule.roll:
         if reason or due.weekday() >= 5:
-            steps.append(f"No roll: {regime} keeps {_fmt(due)} even though it is not a working day")
+            steps.append(f"No roll: {regime} keeps {_fmt(due)} even though it is not a working day"
+                         + (f" ({rule.roll_note})" if rule.roll_note else ""))
         return due
     if reason is None:
         if due.weekday() == 5 and 5 not in cal.weekend:
-            steps.append(f"{_fmt(due)} stays: Saturday is not a holiday (Interpretation Act s.35)")
+            steps.append(f"{_fmt(due)} stays: {cal.saturday_note}")
         elif cal.code is None:
             steps.append(f"No holiday calendar (set controller.holidays): only weekends roll, "
                          f"so {_fmt(due)} counts as a working day")

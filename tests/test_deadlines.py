@@ -104,8 +104,11 @@ def test_us_co_rolls_over_thanksgiving():
 
 
 def test_regime_ids_are_the_contract():
-    assert REGIME_IDS == ("eu-gdpr", "uk-gdpr", "us-ca", "us-va", "us-co", "us-ct", "br-lgpd", "ca-pipeda",
-                          "ca-qc", "ch-fadp", "custom")
+    """DESIGN.md's list is the minimum; every US state law in force or signed follows us-ca."""
+    assert REGIME_IDS == (
+        "eu-gdpr", "uk-gdpr", "us-ca", "us-va", "us-co", "us-ct", "us-ut", "us-tx", "us-or", "us-mt", "us-de",
+        "us-ia", "us-ne", "us-nh", "us-nj", "us-tn", "us-mn", "us-md", "us-in", "us-ky", "us-ri", "us-ok",
+        "us-al", "br-lgpd", "ca-pipeda", "ca-qc", "ch-fadp", "custom")
 
 
 def test_us_ct_45_days_no_roll():

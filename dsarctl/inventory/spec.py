@@ -3,11 +3,8 @@ turns them into JSON Schema. Connector-specific keys come from each connector cl
 
 from __future__ import annotations
 
+from ..deadlines import REGIME_IDS  # noqa: F401  (the list of regimes lives with their rules)
 from ..keyspec import KeySpec
-
-REGIME_IDS = (
-    "eu-gdpr", "uk-gdpr", "us-ca", "us-va", "us-co", "us-ct", "br-lgpd", "ca-pipeda", "ca-qc", "ch-fadp", "custom",
-)
 
 TOP_KEYS = {
     "version": KeySpec("int", "Inventory format version; always 1.", required=True),
