@@ -137,6 +137,19 @@ def m002_log_identity(db: "Database") -> None:
     db["log_identity"].insert({"id": 1, "log_id": secrets.token_hex(16)})
 
 
+@_migration
+def m003_request_links(db: "Database") -> None:
+    """An appeal's link to the refused request it appeals, and the date a CCPA access request reaches
+    back to (`request new --appeal-of`, `--since`)."""
+    db["requests"].add_column("appeal_of", str)
+    db["requests"].add_column("since", str)
+
+
+# Columns added to a tracked table after its first version: left empty, they are left out of the row's
+# digest, so the digest of a row written before they existed still matches it (`audit verify`).
+_LATER_COLUMNS = ("appeal_of", "since")
+
+
 # --- small helpers --------------------------------------------------------------------------------------
 
 
@@ -165,6 +178,7 @@ def row_digest(row: dict) -> str:
     """sha256 of a stored row, as read back: what an event remembers about the row it wrote."""
     import hashlib
 
+    row = {k: v for k, v in row.items() if not (v is None and k in _LATER_COLUMNS)}
     return hashlib.sha256(canonical_json(row).encode("utf-8")).hexdigest()
 
 

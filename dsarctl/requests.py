@@ -66,6 +66,14 @@ def parse_when(text: str, tz: str) -> datetime:
     return value
 
 
+def parse_date(text: str, option: str) -> date:
+    """An ISO date given to `option` (e.g. --since); UsageError naming the option otherwise."""
+    try:
+        return date.fromisoformat(text.strip())
+    except ValueError:
+        raise UsageError(f"{option}: '{text}' is not an ISO date (2026-11-20)") from None
+
+
 class RequestBook:
     """Requests in an audit log, with deadlines from the inventory's controller settings.
 
@@ -129,8 +137,12 @@ class RequestBook:
 
     def new(self, subject: str, type: str, received_at: datetime, *,
             identifiers: Iterable[Identifier] | None = None, regime: str | None = None,
-            channel: str | None = None, note: str | None = None, operator: str, now: datetime) -> dict:
+            channel: str | None = None, note: str | None = None, appeal_of: str | None = None,
+            since: date | None = None, operator: str, now: datetime) -> dict:
         """Open a request received at `received_at`; returns it. Event `request.new`.
+
+        An `appeal` names the refused request it appeals (`appeal_of`: denied, the same subject's) and
+        takes its regime; `since` is how far back a us-ca access request reaches (deadlines.check_request).
 
         `subject` is parsed with the inventory's identity kinds unless `identifiers` are given (then the
         first is the subject). The stored `subject` is the bare value for e-mail and phone kinds
@@ -140,7 +152,8 @@ class RequestBook:
 
         if type not in REQUEST_TYPES:
             raise UsageError(f"unknown request type '{type}' (one of: {', '.join(REQUEST_TYPES)})")
-        regime = regime or self.inventory.controller.regime
+        appealed = self._appealed(appeal_of, type, regime)
+        regime = regime or (appealed["regime"] if appealed else None) or self.inventory.controller.regime
         if regime not in REGIME_IDS:
             raise UsageError(f"unknown regime '{regime}' (one of: {', '.join(REGIME_IDS)})")
         custom = None
@@ -163,6 +176,9 @@ class RequestBook:
         if received_at > now:
             raise UsageError(f"--received: {received_at.isoformat()} is in the future")
         tz = self.inventory.controller.timezone
+        _check_request(regime, type, _local_date(received_at, tz), since)
+        if appealed:
+            _check_appeal(appealed, idents, received_at, self.inventory.identities, self.audit)
         row = {
             "subject": shown, "identifiers": json.dumps(sorted({str(i) for i in idents})), "type": type,
             "status": "open", "regime": regime, "timezone": tz,
@@ -171,6 +187,7 @@ class RequestBook:
             "verified_at": None, "verify_method": None, "pauses": "[]", "extended": 0,
             "extension_reason": None, "created_at": utc_iso(now), "created_by": operator,
             "closed_at": None, "outcome": None,
+            "appeal_of": appealed["id"] if appealed else None, "since": since.isoformat() if since else None,
         }
         with self.audit.transaction():
             row["id"] = self._next_id(now)
@@ -179,7 +196,8 @@ class RequestBook:
                 "INSERT INTO request_identifiers (request_id, identifier) VALUES (?, ?)",
                 [(row["id"], i) for i in json.loads(row["identifiers"])])
             self._save(row, "request.new", {"type": type, "regime": regime, "channel": channel, "note": note,
-                                            "received_at": row["received_at"]}, operator, now)
+                                            "received_at": row["received_at"], "appeal_of": row["appeal_of"],
+                                            "since": row["since"]}, operator, now)
         return self._public(row)
 
     def verify(self, id: str, method: str | None = None, *, operator: str, now: datetime) -> dict:
@@ -325,6 +343,21 @@ class RequestBook:
 
     # --- internals ----------------------------------------------------------------------------------------
 
+    def _appealed(self, appeal_of: str | None, type: str, regime: str | None) -> dict | None:
+        """The refused request an appeal names (None for other types); UsageError when one is missing,
+        misplaced or under another regime."""
+        if type != "appeal":
+            if appeal_of:
+                raise UsageError(f"--appeal-of is for appeal requests only, not {type} requests")
+            return None
+        if not appeal_of:
+            raise UsageError("an appeal needs --appeal-of: the id of the refused request it appeals")
+        appealed = self._row(appeal_of)
+        if regime and regime != appealed["regime"]:
+            raise UsageError(f"the appeal of {appealed['id']} is under its regime {appealed['regime']}, "
+                             f"not {regime}")
+        return appealed
+
     def _row(self, id: str) -> dict:
         key = (id or "").strip().upper()
         rows = self.audit.query("SELECT * FROM requests WHERE id = ?", [key])
@@ -437,6 +470,8 @@ class RequestBook:
             "extension_reason": row["extension_reason"],
             "closed_at": row["closed_at"],
             "outcome": row["outcome"],
+            "appeal_of": row.get("appeal_of"),
+            "since": row.get("since"),
             "created_at": row["created_at"],
             "created_by": row["created_by"],
         }
@@ -473,3 +508,34 @@ def _local_date(at: datetime, tz: str) -> date:
 def _days_overdue(due_date: str, today: date) -> int:
     """Days past the stored due date (deadlines.days_overdue, without importing deadlines)."""
     return (today - date.fromisoformat(due_date)).days
+
+
+def _check_request(regime: str, type: str, received: date, since: date | None) -> None:
+    from .deadlines import check_request
+
+    try:
+        check_request(regime, type, received, since=since)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+
+
+def _check_appeal(appealed: dict, identifiers: list, received_at: datetime, kinds: dict,
+                  audit: AuditLog) -> None:
+    """Refuse an appeal of a request that was not refused, is itself an appeal, is another subject's,
+    was refused after the appeal arrived, or is appealed already."""
+    from .boundary import refuse_foreign_request
+
+    rid = appealed["id"]
+    if appealed["type"] == "appeal":
+        raise UsageError(f"{rid} is itself an appeal: when an appeal is denied, the subject may complain to "
+                         "the attorney general; there is no second appeal")
+    if appealed["status"] != "denied":
+        raise UsageError(f"{rid} is {appealed['status']}, not denied: only a refused request can be appealed "
+                         f"(record the refusal with: dsarctl request deny {rid} --reason ...)")
+    refuse_foreign_request({"id": rid, "identifiers": json.loads(appealed["identifiers"])}, identifiers, kinds)
+    if received_at < datetime.fromisoformat(appealed["closed_at"]):
+        raise UsageError(f"--received: the appeal cannot arrive before {rid} was refused "
+                         f"({appealed['closed_at']})")
+    other = audit.query("SELECT id FROM requests WHERE appeal_of = ? LIMIT 1", [rid])
+    if other:
+        raise UsageError(f"{rid} is already appealed: {other[0]['id']}")

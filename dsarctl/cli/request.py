@@ -10,6 +10,7 @@ from typing import Annotated, Optional
 
 import typer
 
+from ..deadlines import US_STATES
 from .common import IdOpt, JsonOpt, SubjectArg, clock, request_book
 from .output import Output
 
@@ -52,22 +53,34 @@ def new(
     subject: SubjectArg,
     type_: Annotated[str, typer.Option(
         "--type", "-t", show_default=False,
-        help="access, erasure, rectification, restriction, objection or portability.")],
+        help="access, erasure, rectification, restriction, objection, portability, or appeal "
+             "(of a refused request: with --appeal-of).")],
     received: Annotated[Optional[str], typer.Option(
         "--received", show_default=False,
         help="When it arrived: an ISO date (the start of that day in the controller's zone) or datetime "
              "with offset. Default: now.")] = None,
     regime: Annotated[Optional[str], typer.Option(
-        "--regime", show_default=False, help="The law that applies (default: controller.regime).")] = None,
+        "--regime", show_default=False,
+        help="The law that applies: eu-gdpr, uk-gdpr, us-ca, us-XX for a US state by postal code "
+             f"(XX: {', '.join(r[3:] for r in US_STATES)}), br-lgpd, ca-pipeda, ca-qc, ch-fadp or custom "
+             "(default: controller.regime; an appeal takes the regime of the request it appeals).")] = None,
     channel: Annotated[Optional[str], typer.Option(
         "--channel", show_default=False, help="How it arrived (email, web form, letter…).")] = None,
     note: NoteOpt = None,
+    appeal_of: Annotated[Optional[str], typer.Option(
+        "--appeal-of", show_default=False,
+        help="For --type appeal: the id of the refused (denied) request of the same subject it appeals; "
+             "due within the regime's appeal period.")] = None,
+    since: Annotated[Optional[str], typer.Option(
+        "--since", show_default=False,
+        help="For a us-ca access request: the date (ISO) the subject asks the answer to reach back to, "
+             "not before 2022-01-01 (Cal. Civ. Code §1798.130(a)(2)(B)).")] = None,
     ids: IdOpt = None,
     operator: OperatorOpt = None,
     json_: JsonOpt = False,
 ) -> None:
     """Open a request; prints its id and due date."""
-    from ..requests import parse_when
+    from ..requests import parse_date, parse_when
     from .common import subject_identifiers
 
     with request_book(ctx, create=True) as book:  # the one request command that may start the log
@@ -75,10 +88,11 @@ def new(
         received_at = at if received is None else parse_when(received, book.inventory.controller.timezone)
         identifiers = subject_identifiers(book.inventory, subject, ids)
         r = book.new(subject, type_, received_at, identifiers=identifiers, regime=regime, channel=channel,
-                     note=note, operator=operator_name(operator), now=at)
+                     note=note, appeal_of=appeal_of, since=parse_date(since, "--since") if since else None,
+                     operator=operator_name(operator), now=at)
     Output(json_).emit(r, lambda console, d: _line(
-        console, f"Opened {d['id']} ({d['type']}, {d['regime']}) for {d['subject']}: due {d['due_date']}"
-        + _extras(d)))
+        console, f"Opened {d['id']} ({d['type']}{' of ' + d['appeal_of'] if d.get('appeal_of') else ''}, "
+                 f"{d['regime']}) for {d['subject']}: due {d['due_date']}" + _extras(d)))
 
 
 @app.command("list")
@@ -220,7 +234,7 @@ _FIELDS = (
     ("extension_notice_due", "Extension notice by"), ("confirm_receipt_due", "Confirm receipt by"),
     ("verified_at", "Verified"), ("verify_method", "Verified how"), ("pauses", "Pauses"),
     ("channel", "Channel"), ("note", "Note"), ("extension_reason", "Extension reason"),
-    ("closed_at", "Closed"), ("outcome", "Outcome"),
+    ("closed_at", "Closed"), ("outcome", "Outcome"), ("appeal_of", "Appeal of"), ("since", "Since"),
     ("created_at", "Entered"), ("created_by", "Entered by"),
 )
 

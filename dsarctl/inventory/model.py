@@ -12,7 +12,7 @@ if TYPE_CHECKING:
 
 ERASE_ACTIONS = ("delete", "anonymize", "retain")
 FIELD_OPS = ("null", "redact", "hash")
-REQUEST_TYPES = ("access", "erasure", "rectification", "restriction", "objection", "portability")
+REQUEST_TYPES = ("access", "erasure", "rectification", "restriction", "objection", "portability", "appeal")
 
 
 @dataclass(frozen=True)
