@@ -51,36 +51,47 @@ class CsvConnector(LineRecords, Connector):
         """(first line number, raw text, header) of every non-blank row after the header, unparsed."""
         delimiter, encoding = self._dialect(collection)
         where = display_path(collection.path, self.inventory)
-        header: list[str] | None = None
-        for start, raw in self._raw_rows(iter_lines(collection.path, encoding, where, self.fail), where):
-            if header is None:
-                header = self._header(collection, raw, delimiter, where, start)
-            elif raw.strip():
+        rows = self._raw_rows(iter_lines(collection.path, encoding, where, self.fail), where)
+        header, _ = self._header_row(collection, rows, delimiter, where)
+        for start, raw in rows:
+            if raw.strip():
                 yield start, raw, header
-        if header is None:
-            raise self.fail(f"{where}: empty file, no header row")
 
     def _raw_rows(self, lines, where: str) -> Iterator[tuple[int, str]]:
-        """(first line number, text) of every row, from (line number, text) lines."""
+        """(first line number, text) of every row, from (line number, text) lines: a row goes on while
+        its quotes are open (a quoted field holding newlines). Every reader of a CSV file, whole or from
+        a candidate row on, frames its rows here."""
         buffer: list[str] = []
-        quotes = 0
-        start = 0
+        quotes = size = start = 0
+        limit = max_line_bytes()
         for lineno, text in lines:
             if not buffer:  # most rows: one line, yielded as it is
                 quotes = text.count('"')
                 if quotes % 2 == 0:
                     yield lineno, text
                     continue
-                start, buffer = lineno, [text]
+                start, buffer, size = lineno, [text], len(text)
                 continue
             buffer.append(text)
             quotes += text.count('"')
+            size += len(text)
+            if size > limit:  # a quote left open: the rest of the file is not held as one row
+                raise self.fail(too_long(where, start, limit))
             if quotes % 2:
                 continue  # inside a quoted field that continues on the next line
             yield start, "".join(buffer)
             buffer, quotes = [], 0
         if buffer:
             raise self.fail(f"{where}:{start}: quoted field not closed before the end of the file")
+
+    def _header_row(self, collection, rows: Iterator[tuple[int, str]], delimiter: str, where: str
+                    ) -> tuple[list[str], int]:
+        """The header, read from the first of `rows` (`_raw_rows`), and the number of lines it takes."""
+        first = next(rows, None)
+        if first is None:
+            raise self.fail(f"{where}: empty file, no header row")
+        start, raw = first
+        return self._header(collection, raw, delimiter, where, start), _lines_in(raw)
 
     def _header(self, collection, raw: str, delimiter: str, where: str, start: int) -> list[str]:
         header = self._parse(raw, delimiter, where, start)
@@ -93,35 +104,38 @@ class CsvConnector(LineRecords, Connector):
         return header
 
     def _row(self, header: list[str], raw: str, delimiter: str, where: str, start: int) -> dict:
-        return dict(zip(header, self._fields(header, raw, delimiter, where, start)))
-
-    def _fields(self, header: list[str], raw: str, delimiter: str, where: str, start: int) -> list[str]:
         fields = self._parse(raw, delimiter, where, start)
         if len(fields) != len(header):
-            raise self.fail(f"{where}:{start}: row has {len(fields)} fields, the header has {len(header)}")
-        return fields
+            raise self.fail(self._wrong_width(len(fields), header, where, start))
+        return dict(zip(header, fields))
+
+    def _wrong_width(self, width: int, header: list[str], where: str, start: int) -> str:
+        return f"{where}:{start}: row has {width} fields, the header has {len(header)}"
+
+    def _reader(self, delimiter: str) -> "_RowReader":
+        reader = self._readers.get(delimiter)
+        if reader is None:
+            reader = self._readers[delimiter] = _RowReader(delimiter)
+        return reader
 
     def candidate_entries(self, collection, job):
         """The rows holding a candidate line. A candidate line may be the middle of a row with quoted
-        newlines: the row is found from the parity of the quotes before it (counted by `bytes.count` in
-        one pass up to the last candidate) and read whole."""
+        newlines: where the row starts is found from the parity of the quotes before it (counted by
+        `bytes.count` in one pass up to the last candidate), and the row is read from there as a whole
+        read reads it (the same lines, framing, parsing and errors)."""
         delimiter, encoding = self._dialect(collection)
         where = display_path(collection.path, self.inventory)
         with source_errors(where, self.fail):
             handle = job.file()  # the file grep reads: the same version even if it is replaced
-        lines = iter_lines(collection.path, encoding, where, self.fail, handle)
-        header_start, header_raw = next(self._raw_rows(lines, where), (1, None))
-        lines.close()
-        if header_raw is None:
-            raise self.fail(f"{where}: empty file, no header row")
-        header = self._header(collection, header_raw, delimiter, where, header_start)
-        header_lines = header_raw.count("\n")
-        fmt = self.line_format(collection)
-        limit = max_line_bytes()
+        rows = self._raw_rows(iter_lines(collection.path, encoding, where, self.fail, handle), where)
+        try:
+            header, next_line = self._header_row(collection, rows, delimiter, where)
+        finally:
+            rows.close()
+        next_line += 1  # the first line not read yet
         quotes = None
-        done_until = 0
         for lineno, offset, _text in self.candidates(collection, job):
-            if lineno <= header_lines or offset < done_until:
+            if lineno < next_line:
                 continue  # the header, or a line of a row already read
             if quotes is None:
                 quotes = QuoteIndex(handle)
@@ -129,34 +143,21 @@ class CsvConnector(LineRecords, Connector):
             while quotes.before(start) % 2:  # inside a quoted field: the row began on an earlier line
                 start = _previous_line(handle, start)
                 start_line -= 1
-            raw_bytes = _row_bytes(handle, start, limit)
-            done_until = start + len(raw_bytes)
-            if len(raw_bytes) > limit:
-                raise self.fail(too_long(where, start_line, limit))
-            if raw_bytes.count(b'"') % 2:
-                raise self.fail(f"{where}:{start_line}: quoted field not closed before the end of the file")
+            rows = self._raw_rows(iter_lines(collection.path, encoding, where, self.fail, handle,
+                                             start=start, first_line=start_line), where)
             try:
-                raw = fmt.text(raw_bytes, start_line == 1)
-            except UnicodeDecodeError as exc:
-                line = start_line + raw_bytes.count(b"\n", 0, exc.start)
-                raise self.fail(f"{where}:{line}: not valid {encoding} (byte 0x{raw_bytes[exc.start]:02x})") from None
+                start_line, raw = next(rows)
+            finally:
+                rows.close()
+            next_line = start_line + _lines_in(raw)
             if raw.strip():
                 yield start_line, start_line, self._row(header, raw, delimiter, where, start_line), raw
 
     def _parse(self, raw: str, delimiter: str, where: str, lineno: int) -> list[str]:
-        reader = self._readers.get(delimiter)
-        if reader is None:
-            reader = self._readers[delimiter] = _RowReader(delimiter)
-        fields = reader.parse(raw)
-        if fields is not None:
-            return fields
         try:
-            rows = list(csv.reader(io.StringIO(raw), delimiter=delimiter, strict=True))
+            return self._reader(delimiter).parse(raw)
         except csv.Error as exc:
             raise self.fail(f"{where}:{lineno}: {exc}") from None
-        if len(rows) != 1:
-            raise self.fail(f"{where}:{lineno}: cannot read this row as CSV")
-        return rows[0]
 
     def _check_columns(self, collection, header: list[str], where: str) -> None:
         columns = set(header)
@@ -175,7 +176,7 @@ class CsvConnector(LineRecords, Connector):
     def erase(self, collection, targets, masker, checkpoint) -> EraseOutcome:
         """Drop or mask the target rows (found by content hash); the header, every other row and the
         line endings are copied byte for byte. A file that does not parse completely is not rewritten
-        (a row without quotes is checked by counting its delimiters, the others are parsed)."""
+        (every row is parsed, as a full read parses it)."""
         from ..filelock import locked, rewrite_lines
 
         with locked(collection.path):
@@ -197,14 +198,15 @@ class CsvConnector(LineRecords, Connector):
         edits: dict[int, tuple[int, bytes]] = {}
         hit: set[str] = set()
         where = display_path(collection.path, self.inventory)
+        width = self._reader(delimiter).width
         for lineno, raw, header in self.raw_rows(collection):
             target = by_digest.get(text_digest(raw))
-            if target is None:
-                if '"' in raw:
-                    self._fields(header, raw, delimiter, where, lineno)  # it must parse
-                elif raw.count(delimiter) + 1 != len(header):
-                    raise self.fail(f"{where}:{lineno}: row has {raw.count(delimiter) + 1} fields, "
-                                    f"the header has {len(header)}")
+            if target is None:  # kept as it is, but it must parse: its fields are counted as parse splits
+                try:
+                    if (fields := width(raw)) != len(header):
+                        raise self.fail(self._wrong_width(fields, header, where, lineno))
+                except csv.Error as exc:
+                    raise self.fail(f"{where}:{lineno}: {exc}") from None
                 continue
             row = self._row(header, raw, delimiter, where, lineno)
             hit.add(target.digest)
@@ -231,14 +233,11 @@ class CsvConnector(LineRecords, Connector):
             return []
         delimiter, encoding = self._dialect(collection)
         where = display_path(collection.path, self.inventory)
-        lines = iter_lines(collection.path, encoding, where, self.fail)
+        rows = self._raw_rows(iter_lines(collection.path, encoding, where, self.fail), where)
         try:
-            first = next(self._raw_rows(lines, where), None)
+            header, _ = self._header_row(collection, rows, delimiter, where)
         finally:
-            lines.close()  # only the header is read
-        if first is None:
-            raise self.fail(f"{where}: empty file, no header row")
-        header = self._header(collection, first[1], delimiter, where, first[0])
+            rows.close()  # only the header is read
         return [(field, f"column '{field}' is not in the header of {where}") for field in fields if field not in header]
 
     def check_collection(self, collection) -> list[Finding]:
@@ -247,43 +246,65 @@ class CsvConnector(LineRecords, Connector):
 
 
 class _RowReader:
-    """One `csv.reader` kept for parsing row after row (a reader per row, over a StringIO, cost 10 µs a
-    row: most of an erase's pass over a list where a third of the rows hold quotes). A row of one line
-    is handed to the reader as its one line, exactly as a reader of its own would get it; `parse`
-    gives the fields when the reader read exactly that line into one record, else None (an error, a
-    record going on past the line, a row of several lines), and the caller parses the row on its own,
-    which says what is wrong in the usual words."""
+    """The one parser of CSV rows: one `csv.reader` (strict) kept for row after row, handed each row's
+    lines one at a time, as a reader of its own would get them (a reader per row over a StringIO cost
+    10 µs a row: most of an erase's pass over a list where a third of the rows hold quotes). A row of
+    one line with nothing in it that CSV reads specially (no quote, no line break before its end, no
+    longer than a field may be) is split without the reader: what the reader gives for it, at half the
+    cost (tested with hypothesis against a reader per row). `parse` gives the fields of exactly one
+    record, or raises csv.Error in the csv module's words."""
 
     def __init__(self, delimiter: str):
         self.delimiter = delimiter
-        self.pending: str | None = None
-        self.reader = self._new()
-
-    def _new(self):
-        return csv.reader(self, delimiter=self.delimiter, strict=True)
+        self.pending: str | None = None  # the row's next line
+        self.more: Iterator[str] | None = None  # its lines after that (a row of several lines)
+        self.field_limit = csv.field_size_limit()
+        self.reader = csv.reader(self, delimiter=delimiter, strict=True)
 
     def __iter__(self):
         return self
 
     def __next__(self) -> str:
-        raw, self.pending = self.pending, None
-        if raw is None:
-            raise StopIteration
-        return raw
+        raw = self.pending
+        if raw is not None:
+            self.pending = None
+            return raw
+        if self.more is not None:
+            return next(self.more)
+        raise StopIteration
 
-    def parse(self, raw: str) -> list[str] | None:
-        if not raw or "\n" in raw[:-1]:
-            # no line at all; or several lines (quoted newlines, rare): a reader of its own is given them
-            # one by one and sees a record end at a line's end where this one, given one string, would
-            # read on ('a"b\n' + '\r\n' is two records to it, one here): those rows go the slow way
-            return None
-        self.pending = raw
-        try:
-            # strict: a record going on past the line asks for the next, gets none, and is an error
+    def _plain(self, raw: str) -> str | None:
+        """The row without its line end when nothing in it is read specially (no quote, no line break but
+        one line end, which may be \r\r\n to the reader, no longer than a field may be), else None."""
+        text = raw.rstrip("\r\n")
+        if (text and '"' not in text and "\r" not in text and "\n" not in text and len(text) < self.field_limit
+                and "\n" not in raw[len(text):-1]):
+            return text
+        return None
+
+    def width(self, raw: str) -> int:
+        """How many fields `parse` gives, counted where it would split (an erase checks the rows it keeps)."""
+        text = self._plain(raw)
+        return text.count(self.delimiter) + 1 if text is not None else len(self._read(raw))
+
+    def parse(self, raw: str) -> list[str]:
+        text = self._plain(raw)
+        return text.split(self.delimiter) if text is not None else self._read(raw)
+
+    def _read(self, raw: str) -> list[str]:
+        if raw and "\n" not in raw[:-1]:
+            # one line is one record or an error: the reader takes the whole line before it ends a record,
+            # and asks for another (there is none: strict, an error) when a quoted field is still open
+            self.pending = raw
             return next(self.reader)
-        except (csv.Error, StopIteration):
-            self.reader = self._new()  # its state is unknown: start afresh
-            return None
+        self.pending, self.more = None, iter(io.StringIO(raw))  # its lines as a file gives them (\n ends one)
+        try:
+            rows = list(self.reader)  # the reader starts each record afresh, after an error too
+        finally:
+            self.more = None
+        if len(rows) != 1:
+            raise csv.Error("cannot read this row as CSV")
+        return rows[0]
 
 
 class QuoteIndex:
@@ -329,19 +350,6 @@ def _previous_line(handle, offset: int) -> int:
         step *= 4
 
 
-def _row_bytes(handle, start: int, limit: int) -> bytes:
-    """The bytes of the row starting at `start`: lines until the quotes are balanced (or more than
-    `limit` bytes)."""
-    handle.seek(start)
-    parts = []
-    count = size = 0
-    while size <= limit:
-        line = handle.readline(limit + 1 - size)
-        if not line:
-            break
-        parts.append(line)
-        size += len(line)
-        count += line.count(b'"')
-        if count % 2 == 0 and line.endswith(b"\n"):
-            break
-    return b"".join(parts)
+def _lines_in(raw: str) -> int:
+    """How many lines the text of a row takes."""
+    return raw.count("\n") + (not raw.endswith("\n"))

@@ -84,20 +84,20 @@ def offload_edits(compute, collection, targets, masker):
     return offload.call(compute, collection, targets, masker)
 
 
-def iter_lines(path, encoding: str, where: str, fail, handle=None, *, long_lines: bool = False
-               ) -> Iterator[tuple[int, "str | LongLine"]]:
-    """(line number, text) for every line of a file (or of the open `handle`, from its start), decoding
-    each line on its own so that a bad byte is reported with its line number. A line longer than
-    `lines.max_line_bytes()` is an error naming it, or with `long_lines`, given as a `LongLine` (its
-    bytes in pieces, never whole in memory)."""
+def iter_lines(path, encoding: str, where: str, fail, handle=None, *, long_lines: bool = False,
+               start: int = 0, first_line: int = 1) -> Iterator[tuple[int, "str | LongLine"]]:
+    """(line number, text) for every line of a file (or of the open `handle`), decoding each line on its
+    own so that a bad byte is reported with its line number; from its start, or from the line that
+    starts at byte `start`, numbered `first_line`. A line longer than `lines.max_line_bytes()` is an
+    error naming it, or with `long_lines`, given as a `LongLine` (its bytes in pieces, never whole in
+    memory)."""
     if handle is not None:
-        handle.seek(0)
-        yield from _decoded_lines(handle, encoding, where, fail, long_lines)
+        yield from _decoded_lines(handle, encoding, where, fail, long_lines, start, first_line)
         return
     with source_errors(where, fail):
         handle = open(path, "rb")
     with handle:
-        yield from _decoded_lines(handle, encoding, where, fail, long_lines)
+        yield from _decoded_lines(handle, encoding, where, fail, long_lines, start, first_line)
 
 
 def file_format(handle, encoding: str, fail) -> LineFormat:
@@ -112,12 +112,14 @@ def file_format(handle, encoding: str, fail) -> LineFormat:
         raise fail(check_encoding(encoding) or str(exc)) from None
 
 
-def _decoded_lines(handle, encoding: str, where: str, fail, long_lines: bool = False) -> Iterator[tuple[int, "str | LongLine"]]:
+def _decoded_lines(handle, encoding: str, where: str, fail, long_lines: bool = False, start: int = 0,
+                   first_line: int = 1) -> Iterator[tuple[int, "str | LongLine"]]:
     fmt = file_format(handle, encoding, fail)
+    handle.seek(start)
     limit = max_line_bytes()
     codec = fmt.codec
     mark = codecs.BOM_UTF8 if fmt.sig else fmt.bom  # what a line may start with that is not its text
-    lineno = 0
+    lineno = first_line - 1
     # most files: lines end at 0x0a, read by a C loop here (a generator in between costs a third more)
     lines = iter(partial(handle.readline, limit + 1), b"") if fmt.newline == b"\n" else fmt.raw_lines(handle, limit)
     try:
