@@ -68,9 +68,3 @@ class MismatchError(SourceError):
 
 class RefusedError(DsarError):
     """An action refused for safety (ambiguous identity, no terminal without --yes)."""
-
-
-class NotFoundError(DsarError):
-    """The answer is "no"."""
-
-    exit_status = ExitStatus.NO

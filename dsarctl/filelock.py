@@ -263,11 +263,6 @@ def _past_line_ends(block: bytes, pos: int, count: int, newline: bytes, unit: in
     return len(block), lineno
 
 
-def rewrite_without(path: Path, ranges: list[tuple[int, int]], checkpoint: Callable[[str], None] | None = None) -> str:
-    """Atomically rewrite `path` without the byte ranges [start, end); every other byte is copied as is."""
-    return rewrite_ranges(path, {tuple(r): b"" for r in ranges}, checkpoint)
-
-
 def rewrite_ranges(path: Path, replacements: dict[tuple[int, int], bytes],
                    checkpoint: Callable[[str], None] | None = None) -> str:
     """Atomically rewrite `path` with each byte range [start, end) replaced by its bytes (b"" drops it);

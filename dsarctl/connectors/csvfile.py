@@ -7,6 +7,7 @@ import io
 from typing import Iterator
 
 from .base import Connector, EraseOutcome, Finding, KeySpec
+from ..filelock import line_span
 from .files import LineRecords, display_path, iter_lines, offload_edits, source_errors
 from .lines import max_line_bytes, too_long
 
@@ -91,7 +92,7 @@ class CsvConnector(LineRecords, Connector):
         if first is None:
             raise self.fail(f"{where}: empty file, no header row")
         start, raw = first
-        return self._header(collection, raw, delimiter, where, start), _lines_in(raw)
+        return self._header(collection, raw, delimiter, where, start), line_span(raw)
 
     def _header(self, collection, raw: str, delimiter: str, where: str, start: int) -> list[str]:
         header = self._parse(raw, delimiter, where, start)
@@ -149,7 +150,7 @@ class CsvConnector(LineRecords, Connector):
                 start_line, raw = next(rows)
             finally:
                 rows.close()
-            next_line = start_line + _lines_in(raw)
+            next_line = start_line + line_span(raw)
             if raw.strip():
                 yield start_line, start_line, self._row(header, raw, delimiter, where, start_line), raw
 
@@ -349,7 +350,3 @@ def _previous_line(handle, offset: int) -> int:
             return 0
         step *= 4
 
-
-def _lines_in(raw: str) -> int:
-    """How many lines the text of a row takes."""
-    return raw.count("\n") + (not raw.endswith("\n"))

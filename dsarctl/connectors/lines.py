@@ -23,7 +23,6 @@ import hashlib
 import os
 import sys
 from dataclasses import dataclass
-from functools import partial
 from itertools import chain
 from typing import BinaryIO, Callable, Iterator
 
@@ -84,17 +83,10 @@ class LineFormat:
         return (self.bom if first else b"") + text.encode(self.codec)
 
     def raw_lines(self, handle: BinaryIO, limit: int) -> Iterator[bytes | "LongLine"]:
-        """The lines from the handle's position: bytes, newline included; a line of more than `limit`
-        bytes as a `LongLine` (what its reader leaves of it is skipped)."""
-        if len(self.newline) == 1:
-            for raw in iter(partial(handle.readline, limit + 1), b""):  # a C loop, as fast as `for raw in handle`
-                if len(raw) <= limit:
-                    yield raw
-                    continue
-                line = self.long_line(raw, handle)
-                yield line
-                line.drain()
-            return
+        """The lines from the handle's position of a file whose newline is a code unit of several bytes
+        (UTF-16, UTF-32): bytes, newline included; a line of more than `limit` bytes as a `LongLine`
+        (what its reader leaves of it is skipped). Lines that end at 0x0a are read by
+        `files.iter_lines` itself, in a C loop."""
         pieces = _wide_pieces(handle, self.newline)
         held: list[bytes] = []
         size = 0

@@ -93,11 +93,6 @@ class Collection:
         out = {kind: [f for f in fields if (kind, f) not in self.unfollowed] for kind, fields in self.identities.items()}
         return {kind: fields for kind, fields in out.items() if fields}
 
-    @property
-    def one_way(self) -> bool:
-        """Whether any identity field of this collection works in one direction only."""
-        return bool(self.unsearched or self.unfollowed)
-
     def direction(self, kind: str, field: str) -> str:
         """'both', 'follow only' (search: false) or 'search only' (follow: false)."""
         if (kind, field) in self.unsearched:
