@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from datetime import date, datetime, time, timedelta
 from typing import TYPE_CHECKING
 
@@ -72,6 +73,17 @@ def parse_date(text: str, option: str) -> date:
         return date.fromisoformat(text.strip())
     except ValueError:
         raise UsageError(f"{option}: '{text}' is not an ISO date (2026-11-20)") from None
+
+
+@contextmanager
+def request_book(inventory: "Inventory", *, create: bool = False) -> Iterator["RequestBook"]:
+    """The inventory's RequestBook over its audit log, closed afterwards. The log is opened as
+    `audit_marker.open_audit` opens it: a log used before and now missing is refused (exit 2), and only
+    `create=True` (what records new work: a new request, a run) may start one."""
+    from .audit_marker import open_audit
+
+    with open_audit(inventory, create=create) as log:
+        yield RequestBook(log, inventory)
 
 
 class RequestBook:
@@ -278,10 +290,11 @@ class RequestBook:
         return self._finish(id, "denied", _required(reason, "deny"), operator, now)
 
     def request_for_run(self, identifiers: Iterable[Identifier], type: str, *, request_id: str | None = None,
-                        subject: str | None = None, operator: str, now: datetime) -> tuple[dict, bool]:
+                        subject: str | None = None, operator: str, now: datetime,
+                        received: datetime | None = None) -> tuple[dict, bool]:
         """The request an export/erase run belongs to: `request_id` (RefusedError unless it names one of
         `identifiers`: see `owned`), else the subject's active request of `type`, else a new one received
-        `now`. Returns (request, whether it was created)."""
+        at `received` (default `now`). Returns (request, whether it was created)."""
         if request_id:
             return self.owned(request_id, identifiers), False
         idents = list(identifiers)
@@ -291,7 +304,7 @@ class RequestBook:
             found = self.find_open(idents, type)
             if found:
                 return found, False
-            return self.new(subject or str(idents[0]), type, now, identifiers=idents,
+            return self.new(subject or str(idents[0]), type, received or now, identifiers=idents,
                             operator=operator, now=now), True
 
     # --- what needs doing ---------------------------------------------------------------------------------

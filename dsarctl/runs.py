@@ -1,8 +1,9 @@
 """Where find/export/erase runs meet the audit log, and the command line's clock.
 
-`record_run` is the one hook the run commands call after a run: it attaches the run to a request,
-records per-system status and counts (never the records, never the identifiers), and opens a manual
-task for each processor dsarctl cannot reach. Heavy modules are imported inside the functions so that
+`record_run` is the one hook the workflows (`dsarctl.workflows`) call after a run: it attaches the run to
+a request, records per-system status and counts (never the records, never the identifiers), and opens a
+manual task for each processor dsarctl cannot reach. Time and operator are passed in; only `now()`, the
+command line's clock, reads the time. Heavy modules are imported inside the functions so that
 `dsarctl overdue` (which imports this module for `now()`) stays fast.
 """
 
@@ -38,22 +39,24 @@ def now() -> datetime:
     return value if value.tzinfo is not None else value.replace(tzinfo=timezone.utc)
 
 
-def resolve_request(inventory, kind: str, identifiers: list, request_id: str | None = None) -> dict | None:
+def resolve_request(inventory, kind: str, identifiers: list, request_id: str | None = None, *, now: datetime,
+                    operator: str, received: datetime | None = None) -> dict | None:
     """The request an export/erase run answers, settled BEFORE the run acts, so that the package's
     manifest and the tasks erase opens carry its id: `request_id` (UsageError when unknown, RefusedError
     when it names none of the subject's `identifiers`), else the
-    subject's active request of the matching type, else a new one received now. Returns
-    `{"id", "due_date", "created"}`, or None for kinds that do not attach by themselves (find).
+    subject's active request of the matching type, else a new one received at `received` (default `now`).
+    Returns `{"id", "due_date", "created"}`, or None for kinds that do not attach by themselves (find).
     """
     from .audit_marker import open_audit
-    from .requests import RequestBook, default_operator
+    from .requests import RequestBook
 
     if not request_id and (kind not in RUN_REQUEST_TYPES or not identifiers):
         return None
     with open_audit(inventory, create=True) as log:
         book = RequestBook(log, inventory)
         request, created = book.request_for_run(list(dict.fromkeys(identifiers)), RUN_REQUEST_TYPES.get(kind, "access"),
-                                                request_id=request_id, operator=default_operator(), now=now())
+                                                request_id=request_id, operator=operator, now=now,
+                                                received=received)
     return {"id": request["id"], "due_date": request["due_date"], "created": created}
 
 
@@ -68,23 +71,22 @@ def check_request(inventory, request_id: str, identifiers: list) -> None:
         RequestBook(log, inventory).owned(request_id, identifiers)
 
 
-def record_run(inventory, kind: str, result, *, request_id: str | None = None,
+def record_run(inventory, kind: str, result, *, now: datetime, operator: str, request_id: str | None = None,
                extra: dict[str, Any] | None = None, attach: bool = True):
-    """Record a run in the audit log; returns the request it was attached to, or None.
+    """Record a run in the audit log, at `now`, by `operator`; returns the request it was attached to, or None.
 
     `result` is a `dsarctl.search.FindResult` (find, export) or an erase result (with `.plan`). The run
     attaches to `request_id` if given (UsageError, exit 2, when unknown; RefusedError, exit 2, when it is
     another subject's: nothing is recorded); else export and erase attach to
     the subject's oldest active request of the matching type (access / erasure), or open one received
-    now; find without --request is recorded without a request, and so is a run with `attach=False` (a
+    `now`; find without --request is recorded without a request, and so is a run with `attach=False` (a
     batch erase answering many requests). Returns `{"id", "due_date", "created"}`.
     An audit log locked past its timeout raises DsarError: a run the log does not know about must fail.
     """
     from .audit_marker import open_audit
-    from .requests import RequestBook, default_operator
+    from .requests import RequestBook
 
-    at = now()
-    operator = default_operator()
+    at = now
     given, identifiers = _identifiers(result)
     summary = _summary(result, extra, identifiers)
     with open_audit(inventory, create=True) as log:  # a run may start the log; a log used before must be there

@@ -149,7 +149,7 @@ def _any_request(monkeypatch):
     """Accept whatever --request names, without an audit log."""
     import dsarctl.runs
 
-    monkeypatch.setattr(dsarctl.runs, "resolve_request", lambda inventory, kind, identifiers, request_id=None:
+    monkeypatch.setattr(dsarctl.runs, "resolve_request", lambda inventory, kind, identifiers, request_id=None, **_:
                         {"id": request_id, "due_date": None, "created": False} if request_id else None)
 
 

@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 import typer
 
 from .state import State, clock  # noqa: F401  (the commands import both from here)
-from .subjects import search_with_progress, subject_identifiers  # noqa: F401  (likewise)
+from .subjects import subject_identifiers  # noqa: F401  (likewise)
 
 
 def state(ctx: typer.Context) -> State:

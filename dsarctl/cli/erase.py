@@ -33,17 +33,12 @@ def erase(
     json_: JsonOpt = False,
 ) -> None:
     """Plan, confirm, erase, then search again and report what remains and why (GDPR Art. 17)."""
-    from ..erase import actionable, carry_out, prepare, replay as replay_all, resume_unfinished
-    from ..erase.apply import install_key
+    from .. import workflows
     from ..requests import default_operator
     from ..runs import now as clock
-    from ..runs import check_request, record_run, resolve_request
 
     out = Output(json_)
     inventory = state(ctx).inventory()
-    from ..audit_marker import open_audit
-
-    open_audit(inventory, create=not dry_run).close()  # a log used before and now missing: refused first
     now = clock()
     operator = default_operator()
     if replay:
@@ -52,63 +47,52 @@ def erase(
             raise UsageError("--replay takes no subject, no --batch and no --request")
         if dry_run:
             raise UsageError("--replay has no --dry-run; it acts only on records of past erasures")
-        _one_at_a_time(ctx, inventory, operator, now, out)
-        _confirm(out, yes, "Re-apply every recorded erasure to the sources now?")
-        result = replay_all(inventory, operator=operator, now=now)
-        record_run(inventory, "erase", result, extra={"replay": True, **result.audit_summary(install_key(inventory))})
-        out.emit(result.to_dict(), render_result)
-        _fail_exit(out, result)
+        run = workflows.replay(inventory, now=now, operator=operator, on_wait=_waiting(out),
+                               confirm=lambda: _confirm(out, yes, "Re-apply every recorded erasure to the sources now?"))
+        out.emit(run.to_dict(), render_result)
+        _fail_exit(out, run)
         return
     subjects = _subjects(inventory, subject, ids, batch)
-    if not dry_run:
-        _one_at_a_time(ctx, inventory, operator, now, out)
-    resumed = [] if dry_run else resume_unfinished(inventory, operator=operator, now=now)
-    for run in resumed:
+    options = dict(request_id=request, dry_run=dry_run, now=now, operator=operator,
+                   confirm=_plan_confirmation(out, yes, json_), progress=None if json_ else out.progress(),
+                   on_wait=_waiting(out), on_resumed=_resumed(out))
+    run = (workflows.erase_batch(inventory, subjects, **options) if batch is not None
+           else workflows.erase(inventory, subjects[0], **options))
+    if run.dry_run:
+        out.emit(run.to_dict(), lambda console, data: render_plan(console, data["plan"]))
+        return
+    out.emit(run.to_dict(), render_result)
+    _fail_exit(out, run)
+
+
+def _waiting(out: Output):
+    """What an erase waiting for another one's lock says (erase/runlock.py)."""
+    def waiting(text: str) -> None:  # one line, whatever the terminal's width: scripts and logs grep it
+        out.err.print(text, style="yellow", markup=False, highlight=False, soft_wrap=True)
+
+    return waiting
+
+
+def _resumed(out: Output):
+    """What an erase says of each interrupted run it finished first."""
+    def resumed(run) -> None:
         out.message(f"finished the interrupted erase run {run.run_id}"
                     + (f" ({len(run.failures)} source(s) still failing)" if run.failures else ""))
-    progress = None if json_ else out.progress()
-    try:
-        plan = prepare(inventory, subjects, now=now, progress=progress)
-    finally:
-        if progress:
-            progress(None)
-    if request:
-        check_request(inventory, request, plan.identifiers)  # another subject's request: refused before asking
-    if dry_run:
-        out.emit({"dry_run": True, "plan": plan.to_dict()}, lambda console, data: render_plan(console, data["plan"]))
-        return
-    if actionable(plan):
+
+    return resumed
+
+
+def _plan_confirmation(out: Output, yes: bool, json_: bool):
+    """The erase's `confirm`: show the plan (on stdout; with --json on stderr, and only to a person who is
+    asked), then ask, unless --yes."""
+    def confirm(plan) -> bool:
         if not json_:
             render_plan(out.out, plan.to_dict())
         elif not yes and sys.stdin.isatty():
             render_plan(out.err, plan.to_dict())
-        _confirm(out, yes, "Carry out this erasure?")
-    # a batch answers many requests: it attaches to one only when --request names it
-    attached = None if batch is not None and not request else resolve_request(inventory, "erase", plan.identifiers, request)
-    request = attached["id"] if attached else request
-    result = carry_out(inventory, plan, operator=operator, now=now, request_id=request)
-    result.resumed = resumed
-    run = record_run(inventory, "erase", result, request_id=request,
-                     extra={**result.audit_summary(install_key(inventory)), **({"batch": True} if batch else {})},
-                     attach=batch is None)
-    data = result.to_dict()
-    if run:
-        data["request"] = {**run, "created": bool(attached and attached["created"])}
-    out.emit(data, render_result)
-    _fail_exit(out, result)
+        return _confirm(out, yes, "Carry out this erasure?")
 
-
-def _one_at_a_time(ctx: typer.Context, inventory, operator: str, now, out: Output) -> None:
-    """Hold the erase lock until the command ends: a second erase waits here, saying for whom, up to
-    $DSARCTL_ERASE_WAIT seconds (erase/runlock.py)."""
-    from ..erase import runlock
-    from ..erase.apply import audit_dir
-
-    def waiting(text: str) -> None:  # one line, whatever the terminal's width: scripts and logs grep it
-        out.err.print(text, style="yellow", markup=False, highlight=False, soft_wrap=True)
-
-    ctx.call_on_close(runlock.hold(audit_dir(inventory), operator=operator, now=now, wait=runlock.wait_limit(),
-                                   on_wait=waiting))
+    return confirm
 
 
 def _subjects(inventory, subject, ids, batch):
@@ -137,20 +121,22 @@ def _subjects(inventory, subject, ids, batch):
     return [subject_identifiers(inventory, subject, ids)]
 
 
-def _confirm(out: Output, yes: bool, question: str) -> None:
+def _confirm(out: Output, yes: bool, question: str) -> bool:
+    """True with --yes or when the person says yes; a "no" aborts (exit 1), no terminal is refused (exit 2)."""
     if yes:
-        return
+        return True
     if not sys.stdin.isatty():
         raise RefusedError("erase needs confirmation: no terminal to ask on; run it again with --yes "
                            "(see the plan with --dry-run first)")
     if not typer.confirm(question, default=False, err=True):
         raise typer.Abort()
+    return True
 
 
-def _fail_exit(out: Output, result) -> None:
-    for problem in result.problems:
+def _fail_exit(out: Output, run) -> None:
+    for problem in run.problems:
         out.message(f"failed: {problem}", style="red")
-    if result.problems:
+    if run.problems:
         raise typer.Exit(ExitStatus.SOURCE_FAILED)
 
 

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from ..errors import ExitStatus
-from .common import IdOpt, JsonOpt, NoExpandOpt, RequestOpt, SubjectArg, search_with_progress, state, subject_identifiers
+from .common import IdOpt, JsonOpt, NoExpandOpt, RequestOpt, SubjectArg, state, subject_identifiers
 from .output import Output
 
 
@@ -31,49 +31,28 @@ def export(
     json_: JsonOpt = False,
 ) -> None:
     """The access package: a zip with every record found, index.html and manifest.json (Art. 15 and 20)."""
-    import os
-
-    from ..boundary import refuse_ambiguous
-    from ..export import check_target, default_filename, write_package
+    from ..export import default_filename
+    from ..requests import default_operator
     from ..runs import now as clock
-    from ..runs import record_run, resolve_request
+    from ..workflows import export as export_package
 
     out = Output(json_)
     inventory = state(ctx).inventory()
-    from ..audit_marker import open_audit
-
-    open_audit(inventory, create=True).close()  # a log used before and now missing: refused before searching
     identifiers = subject_identifiers(inventory, subject, ids)
     now = clock()
     target = output if output is not None else Path(default_filename(subject, request, now))
-    check_target(target.absolute())  # before searching: a taken name is known at once
-    result = search_with_progress(out, inventory, identifiers, expand=not no_expand)
-    refuse_ambiguous([result], "exporting")  # before a request is opened or anything is written
-    attached = resolve_request(inventory, "export", result.given + result.identifiers, request)
-    request = attached["id"] if attached else request
-    if result.total == 0:
-        record_run(inventory, "export", result, request_id=request, extra={"zip_sha256": None, "file": None})
-        for system, collection, error in result.failures:
+    run = export_package(inventory, identifiers, output=target, request_id=request, expand=not no_expand, now=now,
+                         operator=default_operator(), progress=None if json_ else out.progress())
+    if run.package is None:
+        for system, collection, error in run.failures:
             out.message(f"failed: {system}.{collection}: {error}", style="red")
-        out.emit({"file": None, "total": 0, "subject": [str(i) for i in result.given],
-                  "failures": [{"system": s, "collection": c, "error": e} for s, c, e in result.failures]},
-                 lambda console, d: None)
+        out.emit(run.to_dict(), lambda console, d: None)
         out.message("nothing found: no package written")
-        raise typer.Exit(ExitStatus.SOURCE_FAILED if result.failures else ExitStatus.NO)
-    package = write_package(inventory, result, target, now=now, request_id=request)
-    try:
-        run = record_run(inventory, "export", result, request_id=request,
-                         extra={"zip_sha256": package.sha256, "file": str(package.path)})
-    except BaseException:
-        os.unlink(package.path)  # a package the audit log does not know about must not be sent
-        raise
-    data = package.to_dict()
-    if run:
-        data["request"] = {**run, "created": bool(attached and attached["created"])}
-    out.emit(data, render_export)
-    for system, collection, error in package.failures:
+        raise typer.Exit(ExitStatus.SOURCE_FAILED if run.failures else ExitStatus.NO)
+    out.emit(run.to_dict(), render_export)
+    for system, collection, error in run.failures:
         out.message(f"failed: {system}.{collection}: {error}", style="red")
-    if package.failures:
+    if run.failures:
         out.message("the package was written without the sources that failed; "
                     "index.html and manifest.json say so", style="red")
         raise typer.Exit(ExitStatus.SOURCE_FAILED)

@@ -51,20 +51,19 @@ def invoke(options: Options) -> int:
 def run(state: "State", subject: str, ids: Optional[list[str]], no_expand: bool, request: Optional[str],
         json_: bool) -> int:
     """The command: the records found on stdout; exit 3 when a source failed, 1 when nothing was found."""
+    from ..requests import default_operator
+    from ..runs import now
+    from ..workflows import find
     from .output import Output
-    from .subjects import search_with_progress, subject_identifiers
+    from .subjects import subject_identifiers
 
     out = Output(json_)
     inventory = state.inventory()
     identifiers = subject_identifiers(inventory, subject, ids)
-    result = search_with_progress(out, inventory, identifiers, expand=not no_expand, contents=False)
-    data = result.to_dict()
-    from ..runs import record_run
-
-    recorded = record_run(inventory, "find", result, request_id=request)
-    if recorded:
-        data["request"] = recorded
-    out.emit(data, render_find)
+    run = find(inventory, identifiers, request_id=request, expand=not no_expand, now=now(),
+               operator=default_operator(), progress=None if json_ else out.progress())
+    result = run.result
+    out.emit(run.to_dict(), render_find)
     for kind, values in result.ambiguous.items():
         out.warn(f"ambiguous: {len(values)} values of unique identity '{kind}' ({', '.join(values)}); "
                  f"export and erase refuse until you name the right one with --id {kind}:VALUE")

@@ -74,17 +74,22 @@ class Output:
         self.message(f"warning: {text}", style="yellow")
 
     def progress(self):
-        """A status callback showing the collection being searched, on stderr when it is a terminal."""
+        """A status callback showing the collection being searched, on stderr when it is a terminal;
+        `None` ends it. It starts with the first collection: a workflow may print (an erase waiting for
+        another) before its search begins."""
         if not sys.stderr.isatty():
             return None
         console = self.err
-        status = console.status("searching…")
-        status.start()
+        shown = []
 
         def update(what: str | None) -> None:
             if what is None:
-                status.stop()
-            else:
-                status.update(f"searching {what}…")
+                while shown:
+                    shown.pop().stop()
+                return
+            if not shown:
+                shown.append(console.status("searching…"))
+                shown[0].start()
+            shown[0].update(f"searching {what}…")
 
         return update

@@ -1,7 +1,8 @@
 """`dsarctl request …`: open a data subject request and walk it through its lifecycle.
 
-Each command opens the audit log, calls one `RequestBook` method and hands the request (a plain dict)
-to the output layer. The clock is read here only (`dsarctl.runs.now`, which honours DSARCTL_NOW).
+`request new` calls `workflows.open_request`; each other command opens the requests (`requests.request_book`),
+calls one `RequestBook` method and hands the request (a plain dict) to the output layer. The clock is read
+here only (`dsarctl.runs.now`, which honours DSARCTL_NOW).
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from typing import Annotated, Optional
 import typer
 
 from ..deadlines import US_STATES
-from .common import IdOpt, JsonOpt, SubjectArg, clock, request_book
+from .common import IdOpt, JsonOpt, SubjectArg, clock, request_book, state
 from .output import Output
 
 app = typer.Typer(
@@ -81,14 +82,16 @@ def new(
 ) -> None:
     """Open a request; prints its id and due date."""
     from ..requests import parse_date, parse_when
+    from ..runs import now
+    from ..workflows import open_request
     from .common import subject_identifiers
 
-    with request_book(ctx, create=True) as book:  # the one request command that may start the log
-        at, _ = clock(book)
-        received_at = at if received is None else parse_when(received, book.inventory.controller.timezone)
-        identifiers = subject_identifiers(book.inventory, subject, ids)
-        r = book.new(subject, type_, received_at, identifiers=identifiers, regime=regime, channel=channel,
-                     note=note, appeal_of=appeal_of, since=parse_date(since, "--since") if since else None,
+    inventory = state(ctx).inventory()
+    at = now()
+    received_at = at if received is None else parse_when(received, inventory.controller.timezone)
+    r = open_request(inventory, subject_identifiers(inventory, subject, ids), type_, received=received_at,
+                     regime=regime, channel=channel, note=note, appeal_of=appeal_of,
+                     since=parse_date(since, "--since") if since else None,
                      operator=operator_name(operator), now=at)
     Output(json_).emit(r, lambda console, d: _line(
         console, f"Opened {d['id']} ({d['type']}{' of ' + d['appeal_of'] if d.get('appeal_of') else ''}, "

@@ -35,13 +35,11 @@ class State:
     def request_book(self, *, settings_only: bool = False, create: bool = False) -> Iterator:
         """The inventory's RequestBook, with the audit log closed afterwards. `settings_only` reads only the
         inventory's controller and audit settings (for commands that never touch a source); `create` lets
-        the command start the log (see `audit_marker.open_audit`)."""
-        from ..audit_marker import open_audit
-        from ..requests import RequestBook
+        the command start the log (see `requests.request_book`)."""
+        from ..requests import request_book
 
-        inventory = self.settings() if settings_only else self.inventory()
-        with open_audit(inventory, create=create) as log:
-            yield RequestBook(log, inventory)
+        with request_book(self.settings() if settings_only else self.inventory(), create=create) as book:
+            yield book
 
 
 def clock(book) -> tuple:
