@@ -98,9 +98,12 @@ def _create_temp(folder: Path, folder_fd: int | None, name: str) -> tuple[str, i
     raise FileExistsError(f"cannot create a temporary file in {folder}")
 
 
-def atomic_replace(path: Path, chunks: Iterable[bytes], checkpoint: Callable[[str], None] | None = None) -> str:
+def atomic_replace(path: Path, chunks: Iterable[bytes], checkpoint: Callable[[str], None] | None = None, *,
+                   renaming: Callable[[], None] | None = None, renamed: Callable[[], None] | None = None) -> str:
     """Replace `path` (its real file, when it is a symlink) with the bytes of `chunks`, atomically,
-    keeping its permissions and owner; returns the SHA-256.
+    keeping its permissions and owner; returns the SHA-256. `checkpoint` is called at the named points
+    (`file.before-rename`, `file.renamed`: crash tests stop there); `renaming` and `renamed` right before
+    and right after the rename (the erase notes the file's state then, see EraseContext.replacing).
 
     Call with the lock held (`locked(path)`).
     """
@@ -112,7 +115,7 @@ def atomic_replace(path: Path, chunks: Iterable[bytes], checkpoint: Callable[[st
     target = path.name if folder_fd is not None else path
     digest = hashlib.sha256()
     tmp = None
-    renamed = False
+    done = False
     try:
         st = os.stat(target, **at)
         tmp, fd = _create_temp(path.parent, folder_fd, path.name)
@@ -134,11 +137,15 @@ def atomic_replace(path: Path, chunks: Iterable[bytes], checkpoint: Callable[[st
             os.fsync(out.fileno())
         if checkpoint:
             checkpoint("file.before-rename")
+        if renaming:
+            renaming()
         if folder_fd is not None:
             os.replace(tmp, path.name, src_dir_fd=folder_fd, dst_dir_fd=folder_fd)
         else:
             os.replace(tmp, path)
-        renamed = True
+        done = True
+        if renamed:
+            renamed()
         if checkpoint:
             checkpoint("file.renamed")
         if folder_fd is not None:
@@ -146,7 +153,7 @@ def atomic_replace(path: Path, chunks: Iterable[bytes], checkpoint: Callable[[st
         else:
             fsync_dir(path.parent)
     finally:
-        if tmp is not None and not renamed:
+        if tmp is not None and not done:
             try:
                 os.unlink(tmp, **at)
             except FileNotFoundError:
@@ -201,11 +208,12 @@ def sha256_file(path: Path) -> str:
 
 
 def rewrite_lines(path: Path, edits: dict[int, tuple[int, bytes]], checkpoint: Callable[[str], None] | None = None,
-                  newline: bytes = b"\n") -> str:
+                  newline: bytes = b"\n", **hooks: Callable[[], None] | None) -> str:
     """Atomically rewrite a line-based file: `edits` maps a 1-based line number to (how many lines the
     record spans, replacement bytes — b"" to drop it). Every other line is copied byte for byte, in
     blocks (a long line is never whole in memory). `newline`: the line end as the file's encoding
-    spells it, at an offset that is a multiple of its length (UTF-16: b"\n\x00")."""
+    spells it, at an offset that is a multiple of its length (UTF-16: b"\n\x00"). `hooks`: `renaming`,
+    `renamed` (see atomic_replace)."""
     unit = len(newline)
 
     def chunks() -> Iterator[bytes]:
@@ -234,7 +242,7 @@ def rewrite_lines(path: Path, edits: dict[int, tuple[int, bytes]], checkpoint: C
                             yield replacement
                         resume = lineno + span
 
-    return atomic_replace(path, chunks(), checkpoint)
+    return atomic_replace(path, chunks(), checkpoint, **hooks)
 
 
 _BLOCK = 1 << 20  # bytes read at a time by rewrite_lines
@@ -264,9 +272,9 @@ def _past_line_ends(block: bytes, pos: int, count: int, newline: bytes, unit: in
 
 
 def rewrite_ranges(path: Path, replacements: dict[tuple[int, int], bytes],
-                   checkpoint: Callable[[str], None] | None = None) -> str:
+                   checkpoint: Callable[[str], None] | None = None, **hooks: Callable[[], None] | None) -> str:
     """Atomically rewrite `path` with each byte range [start, end) replaced by its bytes (b"" drops it);
-    every other byte is copied as is."""
+    every other byte is copied as is. `hooks`: `renaming`, `renamed` (see atomic_replace)."""
 
     def chunks() -> Iterator[bytes]:
         with open(path, "rb") as handle:
@@ -286,7 +294,7 @@ def rewrite_ranges(path: Path, replacements: dict[tuple[int, int], bytes],
                 handle.seek(end)
                 position = end
 
-    return atomic_replace(path, chunks(), checkpoint)
+    return atomic_replace(path, chunks(), checkpoint, **hooks)
 
 
 def line_span(raw: str) -> int:
