@@ -168,7 +168,7 @@ def _targets(inventory: Inventory) -> dict[str, Path]:
         system = inventory.systems.get(name)
         if system is None:
             raise UsageError(f"the inventory has no system '{name}': `dsarctl demo` needs the demo inventory.yaml")
-        if system.connector == "sql":
+        if system.url:  # a database (the demo's are SQLite files)
             url = resolve_url(system.url, inventory.base_dir)
             if not url.startswith("sqlite:///"):
                 continue  # pointed at a real server (e.g. CRM_DATABASE_URL): not ours to fill

@@ -28,12 +28,13 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 from decimal import Decimal
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 from . import __version__
 from .boundary import refuse_ambiguous
-from .connectors import Record, open_connector
+from .connectors import Record, close_quietly, failure, guarded, open_connector
 from .errors import DsarError, UsageError
 from .inventory.model import Collection, Inventory, System
 from .retention import kept_until_range
@@ -349,18 +350,18 @@ class _Builder:
                     try:
                         if connector is None:
                             connector = open_connector(sres.system, self.inventory)
-                        for extra in connector.export_files(cres.collection, cres.records):
+                        # whatever the source raises (a plugin's bug too) fails this collection only
+                        extras = partial(connector.export_files, cres.collection, cres.records)
+                        for extra in guarded(extras, sres.system.name, self.inventory):
                             path = self._name(*base, extra.name)
                             info["files"].append(path)
-                            self._entry(path, extra.chunks())
+                            self._entry(path, guarded(extra.chunks, sres.system.name, self.inventory))
                     except (DsarError, OSError) as exc:
-                        reason = self.inventory.redact(getattr(exc, "reason", None) or
-                                                       f"{exc.__class__.__name__}: {exc}")
-                        info["error"] = f"while exporting files: {reason}"
+                        info["error"] = f"while exporting files: {failure(self.inventory, exc)}"
                         self.failures.append((sres.system.name, cres.collection.name, info["error"]))
             finally:
                 if connector is not None:
-                    connector.close()
+                    close_quietly(connector)
         manifest = self._manifest(collections)
         html = render_index(self.inventory, self.result, manifest, collections)
         self._entry("index.html", [utf8(html)])

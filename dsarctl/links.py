@@ -86,8 +86,9 @@ def referrers(inventory: "Inventory", identifiers: Iterable["Identifier"], own: 
     """How many records outside `own` (refs) hold each identifier in a `search: false` field: the other
     records that point at a shared row. Searches those fields, which the subject's search never does."""
     from dataclasses import replace
+    from functools import partial
 
-    from .connectors import open_connector
+    from .connectors import guarded, open_connector
 
     wanted: dict[str, set[str]] = {}
     for ident in identifiers:
@@ -100,11 +101,21 @@ def referrers(inventory: "Inventory", identifiers: Iterable["Identifier"], own: 
             continue
         view = replace(coll, identities=fields, unsearched=frozenset(), unfollowed=frozenset())
         with open_connector(coll.system, inventory) as connector:
-            connector.needs_contents = False
-            for record in connector.locate(view, {k: frozenset(wanted[k]) for k in fields}):
+            records = list(guarded(partial(_located, connector, view, {k: frozenset(wanted[k]) for k in fields}),
+                                   coll.system.name, inventory))
+            for record in records:
                 if record.ref in own:
                     continue
                 for kind, value in record.matched:
                     key = Identifier(kind, value)
                     counts[key] = counts.get(key, 0) + 1
     return counts
+
+
+def _located(source, collection, wanted) -> Iterator:
+    """The records of a lookup (only where they are and what they carry is read: `lookup_only`)."""
+    search = source.start_locate(collection, wanted, lookup_only=True)
+    try:
+        yield from search()
+    finally:
+        search.close()

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field, replace
 from typing import AbstractSet, Any, Callable, Iterable
 
 from . import links
-from .connectors import Record, open_connector
+from .connectors import Record, close_quietly, failure, guarded, open_connector
 from .errors import DsarError, SourceError
 from .identity import Identifier, group_by_kind
 from .inventory.model import Collection, Inventory, System
@@ -115,6 +115,7 @@ class FindResult:
     systems: dict[str, SystemResult]
     ambiguous: dict[str, list[str]]
     rounds: int
+    complete: bool = True  # every identifier found was searched for (no MAX_ROUNDS cut)
 
     @property
     def identifiers(self) -> list[Identifier]:
@@ -172,7 +173,7 @@ def find_subject(
     """Search every system for the subject, expanding identifiers until nothing new is found.
 
     `contents=False` says the caller reads of each record only its key, location and identities, never
-    the rest of `data` (`find`): connectors may then skip reading the rest (see Connector.needs_contents).
+    the rest of `data` (`find`): sources may then skip reading the rest (`Source.locate(lookup_only=True)`).
     `settled` names (system, collection) pairs known to hold none of `identifiers` (the erase proves it
     for files it rewrote, see erase/settle.py): they are searched only for identifiers found later.
     """
@@ -246,7 +247,7 @@ class _Subject:
                 values = sorted(p.identifier.value for p in self.provenance.values() if p.identifier.kind == kind)
                 if len(values) > 1:
                     ambiguous[kind] = values
-        return FindResult(self.given, self.provenance, self.results, ambiguous, self.rounds)
+        return FindResult(self.given, self.provenance, self.results, ambiguous, self.rounds, not self.frontier)
 
 
 EARLY_ROUNDS = True  # start a round before the previous round's mailboxes are read (tests compare both)
@@ -261,21 +262,19 @@ def find_subjects(
     progress: Callable[[str], None] | None = None,
     contents: bool = True,
     settled: AbstractSet[tuple[str, str]] = frozenset(),
-    watch: Any = None,
 ) -> list[FindResult]:
     """`find_subject` for several subjects at once, reading each source once per round for all of them:
     every collection is searched for the union of what the subjects look for, and each record found is
     given to the subjects whose identifiers it matches. Each subject's expansion, provenance and
-    ambiguity are exactly as if it were searched alone. `watch` (the erase's `settle.SearchWatch`) is
-    told before and after every read of a file collection, and whether the expansion ran to its end."""
+    ambiguity are exactly as if it were searched alone. Whatever a source raises fails its collection
+    (one line, see `connectors.failure`); the rest is still searched."""
     selected = [s for s in inventory.systems.values() if systems is None or s.name in systems]
     people = [_Subject(inventory, ids, selected) for ids in subjects]
     connectors: dict = {}
     pending: list = []  # every started search, closed at the end (a grep not waited for is stopped)
     deferred: list = []  # searches of collections that add no identifiers, taken once the next round runs
 
-    def take(key: tuple[str, str], search, takers: list[_Subject], watched: bool, rounds: int,
-             wanting: dict) -> None:
+    def take(key: tuple[str, str], search, takers: list[_Subject], rounds: int, wanting: dict) -> None:
         system_name, coll_name = key
         coll = inventory.systems[system_name].collections[coll_name]
         if progress:
@@ -283,7 +282,7 @@ def find_subjects(
         try:
             if isinstance(search, Exception):
                 raise search
-            records = search()
+            records = guarded(search, system_name, inventory)
             if coll.unsearched:  # whatever the connector returned, a record is found by searched fields only
                 records = links.searched_only(inventory, coll, records, wanting)
             if len(takers) == 1:
@@ -306,15 +305,9 @@ def find_subjects(
                     person.take(coll, person.results[system_name].collections[coll_name],
                                 replace(record, matched=matched), rounds, expand)
         except (DsarError, OSError) as exc:
-            if isinstance(exc, DsarError):
-                message = inventory.redact(getattr(exc, "reason", None) or str(exc))
-            else:
-                message = inventory.redact(f"{exc.__class__.__name__}: {exc}")
+            message = failure(inventory, exc)
             for person in takers:
                 _fail(person.results[system_name].collections[coll_name], message, person.found)
-        finally:
-            if watched:
-                watch.after(coll)
 
     def take_deferred(keep=lambda key: False) -> None:
         nonlocal deferred
@@ -355,42 +348,37 @@ def find_subjects(
                           and p.results[system.name].collections[coll.name].status != "failed"]
                 if not takers:
                     continue
-                watched = False
                 try:
                     connector = connectors.get(system.name)
                     if connector is None:
                         connector = connectors[system.name] = open_connector(system, inventory)
-                        connector.needs_contents = contents
-                    if watch is not None and connector.is_file:
-                        watch.before(coll)
-                        watched = True
-                    search = connector.start_locate(coll, wanted)
+                    search = connector.start_locate(coll, wanted, lookup_only=not contents)
                     pending.append(search)
                 except (DsarError, OSError) as exc:
                     search = exc
-                started[(system.name, coll.name)] = (search, takers, watched)
+                except Exception as exc:  # a source's bug fails its collection, as its errors do
+                    search = SourceError(failure(inventory, exc), system=system.name)
+                started[(system.name, coll.name)] = (search, takers)
             # The records of a collection that adds no identifiers (a mailbox) cannot change the next
             # rounds, which can start as soon as the others are taken: their greps and lookups then run
             # while this round's mail is still being read. Such a collection is taken before it is read
             # again, or at the end. (Not when a unique identifier was named: a record it excludes notes
             # its identifiers, and the order of those notes is kept.)
             early = EARLY_ROUNDS and expand and not any(p.named_unique for p in active)
-            for key, (search, takers, watched) in started.items():
+            for key, (search, takers) in started.items():
                 coll = inventory.systems[key[0]].collections[key[1]]
                 if early and not coll.expand:
-                    deferred.append((key, search, takers, watched, rounds, wanting))
+                    deferred.append((key, search, takers, rounds, wanting))
                 else:
-                    take(key, search, takers, watched, rounds, wanting)
+                    take(key, search, takers, rounds, wanting)
             for person in active:
                 person.frontier = person.new if expand else []
         take_deferred()
-        if watch is not None:
-            watch.complete = not any(p.frontier for p in people)
     finally:
         for search in pending:
-            search.close()
+            close_quietly(search)
         for connector in connectors.values():
-            connector.close()
+            close_quietly(connector)
     return [person.result(inventory) for person in people]
 
 

@@ -304,9 +304,9 @@ class Erasable:
     default_erase: ClassVar[str | None] = None
 
     def scan(self, collection: "Collection") -> Iterable[Record]:
-        """Every record of `collection`, with its identities (and digest, for `local_files`). Used by a
-        replay after a backup restore, and by a resumed erase to find the keys of its targets again (the
-        journal keeps keys only as keyed hashes, except for `local_files` sources)."""
+        """Every record of `collection`, with its identities. Used by a replay after a backup restore, and
+        by a resumed erase to find the keys of its targets again (the journal keeps keys only as keyed
+        hashes, except for `local_files` sources, which find their targets by digest)."""
         raise NotImplementedError(f"{type(self).__name__}.scan")
 
     def erase(self, collection: "Collection", targets: list[EraseTarget], context: EraseContext) -> EraseOutcome:

@@ -6,7 +6,7 @@ import csv
 import io
 from typing import Iterator
 
-from .base import Connector, EraseOutcome, Finding, KeySpec
+from ..sources import EraseOutcome, Erasable, Finding, KeySpec, Source
 from ..filelock import line_span
 from .files import LineRecords, display_path, iter_lines, offload_edits, source_errors
 from .lines import max_line_bytes, too_long
@@ -19,12 +19,11 @@ _FILE_KEYS = {
 }
 
 
-class CsvConnector(LineRecords, Connector):
+class CsvConnector(LineRecords, Source, Erasable):
     name = "csv"
-    description = "CSV file with a header row"
     system_keys = _FILE_KEYS
     collection_keys = _FILE_KEYS
-    is_file = True
+    local_files = True
     prefilter_forbid = '"'
 
     def __init__(self, system, inventory):
@@ -174,17 +173,21 @@ class CsvConnector(LineRecords, Connector):
         return self.rows(collection)
 
     # -- erase ---------------------------------------------------------------------------------------
-    def erase(self, collection, targets, masker, checkpoint) -> EraseOutcome:
+    def erase(self, collection, targets, context) -> EraseOutcome:
         """Drop or mask the target rows (found by content hash); the header, every other row and the
         line endings are copied byte for byte. A file that does not parse completely is not rewritten
         (every row is parsed, as a full read parses it)."""
+        from functools import partial
+
         from ..filelock import locked, rewrite_lines
 
         with locked(collection.path):
-            edits, outcome = offload_edits(self._edits, collection, targets, masker)
+            edits, outcome = offload_edits(self._edits, collection, targets, context.masker)
             if edits:
-                outcome.sha256 = rewrite_lines(collection.path, edits, checkpoint,
-                                               newline=self.line_format(collection).newline)
+                outcome.sha256 = rewrite_lines(collection.path, edits, context.checkpoint,
+                                               newline=self.line_format(collection).newline,
+                                               renaming=partial(context.replacing, collection),
+                                               renamed=partial(context.replaced, collection))
         return outcome
 
     def _edits(self, collection, targets, masker) -> tuple[dict[int, tuple[int, bytes]], EraseOutcome]:
@@ -241,7 +244,7 @@ class CsvConnector(LineRecords, Connector):
             rows.close()  # only the header is read
         return [(field, f"column '{field}' is not in the header of {where}") for field in fields if field not in header]
 
-    def check_collection(self, collection) -> list[Finding]:
+    def check(self, collection) -> list[Finding]:
         count = sum(1 for _ in self.rows(collection))
         return [Finding("info", self.system.name, f"{display_path(collection.path, self.inventory)}: {count} rows")]
 

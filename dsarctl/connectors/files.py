@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from functools import partial
 from typing import TYPE_CHECKING, Iterator
 
-from .base import Record, StartedSearch, Wanted
+from ..sources import Record, StartedSearch, Wanted
 from .bytescan import LinesJob, Needles, needles_for
 from .lines import LineFormat, LongLine, check_encoding, line_format, max_line_bytes, too_long
 from .matching import FieldMatcher
@@ -145,7 +145,7 @@ def _decoded_lines(handle, encoding: str, where: str, fail, long_lines: bool = F
 
 
 class LineRecords:
-    """locate / scan / record_digests for connectors whose records are lines (or quoted multi-line rows)
+    """locate / scan for connectors whose records are lines (or quoted multi-line rows)
     of one text file. A subclass provides `entries(collection)` yielding (key, line number, record dict,
     raw text) for every record, and `candidate_entries(collection, needles)` doing the same for only the
     records that contain a candidate line of the started `LinesJob` (see `bytescan`)."""
@@ -207,12 +207,13 @@ class LineRecords:
                     raise self.fail(f"{where}:{lineno}: NUL byte in the file (is it binary or UTF-16?)")
                 yield lineno, offset, text
 
-    def start_locate(self, collection, wanted: Wanted) -> StartedSearch:
+    def start_locate(self, collection, wanted: Wanted, *, lookup_only: bool = False) -> StartedSearch:
         return start_file_search(self, collection, wanted, self.needles(collection, wanted), LinesJob)
 
-    def locate(self, collection, wanted: Wanted, *, prefilter: bool = True, job: LinesJob | None = None) -> Iterator[Record]:
-        """The records holding a wanted value; with `prefilter=False` every record is parsed (the tests
-        compare both ways over the same data)."""
+    def locate(self, collection, wanted: Wanted, *, lookup_only: bool = False, prefilter: bool = True,
+               job: LinesJob | None = None) -> Iterator[Record]:
+        """The records holding a wanted value (a line holds all its fields: `lookup_only` changes nothing);
+        with `prefilter=False` every record is parsed (the tests compare both ways over the same data)."""
         if prefilter and job is None:  # through the byte prefilter, when there is an exact one
             yield from run_started(self.start_locate(collection, wanted))
             return
@@ -236,9 +237,3 @@ class LineRecords:
         for key, lineno, data, _raw in self.entries(collection):
             yield Record(self.system.name, collection.name, key, data, matcher.identities(data), set(),
                          f"{where}:{lineno}")
-
-    def record_digests(self, collection, keys) -> dict:
-        from ..filelock import text_digest
-
-        wanted = set(keys)
-        return {key: text_digest(raw) for key, _line, _data, raw in self.entries(collection) if key in wanted}

@@ -28,7 +28,7 @@ import re
 from contextlib import contextmanager
 from typing import Any, Iterator
 
-from .base import Connector, EraseOutcome, Finding, KeySpec, Record, Wanted
+from ..sources import EraseOutcome, Erasable, Finding, KeySpec, Record, Source, Wanted
 from .mail import _KEYS as _MAILBOX_FILE_KEYS
 from .mail import _MailMixin, mask_message
 from .mailheaders import header_fields
@@ -67,12 +67,11 @@ _CONNECTION_KEYS = {
 }
 
 
-class ImapConnector(_MailMixin, Connector):
+class ImapConnector(_MailMixin, Source, Erasable):
     name = "imap"
-    description = "IMAP mailbox on a mail server"
     system_keys = {**_CONNECTION_KEYS, **_MAILBOX_KEYS}
     collection_keys = _MAILBOX_KEYS
-    is_file = False
+    local_files = False  # a mail server, not files
 
     def __init__(self, system, inventory):
         super().__init__(system, inventory)
@@ -245,7 +244,7 @@ class ImapConnector(_MailMixin, Connector):
         return path
 
     # -- searching ---------------------------------------------------------------------------------------
-    def locate(self, collection, wanted: Wanted) -> Iterator[Record]:
+    def locate(self, collection, wanted: Wanted, *, lookup_only: bool = False) -> Iterator[Record]:
         keys = self._search_keys(collection, wanted)
         if not keys:
             return
@@ -304,15 +303,6 @@ class ImapConnector(_MailMixin, Connector):
                 fields, ids, _hits = self._match(collection, matcher, header, {})
                 yield self._record(collection, folder, validity, uid, header, fields, ids, set())
 
-    def record_digests(self, collection, keys: list) -> dict:
-        out = {}
-        for folder, validity, uids in _by_folder(keys):
-            if self._select(folder, readonly=True) != validity:
-                continue
-            for uid, header in self._fetch_headers(folder, sorted(uids)):
-                out[(folder, validity, uid)] = _digest(header)
-        return out
-
     # -- export ------------------------------------------------------------------------------------------
     def raw_chunks(self, collection, record: Record) -> Iterator[bytes]:
         """The message whole, as the server holds it, once its header block is the one the search saw."""
@@ -336,10 +326,11 @@ class ImapConnector(_MailMixin, Connector):
         return answer[b"BODY[HEADER]"], answer[b"BODY[]"], answer
 
     # -- erase ---------------------------------------------------------------------------------------------
-    def erase(self, collection, targets, masker, checkpoint) -> EraseOutcome:
+    def erase(self, collection, targets, context) -> EraseOutcome:
         """Delete or replace the targets' messages, folder by folder: every target is checked first (the
         folder's UIDVALIDITY, the header block's hash), and a collection with one that no longer holds fails
         before anything in it is changed. A message not there any more is `missing`."""
+        masker, checkpoint = context.masker, context.checkpoint
         outcome = EraseOutcome()
         if not self._capable("UIDPLUS"):
             raise self.fail(f"{self._where}: the server does not support UIDPLUS (RFC 4315): without UID EXPUNGE "
@@ -482,7 +473,7 @@ class ImapConnector(_MailMixin, Connector):
         return found
 
     # -- inventory check --connect ---------------------------------------------------------------------
-    def check_collection(self, collection) -> list[Finding]:
+    def check(self, collection) -> list[Finding]:
         findings = []
         names = {name for _flags, name in self.listing()}
         for i, folder in enumerate(collection.options.get("folders") or ()):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Iterator
 
-from .base import Connector, EraseOutcome, Finding, KeySpec
+from ..sources import EraseOutcome, Erasable, Finding, KeySpec, Source
 from .files import LineRecords, display_path, iter_lines, offload_edits
 from .lines import LongLine, max_line_bytes, too_long
 
@@ -29,12 +29,11 @@ _FILE_KEYS = {
 }
 
 
-class JsonlConnector(LineRecords, Connector):
+class JsonlConnector(LineRecords, Source, Erasable):
     name = "jsonl"
-    description = "JSON Lines file (one object per line)"
     system_keys = _FILE_KEYS
     collection_keys = _FILE_KEYS
-    is_file = True
+    local_files = True
 
     prefilter_extra = (b"\\",)  # JSON may spell any character as \uXXXX: such lines are always parsed
     # a number in exponent form (5.1e1, 510E-1) is compared as the integer or decimal it is (51): its
@@ -72,16 +71,20 @@ class JsonlConnector(LineRecords, Connector):
                 yield lineno, lineno, self._parse(text, where, lineno), text
 
     # -- erase ---------------------------------------------------------------------------------------
-    def erase(self, collection, targets, masker, checkpoint) -> EraseOutcome:
+    def erase(self, collection, targets, context) -> EraseOutcome:
         """Drop or mask the target lines (found by content hash); every other line is copied byte for
         byte. A file with a line that does not parse is not rewritten (the error names the line)."""
+        from functools import partial
+
         from ..filelock import locked, rewrite_lines
 
         with locked(collection.path):
-            edits, outcome = offload_edits(self._edits, collection, targets, masker)
+            edits, outcome = offload_edits(self._edits, collection, targets, context.masker)
             if edits:
-                outcome.sha256 = rewrite_lines(collection.path, edits, checkpoint,
-                                               newline=self.line_format(collection).newline)
+                outcome.sha256 = rewrite_lines(collection.path, edits, context.checkpoint,
+                                               newline=self.line_format(collection).newline,
+                                               renaming=partial(context.replacing, collection),
+                                               renamed=partial(context.replaced, collection))
         return outcome
 
     def _edits(self, collection, targets, masker) -> tuple[dict[int, tuple[int, bytes]], EraseOutcome]:
@@ -136,6 +139,6 @@ class JsonlConnector(LineRecords, Connector):
         except UnicodeEncodeError:
             return fmt.encode(json.dumps(obj, ensure_ascii=True, separators=separators) + line_ending(text), first)
 
-    def check_collection(self, collection) -> list[Finding]:
+    def check(self, collection) -> list[Finding]:
         count = sum(1 for _ in self.objects(collection))
         return [Finding("info", self.system.name, f"{display_path(collection.path, self.inventory)}: {count} records")]

@@ -26,13 +26,13 @@ from contextlib import contextmanager, suppress
 from email.policy import compat32
 from typing import Iterator
 
-from .base import Connector, EraseOutcome, ExportFile, Finding, KeySpec, Record, Wanted
+from ..sources import EraseOutcome, Erasable, ExportFile, Finding, KeySpec, Record, Source, Wanted
 from .bytescan import FilesJob, LinesJob, needles_for
 from .files import display_path, run_started, source_errors, start_file_search
 from .mailheaders import decode_words, header_addresses, header_fields
 from .matching import FieldMatcher
 from .mboxfile import MboxFile, eml_bounds, frames, range_digest
-from .shared_mail import DEFAULT_POLICY, POLICIES, SubjectTest, others, own_address_test, redact_message
+from .shared_mail import POLICIES, SubjectTest, redact_message
 
 _KEYS = {
     "path": KeySpec("path", "The mbox file or Maildir folder, relative to the inventory."),
@@ -87,8 +87,8 @@ class _MailMixin:
 
     system_keys = _KEYS
     collection_keys = _KEYS
-    is_file = True
-    is_mailbox = True
+    local_files = True
+    mailbox = True
     default_erase = "delete"
     default_expand = False  # a message names several people: its other addresses are not the subject's
 
@@ -100,15 +100,6 @@ class _MailMixin:
     def _identity_headers(self, collection) -> set[bytes]:
         return {field.lower().encode("ascii", "replace") for fields in collection.identities.values()
                 for field in fields}
-
-    def sharing(self, collection, record: Record, subject: SubjectTest) -> tuple[int, str] | None:
-        """A shared message (see `shared_mail`): how many other people it names, and the collection's
-        `shared:` policy."""
-        owns = self.__dict__.setdefault("_own_cache", {})
-        if collection.name not in owns:
-            owns[collection.name] = own_address_test(self.inventory, collection)
-        found = others(self.inventory, collection, record.identities, subject, owns[collection.name])
-        return (len(found), collection.options.get("shared", DEFAULT_POLICY)) if found else None
 
     def _redacted(self, collection, raw: bytes, target, masker, *, envelope: bool = False) -> bytes:
         """The message without the subject of `target` (keyed hashes of its identifiers) in its headers."""
@@ -206,9 +197,8 @@ class _MailMixin:
                 yield chunk
 
 
-class MboxConnector(_MailMixin, Connector):
+class MboxConnector(_MailMixin, Source, Erasable):
     name = "mbox"
-    description = "mbox mail file"
 
     def messages(self, collection, handle=None) -> Iterator[tuple[int, int, int, bytes]]:
         """(start offset, end offset, line number of the From_ line, header bytes) of every message (of
@@ -223,11 +213,12 @@ class MboxConnector(_MailMixin, Connector):
         with handle:
             yield from frames(handle, where, self.fail)
 
-    def start_locate(self, collection, wanted: Wanted):
+    def start_locate(self, collection, wanted: Wanted, *, lookup_only: bool = False):
         return start_file_search(self, collection, wanted, self._needles(collection, wanted),
                                  lambda path, needles: LinesJob(path, needles, mail=True))
 
-    def locate(self, collection, wanted: Wanted, *, prefilter: bool = True, job: LinesJob | None = None) -> Iterator[Record]:
+    def locate(self, collection, wanted: Wanted, *, lookup_only: bool = False, prefilter: bool = True,
+               job: LinesJob | None = None) -> Iterator[Record]:
         if prefilter and job is None:  # through the byte prefilter, when there is an exact one
             yield from run_started(self.start_locate(collection, wanted))
             return
@@ -315,18 +306,16 @@ class MboxConnector(_MailMixin, Connector):
                 yield Record(self.system.name, collection.name, (start, end), self._summary(fields), ids, set(),
                              f"{where}:{lineno}", range_digest(handle.fileno(), start, end))
 
-    def record_digests(self, collection, keys) -> dict:
-        """SHA-256 of the messages at `keys` (byte ranges) as the file is now. The search's own digests
-        (`Record.digest`) are what an erase uses; this serves records that come without one."""
-        with open(collection.path, "rb") as handle:
-            return {tuple(key): range_digest(handle.fileno(), key[0], key[1]) for key in keys}
-
-    def erase(self, collection, targets, masker, checkpoint) -> EraseOutcome:
+    def erase(self, collection, targets, context) -> EraseOutcome:
         """Remove whole messages, or change them (mask, redact); every other byte, ">From " escapes
         included, is copied as it is. Each target is the message the search read (`_placed`); one that
         is nowhere any more counts as missing. A mailbox that does not parse completely is not
         rewritten."""
+        from functools import partial
+
         from ..filelock import locked, rewrite_ranges
+
+        masker = context.masker
 
         outcome = EraseOutcome()
         with locked(collection.path):
@@ -354,7 +343,9 @@ class MboxConnector(_MailMixin, Connector):
                         outcome.masked += 1
             outcome.missing = len(targets) - len(placed)
             if replacements:
-                outcome.sha256 = rewrite_ranges(collection.path, replacements, checkpoint)
+                outcome.sha256 = rewrite_ranges(collection.path, replacements, context.checkpoint,
+                                                renaming=partial(context.replacing, collection),
+                                                renamed=partial(context.replaced, collection))
         return outcome
 
     def _placed(self, collection, handle, targets) -> list[tuple[int, int, object]]:
@@ -396,14 +387,13 @@ class MboxConnector(_MailMixin, Connector):
                             "was changed: run erase again")
         return sorted(placed, key=lambda p: p[0])
 
-    def check_collection(self, collection) -> list[Finding]:
+    def check(self, collection) -> list[Finding]:
         count = sum(1 for _ in self.messages(collection))
         return [Finding("info", self.system.name, f"{display_path(collection.path, self.inventory)}: {count} messages")]
 
 
-class MaildirConnector(_MailMixin, Connector):
+class MaildirConnector(_MailMixin, Source, Erasable):
     name = "maildir"
-    description = "Maildir folder (cur/ and new/)"
 
     def files(self, collection) -> Iterator[str]:
         """Relative names (cur/…, new/…) of every message file, in a stable order."""
@@ -461,11 +451,12 @@ class MaildirConnector(_MailMixin, Connector):
             fd = handle.fileno()
             return fields, ids, hits, range_digest(fd, 0, os.fstat(fd).st_size) if hits or not wanted else None
 
-    def start_locate(self, collection, wanted: Wanted):
+    def start_locate(self, collection, wanted: Wanted, *, lookup_only: bool = False):
         return start_file_search(self, collection, wanted, self._needles(collection, wanted),
                                  lambda root, needles: FilesJob(root, ["cur", "new"], needles))
 
-    def locate(self, collection, wanted: Wanted, *, prefilter: bool = True, job: FilesJob | None = None) -> Iterator[Record]:
+    def locate(self, collection, wanted: Wanted, *, lookup_only: bool = False, prefilter: bool = True,
+               job: FilesJob | None = None) -> Iterator[Record]:
         matcher = FieldMatcher(collection, self.inventory)
         where = display_path(collection.path, self.inventory)
         needles = (job.needles if job else self._needles(collection, wanted)) if prefilter else None
@@ -509,14 +500,13 @@ class MaildirConnector(_MailMixin, Connector):
         except FileNotFoundError:
             return None
 
-    def record_digests(self, collection, keys) -> dict:
-        return {rel: self._digest(collection, rel) for rel in keys}
-
-    def erase(self, collection, targets, masker, checkpoint) -> EraseOutcome:
+    def erase(self, collection, targets, context) -> EraseOutcome:
         """Delete whole message files, or rewrite them (mask, redact). A target is found at its path with
         the search's hash, or, when a mail client renamed it since (new/ -> cur/, flags), under the same
         unique name with that hash (`_placed`)."""
         from ..filelock import fsync_dir
+
+        masker, checkpoint = context.masker, context.checkpoint
 
         outcome = EraseOutcome()
         for rel, target in self._placed(collection, targets):
@@ -614,7 +604,7 @@ class MaildirConnector(_MailMixin, Connector):
                     taken.add(rel)
         return sorted(placed, key=lambda p: p[0])
 
-    def check_collection(self, collection) -> list[Finding]:
+    def check(self, collection) -> list[Finding]:
         count = 0
         for rel in self.files(collection):
             if self.read_headers(collection, rel) is not None:

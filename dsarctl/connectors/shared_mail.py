@@ -134,6 +134,21 @@ def others(inventory: "Inventory", collection: "Collection", identities: dict[st
     return out
 
 
+def sharing(inventory: "Inventory", collection: "Collection", identities: dict[str, set[str]],
+            subject: SubjectTest, owns: dict[str, Callable[[str], bool]] | None = None) -> tuple[int, str] | None:
+    """For a message of a mailbox source (`Source.mailbox`) that names people other than the subject:
+    how many, and the collection's `shared:` policy (redact | delete | keep); None when it is the
+    subject's alone. `owns`: a cache of each collection's `own_address_test`, kept by the caller."""
+    if owns is None:
+        own = own_address_test(inventory, collection)
+    elif collection.qualified_name in owns:
+        own = owns[collection.qualified_name]
+    else:
+        own = owns[collection.qualified_name] = own_address_test(inventory, collection)
+    found = others(inventory, collection, identities, subject, own)
+    return (len(found), collection.options.get("shared", DEFAULT_POLICY)) if found else None
+
+
 # -- redaction ---------------------------------------------------------------------------------------
 
 def redact_message(raw: bytes, subject: SubjectTest, *, envelope: bool = False,

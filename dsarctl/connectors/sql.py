@@ -20,7 +20,7 @@ import warnings
 from dataclasses import dataclass
 from typing import Any, Callable, Iterator
 
-from .base import Connector, EraseOutcome, Finding, KeySpec, Record, Wanted
+from ..sources import EraseOutcome, Erasable, Finding, KeySpec, Record, Source, Wanted
 from .matching import FieldMatcher
 
 _BATCH = 500  # values per IN (...) list, below every database's parameter limit
@@ -55,9 +55,8 @@ def resolve_url(url: str, base_dir) -> str:
     return url
 
 
-class SqlConnector(Connector):
+class SqlConnector(Source, Erasable):
     name = "sql"
-    description = "Any database SQLAlchemy can reach"
     system_keys = {"url": KeySpec("url", "SQLAlchemy URL, e.g. ${CRM_DATABASE_URL} or sqlite:///demo/crm.db.", required=True)}
     collection_keys = {
         "table": KeySpec("str", "Table name when it differs from the collection's (schema.table accepted)."),
@@ -160,8 +159,9 @@ class SqlConnector(Connector):
         """The lookup's conditions on a reflected table (see `conditions`)."""
         return conditions(collection, self.inventory, wanted, lambda field: _column_type(table.c[field]))
 
-    def locate(self, collection, wanted: Wanted) -> Iterator[Record]:
-        lookup = self._lookup_table(collection)
+    def locate(self, collection, wanted: Wanted, *, lookup_only: bool = False) -> Iterator[Record]:
+        # only the identity and key fields are needed: SQLite files answer without SQLAlchemy
+        lookup = self._lookup_table(collection) if lookup_only else None
         if lookup is not None:
             yield from self._locate_sqlite(collection, lookup, wanted)
             return
@@ -250,7 +250,7 @@ class SqlConnector(Connector):
     def _lookup_table(self, collection):
         """The table as `sqlite_lookup` reads it when that path may answer `locate`, else None; raises the
         errors `table()` raises (missing file, table or column) in the same words."""
-        if self.needs_contents or collection.schema:
+        if collection.schema:
             return None
         if collection.name in self._lookups:
             return self._lookups[collection.name]
@@ -379,8 +379,9 @@ class SqlConnector(Connector):
                 conn.execute(update(table).where(column.in_(keys)).values(dict(changes)))
         return left
 
-    def erase_system(self, work, masker, checkpoint) -> dict:
+    def erase_system(self, work, context) -> dict:
         """Every collection of the system in one transaction, touching only the planned rows (by key)."""
+        masker, checkpoint = context.masker, context.checkpoint
         from sqlalchemy import select, update
         from sqlalchemy import delete as sql_delete
         from sqlalchemy.exc import SQLAlchemyError
@@ -492,7 +493,7 @@ class SqlConnector(Connector):
             return type(column.type).__name__.upper()
 
     # -- check ---------------------------------------------------------------------------------------
-    def check_collection(self, collection) -> list[Finding]:
+    def check(self, collection) -> list[Finding]:
         from sqlalchemy import inspect
         from sqlalchemy.exc import SQLAlchemyError
 

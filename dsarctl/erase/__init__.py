@@ -71,12 +71,10 @@ def prepare(inventory: Inventory, subjects: list[list[Identifier]], *, now: date
     """Search every subject (with identity expansion) and plan the erasure of what was found. A batch is
     searched together: each source is read once per expansion round for all subjects."""
     from ..search import find_subjects
-    from .settle import SearchWatch, searched_cleanly
+    from .settle import watched_search
 
-    watch = SearchWatch()
-    results = find_subjects(inventory, subjects, progress=progress, watch=watch)
+    results, watch = watched_search(inventory, lambda: find_subjects(inventory, subjects, progress=progress))
     plan = plan_from_find(inventory, results, key=install_key(inventory), erased_on=now.date())
-    watch.clean = searched_cleanly(results)
     plan.search = watch
     return plan
 

@@ -15,15 +15,16 @@ import threading
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import partial
 from pathlib import Path
 from typing import Any, Callable
 
 from ..audit import AuditLog
-from ..connectors import open_connector
-from ..connectors.base import Connector, EraseOutcome, EraseTarget
+from ..connectors import close_quietly, failure, get, open_connector
 from ..errors import DsarError
 from ..inventory.model import Inventory
 from ..keys import keyed_hash, load_or_create_key
+from ..sources import EraseContext, EraseOutcome, EraseTarget, Erasable
 from .journal import Journal
 from .mask import Masker
 from .plan import Plan, record_id
@@ -110,8 +111,8 @@ def journal_header(plan: Plan, key: bytes, *, request_id: str | None, now: datet
                 entry["subject"] = list(target.subject)
             if step.digest:
                 entry["digest"] = step.digest
-            if coll.connector == "maildir":
-                entry["key"] = step.key  # a file name such as cur/1700000000.M1.host: not personal data
+            if _local_files(coll.connector):
+                entry["key"] = step.key  # a line number, a byte range, a file name (cur/1700000000.M1.host): a place
             units.setdefault(coll.system, {}).setdefault(coll.collection, []).append(entry)
     return {
         "run_id": f"{now.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:8]}",
@@ -169,12 +170,6 @@ def run_journal(inventory: Inventory, journal: Journal, *, key: bytes, operator:
     checkpoint("journal.written")
     audit = AuditLog.open(inventory.audit_path)
     try:
-        if header.get("kind") != "replay" and not journal.done("recorded"):
-            audit.record_erasure(header.get("request_id"), header["identifier_hashes"],
-                                 {"run_id": journal.run_id, "kind": header.get("kind"), "counts": header.get("counts")},
-                                 operator=operator, at=now)
-            journal.mark("recorded")
-            checkpoint("audit.recorded")
         masker = Masker(key)
         units = {name: UnitResult(name, "skipped") for name in header["units"]}  # in the plan's order
         todo = [name for name in header["units"] if not journal.done("done", name)]
@@ -192,6 +187,7 @@ def run_journal(inventory: Inventory, journal: Journal, *, key: bytes, operator:
                                                          known, point),
                      finished, checkpoint)
         result.units.extend(units.values())
+        _record_erasure(audit, journal, operator=operator, now=now, checkpoint=checkpoint)
         for system_name, hashed in header.get("suppress", {}).items():
             by_kind: dict[str, list[str]] = {}
             for kind, digest in hashed:
@@ -212,6 +208,33 @@ def run_journal(inventory: Inventory, journal: Journal, *, key: bytes, operator:
     finally:
         audit.close()
     return result
+
+
+def _record_erasure(audit: AuditLog, journal: Journal, *, operator: str, now: datetime,
+                    checkpoint: Callable[[str], None]) -> None:
+    """Record in the audit log (for a replay after a backup restore) the erasure of the systems whose
+    units are done and that no earlier record of this run names: an erasure that did not happen (every
+    unit failed) is not recorded, and a unit done by a later run of the journal is recorded then. A run
+    killed after a unit was done and before this record is finished by the next `erase`, which records it."""
+    header = journal.header
+    if header.get("kind") == "replay":
+        return
+    recorded: set[str] = set()
+    for entry in journal.entries:
+        if entry["type"] == "recorded":
+            if "systems" not in entry:
+                return  # a journal of an earlier version, which recorded the whole run before acting
+            recorded.update(entry["systems"])
+    erased = {e["system"]: e.get("outcomes", {}) for e in journal.entries
+              if e["type"] == "done" and e.get("system") and e["system"] not in recorded}
+    if not erased:
+        return
+    at = datetime.fromisoformat(header["created_at"]) if header.get("created_at") else now  # when it ran first
+    audit.record_erasure(header.get("request_id"), header["identifier_hashes"],
+                         {"run_id": journal.run_id, "kind": header.get("kind"), "erased": erased},
+                         operator=operator, at=at)
+    journal.mark("recorded", systems=sorted(erased))
+    checkpoint("audit.recorded")
 
 
 class _Stopped(Exception):
@@ -263,55 +286,65 @@ def _run_unit(inventory: Inventory, system_name: str, collections: dict[str, lis
     system = inventory.systems.get(system_name)
     if system is None:
         return UnitResult(system_name, "failed", error="the system is no longer in the inventory")
-    outcomes: dict[str, EraseOutcome] = {}
     replaced: dict[str, Any] = {}
     written: dict[str, Any] = {}
+    stopped: list[BaseException] = []  # what the run's checkpoint raised to stop this unit
+
+    def stop_point(point: str) -> None:
+        try:
+            checkpoint(point)
+        except BaseException as exc:
+            stopped.append(exc)
+            raise
+
+    context = EraseContext(masker, stop_point, partial(_note, replaced, recent=False),
+                           partial(_note, written, recent=True))
+    source = None
     try:
-        with open_connector(system, inventory) as connector:
-            work = []
-            for coll_name, entries in collections.items():
-                coll = system.collections.get(coll_name)
-                if coll is None:
-                    return UnitResult(system_name, "failed", error=f"collection '{coll_name}' is no longer in the inventory")
-                work.append((coll, _targets(connector, coll, entries, key, known)))
-            if type(connector).erase_system is not Connector.erase_system:
-                outcomes = connector.erase_system(work, masker, checkpoint)
-            else:  # one collection after the other: note the state of each file just before its rename
-                for coll, targets in work:
-                    outcomes[coll.name] = connector.erase(coll, targets, masker,
-                                                          _noting(coll, replaced, written, checkpoint))
-    except (DsarError, OSError) as exc:
-        message = getattr(exc, "reason", None) or (exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc))
-        return UnitResult(system_name, "failed", error=inventory.redact(str(message)))
+        source = open_connector(system, inventory)
+        if not isinstance(source, Erasable):
+            return UnitResult(system_name, "failed", error=f"its source ({system.connector}) cannot erase")
+        work = []
+        for coll_name, entries in collections.items():
+            coll = system.collections.get(coll_name)
+            if coll is None:
+                return UnitResult(system_name, "failed", error=f"collection '{coll_name}' is no longer in the inventory")
+            work.append((coll, _targets(source, coll, entries, key, known)))
+        outcomes = source.erase_system(work, context)
+    except Exception as exc:  # whatever the source raised (a plugin's bug too) fails this unit only
+        if stopped:
+            raise stopped[0] from None  # the run is stopping: not the source's failure
+        if isinstance(exc, (DsarError, OSError)):
+            message = getattr(exc, "reason", None) or (exc.strerror if isinstance(exc, OSError) and exc.strerror
+                                                       else str(exc))
+            return UnitResult(system_name, "failed", error=inventory.redact(str(message)))
+        return UnitResult(system_name, "failed", error=failure(inventory, exc))
+    finally:
+        if source is not None:
+            close_quietly(source)
     return UnitResult(system_name, "done", outcomes, replaced={c: s for c, s in replaced.items() if s is not None},
                       written={c: s for c, s in written.items() if s is not None})
 
 
-def _noting(coll, replaced: dict[str, Any], written: dict[str, Any],
-            checkpoint: Callable[[str], None]) -> Callable[[str], None]:
-    """`checkpoint`, also keeping the state of the collection's file when the erase is about to rename
-    the rewritten file over it (it holds the file's lock and has read all of it), and the state of the
-    new file right after the rename: the verification compares the first with the state the prepare
-    search read, the second with the file's state then (settle.py). A second rename is not followed."""
+def _note(states: dict[str, Any], coll, *, recent: bool) -> None:
+    """Keep the state of a collection's file when the erase is about to rename the rewritten file over
+    it (it holds the file's lock and has read all of it: `replaced`), or right after the rename
+    (`written`, `recent`): the verification compares the first with the state the prepare search read,
+    the second with the file's state then (settle.py). A second rename of one file is not followed."""
+    from .settle import file_state
 
-    def note(point: str) -> None:
-        if point == "file.before-rename":
-            from .settle import file_state
+    states[coll.name] = file_state(coll, recent=recent) if coll.name not in states else None
 
-            replaced[coll.name] = file_state(coll) if coll.name not in replaced else None
-        elif point == "file.renamed":
-            from .settle import file_state
 
-            written[coll.name] = file_state(coll, recent=True) if coll.name not in written else None
-        checkpoint(point)
-
-    return note
+def _local_files(connector_name: str) -> bool:
+    cls = get(connector_name)
+    return bool(cls is not None and cls.local_files)
 
 
 def _targets(connector, coll, entries: list[dict], key: bytes, known: dict[str, Any] | None) -> list[EraseTarget]:
     """The journal's entries as targets. SQL rows are named by a keyed hash of their key: when this
     process did not plan them (a resumed run), the table is scanned to find the keys again."""
-    needs_key = not connector.is_file
+    needs_key = not connector.local_files
     keys: dict[str, Any] = dict(known or {})
     if needs_key and any(e["key_id"] not in keys for e in entries):
         wanted = {e["key_id"] for e in entries}

@@ -13,14 +13,14 @@ from datetime import date
 from typing import Any, Callable, Iterable
 
 from ..boundary import refuse_ambiguous
-from ..connectors import Record, open_connector
-from ..connectors.base import Connector, EraseTarget
-from ..connectors.shared_mail import SubjectTest
-from ..errors import DsarError
+from ..checks import impossible_masks
+from ..connectors import Record, close_quietly, failure, get, open_connector
+from ..connectors.shared_mail import SubjectTest, sharing
 from ..identity import Identifier
 from ..inventory.model import EraseRule, Inventory
 from ..keys import keyed_hash
 from ..retention import kept_until
+from ..sources import EraseTarget
 from .mask import Masker
 
 
@@ -169,18 +169,16 @@ def shared_kept(inventory: Inventory, collection, records: list[Record], identif
                 key: bytes) -> dict[int, str]:
     """id(record) -> why, for the records of `collection` that an erase leaves as they are because they
     are shared and the collection says `shared: keep` (the search after an erase reports them as kept)."""
-    from ..connectors import get
-
     cls = get(collection.system.connector)
-    if cls is None or cls.sharing is Connector.sharing or not records:
+    if cls is None or not cls.mailbox or not records:
         return {}
     subject = SubjectTest(key, subject_hashes(inventory, key, identifiers), inventory)
     out = {}
-    with open_connector(collection.system, inventory) as connector:
-        for record in records:
-            shared, policy = connector.sharing(collection, record, subject) or (0, None)
-            if policy == "keep" and collection.erase and collection.erase.action in ("delete", "anonymize"):
-                out[id(record)] = shared_with(shared)
+    owns: dict = {}
+    for record in records:
+        shared, policy = sharing(inventory, collection, record.identities, subject, owns) or (0, None)
+        if policy == "keep" and collection.erase and collection.erase.action in ("delete", "anonymize"):
+            out[id(record)] = shared_with(shared)
     return out
 
 
@@ -208,10 +206,12 @@ def build_plan(inventory: Inventory, found: dict[tuple[str, str], list[Record]],
 
     collections: list[CollectionPlan] = []
     impossible: list[str] = []  # masks the sources cannot take: the whole erase is refused before writing
+    owns: dict = {}  # each mailbox's own addresses (shared_mail.sharing)
     for system in inventory.systems.values():
         if system.is_manual:
             continue
         connector = None
+        shares = getattr(get(system.connector), "mailbox", False)
         try:
             for coll in system.collections.values():
                 cplan = CollectionPlan(system.name, coll.name, system.connector, coll.erase)
@@ -222,31 +222,19 @@ def build_plan(inventory: Inventory, found: dict[tuple[str, str], list[Record]],
                 records = found.get((system.name, coll.name), [])
                 if not records:
                     continue
-                digests: dict = {}
-                try:
-                    if connector is None:
-                        connector = open_connector(system, inventory)
-                    if all(r.digest for r in records):  # known from the search (line files, mail servers)
-                        digests = {r.key: r.digest for r in records}
-                    elif connector.is_file:
-                        digests = connector.record_digests(coll, [r.key for r in records])
-                except (DsarError, OSError) as exc:
-                    cplan.status, cplan.error = "failed", inventory.redact(getattr(exc, "reason", None) or str(exc))
-                    continue
                 rule = coll.erase
                 masker = Masker(key)
-                shares = type(connector).sharing is not Connector.sharing
                 for record in records:
                     action = rule.action if rule else "none"
                     until = kept_until(rule, record.data, erased_on)
                     fields = dict(rule.fields) if rule and action in ("anonymize", "retain") else {}
-                    digest = digests.get(tuple(record.key) if isinstance(record.key, list) else record.key)
                     subject = subject_of(record) if shares else None
-                    shared, policy = (connector.sharing(coll, record, subject) if subject else None) or (0, None)
+                    shared, policy = (sharing(inventory, coll, record.identities, subject, owns) if subject else None) \
+                        or (0, None)
                     if policy in ("redact", "keep") and action in ("delete", "anonymize"):
                         action, fields = policy, {}  # the other people's message stays theirs
                     cplan.steps.append(Step(system.name, coll.name, action, record.key,
-                                            record_id(key, system.name, coll.name, record.key), digest, fields,
+                                            record_id(key, system.name, coll.name, record.key), record.digest, fields,
                                             until, record.location,
                                             done=bool(fields) and masker.mask(record.data, fields) == record.data,
                                             kept=kept.get(record.ref) or (shared_with(shared) if action == "keep" else None),
@@ -254,13 +242,15 @@ def build_plan(inventory: Inventory, found: dict[tuple[str, str], list[Record]],
                                             subject=tuple(sorted(subject.hashes)) if action == "redact" else ()))
                 if any((t := s.target()) is not None and t.fields for s in cplan.steps):
                     try:
-                        impossible.extend(line for _, line in connector.impossible_masks(coll))
-                    except (DsarError, OSError) as exc:
-                        cplan.status, cplan.error = "failed", inventory.redact(getattr(exc, "reason", None) or str(exc))
+                        if connector is None:
+                            connector = open_connector(system, inventory)
+                        impossible.extend(line for _, line in impossible_masks(inventory, connector, coll))
+                    except Exception as exc:  # whatever the source raises fails this collection only
+                        cplan.status, cplan.error = "failed", failure(inventory, exc)
                         cplan.steps = []
         finally:
             if connector is not None:
-                connector.close()
+                close_quietly(connector)
     if impossible:
         from ..errors import RefusedError
 

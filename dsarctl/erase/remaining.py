@@ -20,9 +20,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..connectors import open_connector
-from ..errors import DsarError
+from ..connectors import close_quietly, failure, open_connector
 from ..inventory.model import Inventory
+from ..sources import Erasable
 from ..retention import kept_until_range
 from .mask import Masker
 
@@ -152,21 +152,25 @@ def _read_again(inventory: Inventory, plan: Any, failed_units: dict[str, str]
         if system is None:
             continue
         try:
-            with open_connector(system, inventory) as connector:
-                for (name, coll_name), keys in wanted.items():
-                    if name != system_name or coll_name not in system.collections:
-                        continue
-                    try:
-                        rows = connector.read_records(system.collections[coll_name], keys)
-                    except (DsarError, OSError) as exc:
-                        errors[(name, coll_name)] = _reason(inventory, exc)
-                        continue
-                    if rows is not None:
-                        read[(name, coll_name)] = {_key(k): v for k, v in rows.items()}
-        except (DsarError, OSError) as exc:
+            source = open_connector(system, inventory)
+        except Exception as exc:  # whatever a source raises fails its collections' check, not the erase
             for (name, coll_name) in wanted:
                 if name == system_name:
                     errors[(name, coll_name)] = _reason(inventory, exc)
+            continue
+        try:
+            for (name, coll_name), keys in wanted.items():
+                if name != system_name or coll_name not in system.collections or not isinstance(source, Erasable):
+                    continue
+                try:
+                    rows = source.read_records(system.collections[coll_name], keys)
+                except Exception as exc:
+                    errors[(name, coll_name)] = _reason(inventory, exc)
+                    continue
+                if rows is not None:
+                    read[(name, coll_name)] = {_key(k): v for k, v in rows.items()}
+        finally:
+            close_quietly(source)
     return read, errors
 
 
@@ -175,7 +179,9 @@ def _failed(system: str, collection: str, reason: str) -> dict[str, Any]:
 
 
 def _reason(inventory: Inventory, exc: Exception) -> str:
-    return inventory.redact(str(getattr(exc, "reason", None) or exc))
+    if isinstance(exc, OSError):
+        return inventory.redact(str(exc))
+    return failure(inventory, exc)
 
 
 def _key(key: Any) -> Any:

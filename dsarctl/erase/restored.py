@@ -23,13 +23,15 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
+from functools import partial
 from typing import Any
 
-from ..connectors import Record, open_connector
+from ..connectors import Record, close_quietly, failure, guarded, open_connector
 from ..errors import DsarError
 from ..identity import Identifier
 from ..inventory.model import Collection, Inventory
 from ..keys import keyed_hash
+from ..sources import Erasable
 
 PERSON_TYPES = ("email", "phone")  # identity types that name a person, not a row of a database
 
@@ -102,16 +104,22 @@ class _Replay:
             if system.is_manual or not colls:
                 continue
             try:
-                with open_connector(system, self.inventory) as connector:
-                    for coll in colls:
-                        try:
-                            for record in connector.scan(coll):
-                                self.seed_from(coll, record)
-                        except (DsarError, OSError) as exc:
-                            self.selection.failed[(system.name, coll.name)] = self.reason(exc)
+                source = open_connector(system, self.inventory)
             except (DsarError, OSError) as exc:
                 for coll in colls:
                     self.selection.failed.setdefault((system.name, coll.name), self.reason(exc))
+                continue
+            try:
+                if not isinstance(source, Erasable):
+                    continue  # nothing in it can be erased (it has no `scan`); its records are searched below
+                for coll in colls:
+                    try:
+                        for record in guarded(partial(source.scan, coll), system.name, self.inventory):
+                            self.seed_from(coll, record)
+                    except (DsarError, OSError) as exc:
+                        self.selection.failed[(system.name, coll.name)] = self.reason(exc)
+            finally:
+                close_quietly(source)
 
     def seed_from(self, coll: Collection, record: Record) -> None:
         for kind in self.person & set(record.identities):
@@ -219,7 +227,7 @@ class _Replay:
         return created < min(at.astimezone(timezone.utc).date(), at.astimezone(self.zone).date())
 
     def reason(self, exc: Exception) -> str:
-        return self.inventory.redact(getattr(exc, "reason", None) or f"{exc.__class__.__name__}: {exc}")
+        return failure(self.inventory, exc)
 
 
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")

@@ -5,15 +5,17 @@ file collection holds nothing of them when the code can show both:
 
 - the prepare search read the whole collection for every identifier of the plan, without failure,
   without leaving out records (a named unique value), and the file did not change while it read it,
-  nor since: its state (`file_state`) was the same before and after every read, and when the erase
-  was about to replace it (the erase reads the file under its lock, then renames the new one in);
+  nor since: its state (`file_state`) was the same before the search began and after it ended, and
+  when the erase was about to replace it (the erase reads the file under its lock, then renames the
+  new one in: the source says when, `EraseContext.replacing`);
 - and either the search found nothing there and the file is still as it was, or the erase deleted
   every record found (delete rule, none missing) and the file now is what the erase wrote (its state is
   the one noted right after the erase renamed it in; a Maildir holds exactly its earlier files minus
   the deleted ones).
 
-A file's state is its inode, size, modification and change times (a folder's: those of every file in
-it). The change time cannot be set by a program and moves on every write, so an unchanged state means
+Only collections of sources that declare `local_files` are considered: their records are the bytes
+of the file at `path:`. A file's state is its inode, size, modification and change times (a folder's:
+those of every file in it). The change time cannot be set by a program and moves on every write, so an unchanged state means
 an unchanged file, unless a write fell in the same clock tick as the state was read: a state whose
 change time is less than `RACY_SECONDS` old never counts (the trick git uses for its index; 0.1 s where
 the filesystem keeps sub-millisecond timestamps, see `racy`). The one
@@ -32,7 +34,7 @@ import os
 import time
 from array import array
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable
 
 from ..filelock import sha256_file
 from ..inventory.model import Collection, Inventory
@@ -120,31 +122,32 @@ def _walk(root: str, prefix: str, entries: list[int], newest: list[int]) -> None
 
 @dataclass
 class SearchWatch:
-    """Handed to `search.find_subjects` by the erase: the state of every file collection before and after
-    each read, and whether the expansion ran to its end."""
+    """How the erase's search read the files: the state of each file collection when it was the same
+    before and after the whole search (None: it changed, or could not be told), and whether the
+    expansion ran to its end."""
 
     states: dict[tuple[str, str], FileState | None] = field(default_factory=dict)
-    _before: dict[tuple[str, str], FileState | None] = field(default_factory=dict)
     complete: bool = False  # every identifier found was searched for (no MAX_ROUNDS cut)
-    clean: set[tuple[str, str]] = field(default_factory=set)  # see `searched_cleanly`, set by prepare
+    clean: set[tuple[str, str]] = field(default_factory=set)  # see `searched_cleanly`
 
-    _last: dict[tuple[str, str], FileState | None] = field(default_factory=dict)  # after the latest read
 
-    def before(self, collection: Collection) -> None:
-        key = _key(collection)
-        # read before: its state after that read serves as the state before this one (a change in
-        # between moves the change time on, so the state after this read would differ from it);
-        # a Maildir's state costs a stat of every message
-        self._before[key] = self._last[key] if key in self._last else file_state(collection)
+def watched_search(inventory: Inventory, search: Callable[[], list]) -> tuple[list, SearchWatch]:
+    """Run the erase's search (`search()` gives its FindResults) between two looks at the state of every
+    collection of a `local_files` source: one whose state did not change from before the search began
+    to after it ended was read unchanged by every round that read it. (A Maildir's state costs a stat of
+    every message, twice.)"""
+    from ..connectors import get
 
-    def after(self, collection: Collection) -> None:
-        key = _key(collection)
-        before, after = self._before.pop(key, None), file_state(collection)
-        self._last[key] = after
-        stable = before if before is not None and before == after else None
-        if key in self.states and self.states[key] != stable:
-            stable = None  # read in two rounds, changed in between
-        self.states[key] = stable
+    files = [c for c in inventory.collections() if getattr(get(c.system.connector), "local_files", False)]
+    before = {_key(c): file_state(c) for c in files}
+    results = search()
+    watch = SearchWatch(complete=all(r.complete for r in results), clean=searched_cleanly(results))
+    kinds = {i.kind for result in results for i in result.identifiers}
+    for coll in files:
+        if set(coll.searched) & kinds:  # read by the search (for an identifier of a kind it holds)
+            state = before[_key(coll)]
+            watch.states[_key(coll)] = state if state is not None and file_state(coll) == state else None
+    return results, watch
 
 
 def _key(collection: Collection) -> tuple[str, str]:

@@ -499,6 +499,7 @@ class _Loader:
             recipients=self._strlist(raw, kp, "recipients"),
             source=self._str(raw, kp, "source"),
             key_path=kp,
+            is_manual=cls.manual,
         )
         options = self._connector_options(raw, kp, cls.system_keys)
         system.url = options.pop("url", None)
@@ -635,7 +636,7 @@ class _Loader:
             allowed.update(cls.collection_keys)
             self._keys(raw, kp, allowed, f"collection '{name}'", connector=system.connector)
         identities, unsearched, unfollowed = self._identity_fields(raw.get("identities"), kp + ("identities",))
-        if (unsearched or unfollowed) and cls.is_mailbox:
+        if (unsearched or unfollowed) and cls.mailbox:
             where = next(iter(sorted(unsearched | unfollowed)))
             raise self.error(kp + ("identities", where[0]),
                              "link directions (search: false / follow: false) apply to records, not to "
@@ -645,10 +646,11 @@ class _Loader:
                              f"collection '{name}' needs 'identities:' (identity kind -> field)")
         options = self._connector_options(raw, kp, cls.collection_keys) if not implicit else {}
         path = options.pop("path", None) or system.path
-        if cls.is_file and path is None:
+        if cls.local_files and path is None:
             raise self.error(kp, f"'{name}' ({system.connector}) needs 'path:' — the file or folder to read")
         erase = self._erase(raw["erase"], kp + ("erase",)) if "erase" in raw else erase_default
-        if erase is None and cls.default_erase:
+        self._erasable(system, cls, erase, kp + ("erase",) if "erase" in raw else system.key_path + ("erase",))
+        if erase is None and _erases(cls) and cls.default_erase:
             erase = EraseRule(action=cls.default_erase)
         table = options.pop("table", None)
         schema = options.pop("schema", None)
@@ -664,7 +666,7 @@ class _Loader:
             suppress=self._bool(raw, kp, "suppress", suppress_default),
             expand=self._bool(raw, kp, "expand", expand_default),
             description=self._str(raw, kp, "description") if not implicit else None,
-            table=table or (None if cls.is_file else name),
+            table=table or (None if cls.local_files else name),
             schema=schema,
             key=key,
             path=path,
@@ -674,6 +676,17 @@ class _Loader:
             unsearched=unsearched,
             unfollowed=unfollowed,
         )
+
+    def _erasable(self, system: System, cls, erase: EraseRule | None, kp: tuple) -> None:
+        """Refuse an erase rule that changes records (delete, anonymize, retain with fields) on a source
+        that cannot erase: the plan would promise what no erase carries out. `retain` without fields
+        changes nothing and takes any source."""
+        if erase is None or _erases(cls) or (erase.action == "retain" and not erase.fields):
+            return
+        what = "fields to mask" if erase.action == "retain" else f"action '{erase.action}'"
+        raise self.error(kp, f"system '{system.name}' cannot erase: its connector '{system.connector}' has no "
+                             f"erase capability, so the rule's {what} would never be carried out (remove the "
+                             "rule, or keep the records with 'action: retain', a 'reason:' and no 'fields:')")
 
     def _identity_fields(self, raw: Any, kp: tuple) -> tuple[dict[str, list[str]], frozenset, frozenset]:
         """identity kind -> fields, and the (kind, field) pairs with `search: false` and `follow: false`.
@@ -771,6 +784,13 @@ class _Loader:
                 except ValueError as exc:
                     raise self.error(kp + ("until",), str(exc)) from None
         return EraseRule(action=action, fields=fields, reason=reason, until=until)
+
+
+def _erases(cls) -> bool:
+    """Whether a source class has the erase capability."""
+    from ..sources import Erasable
+
+    return issubclass(cls, Erasable)
 
 
 def _connectors_taking(key: str) -> list[str]:

@@ -123,10 +123,7 @@ class System:
     identity_kinds: list[str] = field(default_factory=list)  # manual: which identifiers to hand over
     options: dict[str, Any] = field(default_factory=dict)
     key_path: tuple = ()
-
-    @property
-    def is_manual(self) -> bool:
-        return self.connector == "manual"
+    is_manual: bool = False  # its source is `manual` (dsarctl.sources.Source.manual): a task, never searched
 
     def display_url(self) -> str | None:
         """The URL without its password, for output and logs."""
