@@ -55,7 +55,7 @@ def _compare(inventory, subjects):
         if system.is_manual:
             continue
         connector = open_connector(system, inventory)
-        if not connector.is_file:
+        if not connector.local_files:
             continue
         for coll in system.collections.values():
             for subject in subjects:

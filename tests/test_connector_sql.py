@@ -384,7 +384,7 @@ def _masking_run(tmp_path, url: str, name: str, batched: bool, monkeypatch):
     """An erase_system over a table of notes: masks with a hash (a new value per row), redact and null,
     a row already masked, a key no longer there, a key given twice, and deletes."""
     from dsarctl.connectors import open_connector
-    from dsarctl.connectors.base import EraseTarget
+    from dsarctl.sources import EraseContext, EraseTarget
     from dsarctl.connectors.sql import SqlConnector
     from dsarctl.erase.mask import REDACTED, Masker
 
@@ -419,10 +419,10 @@ crm:
     system = inv.systems["crm"]
     connector = open_connector(system, inv)
     try:
-        outcome = connector.erase_system([(system.collections["notes"], targets)], masker, lambda p: None)["notes"]
+        outcome = connector.erase_system([(system.collections["notes"], targets)], EraseContext(masker))["notes"]
         deleted = connector.erase_system([(system.collections["notes"], [EraseTarget((i,), None, "delete")
                                                                          for i in (1150, 1151, 9999)])],
-                                         masker, lambda p: None)["notes"]
+                                         EraseContext(masker))["notes"]
     finally:
         connector.close()
     engine = sa.create_engine(url)

@@ -241,7 +241,7 @@ def test_jsonl_broken_line_without_the_value_is_left_to_check(tmp_path):
     assert result.failures == [] and [r.key for r in records(result, "events")] == [1]
     connector = open_connector(inv.systems["events"], inv)
     with pytest.raises(Exception, match="events.jsonl:2: invalid JSON"):
-        connector.check_collection(inv.systems["events"].collections["events"])
+        connector.check(inv.systems["events"].collections["events"])
 
 
 # -- mbox -----------------------------------------------------------------------------------------
@@ -308,7 +308,7 @@ def test_mbox_truncated_message(tmp_path):
     assert result.failures == [] and len(records(result, "mail")) == 2
     connector = open_connector(inv.systems["mail"], inv)
     with pytest.raises(Exception, match="mail.mbox:22: message headers are not terminated"):
-        connector.check_collection(inv.systems["mail"].collections["mail"])
+        connector.check(inv.systems["mail"].collections["mail"])
 
 
 def test_mbox_not_an_mbox(tmp_path):

@@ -207,17 +207,19 @@ def test_unparseable_file_is_refused_and_others_still_done(cli, demo_dir):
 
 def test_file_connector_refuses_to_rewrite_a_file_that_does_not_parse(demo_dir, demo_inventory):
     from dsarctl.connectors import open_connector
-    from dsarctl.connectors.base import EraseTarget
+    from dsarctl.sources import EraseContext, EraseTarget
 
     system = demo_inventory.systems["newsletter"]
     coll = system.collections["newsletter"]
     connector = open_connector(system, demo_inventory)
-    digests = connector.record_digests(coll, [2])  # the first row, on line 2
+    from dsarctl.filelock import text_digest
+
+    digests = {key: text_digest(raw) for key, _line, _data, raw in connector.entries(coll) if key == 2}  # line 2
     path = coll.path
     path.write_bytes(path.read_bytes() + b'a@b.c,"unterminated\n')
     content = path.read_bytes()
     with pytest.raises(SourceError) as err:
-        connector.erase(coll, [EraseTarget(2, digests[2], "delete")], Masker(b"k" * 32), lambda p: None)
+        connector.erase(coll, [EraseTarget(2, digests[2], "delete")], EraseContext(Masker(b"k" * 32)))
     assert "newsletter.csv:" in str(err.value)
     assert path.read_bytes() == content
 
@@ -353,7 +355,7 @@ def test_mbox_erase_finds_a_message_that_moved_since_the_plan(demo_dir, demo_inv
     import hashlib
 
     from dsarctl.connectors import open_connector
-    from dsarctl.connectors.base import EraseTarget
+    from dsarctl.sources import EraseContext, EraseTarget
 
     system = demo_inventory.systems["support"]
     coll = system.collections["support"]
@@ -366,12 +368,12 @@ def test_mbox_erase_finds_a_message_that_moved_since_the_plan(demo_dir, demo_inv
     digest = hashlib.sha256(message).hexdigest()
     extra = b"From new@example.org Mon Mar  2 09:00:00 2026\nFrom: new@example.org\n\nnew\n\n"
     path.write_bytes(extra + original)  # everything moves by len(extra)
-    outcome = connector.erase(coll, [EraseTarget([start, end], digest, "delete")], Masker(b"k" * 32), lambda p: None)
+    outcome = connector.erase(coll, [EraseTarget([start, end], digest, "delete")], EraseContext(Masker(b"k" * 32)))
     assert outcome.deleted == 1 and outcome.missing == 0
     assert path.read_bytes() == extra + original[:start] + original[end:]
     # in place: found without reading every message
     path.write_bytes(original)
-    outcome = connector.erase(coll, [EraseTarget([start, end], digest, "delete")], Masker(b"k" * 32), lambda p: None)
+    outcome = connector.erase(coll, [EraseTarget([start, end], digest, "delete")], EraseContext(Masker(b"k" * 32)))
     assert outcome.deleted == 1 and path.read_bytes() == original[:start] + original[end:]
 
 
@@ -379,7 +381,7 @@ def test_sql_erase_reflects_every_table_before_its_transaction(demo_dir, demo_in
     """A table reflected inside the erase transaction reads on another connection, which waits for the
     transaction's own SQLite write lock ("database is locked" on large batches): all are reflected first."""
     from dsarctl.connectors import open_connector
-    from dsarctl.connectors.base import EraseTarget
+    from dsarctl.sources import EraseContext, EraseTarget
 
     system = demo_inventory.systems["crm"]
     connector = open_connector(system, demo_inventory)
@@ -393,6 +395,6 @@ def test_sql_erase_reflects_every_table_before_its_transaction(demo_dir, demo_in
 
     monkeypatch.setattr(engine, "begin", begin)
     work = [(coll, [EraseTarget((999_999,), None, "delete")]) for coll in system.collections.values()]
-    outcomes = connector.erase_system(work, Masker(b"k" * 32), lambda p: None)
+    outcomes = connector.erase_system(work, EraseContext(Masker(b"k" * 32)))
     assert reflected_at_begin == [set(system.collections)]
     assert all(o.missing == 1 for o in outcomes.values())

@@ -237,7 +237,7 @@ def test_a_round_starts_before_the_previous_rounds_mailboxes_are_read_with_the_s
     def opened(system, inv):
         connector = real_start(system, inv)
         start = connector.start_locate
-        connector.start_locate = lambda coll, wanted: events.append(f"start {coll.name} {sorted(wanted)}") or start(coll, wanted)
+        connector.start_locate = lambda coll, wanted, **kw: events.append(f"start {coll.name} {sorted(wanted)}") or start(coll, wanted, **kw)
         return connector
 
     monkeypatch.setattr(search, "open_connector", opened)

@@ -1,6 +1,6 @@
 """The SQL connector's standard-library path for SQLite files (issue 6: `find` without SQLAlchemy).
 
-When the caller reads only where records are (`needs_contents = False`, as `find` does), lookups in a
+When the caller reads only where records are (`locate(..., lookup_only=True)`, as `find` asks), lookups in a
 plain SQLite file go through `sqlite3`. Every test here runs the same lookup through both paths and
 compares what a search reads: the records' keys, identities, matched values and locations, in order,
 and the errors, word for word; and checks which path ran (SQLAlchemy's engine is created or not).
@@ -100,10 +100,9 @@ def located(inventory, collection: str, wanted, *, contents: bool):
     """(what a search reads of each record, whether SQLAlchemy ran)."""
     system = inventory.systems["crm"]
     with open_connector(system, inventory) as connector:
-        connector.needs_contents = contents
         try:
             seen = [(r.key, r.identities, r.matched, r.location)
-                    for r in connector.locate(system.collections[collection], wanted)]
+                    for r in connector.locate(system.collections[collection], wanted, lookup_only=not contents)]
         except DsarError as exc:
             seen = (type(exc).__name__, str(exc), exc.exit_status)
         return seen, connector._engine is not None
@@ -144,8 +143,8 @@ def test_a_stored_value_that_does_not_fit_its_declared_type(inventory):
 def test_records_of_the_fast_path_hold_only_identity_and_key_fields(inventory):
     system = inventory.systems["crm"]
     with open_connector(system, inventory) as connector:
-        connector.needs_contents = False
-        [record] = [r for r in connector.locate(system.collections["people"], WANTED[3]) if r.key == (1,)]
+        [record] = [r for r in connector.locate(system.collections["people"], WANTED[3], lookup_only=True)
+                    if r.key == (1,)]
     assert record.data == {"E-Mail": "Alice@Example.COM ", "CustomerId": 1042, "phone": "020 7946 0958", "pk": 1}
 
 

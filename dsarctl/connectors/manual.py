@@ -2,20 +2,18 @@
 
 from __future__ import annotations
 
-from .base import Connector, KeySpec
+from ..sources import KeySpec, Source
 
 
-class ManualConnector(Connector):
+class ManualConnector(Source):
     name = "manual"
-    description = "A processor or system handled by hand (becomes a task)"
     system_keys = {
         "processor": KeySpec("str", "Who processes the data (e.g. Google Ireland Ltd (Google Analytics))."),
         "instructions": KeySpec("str", "What the operator must do there for a request."),
         "identities": KeySpec("strlist", "Identity kinds to hand over to the processor, e.g. [email]."),
     }
-    can_locate = False
-    can_erase = False
     implicit_collection = False
+    manual = True
 
-    def locate(self, collection, wanted):
+    def locate(self, collection, wanted, *, lookup_only=False):
         return iter(())

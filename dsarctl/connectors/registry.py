@@ -1,9 +1,13 @@
-"""The one registry of connectors.
+"""The one registry of sources.
 
-Built-in connectors and third-party ones register the same way: an entry in the `dsarctl.connectors`
-entry-point group naming `module:Class`. Built-ins are also listed here so that a source checkout works
-without being installed; each module is imported only when an inventory uses it, so that SQLAlchemy
-loads only for SQL sources. A plugin that fails to load is reported as a warning, not a crash.
+Built-in sources and third-party ones register the same way: an entry in the `dsarctl.sources.v2`
+entry-point group naming `module:Class` (a subclass of `dsarctl.sources.Source`). Built-ins are also
+listed here so that a source checkout works without being installed; each module is imported only when
+an inventory uses it, so that SQLAlchemy loads only for SQL sources. A plugin that fails to load is
+reported as a warning, not a crash.
+
+Plugins of version 1 (the `dsarctl.connectors` group) still load for one version, with a warning: they
+search, export and check, but cannot erase (see `dsarctl.connectors.base.Connector`).
 """
 
 from __future__ import annotations
@@ -12,10 +16,12 @@ import importlib
 import warnings
 from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    from .base import Connector
+from ..sources import ENTRY_POINT_GROUP
 
-ENTRY_POINT_GROUP = "dsarctl.connectors"
+if TYPE_CHECKING:
+    from ..sources import Source
+
+V1_ENTRY_POINT_GROUP = "dsarctl.connectors"  # read for one version, with a warning
 
 BUILTIN = {
     "sql": "dsarctl.connectors.sql:SqlConnector",
@@ -27,12 +33,13 @@ BUILTIN = {
     "imap": "dsarctl.connectors.imap:ImapConnector",
 }
 
-_registered: dict[str, type[Connector]] = {}
-_plugins: dict[str, str] | None = None
+_registered: dict[str, type[Source]] = {}
+_plugins: dict[str, str] | None = None  # name -> module:Class, of the version 2 group
+_v1_plugins: dict[str, str] | None = None
 
 
-def register(cls: type[Connector]) -> type[Connector]:
-    """Register a connector class under its `name` (usable as a decorator, e.g. in tests)."""
+def register(cls: type[Source]) -> type[Source]:
+    """Register a source class under its `name` (usable as a decorator, e.g. in tests)."""
     _registered[cls.name] = cls
     return cls
 
@@ -44,29 +51,52 @@ def unregister(name: str) -> None:
 def _plugin_targets() -> dict[str, str]:
     global _plugins
     if _plugins is None:
-        from importlib.metadata import entry_points
-
-        _plugins = {ep.name: ep.value for ep in entry_points(group=ENTRY_POINT_GROUP)}
+        _plugins = _group(ENTRY_POINT_GROUP)
     return _plugins
 
 
+def _v1_targets() -> dict[str, str]:
+    global _v1_plugins
+    if _v1_plugins is None:
+        _v1_plugins = _group(V1_ENTRY_POINT_GROUP)
+    return _v1_plugins
+
+
+def _group(name: str) -> dict[str, str]:
+    from importlib.metadata import entry_points
+
+    return {ep.name: ep.value for ep in entry_points(group=name)}
+
+
 def names() -> list[str]:
-    """Every connector name available now."""
-    return sorted(set(_registered) | set(BUILTIN) | set(_plugin_targets()))
+    """Every source name available now."""
+    return sorted(set(_registered) | set(BUILTIN) | set(_plugin_targets()) | set(_v1_targets()))
 
 
-def get(name: str) -> type[Connector] | None:
-    """The connector class called `name`, or None."""
+def get(name: str) -> type[Source] | None:
+    """The source class called `name`, or None."""
     if name in _registered:
         return _registered[name]
     target = BUILTIN.get(name) or _plugin_targets().get(name)
+    v1 = target is None and name in _v1_targets()
+    if v1:
+        target = _v1_targets()[name]
     if target is None:
         return None
+    from ..sources import Source
+
     module_name, _, attr = target.partition(":")
     try:
         cls = getattr(importlib.import_module(module_name), attr)
     except Exception as exc:  # a broken plugin must not take the tool down
         warnings.warn(f"connector plugin '{name}' ({target}) failed to load: {exc}", stacklevel=2)
         return None
+    if not (isinstance(cls, type) and issubclass(cls, Source)):
+        warnings.warn(f"connector plugin '{name}' ({target}) is not a dsarctl.sources.Source: not loaded", stacklevel=2)
+        return None
+    if v1:
+        warnings.warn(f"connector plugin '{name}' ({target}) is registered in the version 1 group "
+                      f"'{V1_ENTRY_POINT_GROUP}': it searches and exports, but cannot erase until it moves to "
+                      f"'{ENTRY_POINT_GROUP}' (dsarctl.sources)", FutureWarning, stacklevel=2)
     _registered[name] = cls
     return cls
