@@ -95,6 +95,10 @@ class SourceFixture(Protocol):
         """The oracle: the person's records as the source holds them now, one item per record (a row, a
         file's bytes), read without dsarctl. Items must compare equal when the record did not change."""
 
+    # Optional: a field of the records that an `anonymize` rule can mask (`redact`); the mask test is
+    # skipped without it.
+    masked_field: str | None
+
     def break_source(self) -> dict[str, Any] | None:
         """Make the source unreachable (delete its file or folder, drop its table), so that reading it
         fails; or return keys that replace the system's in the inventory to the same end (a server's
@@ -325,6 +329,25 @@ class SourceTests:
         result = dsarctl("-i", inventory, "erase", SUBJECT.searched, "--dry-run", "--json")
         assert result.code == 0, result
         assert self.stored(source_fixture) == before
+
+    def test_anonymize_masks_exactly_the_subjects_records(self, erasable, source_fixture, tmp_path, dsarctl):
+        field = getattr(source_fixture, "masked_field", None)
+        if field is None:
+            pytest.skip("the fixture names no masked_field")
+        rule = {"action": "anonymize", "fields": {field: "redact"}}
+        inventory = str(self.build(source_fixture, tmp_path, erase=rule))
+        before = self.stored(source_fixture)
+        result = dsarctl("-i", inventory, "erase", SUBJECT.searched, "--yes", "--json")
+        assert result.code == 0, result
+        assert result.json()["plan"]["counts"]["anonymize"] == len(SUBJECT.labels), result
+        masked = self.stored(source_fixture)  # the subject's records are still there, one per label
+        assert masked[SUBJECT.email] != before[SUBJECT.email]
+        assert all(a != b for a, b in zip(masked[SUBJECT.email], before[SUBJECT.email])), masked
+        assert {k: v for k, v in masked.items() if k != SUBJECT.email} == \
+            {k: v for k, v in before.items() if k != SUBJECT.email}
+        again = dsarctl("-i", inventory, "erase", SUBJECT.searched, "--yes", "--json")
+        assert again.code == 0, again
+        assert self.stored(source_fixture) == masked, "a second erase changed the masked records"
 
     def test_erase_interrupted_at_each_checkpoint_is_finished_by_the_next(self, erasable, source_fixture,
                                                                           tmp_path, dsarctl):

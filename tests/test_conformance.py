@@ -41,6 +41,8 @@ def mine(person, items, address=lambda item: item["email"]):
 # -- SQL --------------------------------------------------------------------------------------------------
 
 class SqliteFixture:
+    masked_field = "name"
+
     def make(self, folder, people):
         self.path = folder / "people.db"
         with sqlite3.connect(self.path) as db:
@@ -62,6 +64,8 @@ class SqliteFixture:
 
 class ServerFixture:
     """A table of its own (a unique name) on a live server; every table made is dropped at the end."""
+
+    masked_field = "name"
 
     def __init__(self, url):
         from sqlalchemy import create_engine
@@ -120,6 +124,8 @@ class TestMariadb(SourceTests):
 # -- line files ---------------------------------------------------------------------------------------------
 
 class CsvFixture:
+    masked_field = "name"
+
     def make(self, folder, people):
         self.path = folder / "people.csv"
         with self.path.open("w", newline="", encoding="utf-8") as out:
@@ -137,6 +143,8 @@ class CsvFixture:
 
 
 class JsonlFixture:
+    masked_field = "name"
+
     def make(self, folder, people):
         self.path = folder / "people.jsonl"
         self.path.write_text("".join(json.dumps(row) + "\n" for row in rows(people)), encoding="utf-8")
@@ -310,6 +318,8 @@ class ReadOnlyRows(Source):
 
 
 class ReadOnlyFixture:
+    masked_field = "name"
+
     def make(self, folder, people):
         self.path = folder / "rows.json"
         self.path.write_text(json.dumps(rows(people)), encoding="utf-8")

@@ -69,7 +69,7 @@ class NotesSource(Source, Erasable):
 
     def export_files(self, collection, records):
         folder = collection.options["folder"]
-        return [ExportFile(record.key, lambda path=folder / record.key: [path.read_bytes()])
+        return [ExportFile(f"note-{record.key}", lambda path=folder / record.key: [path.read_bytes()])
                 for record in records]
 
     # -- Erasable --------------------------------------------------------------------------------------
