@@ -152,7 +152,7 @@ def fill_audit_log(data: Path, count: int) -> str:
 
     from dateutil.relativedelta import relativedelta
 
-    from dsarctl.audit import AuditLog
+    from dsarctl.audit_marker import marker_path, open_audit
     from dsarctl.inventory import load_inventory
     from dsarctl.requests import ACTIVE, RequestBook
 
@@ -168,7 +168,10 @@ def fill_audit_log(data: Path, count: int) -> str:
         for suffix in ("", "-wal", "-shm"):
             Path(f"{path}{suffix}").unlink(missing_ok=True)
     inventory = load_inventory(data / "inventory.yaml")
-    audit = AuditLog.open(path)
+    # a new log on purpose: the marker that pins the folder's log (a find before the fill created one) is
+    # deleted as docs/reliability.md says, and the new log is opened as dsarctl opens it, which records it
+    marker_path(inventory).unlink(missing_ok=True)
+    audit = open_audit(inventory, create=True)
     try:
         book = RequestBook(audit, inventory)
         now = datetime.now(timezone.utc)
