@@ -34,6 +34,7 @@ What the core guarantees every source:
   the other systems still run, the command exits 3 and prints one line `system: message` (an exception
   other than dsarctl's own as `ExceptionClass: message`), with secrets of the inventory taken out. It
   never becomes a crash, and a failed erase is retried by the next `erase`, never blocking it.
+  `DSARCTL_DEBUG=1` prints the traceback of such a bug to stderr.
 - Identity values arrive normalised (`wanted`): e-mail addresses trimmed and case-folded, phone numbers
   in E.164. A record must carry its identity values normalised the same way (`dsarctl.identity`).
 

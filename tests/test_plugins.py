@@ -358,3 +358,12 @@ crm:
     assert {name: o.deleted for name, o in outcomes.items()} == {"a": 1, "b": 1}
     assert calls == ["recording.before", ("erase", "a", [1], {"a": None}),
                      "recording.before", ("erase", "b", [1], {"a": None})]
+
+
+def test_debug_shows_the_traceback_of_a_plugin_bug(tmp_path, plugin_module, cli, monkeypatch):
+    inv = _company(tmp_path, "buggylocate", "")
+    r = cli("-i", inv, "find", "alice@example.com")
+    assert r.code == 3 and "Traceback" not in r.err, r
+    monkeypatch.setenv("DSARCTL_DEBUG", "1")
+    r = cli("-i", inv, "find", "alice@example.com")
+    assert r.code == 3 and "Traceback (most recent call last)" in r.err and "in locate" in r.err, r

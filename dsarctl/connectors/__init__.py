@@ -1,6 +1,7 @@
 """Sources: one small class per kind of data source, behind one contract (`dsarctl.sources`) and one
 registry. `Connector` is the version 1 name, kept for one version."""
 
+import os
 from typing import Callable, Iterable, Iterator
 
 from ..sources import ExportFile, Finding, KeySpec, Record, Source, Wanted
@@ -36,13 +37,18 @@ def open_connector(system, inventory) -> Source:
 
 def failure(inventory, exc: BaseException) -> str:
     """One line for what a source raised: a dsarctl error's reason; anything else (an OSError, a plugin's
-    bug) as `ExceptionClass: message`. Secrets of the inventory are taken out."""
+    bug) as `ExceptionClass: message`. Secrets of the inventory are taken out. With DSARCTL_DEBUG set, the
+    traceback of a bug (not of a dsarctl error or an OSError) goes to stderr too, for the plugin's author."""
     from ..errors import DsarError
 
     if isinstance(exc, DsarError):
         text = getattr(exc, "reason", None) or str(exc)
     else:
         text = f"{exc.__class__.__name__}: {exc}" if str(exc) else exc.__class__.__name__
+        if not isinstance(exc, OSError) and os.environ.get("DSARCTL_DEBUG"):
+            import traceback
+
+            traceback.print_exception(type(exc), exc, exc.__traceback__)
     return inventory.redact(str(text))
 
 
