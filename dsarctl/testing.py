@@ -50,7 +50,7 @@ from typing import Any, Protocol, Sequence
 import pytest
 
 __all__ = ["Person", "PEOPLE", "SUBJECT", "SYSTEM", "CONTROLLER_DOMAIN", "SourceFixture", "SourceTests",
-           "CliResult", "write_inventory"]
+           "CliResult", "run_cli", "write_inventory"]
 
 SYSTEM = "people"  # the one system of the suite's inventory
 CONTROLLER_DOMAIN = "controller.example"  # the controller's mail domain (a mailbox's own address: support@...)
@@ -116,6 +116,24 @@ class CliResult:
     def json(self) -> Any:
         return json.loads(self.out)
 
+    def __repr__(self) -> str:
+        return f"CliResult(code={self.code}, out={self.out[:500]!r}, err={self.err[:500]!r})"
+
+
+def run_cli(capsys, *args: str) -> CliResult:
+    """Run `dsarctl ARGS` in this process (pytest's `capsys` captures its output)."""
+    from .cli import main
+
+    capsys.readouterr()
+    try:
+        main(list(args))
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    else:
+        code = 0
+    captured = capsys.readouterr()
+    return CliResult(code, captured.out, captured.err)
+
 
 def write_inventory(folder: Path, system: dict[str, Any]) -> Path:
     """An inventory in `folder` with identity kind `email` and one system, `people`, of keys `system`."""
@@ -174,20 +192,7 @@ class SourceTests:
     @pytest.fixture
     def dsarctl(self, capsys):
         """`dsarctl(*args)` runs the command line in this process and returns a CliResult."""
-        from dsarctl.cli import main
-
-        def run(*args: str) -> CliResult:
-            capsys.readouterr()
-            try:
-                main(list(args))
-            except SystemExit as exc:
-                code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
-            else:
-                code = 0
-            captured = capsys.readouterr()
-            return CliResult(code, captured.out, captured.err)
-
-        return run
+        return lambda *args: run_cli(capsys, *args)
 
     @pytest.fixture
     def source_class(self, source_fixture, tmp_path):

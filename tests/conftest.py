@@ -102,36 +102,11 @@ def demo_inventory(demo_dir: Path):
     return load_inventory(demo_dir / "inventory.yaml")
 
 
-class CliResult:
-    def __init__(self, code: int, out: str, err: str):
-        self.code, self.out, self.err = code, out, err
-
-    def json(self):
-        import json
-
-        return json.loads(self.out)
-
-    def __repr__(self):
-        return f"CliResult(code={self.code}, out={self.out[:500]!r}, err={self.err[:500]!r})"
-
-
 @pytest.fixture
 def cli(capsys, monkeypatch):
     """Run `dsarctl ARGS` in-process: returns CliResult(code, stdout, stderr)."""
-    from dsarctl.cli import main
+    from dsarctl.testing import run_cli
 
     monkeypatch.setenv("NO_COLOR", "1")
     monkeypatch.setenv("COLUMNS", "200")
-
-    def run(*args: str) -> CliResult:
-        capsys.readouterr()
-        try:
-            main(list(args))
-        except SystemExit as exc:
-            code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
-        else:
-            code = 0
-        captured = capsys.readouterr()
-        return CliResult(code, captured.out, captured.err)
-
-    return run
+    return lambda *args: run_cli(capsys, *args)

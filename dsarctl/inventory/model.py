@@ -80,17 +80,17 @@ class Collection:
     @property
     def searched(self) -> dict[str, list[str]]:
         """identity kind -> the fields this collection is searched by (every field but `search: false`)."""
-        if not self.unsearched:
-            return self.identities
-        out = {kind: [f for f in fields if (kind, f) not in self.unsearched] for kind, fields in self.identities.items()}
-        return {kind: fields for kind, fields in out.items() if fields}
+        return self._fields_but(self.unsearched)
 
     @property
     def followed(self) -> dict[str, list[str]]:
         """identity kind -> the fields whose values are followed to other records (all but `follow: false`)."""
-        if not self.unfollowed:
+        return self._fields_but(self.unfollowed)
+
+    def _fields_but(self, left_out: frozenset) -> dict[str, list[str]]:
+        if not left_out:
             return self.identities
-        out = {kind: [f for f in fields if (kind, f) not in self.unfollowed] for kind, fields in self.identities.items()}
+        out = {kind: [f for f in fields if (kind, f) not in left_out] for kind, fields in self.identities.items()}
         return {kind: fields for kind, fields in out.items() if fields}
 
     def direction(self, kind: str, field: str) -> str:
