@@ -308,3 +308,32 @@ def test_a_place_read_again_with_other_bytes_fails_rather_than_merging_two_messa
     other = Record("s", "s", (0, 100), {}, {"email": {"b@x.example"}}, {("email", "b@x.example")}, digest="bb")
     with pytest.raises(SourceError, match="changed while it was searched"):
         subject.take(coll, cres, other, 2, True)
+
+
+def test_replay_after_a_restore_keeps_the_shared_row_the_erase_kept(tmp_path, monkeypatch, cli):
+    """The erase left address 10 (Ben's order and card point at it); a replay after a restore of the
+    whole database must leave it too, and say so."""
+    import shutil
+
+    from sqlalchemy import create_engine
+
+    url = f"sqlite:///{tmp_path / 'shop.db'}"
+    engine = create_engine(url)
+    shop.create(engine)
+    engine.dispose()
+    shutil.copy(tmp_path / "shop.db", tmp_path / "backup.db")
+    monkeypatch.setenv("SHOP_URL", url)
+    path = shop.write_inventory(tmp_path)
+    assert cli("-i", str(path), "erase", "ann@shop.example", "--yes").code == 0
+    assert shop.ids(create_engine(url), "", "addresses") == {10, 11, 12}
+    shutil.copy(tmp_path / "backup.db", tmp_path / "shop.db")  # the backup restored
+
+    result = cli("-i", str(path), "erase", "--replay", "--yes", "--json")
+    assert result.code == 0, result
+    engine = create_engine(url)
+    assert shop.ids(engine, "", "addresses") == {10, 11, 12}
+    assert shop.ids(engine, "", "products") == {500, 503}
+    assert shop.ids(engine, "", "customers") == {2}
+    left = {(r["collection"], r["reason"]) for r in result.json()["remaining"] if r["status"] == "left alone"}
+    assert ("addresses", "shared: 2 other records point at it (address_id:10)") in left
+    engine.dispose()

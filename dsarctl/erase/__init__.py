@@ -20,7 +20,7 @@ from ..inventory.model import Inventory
 from ..keys import keyed_hash
 from .apply import RunResult, execute, install_key, resume_unfinished
 from .mask import REDACTED, Masker
-from .plan import Plan, build_plan, erased_subjects, plan_from_find
+from .plan import Plan, build_plan, erased_subjects, plan_from_find, pointed_at
 
 __all__ = ["Plan", "EraseResult", "prepare", "carry_out", "resume_unfinished", "replay", "REDACTED", "Masker"]
 
@@ -116,9 +116,21 @@ def replay(inventory: Inventory, *, operator: str, now: datetime,
     with AuditLog.open(inventory.audit_path) as audit:
         erasures = audit.erasures()
     chosen = select(inventory, key, erasures)
+    # a row reached only through one-way links that someone else's record points at stays, as the erase
+    # that recorded it left it
+    own = {r.ref for records in chosen.found.values() for r in records}
+    kept = pointed_at(inventory, chosen.targets, own)
     plan = build_plan(inventory, chosen.found, chosen.failed, [], key=key, erased_on=now.date(), open_tasks=False,
+                      kept=kept,
                       subjects=erased_subjects(inventory, key, {h for e in erasures for h in e["identifier_hashes"]}))
     run = None
     if any(s.target() for s in plan.steps):
         run = execute(inventory, plan, operator=operator, now=now, checkpoint=checkpoint, kind="replay")
-    return EraseResult(plan, run, chosen.left_alone())
+    left = chosen.left_alone()
+    shared: dict[tuple[str, str, str], list] = {}
+    for step in plan.steps:
+        if step.kept and not step.shared:
+            shared.setdefault((step.system, step.collection, step.kept), []).append(step.location)
+    left += [{"system": system, "collection": collection, "status": "left alone", "count": len(records),
+              "records": records, "reason": reason} for (system, collection, reason), records in shared.items()]
+    return EraseResult(plan, run, left)

@@ -314,6 +314,14 @@ def shared_rows(inventory: Inventory, results: list, own: set) -> dict[tuple, st
     targets: dict[tuple, list[Identifier]] = {}
     for result in results:
         targets.update(links.link_targets(inventory, result))
+    return pointed_at(inventory, targets, own)
+
+
+def pointed_at(inventory: Inventory, targets: dict[tuple, list[Identifier]], own: set) -> dict[tuple, str]:
+    """Of `targets` (record ref -> the identifiers of one-way links that reached it), the records that
+    records outside `own` point at too: ref -> why the erase leaves them."""
+    from .. import links
+
     if not targets:
         return {}
     counts = links.referrers(inventory, {i for idents in targets.values() for i in idents}, own)

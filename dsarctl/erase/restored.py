@@ -48,6 +48,9 @@ class Selection:
     found: dict[tuple[str, str], list[Record]] = field(default_factory=dict)  # (system, collection) -> records
     failed: dict[tuple[str, str], str] = field(default_factory=dict)
     left: dict[tuple[str, str, str], list[Record]] = field(default_factory=dict)  # (system, collection, why)
+    # record ref -> identifiers, for the records of `found` reached only through one-way links (a row
+    # that other people's records may point at: see erase.plan.shared_rows)
+    targets: dict[tuple, list[Identifier]] = field(default_factory=dict)
 
     def left_alone(self) -> list[dict[str, Any]]:
         """One entry per collection and reason, in the shape of the erase report's `remaining`."""
@@ -82,6 +85,7 @@ class _Replay:
         self.zone = ZoneInfo(inventory.controller.timezone)
         self.origin: dict[Identifier, datetime] = {}  # identifiers to search by -> their erasure's time
         self.frontier: list[Identifier] = []
+        self.linked: set[Identifier] = set()  # identifiers first followed from a `search: false` field
         self.claimed: set[tuple[str, str]] = set()  # ids held by records that are not the erased person's
         self.decided: set = set()
         self.selection = Selection()
@@ -90,12 +94,14 @@ class _Replay:
         """When the (latest) erasure that recorded this identifier ran; None: no erasure recorded it."""
         return self.erased.get(keyed_hash(self.key, kind, value))
 
-    def follow(self, kind: str, value: str) -> None:
+    def follow(self, kind: str, value: str, link: bool = False) -> None:
         ident = Identifier(kind, value)
         at = self.when(kind, value)
         if at is not None and ident not in self.origin:
             self.origin[ident] = at
             self.frontier.append(ident)
+            if link:
+                self.linked.add(ident)
 
     # -- 1. where to start ---------------------------------------------------------------------------
     def seed(self) -> None:
@@ -170,9 +176,21 @@ class _Replay:
                     continue
                 if coll.erase is not None:
                     self.selection.found.setdefault((record.system, record.collection), []).append(record)
+                    matched = sorted(Identifier(k, v) for k, v in record.matched)
+                    if matched and all(i in self.linked for i in matched):
+                        self.selection.targets[record.ref] = matched
                 for kind, values in self.carried(coll, record).items():
                     for value in values:
-                        self.follow(kind, value)
+                        self.follow(kind, value, self.one_way(coll, record, kind, value))
+
+    def one_way(self, coll: Collection, record: Record, kind: str, value: str) -> bool:
+        """Whether `value` came from a `search: false` field of the record (a link to a shared row)."""
+        if not coll.unsearched:
+            return False
+        from .. import links
+
+        name = links.field_of(self.inventory, coll, record, kind, value)
+        return name is not None and coll.direction(kind, name) == "follow only"
 
     def judge(self, coll: Collection, record: Record, at: datetime) -> str | None:
         """Why the record is not the erased person's, or None."""
