@@ -102,6 +102,27 @@ def test_unexpected_column_types_are_compared_safely(tmp_path):
     assert [r.data["pk"] for r in records(result, "crm", "people")] == [1]
 
 
+
+def test_a_stored_value_that_does_not_fit_its_type_fails_without_the_value(tmp_path, cli):
+    """SQLite keeps any text in a DATE column; Python's message quotes the value (a birth date here),
+    which must reach neither the report nor the audit log."""
+    with sqlite3.connect(tmp_path / "crm.db") as db:
+        db.execute('CREATE TABLE "People" (pk INTEGER PRIMARY KEY, "E-Mail" TEXT, "CustomerId" TEXT, phone TEXT, '
+                   'born DATE)')
+        db.execute("INSERT INTO \"People\" VALUES (1, 'alice@example.com', '1042', NULL, '12 March 1980')")
+    db.close()
+    from helpers import write_inventory
+
+    path = write_inventory(tmp_path, sql_system("sqlite:///crm.db", "People"))
+    r = cli("-i", str(path), "export", "alice@example.com", "-o", str(tmp_path / "out.zip"))
+    assert r.code == 3, r
+    assert "does not fit its column's declared type" in r.err + r.out
+    assert "March" not in r.err + r.out
+    for log in tmp_path.rglob("*.db"):
+        if log.name != "crm.db":
+            assert b"March" not in log.read_bytes(), log
+
+
 @pytest.mark.postgres
 def test_postgres(tmp_path, postgres_url, unique_name):
     engine = sa.create_engine(postgres_url)

@@ -234,7 +234,8 @@ class SqlConnector(Source, Erasable):
 
     def _rows(self, result, name: str) -> Iterator[Any]:
         """The rows of a result; a stored value SQLAlchemy cannot convert to its column's declared type
-        (SQLite keeps 'not a date' in a DATETIME column) fails the collection in one line."""
+        (SQLite keeps 'not a date' in a DATETIME column) fails the collection in one line, without the
+        value (Python's message quotes it)."""
         rows = iter(result)
         while True:
             try:
@@ -243,7 +244,7 @@ class SqlConnector(Source, Erasable):
                 return
             except (ValueError, TypeError, OverflowError) as exc:
                 raise self.fail(f"cannot read a row of table '{name}': a stored value does not fit its "
-                                f"column's declared type ({exc})") from None
+                                f"column's declared type ({_values_hidden(str(exc))})") from None
             yield row
 
     # -- locate through the standard library (SQLite files, callers that need no contents) -----------
