@@ -283,6 +283,21 @@ def test_batch_rewrites_each_file_once(cli, demo_dir, monkeypatch):
     assert set(after["crm.db:customers"]) == set(before["crm.db:customers"]) - {1042, 1043}
 
 
+@pytest.mark.parametrize("content, message", [
+    (b"", "no subjects in the batch file"),
+    (b"alice@example.com\n\xff\xfe\n", "the batch file is not UTF-8 text (byte 18)"),
+    (b"alice@example.com\nfoo:bar\n", ":2: unknown identifier kind 'foo'"),
+])
+def test_a_bad_batch_file_is_one_line_exit_2_and_nothing_changes(cli, demo_dir, content, message):
+    batch = demo_dir / "batch.txt"
+    batch.write_bytes(content)
+    before = snapshot(demo_dir)
+    r = cli("-i", str(demo_dir / "inventory.yaml"), "erase", "--batch", str(batch), "--yes")
+    assert r.code == 2, r
+    assert message in r.err and len(r.err.strip().splitlines()) == 1 and "internal error" not in r.err
+    assert snapshot(demo_dir) == before
+
+
 def test_a_batch_erases_sql_rows_by_many_keys_a_statement_with_the_same_result_and_counts(
         tmp_path, demo_dir, monkeypatch):
     """Rows keyed by a primary key are deleted and masked 500 keys a statement; a row already gone is

@@ -103,6 +103,8 @@ def _subjects(inventory, subject, ids, batch):
             lines = batch.read_text(encoding="utf-8").splitlines()
         except OSError as exc:
             raise UsageError(f"{batch}: cannot read the batch file ({exc.strerror})") from None
+        except UnicodeDecodeError as exc:
+            raise UsageError(f"{batch}: the batch file is not UTF-8 text (byte {exc.start})") from None
         subjects = []
         for lineno, line in enumerate(lines, 1):
             text = line.strip()
