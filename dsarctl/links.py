@@ -58,27 +58,34 @@ def as_identities(pairs: Iterable[tuple[str, str]]) -> dict[str, set[str]]:
     return out
 
 
+def one_way_fields(inventory: "Inventory") -> frozenset[tuple[str, str, str]]:
+    """(collection, kind, field) of every `search: false` field of the inventory."""
+    return frozenset((c.qualified_name, kind, name) for c in inventory.collections() for kind, name in c.unsearched)
+
+
+def through_one_way(one_way: Container[tuple[str, str, str]], provenance: dict, matched: Iterable[tuple[str, str]],
+                    ) -> bool:
+    """Whether every identifier in `matched` came from a `search: false` field (its first provenance): the
+    record was reached only through one-way links."""
+    any_ = False
+    for kind, value in matched:
+        prov = provenance.get(Identifier(kind, value))
+        if prov is None or not prov.round or (prov.found_in, kind, prov.field) not in one_way:
+            return False
+        any_ = True
+    return any_
+
+
 def link_targets(inventory: "Inventory", result: "FindResult") -> dict[tuple, list["Identifier"]]:
     """The records of `result` reached only through one-way links (each matched identifier came from a
     `search: false` field): record ref -> those identifiers. Such a record is a row that several people
     may share (an address, a product): it is the subject's to read, but not to erase unless no one else's
     record points at it (see `referrers`)."""
-    colls = {c.qualified_name: c for c in inventory.collections()}
-    out: dict[tuple, list[Identifier]] = {}
-    for record in result.records():
-        idents = [Identifier(k, v) for k, v in sorted(record.matched)]
-        if not idents:
-            continue
-        through = []
-        for ident in idents:
-            prov = result.provenance.get(ident)
-            coll = colls.get(prov.found_in) if prov is not None and prov.round else None
-            if coll is None or prov.field is None or coll.direction(ident.kind, prov.field) != "follow only":
-                break
-            through.append(ident)
-        else:
-            out[record.ref] = through
-    return out
+    one_way = one_way_fields(inventory)
+    if not one_way:
+        return {}
+    return {record.ref: [Identifier(k, v) for k, v in sorted(record.matched)] for record in result.records()
+            if through_one_way(one_way, result.provenance, record.matched)}
 
 
 def referrers(inventory: "Inventory", identifiers: Iterable["Identifier"], own: Container[tuple],

@@ -199,6 +199,8 @@ class _Subject:
                 for coll in system.collections.values():
                     self.results[system.name].collections[coll.name] = CollectionResult(coll)
         self.found: dict[tuple, Record] = {}
+        self.one_way = links.one_way_fields(inventory)
+        self.held: set[tuple] = set()  # records reached only through one-way links: not expanded (yet)
         self.frontier = list(self.given)
         self.wanted: dict[str, frozenset[str]] = {}
         self.new: list[Identifier] = []
@@ -222,11 +224,23 @@ class _Subject:
                 raise SourceError(f"{record.location or coll.qualified_name} changed while it was searched; "
                                   "search again", system=coll.system.name)
             previous.matched |= record.matched
+            if record.ref in self.held and not links.through_one_way(self.one_way, self.provenance, record.matched):
+                self.held.discard(record.ref)  # reached now through a link of its own: it is the subject's
+                self._expand(coll, previous, rounds, expand)
             return
         self.found[record.ref] = record
         cres.records.append(record)
         if not coll.expand:
             return
+        if self.one_way and links.through_one_way(self.one_way, self.provenance, record.matched):
+            # A row reached only through one-way links (an address someone else's order ships to too) is
+            # the subject's to read; what it carries leads to whoever else shares it, so it is not followed.
+            self.held.add(record.ref)
+            return
+        self._expand(coll, record, rounds, expand)
+
+    def _expand(self, coll: Collection, record: Record, rounds: int, expand: bool) -> None:
+        """Take the identifiers `record` carries as the subject's, to be searched next round."""
         via = min(Identifier(k, v) for k, v in record.matched)
         carried = links.followed(self.inventory, coll, record) if coll.unfollowed else record.identities
         for kind, values in sorted(carried.items()):

@@ -337,3 +337,42 @@ def test_replay_after_a_restore_keeps_the_shared_row_the_erase_kept(tmp_path, mo
     left = {(r["collection"], r["reason"]) for r in result.json()["remaining"] if r["status"] == "left alone"}
     assert ("addresses", "shared: 2 other records point at it (address_id:10)") in left
     engine.dispose()
+
+
+def test_what_a_row_reached_through_a_one_way_link_carries_is_not_followed(tmp_path):
+    """Alice's order ships to Bob's house: the address row is hers to read, but its owner is Bob, and
+    following it would put Bob's account and orders in Alice's answer (customer_id not even unique here)."""
+    from dsarctl.inventory import load_inventory
+    from helpers import find
+
+    (tmp_path / "customers.csv").write_text("id,email\n1,alice@x.example\n2,bob@x.example\n")
+    (tmp_path / "orders.csv").write_text("id,customer,ship_to\n100,1,20\n200,2,20\n201,2,21\n")
+    (tmp_path / "addresses.csv").write_text("id,owner,line\n20,2,Bob's house\n21,2,Bob's office\n")
+    path = _inventory(tmp_path, "      email: email")
+    path.write_text(path.read_text().split("identities:")[0] + """identities:
+  email: {type: email}
+  customer_id: {type: string}
+  address_id: {type: string}
+systems:
+  customers:
+    connector: csv
+    path: customers.csv
+    identities: {email: email, customer_id: id}
+  orders:
+    connector: csv
+    path: orders.csv
+    identities: {customer_id: customer, address_id: {field: ship_to, search: false}}
+  addresses:
+    connector: csv
+    path: addresses.csv
+    identities: {address_id: id, customer_id: owner}
+""")
+    inventory = load_inventory(path)
+    alice = find(inventory, "alice@x.example")
+    held = {name: sorted(r.data["id"] for r in sres.collections[name].records)
+            for name, sres in alice.systems.items()}
+    assert held == {"customers": ["1"], "orders": ["100"], "addresses": ["20"]}
+    assert "customer_id:2" not in {str(i) for i in alice.identifiers}
+    # reached through a link of its own too, the same row is the subject's and is followed
+    bob = find(inventory, "bob@x.example")
+    assert {r.data["id"] for r in bob.systems["addresses"].collections["addresses"].records} == {"20", "21"}
