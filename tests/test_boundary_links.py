@@ -376,3 +376,24 @@ systems:
     # reached through a link of its own too, the same row is the subject's and is followed
     bob = find(inventory, "bob@x.example")
     assert {r.data["id"] for r in bob.systems["addresses"].collections["addresses"].records} == {"20", "21"}
+
+
+def test_an_unreadable_collection_with_one_way_links_stops_the_erase_and_says_why(company, cli, tmp_path):
+    engine, prefix, path = company
+    if prefix:
+        pytest.skip("one database is enough")
+    text = path.read_text().replace("  shop:\n", """  warehouse:
+    connector: sql
+    url: sqlite:///missing.db
+    collections:
+      parcels:
+        identities: {address_id: {field: address_id, search: false}}
+        erase: delete
+  shop:
+""")
+    path.write_text(text)
+    before = {t: shop.ids(engine, prefix, t) for t in shop.TABLES}
+    r = cli("-i", str(path), "erase", "ann@shop.example", "--yes")
+    assert r.code == 3, r
+    assert "cannot tell whether rows behind one-way links are shared, so nothing was erased" in r.err
+    assert {t: shop.ids(engine, prefix, t) for t in shop.TABLES} == before

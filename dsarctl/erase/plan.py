@@ -16,6 +16,7 @@ from ..boundary import refuse_ambiguous
 from ..checks import impossible_masks
 from ..connectors import Record, close_quietly, failure, get, open_connector
 from ..connectors.shared_mail import SubjectTest, sharing
+from ..errors import DsarError, SourceError
 from ..identity import Identifier
 from ..inventory.model import EraseRule, Inventory
 from ..keys import keyed_hash
@@ -324,7 +325,13 @@ def pointed_at(inventory: Inventory, targets: dict[tuple, list[Identifier]], own
 
     if not targets:
         return {}
-    counts = links.referrers(inventory, {i for idents in targets.values() for i in idents}, own)
+    try:
+        counts = links.referrers(inventory, {i for idents in targets.values() for i in idents}, own)
+    except (DsarError, OSError) as exc:
+        # Erasing a row others may point at cannot be decided without them: nothing is erased, and the
+        # operator is told why (once the subject's own records are gone, such rows cannot be found again).
+        raise SourceError(f"cannot tell whether rows behind one-way links are shared, so nothing was erased: "
+                          f"{inventory.redact(str(exc))}") from None
     out = {}
     for ref, idents in targets.items():
         others = sum(counts.get(i, 0) for i in idents)
