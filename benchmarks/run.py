@@ -264,7 +264,7 @@ def run(data: Path, runs: int, erase_runs: int, batch_size: int, overdue_count: 
     inv = str(data / "inventory.yaml")
     cli = dsarctl()
     python = sys.executable
-    sizes = {p.name: p.stat().st_size for p in data.iterdir() if p.is_file()}
+    sizes = {p.name: p.stat().st_size for p in data.iterdir() if p.is_file() and not p.name.startswith(".")}
     sizes[MAILDIR] = sum(f.stat().st_size for f in (data / MAILDIR).rglob("*") if f.is_file())
     result = {
         "records": planted["records"], "messages": planted["messages"], "subject": subject["email"],
