@@ -135,7 +135,8 @@ def test_a_stored_value_that_does_not_fit_its_declared_type(inventory):
     read that column, still finds the record."""
     exact, _ = located(inventory, "garbage", WANTED[0], contents=True)
     assert exact[0] == "SourceError" and exact[2] == 3
-    assert "cannot read a row of table 'garbage'" in exact[1] and "not a date" in exact[1], exact
+    # the stored value itself stays out of the message (it may be personal data: f0f7e32)
+    assert "cannot read a row of table 'garbage'" in exact[1] and "not a date" not in exact[1], exact
     fast, used_sqlalchemy = located(inventory, "garbage", WANTED[0], contents=False)
     assert [key for key, *_ in fast] == [(1,)] and not used_sqlalchemy
 
