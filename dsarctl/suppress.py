@@ -9,6 +9,7 @@ The list never holds an address itself.
 from __future__ import annotations
 
 import csv
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
@@ -59,6 +60,27 @@ def filter_csv(inventory: Inventory, source: IO[str], target: IO[str], column: s
                system: str | None = None) -> FilterResult:
     """Copy a CSV from `source` to `target` without the rows whose `column` is suppressed."""
     reader = csv.reader(source)
+    where = getattr(source, "name", "the import file")
+
+    def rows():
+        for row in reader:
+            if _UNDECODED.search("".join(row)):  # bytes that are not UTF-8 (a source opened with surrogateescape)
+                raise UsageError(f"{where}:{reader.line_num}: not UTF-8 text; save the file as UTF-8")
+            yield row
+
+    try:
+        return _filter_rows(inventory, rows(), target, column, kind, system)
+    except UnicodeDecodeError as exc:
+        raise UsageError(f"{where}: not UTF-8 text ({exc.reason}); save the file as UTF-8") from None
+    except csv.Error as exc:
+        raise UsageError(f"{where}:{reader.line_num}: {exc}") from None
+
+
+_UNDECODED = re.compile("[\udc80-\udcff]")
+
+
+def _filter_rows(inventory: Inventory, reader, target: IO[str], column: str, kind: str | None,
+                 system: str | None) -> FilterResult:
     try:
         header = next(reader)
     except StopIteration:

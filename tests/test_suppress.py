@@ -33,6 +33,16 @@ def test_suppress_check_and_filter(cli, demo_dir, tmp_path):
     assert out.read_text() == "email,name\nbob@example.net,Bob\nnot-an-address,X\n"
     assert cli("-i", inv, "suppress", "filter", str(source), "-c", "nope").code == 2
 
+    # a file exported by a spreadsheet in Latin-1: one line naming file:line, exit 2, no half-written output
+    latin = tmp_path / "latin1.csv"
+    rows = "".join(f"person{i}@example.net,Person {i}\n" for i in range(3000))
+    latin.write_bytes(("email,name\n" + rows + "jos\u00e9@example.es,Jos\u00e9\n").encode("latin-1"))
+    half = tmp_path / "half.csv"
+    r = cli("-i", inv, "suppress", "filter", str(latin), "-c", "email", "-o", str(half))
+    assert r.code == 2 and len(r.err.strip().splitlines()) == 1, r
+    assert f"{latin}:3002: not UTF-8 text" in r.err and "Traceback" not in r.err
+    assert not half.exists() and [p.name for p in tmp_path.iterdir() if p.name.startswith(".half")] == []
+
 
 def test_replay_after_backup_restore(cli, demo_dir, tmp_path):
     inv = str(demo_dir / "inventory.yaml")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import secrets
 import sys
 from pathlib import Path
 from typing import Annotated, Optional
@@ -49,15 +51,24 @@ def filter_(
     out = Output(False)
     inventory = state(ctx).inventory()
     try:
-        source = open(file, newline="", encoding="utf-8-sig")
+        source = open(file, newline="", encoding="utf-8-sig", errors="surrogateescape")  # bad bytes: file:line
     except OSError as exc:
         raise UsageError(f"{file}: cannot read ({exc.strerror})") from None
     with source:
         if output is not None:
             if output.exists():
                 raise UsageError(f"{output}: already exists; not overwriting it")
-            with open(output, "x", newline="", encoding="utf-8") as target:
-                result = filter_csv(inventory, source, target, column, kind=kind, system=system)
+            # written aside and linked into place whole: a bad row never leaves half a file behind
+            aside = output.with_name(f".{output.name}.{secrets.token_hex(6)}.part")
+            try:
+                with open(aside, "x", newline="", encoding="utf-8") as target:
+                    result = filter_csv(inventory, source, target, column, kind=kind, system=system)
+                try:
+                    os.link(aside, output)
+                except FileExistsError:
+                    raise UsageError(f"{output}: already exists; not overwriting it") from None
+            finally:
+                aside.unlink(missing_ok=True)
         else:
             result = filter_csv(inventory, source, sys.stdout, column, kind=kind, system=system)
     out.message(f"kept {result.kept} row(s), dropped {result.dropped} suppressed"
