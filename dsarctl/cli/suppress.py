@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import secrets
 import sys
 from pathlib import Path
 from typing import Annotated, Optional
@@ -59,6 +58,8 @@ def filter_(
             if output.exists():
                 raise UsageError(f"{output}: already exists; not overwriting it")
             # written aside and linked into place whole: a bad row never leaves half a file behind
+            import secrets  # here: it loads hashlib (OpenSSL), which no command module may at import
+
             aside = output.with_name(f".{output.name}.{secrets.token_hex(6)}.part")
             try:
                 with open(aside, "x", newline="", encoding="utf-8") as target:
