@@ -115,3 +115,16 @@ def both_paths(cli, monkeypatch, module):
         return fast, slow
 
     return run
+
+
+def at(monkeypatch, when: str) -> None:
+    """The CLI's clock (DSARCTL_NOW) set to `when`."""
+    monkeypatch.setenv("DSARCTL_NOW", when)
+
+
+def one_error_line(result, text: str) -> None:
+    """A refusal: exit 2, nothing on stdout, one line on stderr holding `text`."""
+    assert result.code == 2, result
+    assert result.out == ""
+    assert result.err.count("\n") == 1 and text in result.err, result.err
+

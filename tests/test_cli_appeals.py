@@ -6,6 +6,8 @@ import sqlite3
 
 import pytest
 
+from helpers import at, one_error_line
+
 
 @pytest.fixture
 def run(cli, demo_dir, monkeypatch):
@@ -14,16 +16,6 @@ def run(cli, demo_dir, monkeypatch):
     monkeypatch.setenv("DSARCTL_OPERATOR", "ann")
     inventory = str(demo_dir / "inventory.yaml")
     return lambda *args: cli("-i", inventory, *args)
-
-
-def at(monkeypatch, when: str) -> None:
-    monkeypatch.setenv("DSARCTL_NOW", when)
-
-
-def one_error_line(result, text: str) -> None:
-    assert result.code == 2, result
-    assert result.out == ""
-    assert result.err.count("\n") == 1 and text in result.err, result.err
 
 
 def refused(run, monkeypatch, regime: str = "us-va", subject: str = "alice@example.com") -> str:
