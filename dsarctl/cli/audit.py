@@ -7,18 +7,23 @@ from typing import Annotated, Optional
 import typer
 
 from ..errors import ExitStatus
-from .common import JsonOpt, state
+from .common import Command, Group, JsonOpt, examples, state
 from .output import Output
 
-app = typer.Typer(help="The audit log: every request, step, run and task, hash-chained.",
+app = typer.Typer(cls=Group, help="The audit log: every request, step, run and task, hash-chained.",
+                  epilog=examples(("What happened to one request", "dsarctl audit log --request R-2026-0001"),
+                                  ("Has anyone edited or deleted an event?", "dsarctl audit verify")),
                   no_args_is_help=True, add_completion=False, rich_markup_mode=None)
 
 
-@app.command("log")
+@app.command("log", cls=Command, epilog=examples(
+    ("Every event", "dsarctl audit log"),
+    ("One request's trail, for a regulator", "dsarctl audit log --request R-2026-0001 --json"),
+))
 def log(
     ctx: typer.Context,
-    request: Annotated[Optional[str], typer.Option("--request", "-r", show_default=False,
-                                                   help="Only the events of request ID.")] = None,
+    request: Annotated[Optional[str], typer.Option("--request", "-r", metavar="REQUEST_ID", show_default=False,
+                                                   help="Only the events of request REQUEST_ID.")] = None,
     json_: JsonOpt = False,
 ) -> None:
     """The events, oldest first: who did what, when (never the personal data itself)."""
@@ -32,7 +37,9 @@ def log(
     Output(json_).emit({"request": rid, "events": events}, _render_log)
 
 
-@app.command("verify")
+@app.command("verify", cls=Command, epilog=examples(
+    ("Check the chain (exit 1 naming each problem when it is broken)", "dsarctl audit verify"),
+))
 def verify(ctx: typer.Context, json_: JsonOpt = False) -> None:
     """Check the hash chain and the tables against it; exit 1 naming each problem when it is broken."""
     from ..audit_marker import open_audit

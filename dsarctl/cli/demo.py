@@ -6,14 +6,17 @@ from typing import Annotated
 
 import typer
 
-from .common import JsonOpt, state
+from .common import Command, JsonOpt, examples, state
 from .output import Output
 
 
 app = typer.Typer(add_completion=False, rich_markup_mode=None)
 
 
-@app.command("demo")
+@app.command("demo", cls=Command, epilog=examples(
+    ("Create the demo sources next to the inventory, then try a search", "dsarctl demo && dsarctl find alice@example.com"),
+    ("Start again from fresh demo data", "dsarctl demo --force"),
+))
 def demo(
     ctx: typer.Context,
     force: Annotated[bool, typer.Option("--force", help="Recreate the demo sources even if they exist.")] = False,

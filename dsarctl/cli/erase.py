@@ -9,24 +9,33 @@ from typing import Annotated, Optional
 import typer
 
 from ..errors import ExitStatus, RefusedError, UsageError
-from .common import IdOpt, JsonOpt, RequestOpt, YesOpt, state, subject_identifiers
-from .output import Output
+from .common import (Command, IdOpt, JsonOpt, ReceivedOpt, RequestOpt, YesOpt, examples, parse_received, state,
+                     subject_identifiers, tell_request)
+from .output import Column, Output, table
 
 
 app = typer.Typer(add_completion=False, rich_markup_mode=None)
 
 
-@app.command("erase")
+@app.command("erase", cls=Command, epilog=examples(
+    ("The plan only: what would be deleted, anonymised, kept and why", "dsarctl erase bob@example.net --dry-run"),
+    ("Plan, confirm, erase, search again (the e-mail asking for it came on 20 November)",
+     "dsarctl erase bob@example.net --received 2026-11-20"),
+    ("From a script (no terminal to confirm on)", "dsarctl erase bob@example.net --yes --json"),
+    ("Many subjects, one per line, each file rewritten once", "dsarctl erase --batch leavers.txt --yes"),
+))
 def erase(
     ctx: typer.Context,
     subject: Annotated[Optional[str], typer.Argument(
-        help="The subject: an e-mail, +phone, or KIND:VALUE (customer_id:1042).", show_default=False)] = None,
+        metavar="SUBJECT", help="The subject: an e-mail, +phone, or KIND:VALUE (customer_id:1042).",
+        show_default=False)] = None,
     ids: IdOpt = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the plan only; change nothing.")] = False,
     yes: YesOpt = False,
     request: RequestOpt = None,
+    received: ReceivedOpt = None,
     batch: Annotated[Optional[Path], typer.Option(
-        "--batch", help="Erase every subject in FILE (one per line), rewriting each file source once.")] = None,
+        "--batch", metavar="FILE", show_default=False, help="Erase every subject in FILE (one per line), rewriting each file source once.")] = None,
     replay: Annotated[bool, typer.Option(
         "--replay", help="Re-apply past erasures to sources restored from a backup: to the erased "
                          "people's records only, never a new person's with a recycled id.")] = False,
@@ -42,25 +51,37 @@ def erase(
     now = clock()
     operator = default_operator()
     if replay:
-        if subject or batch or request:
+        if subject or batch or request or received:
             # a replay acts for every past erasure: no one subject a request could belong to
-            raise UsageError("--replay takes no subject, no --batch and no --request")
+            raise UsageError("--replay takes no subject, no --batch, no --request and no --received")
         if dry_run:
             raise UsageError("--replay has no --dry-run; it acts only on records of past erasures")
-        run = workflows.replay(inventory, now=now, operator=operator, on_wait=_waiting(out),
-                               confirm=lambda: _confirm(out, yes, "Re-apply every recorded erasure to the sources now?"))
+        try:
+            run = workflows.replay(inventory, now=now, operator=operator, on_wait=_waiting(out),
+                                   confirm=lambda: _confirm(out, yes, "Re-apply every recorded erasure to the sources now?"))
+        except workflows.NotConfirmed:
+            out.message("Nothing erased.")
+            raise typer.Exit(ExitStatus.BAD_INPUT) from None
         out.emit(run.to_dict(), render_result)
         _fail_exit(out, run)
         return
     subjects = _subjects(inventory, subject, ids, batch)
+    if received is not None and (batch is not None or dry_run):
+        raise UsageError("--received is the date of the request an erase opens: not with --batch or --dry-run")
+    received_at = parse_received(inventory, received, request)
     options = dict(request_id=request, dry_run=dry_run, now=now, operator=operator,
                    confirm=_plan_confirmation(out, yes, json_), progress=None if json_ else out.progress(),
                    on_wait=_waiting(out), on_resumed=_resumed(out))
-    run = (workflows.erase_batch(inventory, subjects, **options) if batch is not None
-           else workflows.erase(inventory, subjects[0], **options))
+    try:
+        run = (workflows.erase_batch(inventory, subjects, **options) if batch is not None
+               else workflows.erase(inventory, subjects[0], received=received_at, **options))
+    except workflows.NotConfirmed:
+        out.message("Nothing erased.")
+        raise typer.Exit(ExitStatus.BAD_INPUT) from None
     if run.dry_run:
         out.emit(run.to_dict(), lambda console, data: render_plan(console, data["plan"]))
         return
+    tell_request(out, run.request, inventory, received_at, now)
     out.emit(run.to_dict(), render_result)
     _fail_exit(out, run)
 
@@ -124,15 +145,14 @@ def _subjects(inventory, subject, ids, batch):
 
 
 def _confirm(out: Output, yes: bool, question: str) -> bool:
-    """True with --yes or when the person says yes; a "no" aborts (exit 1), no terminal is refused (exit 2)."""
+    """True with --yes or when the person says yes (a "no" is False: the workflow then changes nothing);
+    no terminal is refused (exit 2)."""
     if yes:
         return True
     if not sys.stdin.isatty():
         raise RefusedError("erase needs confirmation: no terminal to ask on; run it again with --yes "
                            "(see the plan with --dry-run first)")
-    if not typer.confirm(question, default=False, err=True):
-        raise typer.Abort()
-    return True
+    return out.confirm(question)
 
 
 def _fail_exit(out: Output, run) -> None:
@@ -142,17 +162,18 @@ def _fail_exit(out: Output, run) -> None:
         raise typer.Exit(ExitStatus.SOURCE_FAILED)
 
 
-def render_plan(console, plan: dict) -> None:
-    from rich.table import Table
+_PLAN_COLUMNS = (Column("system", whole=True), Column("collection", whole=True), Column("records", whole=True),
+                 Column("action"))
 
+
+def render_plan(console, plan: dict) -> None:
     if plan["identifiers"]:
         console.print(f"Erasure plan for: {', '.join(plan['identifiers'])}", style="bold", markup=False)
-    table = Table(title_justify="left", show_edge=False)
-    for col in ("system", "collection", "records", "action"):
-        table.add_column(col, overflow="fold")
+    rows, styles = [], []
     for coll in plan["collections"]:
         if coll["status"] == "failed":
-            table.add_row(coll["system"], coll["collection"], "FAILED", coll.get("error") or "", style="red")
+            rows.append((coll["system"], coll["collection"], "FAILED", coll.get("error") or ""))
+            styles.append("red")
             continue
         action = _describe(coll)
         shared = coll.get("shared") or []
@@ -162,9 +183,10 @@ def render_plan(console, plan: dict) -> None:
             action += f" — but {len(kept)} left as they are, {reasons}"
         if shared:
             action += " — except: " + "; ".join(_shared(s) for s in shared)
-        table.add_row(coll["system"], coll["collection"], str(coll["count"]), action)
+        rows.append((coll["system"], coll["collection"], str(coll["count"]), action))
+        styles.append(None)
     if plan["collections"]:
-        console.print(table)
+        table(console, _PLAN_COLUMNS, rows, styles=styles)
     else:
         console.print("Nothing found to erase.", markup=False)
     for task in plan["tasks"]:
