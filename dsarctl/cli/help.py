@@ -16,6 +16,15 @@ def summary(help_text: str | None) -> str:
     return " ".join(first.replace("\b", "").split())
 
 
+def shortened(text: str, limit: int) -> str:
+    """`text` cut at a word boundary to at most `limit` characters, with an ellipsis: what shell completion
+    shows beside a command (fish and zsh print one line each)."""
+    if len(text) <= limit:
+        return text
+    cut = text[:limit - 1].rsplit(" ", 1)[0].rstrip(" ,;:(")
+    return cut + "…"
+
+
 def examples(*pairs: tuple[str, str]) -> str:
     """The Examples section of a command's help, from (what it does, the command line) pairs."""
     return "\n".join(f"# {what}\n{line}" if what else line for what, line in pairs)
@@ -37,14 +46,14 @@ def _plain(pieces: list[str]) -> list[str]:
 
 
 class Command(TyperCommand):
-    """A command: its short help (in its group's list, in shell completion) is its whole first paragraph;
-    its usage line names its arguments as their placeholders (`SUBJECT`, `REQUEST_ID`)."""
+    """A command: its group's --help lists its whole first paragraph (shell completion a shortened one); its
+    usage line names its arguments as their placeholders (`SUBJECT`, `REQUEST_ID`)."""
 
     def collect_usage_pieces(self, ctx) -> list[str]:
         return _plain(super().collect_usage_pieces(ctx))
 
     def get_short_help_str(self, limit: int = 45) -> str:
-        return self.short_help or summary(self.help)
+        return shortened(self.short_help or summary(self.help), limit)
 
     def format_epilog(self, ctx, formatter) -> None:
         format_examples(self.epilog, formatter)
@@ -54,7 +63,7 @@ class Group(TyperGroup):
     """A group of commands: lists each with its whole summary; its examples as for `Command`."""
 
     def get_short_help_str(self, limit: int = 45) -> str:
-        return self.short_help or summary(self.help)
+        return shortened(self.short_help or summary(self.help), limit)
 
     def summaries(self, ctx) -> list[tuple[str, str]]:
         rows = []

@@ -102,9 +102,13 @@ class Output:
         """Ask `question [y/N]` on stderr and read the answer from stdin: True for y/yes, False for n/no, an
         empty line or the end of input (Ctrl-D). Ctrl-C is not an answer: it interrupts (exit 130)."""
         while True:
-            sys.stderr.write(f"{question} [y/N]: ")
-            sys.stderr.flush()
-            line = sys.stdin.readline()
+            try:
+                sys.stderr.write(f"{question} [y/N]: ")
+                sys.stderr.flush()
+                line = sys.stdin.readline()
+            except KeyboardInterrupt:
+                sys.stderr.write("\n")  # "interrupted" goes on a line of its own, not after the question
+                raise
             if not line:
                 sys.stderr.write("\n")
                 return False
@@ -155,10 +159,9 @@ def table(console, columns: Sequence[Column], rows: Sequence[Sequence[Any]], *, 
     """Print `rows` (one value per column; None is empty) as fits `console` (see the module's docstring)."""
     cells = [[_cell(v) for v in row] for row in rows]
     if not _isatty(console.file):
-        if title:
-            console.print(title, markup=False, highlight=False, soft_wrap=True)
-        for row in cells:
-            console.print("\t".join(row), markup=False, highlight=False, soft_wrap=True)
+        # written as it is: rich would expand the tabs into spaces
+        console.file.write("".join(line + "\n" for line in ([title] if title else []) + ["\t".join(r) for r in cells]))
+        console.file.flush()
         return
     widths = layout(columns, cells, console.width)
     if widths is None:

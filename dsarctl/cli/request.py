@@ -34,14 +34,14 @@ app = typer.Typer(
 
 IdArg = Annotated[str, typer.Argument(metavar="REQUEST_ID", help="The request id (R-2026-0001; case-insensitive).",
                                       show_default=False)]
-NoteOpt = Annotated[Optional[str], typer.Option("--note", metavar="TEXT", show_default=False,
+NoteOpt = Annotated[Optional[str], typer.Option("--note", metavar="NOTE", show_default=False,
                                                 help="A note for the record.")]
 OperatorOpt = Annotated[
     Optional[str],
     typer.Option("--operator", metavar="NAME", help="Who is acting, recorded in the audit log "
                                     "(default $DSARCTL_OPERATOR, else the login user).", show_default=False),
 ]
-ReasonOpt = Annotated[str, typer.Option("--reason", metavar="TEXT", help="Why (kept in the audit log: keep it factual).",
+ReasonOpt = Annotated[str, typer.Option("--reason", metavar="REASON", help="Why (kept in the audit log: keep it factual).",
                                         show_default=False)]
 
 
@@ -83,7 +83,7 @@ def new(
              f"(XX: {', '.join(r[3:] for r in US_STATES)}), br-lgpd, ca-pipeda, ca-qc, ch-fadp or custom "
              "(default: controller.regime; an appeal takes the regime of the request it appeals).")] = None,
     channel: Annotated[Optional[str], typer.Option(
-        "--channel", metavar="TEXT", show_default=False, help="How it arrived (email, web form, letter…).")] = None,
+        "--channel", metavar="CHANNEL", show_default=False, help="How it arrived (email, web form, letter…).")] = None,
     note: NoteOpt = None,
     appeal_of: Annotated[Optional[str], typer.Option(
         "--appeal-of", metavar="REQUEST_ID", show_default=False,
@@ -169,7 +169,7 @@ def verify(
     ctx: typer.Context,
     id: IdArg,
     method: Annotated[Optional[str], typer.Option(
-        "--method", metavar="TEXT", show_default=False,
+        "--method", metavar="METHOD", show_default=False,
         help="How the identity was checked (e.g. 'reply from account email').")] = None,
     operator: OperatorOpt = None,
     json_: JsonOpt = False,
@@ -229,7 +229,7 @@ def extend(
 def close(
     ctx: typer.Context,
     id: IdArg,
-    note: Annotated[Optional[str], typer.Option("--note", metavar="TEXT", show_default=False,
+    note: Annotated[Optional[str], typer.Option("--note", metavar="NOTE", show_default=False,
                                                 help="How it was answered.")] = None,
     operator: OperatorOpt = None,
     json_: JsonOpt = False,

@@ -50,7 +50,7 @@ def done(
     id: Annotated[int, typer.Argument(metavar="TASK_ID", help="The task id (see: dsarctl task list).",
                                       show_default=False)],
     note: Annotated[Optional[str], typer.Option(
-        "--note", metavar="TEXT", show_default=False, help="What was done (e.g. the processor's ticket number).")] = None,
+        "--note", metavar="NOTE", show_default=False, help="What was done (e.g. the processor's ticket number).")] = None,
     operator: OperatorOpt = None,
     json_: JsonOpt = False,
 ) -> None:
