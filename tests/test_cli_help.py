@@ -143,7 +143,7 @@ def test_command_lists_give_whole_summaries(cli, group):
     from dsarctl.cli.help import summary
 
     text = help_of(cli, *group).split("\nCommands:\n", 1)[1].split("\n\n", 1)[0]
-    listed = {}
+    listed, name = {}, ""
     for line in text.splitlines():
         if line.startswith("   "):
             listed[name] += " " + line.strip()
