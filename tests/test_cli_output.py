@@ -314,3 +314,15 @@ def test_erase_without_a_request_says_which_it_opened(cli, env):
 def test_erase_received_is_refused_with_batch_and_dry_run(cli, env, demo_dir):
     one_error_line(cli("-i", env, "erase", "bob@example.net", "--dry-run", "--received", "2026-09-28"),
                    "--received is the date of the request an erase opens: not with --batch or --dry-run")
+
+
+def test_lines_on_a_narrow_terminal_wrap_between_words_and_keep_long_words_whole(env, demo_dir):
+    screen = terminal.run(["-i", env, "export", "alice@example.com", "-o", str(demo_dir / "a.zip")], cols=60)
+    assert screen.code == 0
+    import hashlib
+
+    digest = hashlib.sha256((demo_dir / "a.zip").read_bytes()).hexdigest()
+    assert screen.lines()[-3:] == ["SHA-256", digest, ""]  # 64 characters: on a line of its own, whole
+    screen = terminal.run(["-i", env, "request", "new", "alice@example.com", "--type", "erasure"], cols=60)
+    assert screen.lines() == ["Opened R-2026-0002 (erasure, uk-gdpr) for alice@example.com:",
+                              "due 2026-11-05 (any extension to be notified by 2026-11-05)", ""]
