@@ -159,8 +159,8 @@ def test_stderr_off_a_terminal_is_never_wrapped(cli, env, monkeypatch):
     result = cli("-i", env, "export", "nobody@example.org", "-o", str(env).replace("inventory.yaml", "z.zip"))
     assert result.code == 1  # nobody is nowhere: no package
     assert result.err == (
-        "opened request R-2026-0001, received 2026-10-05 (today: if it arrived earlier, give --received DATE "
-        "when opening it), due 2026-11-05\n"
+        "opened request R-2026-0001, received 2026-10-05 (today; give --received DATE when the request arrived "
+        "earlier), due 2026-11-05\n"
         "nothing found: no package written\n")
 
 
@@ -265,8 +265,8 @@ def test_ctrl_c_during_a_long_find_on_a_terminal(env):
 def test_export_without_a_request_says_which_it_opened_and_when_it_was_received(cli, env, demo_dir):
     result = cli("-i", env, "export", "alice@example.com", "-o", str(demo_dir / "a.zip"))
     assert result.code == 0
-    assert result.err == ("opened request R-2026-0001, received 2026-10-05 (today: if it arrived earlier, "
-                          "give --received DATE when opening it), due 2026-11-05\n")
+    assert result.err == ("opened request R-2026-0001, received 2026-10-05 (today; give --received DATE when the "
+                          "request arrived earlier), due 2026-11-05\n")
 
 
 def test_export_received_sets_the_date_of_the_request_it_opens(cli, env, demo_dir):

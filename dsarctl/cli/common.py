@@ -96,7 +96,7 @@ def tell_request(out, attached: Optional[dict], inventory, received, now) -> Non
     tz = inventory.controller.timezone
     if attached.get("created"):
         day = local_date((received or now).isoformat(), tz)
-        hint = "" if received else " (today: if it arrived earlier, give --received DATE when opening it)"
+        hint = "" if received else " (today; give --received DATE when the request arrived earlier)"
         out.message(f"opened request {attached['id']}, received {day}{hint}, due {attached['due_date']}")
     elif received is not None:
         out.warn(f"--received not used: the run was filed under the subject's open request {attached['id']} "
