@@ -326,3 +326,17 @@ def test_lines_on_a_narrow_terminal_wrap_between_words_and_keep_long_words_whole
     screen = terminal.run(["-i", env, "request", "new", "alice@example.com", "--type", "erasure"], cols=60)
     assert screen.lines() == ["Opened R-2026-0002 (erasure, uk-gdpr) for alice@example.com:",
                               "due 2026-11-05 (any extension to be notified by 2026-11-05)", ""]
+
+
+def test_layout_counts_wide_characters_as_two_columns():
+    from dsarctl.cli.output import Column, layout
+
+    columns = (Column("id", whole=True), Column("subject", whole=True), Column("note", drop=1))
+    cells = [("R-1", "山田太郎@example.jp", "a note")]
+    # the subject takes 8 + 11 = 19 columns on screen (len() would say 15)
+    # each column takes a space each side, and one separator between two
+    assert layout(columns, cells, 60) == {0: 3, 1: 19, 2: 6}
+    assert layout(columns, cells, (3 + 19 + 4) + 3 * 3 - 1) == {0: 3, 1: 19, 2: 4}  # "a note": wrapped
+    assert layout(columns, cells, (3 + 19 + 4) + 3 * 3 - 2) == {0: 3, 1: 19}  # then the note goes
+    assert layout(columns, cells, (3 + 19) + 2 * 3 - 1) == {0: 3, 1: 19}
+    assert layout(columns, cells, (3 + 19) + 2 * 3 - 2) is None  # not even the identifiers: one block each

@@ -222,12 +222,16 @@ def layout(columns: Sequence[Column], cells: Sequence[Sequence[str]], width: int
 
 
 def _longest(column: Column, cells, i: int) -> int:
-    return max([len(column.header)] + [len(row[i]) for row in cells])
+    from rich.cells import cell_len  # columns on screen: a wide character (CJK) takes two
+
+    return max([cell_len(column.header)] + [cell_len(row[i]) for row in cells])
 
 
 def _longest_word(column: Column, cells, i: int) -> int:
+    from rich.cells import cell_len
+
     words = column.header.split() + [w for row in cells for w in row[i].split()]
-    return max([1] + [len(w) for w in words])
+    return max([1] + [cell_len(w) for w in words])
 
 
 def _blocks(console, columns, cells, title, styles) -> None:
