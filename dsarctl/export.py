@@ -560,6 +560,22 @@ def _system_view(inventory: Inventory, sres, manifest_system: dict[str, Any],
     return view
 
 
+def looks_like_identifier(text: str) -> bool:
+    """A value index.html keeps on one line (never broken between two letters): an e-mail address,
+    a phone number, or any text without whitespace of at most 80 characters (ids, dates, amounts,
+    file names). Longer text without spaces (a token, a URL) and text with spaces wrap."""
+    if not text:
+        return False
+    if _phone_number(text):
+        return True
+    if any(c.isspace() for c in text):
+        return False
+    return len(text) <= 80 or _EMAIL.fullmatch(text) is not None
+
+
+_EMAIL = re.compile(r"[^@\s]{1,64}@[^@\s]{1,255}")
+
+
 def render_index(inventory: Inventory, result: FindResult, manifest: dict[str, Any],
                  collections: dict[tuple[str, str], dict[str, Any]]) -> str:
     """index.html of the package (Jinja2, autoescape on: the subject's data may contain markup)."""
@@ -567,6 +583,7 @@ def render_index(inventory: Inventory, result: FindResult, manifest: dict[str, A
 
     env = Environment(loader=PackageLoader("dsarctl", "templates"), autoescape=True,
                       undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+    env.tests["identifier"] = looks_like_identifier
     by_name = {s["system"]: s for s in manifest["systems"]}
     generated = datetime.strptime(manifest["generated_at"], "%Y-%m-%dT%H:%M:%SZ")
     systems = [_system_view(inventory, sres, by_name[name], collections, generated.date())
