@@ -98,13 +98,15 @@ def cell(value: Any) -> str:
 
 
 def spreadsheet_cell(text: str) -> str:
-    """A CSV cell that a spreadsheet shows but never runs (OWASP CSV injection): text starting with
-    `=`, `+`, `-`, `@`, a tab or a carriage return gets a leading single quote, unless it is a phone
-    number (`+44 20 7946 0958`) or a plain number (`-12.50`): those stay as they are, since they hold
-    nothing a spreadsheet could run (no name, no reference, no operator between terms)."""
+    """A CSV cell that a spreadsheet shows as the text it is and never runs (OWASP CSV injection):
+    text starting with `=`, `+`, `-`, `@`, a tab or a carriage return gets a leading single quote,
+    which makes a spreadsheet take the cell as text. Phone numbers get it too: a spreadsheet reads
+    `+442079460958` as the number 442079460958 and `+1-555-0100` as a sum. Only a plain number that
+    does not start with `+` (`-12.50`, `-3`) stays as it is: it holds nothing to run, and a spreadsheet
+    reads it as the same number."""
     if not text or text[0] not in _FORMULA_START:
         return text
-    if _NUMBER.match(text) or _phone_number(text):
+    if text[0] != "+" and _NUMBER.match(text):
         return text
     return "'" + text
 
