@@ -26,8 +26,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 ENV = "DSARCTL_TEST_CHROMIUM"
 TIMEOUT = 60.0
 
@@ -41,6 +39,8 @@ def chromium_binary() -> str:
     elif not os.access(path, os.X_OK):
         reason = f"{ENV}={path} is not an executable"
     if reason:
+        import pytest  # here: scripts/page_screenshots.py uses this module without pytest
+
         if os.environ.get("DSARCTL_TEST_REQUIRE_SERVERS"):
             pytest.fail(f"browser test required but {reason}")
         pytest.skip(reason)
@@ -142,14 +142,13 @@ class Browser:
             raise BrowserError(f"script failed: {result['exceptionDetails']}")
         return result["result"].get("value")
 
-    def screenshot(self, path: Path, full_page: bool = True) -> bytes:
-        """A PNG of the page (the whole page, not only the viewport), written to `path`."""
-        params: dict[str, Any] = {"format": "png"}
-        if full_page:
-            size = self.call("Page.getLayoutMetrics", session=True)["cssContentSize"]
-            params.update(captureBeyondViewport=True,
-                          clip={"x": 0, "y": 0, "width": size["width"], "height": size["height"], "scale": 1})
-        data = base64.b64decode(self.call("Page.captureScreenshot", session=True, **params)["data"])
+    def screenshot(self, path: Path, clip_height: int | None = None) -> bytes:
+        """A PNG of the whole page (not only the viewport), or of its top `clip_height` pixels,
+        written to `path`."""
+        size = self.call("Page.getLayoutMetrics", session=True)["cssContentSize"]
+        clip = {"x": 0, "y": 0, "width": size["width"], "height": clip_height or size["height"], "scale": 1}
+        data = base64.b64decode(self.call("Page.captureScreenshot", session=True, format="png",
+                                          captureBeyondViewport=True, clip=clip)["data"])
         path.write_bytes(data)
         return data
 

@@ -187,3 +187,15 @@ def test_records_are_cards_on_a_phone_and_a_table_on_a_desktop_unless_they_have_
     browser.open(page.as_uri(), width=1280)
     assert browser.evaluate(cells % json.dumps(IBAN)) == [["grid", '"iban"']]
     assert browser.evaluate(cells % json.dumps("1249.50")) == [["table-cell", "none"]]
+
+
+@pytest.mark.parametrize("text, whole", [
+    (LONG_EMAIL, True), ("a" * 60 + "@" + "b" * 60 + ".example", True), ("a" * 70 + "@" + "b" * 60 + ".example", False), (CUSTOMER_ID, True), (PHONE, True),
+    ("+1 (555) 010-9999", True), (CREATED, True), ("data/crm/customers.json", True), ("-12.50", True),
+    ("x" * 80, True), ("x" * 81, False), (TOKEN, False), (URL, False), (SENTENCE, False),
+    ("Alice Example", False), ("", False), ("two\nlines", False),
+])
+def test_which_values_are_kept_on_one_line(text, whole):
+    from dsarctl.export import looks_like_identifier
+
+    assert looks_like_identifier(text) is whole
