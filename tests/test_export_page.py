@@ -1,7 +1,8 @@
 """index.html of the access package reads well from a 320 px phone to a desktop (issue 20): measured
 in a real headless Chromium (tests/browser.py, DSARCTL_TEST_CHROMIUM) on the package of a subject with
 messy, real-shaped data: a long e-mail address, long ids, a token and a URL without spaces, a sentence
-of ordinary words, phone numbers, and a table of many columns.
+of ordinary words, phone numbers, a table of many columns, a source that could not be read and a
+processor's step still open (the page's red and yellow boxes).
 
 What is asserted, from the rendered page:
 - nothing is wider than the viewport: the page does not scroll sideways, and no element outside a box
@@ -78,6 +79,17 @@ def messy_company(folder: Path):
               identities: {email: email, customer_id: customer_id}
             orders:
               identities: {customer_id: customer_id}
+        usage:
+          connector: jsonl
+          path: gone/usage-events-exported-from-the-warehouse-2026-11-30T23-59-59Z.jsonl
+          identities: {email: user.email}
+        analytics:
+          description: Website analytics
+          connector: manual
+          processor: Featherstonehaugh-Montgomery Analytics International Holdings GmbH & Co. KG
+          purposes: [understanding how the website is used]
+          identities: [email]
+          instructions: Delete the user in the admin console.
     """)
 
 
