@@ -98,13 +98,15 @@ def cell(value: Any) -> str:
 
 
 def spreadsheet_cell(text: str) -> str:
-    """A CSV cell that a spreadsheet shows but never runs (OWASP CSV injection): text starting with
-    `=`, `+`, `-`, `@`, a tab or a carriage return gets a leading single quote, unless it is a phone
-    number (`+44 20 7946 0958`) or a plain number (`-12.50`): those stay as they are, since they hold
-    nothing a spreadsheet could run (no name, no reference, no operator between terms)."""
+    """A CSV cell that a spreadsheet shows as the text it is and never runs (OWASP CSV injection):
+    text starting with `=`, `+`, `-`, `@`, a tab or a carriage return gets a leading single quote,
+    which makes a spreadsheet take the cell as text. Phone numbers get it too: a spreadsheet reads
+    `+442079460958` as the number 442079460958 and `+1-555-0100` as a sum. Only a plain number that
+    does not start with `+` (`-12.50`, `-3`) stays as it is: it holds nothing to run, and a spreadsheet
+    reads it as the same number."""
     if not text or text[0] not in _FORMULA_START:
         return text
-    if _NUMBER.match(text) or _phone_number(text):
+    if text[0] != "+" and _NUMBER.match(text):
         return text
     return "'" + text
 
@@ -560,6 +562,22 @@ def _system_view(inventory: Inventory, sres, manifest_system: dict[str, Any],
     return view
 
 
+def looks_like_identifier(text: str) -> bool:
+    """A value index.html keeps on one line (never broken between two letters): an e-mail address,
+    a phone number, or any text without whitespace of at most 80 characters (ids, dates, amounts,
+    file names). Longer text without spaces (a token, a URL) and text with spaces wrap."""
+    if not text:
+        return False
+    if _phone_number(text):
+        return True
+    if any(c.isspace() for c in text):
+        return False
+    return len(text) <= 80 or _EMAIL.fullmatch(text) is not None
+
+
+_EMAIL = re.compile(r"[^@\s]{1,64}@[^@\s]{1,255}")
+
+
 def render_index(inventory: Inventory, result: FindResult, manifest: dict[str, Any],
                  collections: dict[tuple[str, str], dict[str, Any]]) -> str:
     """index.html of the package (Jinja2, autoescape on: the subject's data may contain markup)."""
@@ -567,6 +585,7 @@ def render_index(inventory: Inventory, result: FindResult, manifest: dict[str, A
 
     env = Environment(loader=PackageLoader("dsarctl", "templates"), autoescape=True,
                       undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+    env.tests["identifier"] = looks_like_identifier
     by_name = {s["system"]: s for s in manifest["systems"]}
     generated = datetime.strptime(manifest["generated_at"], "%Y-%m-%dT%H:%M:%SZ")
     systems = [_system_view(inventory, sres, by_name[name], collections, generated.date())
