@@ -9,7 +9,7 @@ import os
 import stat
 from email import policy
 from email.parser import BytesParser
-from email.utils import format_datetime, parsedate_to_datetime
+from email.utils import parsedate_to_datetime
 
 import pytest
 

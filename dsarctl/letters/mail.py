@@ -100,7 +100,10 @@ def send(msg: "EmailMessage", smtp: dict, *, redact=lambda text: text, timeout: 
                 server.login(smtp["username"], smtp.get("password") or "")
             refused = server.send_message(msg)
     except (smtplib.SMTPException, OSError) as exc:
-        raise SendError(redact(f"smtp {where}: the letter was not sent ({_reason(exc)}); the draft is kept"))
+        reason = _reason(exc)
+        for address in msg.get_all("To", []):  # the subject's address stays out of the message and the log
+            reason = reason.replace(str(address), "the recipient")
+        raise SendError(redact(f"smtp {where}: the letter was not sent ({reason}); the draft is kept"))
     if refused:
         raise SendError(f"smtp {where}: the server refused the recipient; the draft is kept")
     return where
@@ -109,6 +112,10 @@ def send(msg: "EmailMessage", smtp: dict, *, redact=lambda text: text, timeout: 
 def _reason(exc: Exception) -> str:
     import smtplib
 
+    if isinstance(exc, smtplib.SMTPRecipientsRefused) and exc.recipients:
+        code, text = next(iter(exc.recipients.values()))
+        text = text.decode("utf-8", "replace") if isinstance(text, bytes) else str(text)
+        return f"{code} {' '.join(text.split())}"
     if isinstance(exc, smtplib.SMTPResponseException):
         text = exc.smtp_error.decode("utf-8", "replace") if isinstance(exc.smtp_error, bytes) else str(exc.smtp_error)
         return f"{exc.smtp_code} {' '.join(text.split())}"
