@@ -244,6 +244,7 @@ def test_eu_gdpr_names_the_lead_authority_of_the_inventory_and_uk_gdpr_the_ico(c
     msg = parse(tmp_path / result.json()["file"])
     text, html = parts(msg)
     assert msg["From"] == "Ostwind GmbH <datenschutz@ostwind.example>"
+    assert msg["Date"] == "Tue, 10 Feb 2026 10:00:00 +0100"  # now, in the controller's zone
     assert ("You have the right to complain to a data protection supervisory authority: Berliner Beauftragte für "
             "Datenschutz und Informationsfreiheit (https://www.datenschutz-berlin.de/).") in text
     assert "You may also take the matter to court (a judicial remedy, GDPR Art. 79)." in text

@@ -103,7 +103,7 @@ def write_letter(inventory, request_id: str, kind: str, *, now: datetime, operat
         subject, text, html, source = render(kind, lang, context, company_folder(inventory))
         sender, reply_to = _sender(inventory)
         msg = mail.build(sender=sender, to=_recipient(request, to, inventory), subject=subject, text=text,
-                         html=html, attachments=files, now=now, reply_to=reply_to)
+                         html=html, attachments=files, now=_zoned(now, tz), reply_to=reply_to)
         data = msg.as_bytes()
         target = Path(output) if output is not None else Path(default_filename(rid, kind))
         mail.write_new(target, data)
@@ -240,6 +240,12 @@ def _package_gate(request: dict, pack, unverified_reason: str | None, allow_inco
                            "inventory and export again, or send it anyway with --allow-incomplete")
     return {"verified": verified, "incomplete": incomplete,
             "unverified_reason": None if verified else unverified_reason}
+
+
+def _zoned(now: datetime, tz: str) -> datetime:
+    from zoneinfo import ZoneInfo
+
+    return now.astimezone(ZoneInfo(tz))
 
 
 def _controller_view(inventory) -> dict[str, Any]:

@@ -44,7 +44,7 @@ def build(*, sender: tuple[str, str], to: str, subject: str, text: str, html: st
     if reply_to and reply_to.lower() != sender[1].lower():
         msg["Reply-To"] = reply_to
     msg["Subject"] = subject
-    msg["Date"] = format_datetime(now)
+    msg["Date"] = format_datetime(now)  # `now` in the controller's zone (write_letter)
     msg["Message-ID"] = make_msgid(domain=sender[1].rpartition("@")[2] or None)
     msg["X-Unsent"] = "1"
     msg.set_content(text)
