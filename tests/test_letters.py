@@ -151,8 +151,8 @@ def test_every_kind_reads_back(run, demo_dir, kind, extra, subject, sentences):
     text, html = parts(msg)
     for sentence in sentences:
         assert sentence in text, text
-    assert text.rstrip().endswith("1 Harbour Street, Bristol BS1 4XX, United Kingdom\nReference: R-2026-0001") \
-        or text.rstrip().endswith("United Kingdom")
+    assert text.endswith("\n\nKind regards,\nNorthwind Software Ltd\nprivacy@northwind.example\n"
+                         "1 Harbour Street, Bristol BS1 4XX, United Kingdom\nReference: R-2026-0001\n")
     assert "Northwind Software Ltd<br>" in html
     [event] = events(run, rid, f"letter.{kind}")
     assert event["data"]["sha256"] == data["sha256"]
@@ -180,6 +180,8 @@ def test_refuse_takes_the_recorded_refusal_and_needs_a_reason(run, demo_dir):
     assert result.code == 0, result
     text, _ = parts(parse(demo_dir / result.json()["file"]))
     assert "for this reason:\n\nThe account is still under contract.\n" in text
+    one_error_line(run("letter", rid, "--kind", "extend", "--reason", "x"),
+                   f"request {rid} is denied: there is no extend letter to write")
 
 
 # --- regimes: deadlines and authorities --------------------------------------------------------------------

@@ -86,8 +86,9 @@ def write_letter(inventory, request_id: str, kind: str, *, now: datetime, operat
         deadline = book.deadline(rid, today)
         extended = book.deadline(rid, today, extended=True)
         reason = _reason_for(kind, request, deadline, reason, today)
-        export, erase = runs_view(log.runs(rid), inventory, tz)
-        files = _attachments(log, rid, attach, package)
+        runs = log.runs(rid)
+        export, erase = runs_view(runs, inventory, tz)
+        files = _attachments(log, rid, attach, package, runs)
         pack = next((a for a in files if a.package_of), None)
         gate = _package_gate(request, pack, unverified_reason, allow_incomplete) if pack else {}
         context = {
@@ -147,6 +148,9 @@ def _event(letter: Letter, lang: str, reason: str | None, gate: dict, error) -> 
 
 def _reason_for(kind: str, request: dict, deadline, reason: str | None, today) -> str | None:
     rid = request["id"]
+    if kind in ("acknowledge", "verify", "clarify", "extend") and request["status"] in ("closed", "denied"):
+        raise UsageError(f"request {rid} is {request['status']}: there is no {kind} letter to write "
+                         "(a response or refusal letter may still be sent)")
     if kind == "extend":
         if not deadline.extension_allowed:
             raise UsageError(f"request {rid}: {request['regime']} allows no extension for {request['type']} "
@@ -166,40 +170,36 @@ def _reason_for(kind: str, request: dict, deadline, reason: str | None, today) -
     return reason
 
 
-def _attachments(log, rid: str, paths, package: bool) -> list:
-    """The files to attach, read now; those whose SHA-256 an export run recorded carry that run's request."""
+def _attachments(log, rid: str, paths, package: bool, runs: list[dict]) -> list:
+    """The files to attach, read now; those whose SHA-256 an export run recorded carry that run's request
+    (`runs`: the request's own runs, oldest first)."""
     import hashlib
 
     from .mail import Attachment
 
-    packages = {}  # zip SHA-256 -> request id, for every export the log knows
-    last = None
-    for run in log.runs():
-        if run["kind"] != "export":
-            continue
-        s = run["summary"]
-        if s.get("zip_sha256"):
-            packages[s["zip_sha256"]] = run["request_id"]
-        if run["request_id"] == rid:
-            last = s
     chosen = [Path(p) for p in paths]
+    recorded = None
     if package:
+        last = next((r["summary"] for r in reversed(runs) if r["kind"] == "export"), None)
         chosen.insert(0, _package_path(rid, last))
+        recorded = last["zip_sha256"]
     out = []
-    for path in chosen:
+    for i, path in enumerate(chosen):
         try:
             data = path.read_bytes()
         except OSError as exc:
             raise UsageError(f"--attach: cannot read {path}: {exc.strerror or exc}") from None
         digest = hashlib.sha256(data).hexdigest()
-        owner = packages.get(digest)
-        if owner is not None and owner != rid:
-            raise RefusedError(f"{path} is the access package of request {owner}, not of {rid}: "
-                               "it is not sent to this subject")
-        if package and path == chosen[0] and owner != rid:
+        if recorded and i == 0 and digest != recorded:
             raise RefusedError(f"{path} changed since the export of {rid} recorded it (its SHA-256 differs): "
                                f"export again (dsarctl export SUBJECT --request {rid})")
-        out.append(Attachment(path.name, data, digest, owner))
+        owners = [row[0] for row in log.conn.execute(
+            "SELECT DISTINCT request_id FROM runs WHERE kind = 'export' "
+            "AND json_extract(summary, '$.zip_sha256') = ?", [digest])]
+        if owners and rid not in owners:
+            raise RefusedError(f"{path} is the access package of request {owners[0]}, not of {rid}: "
+                               "it is not sent to this subject")
+        out.append(Attachment(path.name, data, digest, rid if owners else None))
     if len({a.name for a in out}) != len(out):
         raise UsageError("--attach: two attachments have the same file name")
     return out
