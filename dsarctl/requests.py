@@ -255,11 +255,15 @@ class RequestBook:
             self._save(row, "request.resumed", {"note": note}, operator, now)
         return self._public(row)
 
-    def extend(self, id: str, reason: str, *, operator: str, now: datetime, allow_late: bool = False) -> dict:
+    def extend(self, id: str, reason: str, *, operator: str, now: datetime, allow_late: bool = False,
+               notified_on: date | None = None) -> dict:
         """Extend the deadline where the regime allows it.
 
         Refused when the regime has no extension, when already extended, and (unless `allow_late`) when
-        the date to notify the subject of an extension (end of the first period) has passed.
+        the date to notify the subject of an extension (end of the first period) has passed. Where the law
+        demands that notice (`notice_required`), the subject must have been told: an extension letter in the
+        log (`letter ID --kind extend`), or `notified_on`, the date they were told another way; a notice
+        given after the notice date is refused, a notice given in time lets the extension be entered late.
         """
         reason = _required(reason, "extend")
         with self.audit.transaction():
@@ -272,14 +276,50 @@ class RequestBook:
                 raise UsageError(f"request {row['id']}: {row['regime']} allows no extension "
                                  f"for {row['type']} requests")
             notice = deadline.extension_notice_due
-            if notice is not None and today > notice and not allow_late:
+            told = self._extension_notice(row, today, notified_on)
+            in_time = told is not None and notice is not None and told[0] <= notice
+            if notice is not None and today > notice and not allow_late and not in_time:
                 raise UsageError(f"request {row['id']}: the subject had to be told of an extension by "
                                  f"{notice.isoformat()}; it is too late to extend")
+            if notice_required(row["regime"], deadline):
+                _check_notice(row, notice, told)
             row.update(extended=1, extension_reason=reason)
             self._schedule(row, now)
-            self._save(row, "request.extended", {"reason": reason, "late": bool(notice and today > notice)},
+            self._save(row, "request.extended", {"reason": reason, "late": bool(notice and today > notice),
+                                                 "notified_on": told[0].isoformat() if told else None,
+                                                 "notified_by": told[1] if told else None},
                        operator, now)
         return self._public(row)
+
+    def _extension_notice(self, row: dict, today: date, notified_on: date | None) -> tuple[date, str] | None:
+        """(when, how) the subject was told of the extension: `notified_on` ("other"; UsageError when it is
+        before receipt or after today), else the first extension letter in the log ("letter"), else None."""
+        received = _local_date(datetime.fromisoformat(row["received_at"]), row["timezone"])
+        if notified_on is not None:
+            if notified_on > today or notified_on < received:
+                raise UsageError(f"--notified-on {notified_on.isoformat()}: must be between the request's receipt "
+                                 f"({received.isoformat()}) and today ({today.isoformat()})")
+            return notified_on, "other"
+        letter = self.audit.conn.execute(
+            "SELECT at FROM events WHERE request_id = ? AND kind = 'letter.extend' ORDER BY seq LIMIT 1",
+            [row["id"]]).fetchone()
+        return (_local_date(datetime.fromisoformat(letter[0]), row["timezone"]), "letter") if letter else None
+
+    def deadline(self, id: str, today: date, *, extended: bool | None = None) -> "Deadline":
+        """The request's deadline as of `today`; with `extended`, as it is (or would be) with or without
+        the extension (an extension letter names the date before the extension is recorded)."""
+        from dataclasses import replace
+
+        from .deadlines import compute_deadline
+
+        row = self._row(id)
+        timeline = self._timeline(row)
+        if extended is not None:
+            timeline = replace(timeline, extended=extended)
+        try:
+            return compute_deadline(timeline, today=today)
+        except ValueError as exc:
+            raise UsageError(f"request {row['id']}: {exc}") from None
 
     def close(self, id: str, note: str | None = None, *, operator: str, now: datetime) -> dict:
         """Close an answered request (ends any pause); the event records how many days late it was."""
@@ -502,6 +542,26 @@ def _required(text: str | None, action: str) -> str:
     if not text or not text.strip():
         raise UsageError(f"request {action} needs --reason")
     return text.strip()
+
+
+def notice_required(regime: str, deadline: "Deadline") -> bool:
+    """Whether the law makes an extension depend on telling the subject within the first period, with the
+    reasons: every regime that has an extension and a notice date (GDPR Art. 12(3), the CCPA, the US states,
+    PIPEDA s.8(4), ...), but not `custom` (the controller's own promise)."""
+    return regime != "custom" and deadline.extension_allowed and deadline.extension_notice_due is not None
+
+
+def _check_notice(row: dict, notice: date, told: tuple[date, str] | None) -> None:
+    """UsageError, one line, when the subject was not told of the extension, or told after `notice`."""
+    if told is None:
+        raise UsageError(f"request {row['id']}: {row['regime']} requires telling the subject of an extension, "
+                         f"with the reasons, by {notice.isoformat()}: write the letter first (dsarctl letter "
+                         f"{row['id']} --kind extend --reason ...), or give the date they were told another "
+                         f"way with --notified-on DATE")
+    if told[0] > notice:
+        raise UsageError(f"request {row['id']}: the subject was told of the extension on {told[0].isoformat()}, "
+                         f"after {notice.isoformat()}, the last day {row['regime']} allows; the extension "
+                         "cannot be recorded")
 
 
 def _regime_pauses(row: dict) -> bool:

@@ -120,7 +120,8 @@ def test_custom_regime_from_the_inventory(tmp_path):
 
 def test_extend_counts_from_the_anchor(book):
     r = new(book)
-    r = book.extend(r["id"], "many systems to search", operator="bob", now=utc(2026, 2, 10, 9))
+    r = book.extend(r["id"], "many systems to search", operator="bob", now=utc(2026, 2, 10, 9),
+                    notified_on=date(2026, 2, 10))
     assert (r["due_date"], r["extended"]) == ("2026-04-30", True)
     assert r["extension_reason"] == "many systems to search"
     with pytest.raises(UsageError, match="already extended"):
@@ -139,8 +140,10 @@ def test_extend_refused_without_an_extension_or_after_the_notice_date(book):
     r = new(book)  # notice due 2026-02-28
     with pytest.raises(UsageError, match="told of an extension by 2026-02-28; it is too late"):
         book.extend(r["id"], "busy", operator="ann", now=utc(2026, 3, 1, 9))
+    with pytest.raises(UsageError, match="requires telling the subject of an extension"):
+        book.extend(r["id"], "busy", operator="ann", now=utc(2026, 3, 1, 9), allow_late=True)
     late = book.extend(r["id"], "told the subject on time", operator="ann", now=utc(2026, 3, 1, 9),
-                       allow_late=True)
+                       allow_late=True, notified_on=date(2026, 2, 27))
     assert late["due_date"] == "2026-04-30"
     assert list(book.audit.events(r["id"]))[-1]["data"]["late"] is True
     with pytest.raises(UsageError, match="reason"):
@@ -231,7 +234,7 @@ def test_list_and_status_filter(book):
 def test_lifecycle_keeps_the_log_verifiable_and_catches_row_edits(book):
     r = new(book)
     book.verify(r["id"], "email reply", operator="ann", now=utc(2026, 2, 1, 9))
-    book.extend(r["id"], "complex", operator="ann", now=utc(2026, 2, 2, 9))
+    book.extend(r["id"], "complex", operator="ann", now=utc(2026, 2, 2, 9), notified_on=date(2026, 2, 2))
     book.close(r["id"], operator="ann", now=utc(2026, 3, 1, 9))
     assert book.audit.verify().ok
     book.audit.db.execute("UPDATE requests SET due_date = '2026-12-31' WHERE id = ?", [r["id"]])

@@ -175,12 +175,21 @@ def extend(
     late: Annotated[bool, typer.Option(
         "--late",
         help="Record an extension the subject was told of in time but that is entered only now.")] = False,
+    notified_on: Annotated[Optional[str], typer.Option(
+        "--notified-on", show_default=False,
+        help="The date (ISO) the subject was told of the extension another way than `dsarctl letter --kind "
+             "extend` (phone, a letter from another system); where the law demands that notice, one or the "
+             "other is required.")] = None,
     operator: OperatorOpt = None,
     json_: JsonOpt = False,
 ) -> None:
-    """Extend the deadline where the regime allows it (once; tell the subject, with the reasons)."""
+    """Extend the deadline where the regime allows it (once; tell the subject first, with the reasons)."""
+    from ..requests import parse_date
+
+    told = parse_date(notified_on, "--notified-on") if notified_on is not None else None
     _change(ctx, json_, "extended",
-            lambda book, at, who: book.extend(id, reason, operator=who, now=at, allow_late=late), operator)
+            lambda book, at, who: book.extend(id, reason, operator=who, now=at, allow_late=late,
+                                              notified_on=told), operator)
 
 
 @app.command("close")

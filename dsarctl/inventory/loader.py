@@ -30,6 +30,7 @@ from .spec import (
     COLLECTION_KEYS,
     CONTROLLER_KEYS,
     CUSTOM_REGIME_KEYS,
+    SMTP_KEYS,
     IDENTITY_KEYS,
     LINK_KEYS,
     SYSTEM_KEYS,
@@ -344,6 +345,7 @@ class _Loader:
             identities={},
             systems={},
             custom_regime=custom,
+            secrets=frozenset(self.secrets),
             lines=self.lines,
             settings_only=True,
         )
@@ -412,7 +414,22 @@ class _Loader:
             dpo=self._str(raw, kp, "dpo"),
             authority=dict(authority),
             domains=self._domains(raw, kp, "domains"),
+            smtp=self._smtp(raw.get("smtp"), kp + ("smtp",)),
+            letters=self._path(self._str(raw, kp, "letters")) if raw.get("letters") is not None else None,
         )
+
+    def _smtp(self, raw: Any, kp: tuple) -> dict | None:
+        """`controller.smtp`: the server `letter --send` uses; its password is a secret, never shown."""
+        if raw is None:
+            return None
+        self._keys(raw, kp, SMTP_KEYS, "smtp")
+        out = self._connector_options(raw, kp, SMTP_KEYS)
+        tls = out.setdefault("tls", "starttls")
+        out.setdefault("port", {"starttls": 587, "implicit": 465, "none": 25}[tls])
+        if tls == "none" and out["host"].lower() not in ("localhost", "127.0.0.1", "::1"):
+            raise self.error(kp + ("tls",), "tls: none sends the password and the letters unencrypted; "
+                                            "it is allowed only for localhost")
+        return out
 
     def _custom_regime(self, raw: Any) -> dict | None:
         if raw is None:

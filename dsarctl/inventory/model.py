@@ -145,6 +145,8 @@ class Controller:
     dpo: str | None = None
     authority: dict[str, str] = field(default_factory=dict)  # supervisory authority: name, url, ...
     domains: list[str] = field(default_factory=list)  # the controller's own mail domains (subdomains too)
+    smtp: dict[str, Any] | None = None  # `letter --send`: host, port, tls, username, password, from
+    letters: Path | None = None  # the company's letter templates (None: letters/ beside the inventory)
 
 
 @dataclass

@@ -8,7 +8,7 @@ from .. import connectors
 from ..identity import IDENTITY_TYPES
 from .model import ERASE_ACTIONS, FIELD_OPS
 from .spec import (AUDIT_KEYS, COLLECTION_KEYS, CONTROLLER_KEYS, CUSTOM_REGIME_KEYS, IDENTITY_KEYS, LINK_KEYS,
-                   REGIME_IDS, SYSTEM_KEYS)
+                   REGIME_IDS, SMTP_KEYS, SYSTEM_KEYS)
 
 _SIMPLE = {
     "str": {"type": "string"},
@@ -103,6 +103,7 @@ def inventory_json_schema() -> dict[str, Any]:
             "controller": _object(CONTROLLER_KEYS, {
                 "regime": {"enum": list(REGIME_IDS)},
                 "authority": {"oneOf": [{"type": "string"}, {"type": "object", "additionalProperties": {"type": "string"}}]},
+                "smtp": _object(SMTP_KEYS),
             }),
             "audit": _object(AUDIT_KEYS),
             "identities": {

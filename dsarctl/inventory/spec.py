@@ -26,6 +26,18 @@ CONTROLLER_KEYS = {
     "authority": KeySpec("object", "Supervisory authority to complain to: {name, url, address, email, phone}."),
     "domains": KeySpec("strlist", "The controller's own mail domains (subdomains included), besides the domain of "
                                   "`contact`: their addresses are not other people in a shared message."),
+    "smtp": KeySpec("object", "The mail server `letter --send` sends through: {host, port, tls, username, password, from}."),
+    "letters": KeySpec("path", "Folder of the company's own letter templates (default: letters/ beside the inventory)."),
+}
+
+SMTP_KEYS = {
+    "host": KeySpec("str", "The SMTP server's host name.", required=True),
+    "port": KeySpec("int", "Default 587 with `tls: starttls`, 465 with `implicit`, 25 with `none`."),
+    "tls": KeySpec("str", "starttls (default) | implicit | none (none only for localhost).",
+                   choices=("starttls", "implicit", "none")),
+    "username": KeySpec("str", "Login name, if the server asks for one."),
+    "password": KeySpec("secret", "Password: write ${VAR}, never the value; it is never printed."),
+    "from": KeySpec("str", "The From address (default: controller.contact when it is an e-mail address)."),
 }
 
 AUDIT_KEYS = {
