@@ -285,6 +285,28 @@ def open_request(inventory: "Inventory", identifiers: list["Identifier"], type: 
                         channel=channel, note=note, appeal_of=appeal_of, since=since, operator=operator, now=now)
 
 
+def confirm_task(inventory: "Inventory", task_id: int, *, now: datetime, operator: str,
+                 note: str | None = None) -> dict[str, Any]:
+    """Record that a person carried out manual task `task_id` (a processor dsarctl cannot reach): who and
+    when, as a `task.confirmed` event of the task's request. UsageError (exit 2) for an unknown task or
+    one already confirmed."""
+    from .audit_marker import open_audit
+
+    with open_audit(inventory) as audit:
+        return audit.confirm_task(task_id, operator=operator, at=now, note=note)
+
+
+def tasks(inventory: "Inventory", *, status: str | None = None, request: str | None = None) -> list[dict[str, Any]]:
+    """Manual tasks, oldest first: only `status` (open | done), or only those of request `request` (an id
+    the request book knows; UsageError otherwise)."""
+    from .audit_marker import open_audit
+    from .requests import RequestBook
+
+    with open_audit(inventory) as audit:
+        rid = RequestBook(audit, inventory).get(request)["id"] if request else None
+        return audit.tasks(status=status, request_id=rid)
+
+
 # --- helpers ----------------------------------------------------------------------------------------------
 
 

@@ -25,16 +25,12 @@ def list_(
     json_: JsonOpt = False,
 ) -> None:
     """Manual tasks, oldest first, with who confirmed each one and when."""
-    from ..audit_marker import open_audit
-    from ..requests import RequestBook
+    from ..workflows import tasks
 
     if status is not None and status not in ("open", "done"):
         raise UsageError(f"unknown task status '{status}' (one of: open, done)")
-    inventory = state(ctx).inventory()
-    with open_audit(inventory) as audit:
-        rid = RequestBook(audit, inventory).get(request)["id"] if request else None
-        tasks = audit.tasks(status=status, request_id=rid)
-    Output(json_).emit({"tasks": tasks}, _render_list)
+    found = tasks(state(ctx).inventory(), status=status, request=request)
+    Output(json_).emit({"tasks": found}, _render_list)
 
 
 @app.command("done")
@@ -47,12 +43,10 @@ def done(
     json_: JsonOpt = False,
 ) -> None:
     """Confirm a manual task was carried out; the log records who confirmed it and when."""
-    from ..audit_marker import open_audit
     from ..runs import now
+    from ..workflows import confirm_task
 
-    inventory = state(ctx).inventory()
-    with open_audit(inventory) as audit:
-        task = audit.confirm_task(id, operator=operator_name(operator), at=now(), note=note)
+    task = confirm_task(state(ctx).inventory(), id, now=now(), operator=operator_name(operator), note=note)
     Output(json_).emit(task, lambda console, t: console.print(
         f"task {t['id']} ({t['system']}, {t['request_id'] or 'no request'}) done: confirmed by "
         f"{t['confirmed_by']} at {t['confirmed_at']}", markup=False, highlight=False))

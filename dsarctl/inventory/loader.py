@@ -519,10 +519,11 @@ class _Loader:
             is_manual=cls.manual,
         )
         options = self._connector_options(raw, kp, cls.system_keys)
-        system.url = options.pop("url", None)
+        # `url` and `path` stay in the options too: a plugin that declares them reads them there
+        system.url = options.get("url")
         if system.url:
             self._remember_secret(system.url)
-        system.path = options.pop("path", None)
+        system.path = options.get("path")
         system.processor = options.pop("processor", None)
         system.instructions = options.pop("instructions", None)
         system.options = options
@@ -662,7 +663,7 @@ class _Loader:
             raise self.error(kp + ("identities",) if "identities" in raw else kp,
                              f"collection '{name}' needs 'identities:' (identity kind -> field)")
         options = self._connector_options(raw, kp, cls.collection_keys) if not implicit else {}
-        path = options.pop("path", None) or system.path
+        path = options.get("path") or system.path
         if cls.local_files and path is None:
             raise self.error(kp, f"'{name}' ({system.connector}) needs 'path:' — the file or folder to read")
         erase = self._erase(raw["erase"], kp + ("erase",)) if "erase" in raw else erase_default
