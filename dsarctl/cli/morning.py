@@ -156,7 +156,7 @@ def run(state: State, within: int, json_: bool) -> int:
 
 def render_overdue(console, data: dict) -> None:
     def line(text: str, style: str | None = None) -> None:
-        console.print(text, style=style, markup=False, highlight=False)
+        console.print(text, style=style, markup=False, highlight=False, soft_wrap=True)  # never wrapped: cron mail, grep
 
     quiet = True
     if data["untrusted"]:
