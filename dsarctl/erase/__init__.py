@@ -80,8 +80,9 @@ class EraseResult:
                     entry["until"] = c.until.isoformat() if c.until else None
                     entry["reason"] = c.rule.reason if c.rule else None
                 colls.append(entry)
+            until = {(c["system"], c["collection"]): c["until"] for c in colls if "until" in c}
             out.append({**{k: v for k, v in subject.to_dict().items() if k != "collections"},
-                        "collections": colls, "remaining": _remaining_of(self.remaining, mine)})
+                        "collections": colls, "remaining": _remaining_of(self.remaining, mine, until)})
         return out
 
     def audit_summary(self, key: bytes) -> dict[str, Any]:
@@ -96,13 +97,18 @@ class EraseResult:
         }
 
 
-def _remaining_of(remaining: list[dict[str, Any]], locations: set[str]) -> list[dict[str, Any]]:
-    """The entries of "what remains" about the records at `locations`, counted for those records only."""
+def _remaining_of(remaining: list[dict[str, Any]], locations: set[str],
+                  until: dict[tuple[str, str], str | None]) -> list[dict[str, Any]]:
+    """The entries of "what remains" about the records at `locations`, counted for those records only, a
+    retained one kept until the latest date of those records (`until`: per system and collection)."""
     out = []
     for entry in remaining:
         records = [r for r in entry.get("records") or () if r in locations]
         if records:
-            out.append({**entry, "count": len(records), "records": records})
+            mine = {**entry, "count": len(records), "records": records}
+            if "until" in entry and (entry["system"], entry["collection"]) in until:
+                mine["until"] = until[(entry["system"], entry["collection"])]
+            out.append(mine)
     return out
 
 
