@@ -226,3 +226,17 @@ def test_overdue_of_an_intact_log_has_no_untrusted_section(run):
 ])
 def test_plural(count, args, text):
     assert plural(count, *args) == text
+
+
+def test_counts_agree_with_their_nouns_in_output(run):
+    found = run("find", "carol@example.com", "--no-expand")
+    assert found.code == 1 and found.out.splitlines()[1].rstrip() == "Identifiers (1 search round)"
+    planned = run("erase", "erin@example.com", "--dry-run")
+    assert planned.code == 0 and planned.out.splitlines()[-1] == (
+        "Suppression — newsletter: 1 identifier kept as a keyed hash")
+    run("request", "new", "alice@example.com", "--type", "access", "--received", "2026-01-07")  # due 02-09
+    late = run("overdue", "--within", "1")
+    assert late.code == 1 and late.out.splitlines() == [
+        "Overdue (1):",
+        "  R-2026-0001  access        alice@example.com  due 2026-02-09, 1 day overdue (open, uk-gdpr)",
+    ]

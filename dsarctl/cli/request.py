@@ -130,7 +130,7 @@ def show(
             r["explain"] = book.explain(id, today)
         r.update(book.history(id))
         zone = book.inventory.controller.timezone
-    Output(json_).emit(r, lambda console, d: (_render_show(console, d), _render_history(console, d, zone)))
+    Output(json_).emit(r, lambda console, d: _render_show_and_history(console, d, zone))
 
 
 @app.command("verify")
@@ -262,6 +262,11 @@ def _render_show(console, d: dict) -> None:
         _line(console, "How the due date was computed:")
         for step in d["explain"]:
             _line(console, f"  {step}")
+
+
+def _render_show_and_history(console, d: dict, zone: str) -> None:
+    _render_show(console, d)
+    _render_history(console, d, zone)
 
 
 def _render_history(console, d: dict, zone: str) -> None:
