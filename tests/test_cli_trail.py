@@ -49,14 +49,14 @@ def db_events(demo_dir) -> list[dict]:
 
 LINES = [
     "2026-02-10 09:00 +00:00  request.new        R-2026-0001 alice@example.com  by ann  "
-    "opened (access, uk-gdpr), due 2026-03-02",
+    "opened (access, uk-gdpr), received 2026-01-31, due 2026-03-02",
     "2026-02-10 09:00 +00:00  run.export         R-2026-0001 alice@example.com  by ann  "
     "16 records from 7 systems exported",
     "2026-02-10 09:00 +00:00  task.added         R-2026-0001 alice@example.com  by ann  "
     "manual task 1 opened: analytics (Google Ireland Ltd (Google Analytics))",
     "2026-02-10 09:00 +00:00  run.find           -  by ann  nothing found",
     "2026-04-01 14:30 +01:00  request.new        R-2026-0002 bob@example.net  by ann  "
-    "opened (erasure, uk-gdpr), due 2026-05-01",
+    "opened (erasure, uk-gdpr), received 2026-04-01, due 2026-05-01",
     "2026-04-01 14:30 +01:00  erasure.recorded   R-2026-0002 bob@example.net  by ann  "
     "kept for a replay after a backup restore: 4 identifiers as keyed hashes",
     "2026-04-01 14:30 +01:00  suppression.added  R-2026-0002 bob@example.net  by ann  "

@@ -87,7 +87,7 @@ def _render_log(console, data: dict, zone: str, subjects: dict[str, str]) -> Non
     for e in events:
         rid = e["request_id"]
         about = f"{rid} {subjects[rid]}" if rid in subjects else (rid or "-")
-        line(f"{local_time(e['at'], zone)}  {e['kind']:<{width}}  {about}  by {e['operator']}  {describe(e)}".rstrip())
+        line(f"{local_time(e['at'], zone)}  {e['kind']:<{width}}  {about}  by {e['operator']}  {describe(e, zone)}".rstrip())
 
 
 def _render_verify(console, data: dict) -> None:

@@ -27,13 +27,18 @@ def local_time(at: str, timezone: str) -> str:
     return f"{value:%Y-%m-%d %H:%M} {offset[:3]}:{offset[3:]}"
 
 
-def describe(event: dict[str, Any]) -> str:
+def local_date(at: str, timezone: str) -> str:
+    """A stored UTC timestamp as the controller's local date (the legal one: a receipt date)."""
+    return local_time(at, timezone)[:10]
+
+
+def describe(event: dict[str, Any], timezone: str) -> str:
     """What an event did, with its counts: `3 deleted, 1 kept`, `paused: waiting for ID`."""
     kind, data = event["kind"], event["data"] if isinstance(event["data"], dict) else {}
     if kind.startswith("run."):
         return describe_run(kind[4:], data.get("summary") or {})
     if kind.startswith("request."):
-        return _request(kind[8:], data)
+        return _request(kind[8:], data, timezone)
     row = data.get("row") or {}
     if kind == "task.added":
         return f"manual task {row.get('key')} opened: {_system(data)}"
@@ -78,13 +83,15 @@ def _erase(summary: dict[str, Any]) -> str:
     return text
 
 
-def _request(step: str, data: dict[str, Any]) -> str:
+def _request(step: str, data: dict[str, Any], timezone: str) -> str:
     due = f"due {data['due_date']}" if data.get("due_date") else ""
     if step == "new":
         parts = [str(data.get(k)) for k in ("type", "regime") if data.get(k)]
         text = f"opened ({', '.join(parts)})" if parts else "opened"
         if data.get("appeal_of"):
             text += f", appeal of {data['appeal_of']}"
+        if data.get("received_at"):
+            text += f", received {local_date(data['received_at'], timezone)}"
         return f"{text}, {due}" if due else text
     if step == "verified":
         return "identity verified" + (f" ({data['method']})" if data.get("method") else "") + _then(due)

@@ -291,7 +291,7 @@ def _render_history(console, d: dict, zone: str) -> None:
         line(f"  task {t['id']}  {who}  {state}")
     line("Letters:" if d["letters"] else "Letters: none")
     for e in d["letters"]:
-        line(f"  {local_time(e['at'], zone)}  {e['kind']}  by {e['operator']}  {describe(e)}".rstrip())
+        line(f"  {local_time(e['at'], zone)}  {e['kind']}  by {e['operator']}  {describe(e, zone)}".rstrip())
 
 
 _NO_WRAP = ("id", "seq", "request", "kind", "received", "due", "status")
