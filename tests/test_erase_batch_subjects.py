@@ -138,3 +138,30 @@ def test_a_batch_matching_nobody_changes_nothing_and_suppresses_nothing(run, dem
 def test_suppress_unmatched_goes_with_batch(run):
     one_error_line(run("erase", "alice@example.com", "--suppress-unmatched", "--dry-run"),
                    "--suppress-unmatched goes with --batch FILE")
+
+
+def test_a_failed_source_is_said_per_subject_and_for_the_lines_matching_nobody(run, demo_dir):
+    (demo_dir / "demo" / "usage.jsonl").unlink()
+    (demo_dir / "batch.txt").write_text("alice@example.com\nzoe@nowhere.example\n")
+    planned = run("erase", "--batch", str(demo_dir / "batch.txt"), "--dry-run")
+    assert planned.code == 0, planned
+    lines = planned.out.splitlines()
+    start = lines.index("Matching nobody in the sources that could be searched (nothing to erase; "
+                        "no suppression entry):")
+    assert lines[start + 1:start + 4] == [
+        "  line 2: email:zoe@nowhere.example", "",
+        "FAILED — telemetry.telemetry: file not found: demo/usage.jsonl (what it holds of these subjects is not "
+        "known)"]
+    done = run("erase", "--batch", str(demo_dir / "batch.txt"), "--yes")
+    assert done.code == 3, done
+    assert "  telemetry.telemetry: FAILED — file not found: demo/usage.jsonl\n" in done.out
+    assert done.out.endswith(
+        "Matching nobody in the sources that could be searched (nothing erased; no suppression entry):\n"
+        "  line 2: email:zoe@nowhere.example\n"
+        "suppression list: 1 new keyed hash\n"
+        "What remains for the whole batch:\n"
+        "  telemetry.telemetry: failed — could not be searched: file not found: demo/usage.jsonl\n"
+        "  analytics: manual — manual task open: Google Ireland Ltd (Google Analytics)\n")
+    assert done.err.splitlines() == ["failed: telemetry.telemetry: file not found: demo/usage.jsonl",
+                                     "failed: telemetry.telemetry: could not be searched: file not found: "
+                                     "demo/usage.jsonl"]

@@ -9,8 +9,8 @@ from typing import Annotated, Optional
 import typer
 
 from ..errors import ExitStatus, RefusedError, UsageError
-from .common import IdOpt, JsonOpt, RequestOpt, YesOpt, state, subject_identifiers
 from ..wording import plural
+from .common import IdOpt, JsonOpt, RequestOpt, YesOpt, state, subject_identifiers
 from .output import Output
 
 
@@ -102,10 +102,11 @@ def _plan_confirmation(out: Output, yes: bool, json_: bool, lines: list[int] | N
     """The erase's `confirm`: show the plan (on stdout; with --json on stderr, and only to a person who is
     asked), then ask, unless --yes."""
     def confirm(plan) -> bool:
+        shown = _with_lines({"plan": plan.to_dict()}, lines)["plan"]
         if not json_:
-            render_plan(out.out, _with_lines({"plan": plan.to_dict()}, lines)["plan"])
+            render_plan(out.out, shown)
         elif not yes and sys.stdin.isatty():
-            render_plan(out.err, _with_lines({"plan": plan.to_dict()}, lines)["plan"])
+            render_plan(out.err, shown)
         return _confirm(out, yes, "Carry out this erasure?")
 
     return confirm
@@ -219,27 +220,34 @@ def _render_batch_plan(console, plan: dict) -> None:
         render_plan(console, {"identifiers": [], "collections": s["collections"], "tasks": [], "suppress": {}})
     if unmatched:
         line("")
-        line("Matching nobody (nothing to erase" + ("; a suppression entry all the same, --suppress-unmatched):"
-                                                   if plan.get("suppress_unmatched") else "; no suppression entry):"),
-             "bold")
+        line(_nobody(plan, "nothing to erase"), "bold")
         for s in unmatched:
             line(f"  {_who(s)}")
     failed = [c for c in plan["collections"] if c["status"] == "failed"]
     if failed:
         line("")
         for c in failed:
-                line(f"FAILED — {c['system']}.{c['collection']}: {c.get('error') or ''} "
-                     "(what it holds of these subjects is not known)", "red")
+            line(f"FAILED — {c['system']}.{c['collection']}: {c.get('error') or ''} "
+                 "(what it holds of these subjects is not known)", "red")
     if plan["tasks"] or plan["suppress"]:
         line("")
     _render_plan_extras(console, plan)
+
+
+def _nobody(plan: dict, done: str) -> str:
+    """The heading of a batch's lines that match nobody: what happened to them, and whether a source that
+    failed may hold them after all."""
+    suppressed = "a suppression entry all the same, --suppress-unmatched" if plan.get("suppress_unmatched") \
+        else "no suppression entry"
+    failed = any(c["status"] == "failed" for c in plan["collections"])
+    where = " in the sources that could be searched" if failed else ""
+    return f"Matching nobody{where} ({done}; {suppressed}):"
 
 
 def _who(subject: dict) -> str:
     """`line 3: alice@example.com` (with the line of the batch file when known)."""
     name = " ".join(subject["subject"])
     return f"line {subject['line']}: {name}" if "line" in subject else name
-
 
 
 def _describe(coll: dict) -> str:
@@ -328,10 +336,7 @@ def _render_batch_result(console, data: dict) -> None:
             line(f"  remains: {r['system']}.{r['collection']}: {plural(r['count'], 'record')} "
                  f"{r['status']}{until} — {r['reason']}")
     if unmatched:
-        plan = data["plan"]
-        line("Matching nobody (nothing erased" + ("; suppression entry kept, --suppress-unmatched):"
-                                                 if plan.get("suppress_unmatched") else "; no suppression entry):"),
-             "bold")
+        line(_nobody(data["plan"], "nothing erased"), "bold")
         for s in unmatched:
             line(f"  {_who(s)}")
     run = data.get("run") or {}
