@@ -436,8 +436,9 @@ class AuditLog:
 
     def untrusted_requests(self, statuses: Iterable[str]) -> list[dict]:
         """Requests with one of `statuses` whose stored status or due date is not what the latest event
-        that wrote the row recorded (edited outside dsarctl), or that no event wrote: `{id, subject, status,
-        due_date, logged_status, logged_due_date, problem}`, by id.
+        that wrote the row (a `request.*` event with `row.table` "requests") recorded: edited outside
+        dsarctl, or written by no event. Returns `{id, subject, status, due_date, logged_status,
+        logged_due_date, problem}` by id.
 
         What the morning `overdue` can afford: one indexed lookup per active request, comparing two values
         in SQL, no hashing (`verify()` checks every row in full). A due date moved past the horizon, or a
@@ -449,7 +450,8 @@ class AuditLog:
             "CASE WHEN json_valid(e.data) THEN json_extract(e.data, '$.status') END AS logged_status, "
             "CASE WHEN json_valid(e.data) THEN json_extract(e.data, '$.due_date') END AS logged_due_date "
             "FROM requests r LEFT JOIN events e ON e.seq = ("
-            "  SELECT max(seq) FROM events WHERE request_id = r.id AND kind LIKE 'request.%') "
+            "  SELECT max(seq) FROM events WHERE request_id = r.id AND kind LIKE 'request.%' "
+            "  AND json_valid(data) AND json_extract(data, '$.row.table') = 'requests') "
             f"WHERE r.status IN ({', '.join('?' for _ in wanted)}) "
             "AND (e.seq IS NULL OR logged_status IS NOT r.status OR logged_due_date IS NOT r.due_date) "
             "ORDER BY r.id", wanted)
