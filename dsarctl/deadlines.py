@@ -14,6 +14,8 @@ from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from .wording import plural
+
 if TYPE_CHECKING:
     import holidays
 
@@ -420,7 +422,7 @@ def _pause_days(t: Timeline, anchor: date, today: date) -> tuple[int, list[str]]
             lines.append(f"Pause {label}: not counted, before the clock started on {anchor.isoformat()}")
             continue
         spans.append((start, end))
-        lines.append(f"Pause {label}: {(end - start).days + 1} days, both days included")
+        lines.append(f"Pause {label}: {plural((end - start).days + 1, 'day')}, both days included")
     merged: list[tuple[date, date]] = []
     for start, end in sorted(spans):
         if merged and start <= merged[-1][1]:
@@ -545,7 +547,7 @@ def compute_deadline(t: Timeline, *, today: date) -> Deadline:
             paused, lines = _pause_days(t, anchor, today)
             steps.extend(lines)
         else:
-            steps.append(f"{len(t.pauses)} pause(s) ignored: {t.regime} does not stop the clock")
+            steps.append(f"{plural(len(t.pauses), 'pause')} ignored: {t.regime} does not stop the clock")
     due = nominal + timedelta(days=paused)
     if paused:
         steps.append(f"{nominal.isoformat()} + {paused} paused days = {_fmt(due)}")

@@ -145,6 +145,13 @@ class RequestBook:
         row = self._row(id)
         return list(self._deadline(row, today).steps)
 
+    def history(self, id: str) -> dict:
+        """What was done for the request: its find/export/erase `runs` (summary parsed), manual `tasks`, and
+        `letters` (its events whose kind starts with "letter"), each oldest first."""
+        rid = self._row(id)["id"]
+        return {"runs": self.audit.runs(rid), "tasks": self.audit.tasks(request_id=rid),
+                "letters": list(self.audit.events(rid, kind_prefix="letter"))}
+
     # --- lifecycle ----------------------------------------------------------------------------------------
 
     def new(self, subject: str, type: str, received_at: datetime, *,
@@ -350,7 +357,9 @@ class RequestBook:
     # --- what needs doing ---------------------------------------------------------------------------------
 
     def overdue(self, today: date, within: int = 7) -> dict:
-        """Active requests past due and due within `within` days, pending extension notices, open tasks.
+        """Active requests past due and due within `within` days, pending extension notices, open tasks,
+        and the active requests whose stored row cannot be trusted (`untrusted`, see
+        `AuditLog.untrusted_requests`): those are listed there only, with what the log recorded.
 
         Each list is most urgent first. Request entries carry `days_overdue` (negative: days left).
         `today` is the controller's local date.
@@ -363,12 +372,14 @@ class RequestBook:
         # A paused request's due date moves a day later for every day of the pause, so the date stored
         # when it was paused is a lower bound: only those stored within the horizon can be due within it,
         # and only for them is the deadline computed as of today.
+        untrusted = self.audit.untrusted_requests(ACTIVE)
+        suspect = {u["id"] for u in untrusted}
         entries = [self._public(r) for r in self.audit.query(
             "SELECT * FROM requests WHERE status IN ('open', 'verified') AND due_date <= ? "
-            "ORDER BY due_date, id", [horizon])]
+            "ORDER BY due_date, id", [horizon]) if r["id"] not in suspect]
         for r in self.audit.query("SELECT * FROM requests WHERE status = 'paused' AND due_date <= ?", [horizon]):
-            entry = self._public(r, today)
-            if entry["due_date"] <= horizon:
+            entry = self._public(r, today) if r["id"] not in suspect else None
+            if entry and entry["due_date"] <= horizon:
                 entries.append(entry)
         for entry in entries:
             entry["days_overdue"] = _days_overdue(entry["due_date"], today)
@@ -378,6 +389,8 @@ class RequestBook:
                 "SELECT * FROM requests WHERE status IN ('open', 'verified', 'paused') AND extended = 0 "
                 "AND extension_notice_due BETWEEN ? AND ? ORDER BY extension_notice_due, id",
                 [today.isoformat(), horizon]):
+            if r["id"] in suspect:
+                continue
             entry = self._public(r)
             entry["days_left"] = (date.fromisoformat(r["extension_notice_due"]) - today).days
             notices.append(entry)
@@ -392,6 +405,7 @@ class RequestBook:
             "due_soon": [e for e in entries if e["days_overdue"] <= 0],
             "extension_notices": notices,
             "open_tasks": tasks,
+            "untrusted": untrusted,
         }
 
     # --- internals ----------------------------------------------------------------------------------------

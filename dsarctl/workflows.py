@@ -177,9 +177,12 @@ def erase(inventory: "Inventory", identifiers: list["Identifier"], *, confirm: C
 def erase_batch(inventory: "Inventory", subjects: list[list["Identifier"]], *, confirm: Callable[["Plan"], bool],
                 now: datetime, operator: str, request_id: str | None = None, dry_run: bool = False,
                 progress: Progress | None = None, on_wait: Callable[[str], None] | None = None,
-                on_resumed: Callable[["RunResult"], None] | None = None, wait: float | None = None) -> EraseRun:
+                on_resumed: Callable[["RunResult"], None] | None = None, wait: float | None = None,
+                suppress_unmatched: bool = False) -> EraseRun:
     """Erase several subjects in one run (each file source rewritten once). A batch answers many requests:
-    the run is attached to one only when `request_id` names it, and recorded as a batch.
+    the run is attached to one only when `request_id` names it, and recorded as a batch. The plan and the
+    result say what each subject's part is (`subjects`); a subject found nowhere is listed as such and gets
+    no suppression entry unless `suppress_unmatched`.
 
     Steps: refuse a missing audit log; take the erase lock, waiting up to `wait` seconds
     ($DSARCTL_ERASE_WAIT, default 600; `on_wait(message)` is told once when the wait starts; EraseBusy after
@@ -189,11 +192,11 @@ def erase_batch(inventory: "Inventory", subjects: list[list["Identifier"]], *, c
     search again, attach and record the run, and release the lock."""
     return _erase(inventory, [list(s) for s in subjects], batch=True, confirm=confirm, now=now, operator=operator,
                   request_id=request_id, received=None, dry_run=dry_run, progress=progress, on_wait=on_wait,
-                  on_resumed=on_resumed, wait=wait)
+                  on_resumed=on_resumed, wait=wait, suppress_unmatched=suppress_unmatched)
 
 
 def _erase(inventory, subjects, *, batch: bool, confirm, now, operator, request_id, received, dry_run, progress,
-           on_wait, on_resumed, wait) -> EraseRun:
+           on_wait, on_resumed, wait, suppress_unmatched: bool = False) -> EraseRun:
     from . import erase as erasing
     from . import runs
     from .audit_marker import open_audit
@@ -205,7 +208,8 @@ def _erase(inventory, subjects, *, batch: bool, confirm, now, operator, request_
         for run in resumed:
             if on_resumed:
                 on_resumed(run)
-        plan = _searching(progress, lambda p: erasing.prepare(inventory, subjects, now=now, progress=p))
+        plan = _searching(progress, lambda p: erasing.prepare(inventory, subjects, now=now, progress=p, batch=batch,
+                                                              suppress_unmatched=suppress_unmatched))
         if request_id:
             runs.check_request(inventory, request_id, plan.identifiers)  # refused before asking
         if dry_run:

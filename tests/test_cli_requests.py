@@ -70,7 +70,8 @@ def test_explain_prints_each_step(run):
     lines = text.out.splitlines()
     assert lines[0] == "R-2026-0001"
     start = lines.index("How the due date was computed:")
-    assert lines[start + 1:] == [f"  {s}" for s in steps]
+    assert lines[start + 1:start + 1 + len(steps)] == [f"  {s}" for s in steps]
+    assert lines[start + 1 + len(steps):] == ["", "Runs: none", "Manual tasks: none", "Letters: none"]
 
 
 def test_extend_pause_resume_close_deny(run, monkeypatch):

@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from ..errors import ExitStatus
+from ..wording import plural
 from .common import JsonOpt, state
 from .output import Output, dumps
 
@@ -45,7 +46,8 @@ def check(
             where = f" ({f.where})" if f.where and f.level != "error" else ""
             console.print(f"{f.level}: {f.system}: {f.message}{where}", style=style or None, markup=False)
         verdict = "has errors" if errors else "is valid"
-        console.print(f"{inventory.path.name} {verdict}: {data['systems']} systems, {data['collections']} collections"
+        console.print(f"{inventory.path.name} {verdict}: {plural(data['systems'], 'system')}, "
+                      f"{plural(data['collections'], 'collection')}"
                       + (" (sources reached)" if connect and not errors else ""), markup=False)
 
     out.emit(data, render)

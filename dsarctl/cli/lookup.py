@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple, Optional
 
 from ..errors import ExitStatus
+from ..wording import plural
 from .morning import guarded, inventory_option
 
 if TYPE_CHECKING:
@@ -80,7 +81,7 @@ def render_find(console, data) -> None:
     from rich.table import Table
 
     console.print(f"Subject: {', '.join(data['subject'])}", style="bold", markup=False)
-    idents = Table(title=f"Identifiers ({data['rounds']} search rounds)", title_justify="left", show_edge=False)
+    idents = Table(title=f"Identifiers ({plural(data['rounds'], 'search round')})", title_justify="left", show_edge=False)
     for col in ("identifier", "how it was found"):
         idents.add_column(col, overflow="fold")
     for ident in data["identifiers"]:

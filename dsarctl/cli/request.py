@@ -122,13 +122,15 @@ def show(
                                           help="Show each step of the deadline computation.")] = False,
     json_: JsonOpt = False,
 ) -> None:
-    """One request; with --explain, how its due date was computed."""
+    """One request, with its runs, manual tasks and letters; with --explain, how its due date was computed."""
     with request_book(ctx) as book:
         _, today = clock(book)
         r = book.get(id, today=today)
         if explain:
             r["explain"] = book.explain(id, today)
-    Output(json_).emit(r, _render_show)
+        r.update(book.history(id))
+        zone = book.inventory.controller.timezone
+    Output(json_).emit(r, lambda console, d: _render_show_and_history(console, d, zone))
 
 
 @app.command("verify")
@@ -269,6 +271,36 @@ def _render_show(console, d: dict) -> None:
         _line(console, "How the due date was computed:")
         for step in d["explain"]:
             _line(console, f"  {step}")
+
+
+def _render_show_and_history(console, d: dict, zone: str) -> None:
+    _render_show(console, d)
+    _render_history(console, d, zone)
+
+
+def _render_history(console, d: dict, zone: str) -> None:
+    """The request's runs, tasks and letters, one line each (never wrapped)."""
+    from .events import describe, describe_run, local_time
+
+    def line(text: str) -> None:
+        console.print(text, markup=False, highlight=False, soft_wrap=True)
+
+    line("")
+    line("Runs:" if d["runs"] else "Runs: none")
+    for run in d["runs"]:
+        line(f"  {local_time(run['at'], zone)}  {run['kind']:<6}  by {run['operator']}  "
+             f"{describe_run(run['kind'], run['summary'])}")
+    line("Manual tasks:" if d["tasks"] else "Manual tasks: none")
+    for t in d["tasks"]:
+        who = f"{t['system']}" + (f" ({t['processor']})" if t["processor"] else "")
+        if t["status"] == "done":
+            state = f"done: confirmed by {t['confirmed_by']} at {local_time(t['confirmed_at'], zone)}"
+        else:
+            state = f"open since {local_time(t['created_at'], zone)}; confirm with: dsarctl task done {t['id']}"
+        line(f"  task {t['id']}  {who}  {state}")
+    line("Letters:" if d["letters"] else "Letters: none")
+    for e in d["letters"]:
+        line(f"  {local_time(e['at'], zone)}  {e['kind']}  by {e['operator']}  {describe(e, zone)}".rstrip())
 
 
 _NO_WRAP = ("id", "seq", "request", "kind", "received", "due", "status")
