@@ -257,12 +257,13 @@ def build_plan(inventory: Inventory, found: dict[tuple[str, str], list[Record]],
 
         raise RefusedError("cannot erase: " + "; ".join(impossible) + " — fix the erase rule; nothing was changed")
     tasks = []
-    if open_tasks and any(s.target() for c in collections for s in c.steps):
+    if open_tasks:
+        found = any(s.target() for c in collections for s in c.steps)
         for system in inventory.systems.values():
-            if system.is_manual:
+            if system.is_manual and (found or system.always_ask):  # nothing found: only processors always asked
                 idents = [str(i) for i in identifiers if not system.identity_kinds or i.kind in system.identity_kinds]
                 tasks.append({"system": system.name, "processor": system.processor,
-                              "instructions": system.instructions, "identifiers": idents})
+                              "instructions": system.instruction_for("erasure"), "identifiers": idents})
     suppress: dict[str, dict[Identifier, None]] = {}  # ordered, without duplicates (a batch has thousands)
     for coll in inventory.collections():
         if coll.suppress:
