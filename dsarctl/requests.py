@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from datetime import date, datetime, time, timedelta
 from typing import TYPE_CHECKING
 
 from .audit import AuditLog, utc_iso
-from .errors import UsageError
+from .errors import RefusedError, UsageError
 
 if TYPE_CHECKING:
     from .deadlines import Deadline, Timeline
@@ -27,6 +27,10 @@ if TYPE_CHECKING:
 
 # `deadlines` (and through it holidays and dateutil) is imported where a deadline is computed: listing
 # requests and `overdue` use the stored due dates.
+
+class DuplicateRequest(RefusedError):
+    """The subject already has an open request of this type, and opening another was not confirmed."""
+
 
 ACTIVE = ("open", "verified", "paused")
 FINAL = ("closed", "denied")
@@ -150,11 +154,18 @@ class RequestBook:
     def new(self, subject: str, type: str, received_at: datetime, *,
             identifiers: Iterable[Identifier] | None = None, regime: str | None = None,
             channel: str | None = None, note: str | None = None, appeal_of: str | None = None,
-            since: date | None = None, operator: str, now: datetime) -> dict:
+            since: date | None = None, allow_duplicate: bool = True,
+            confirm_duplicate: Callable[[dict], bool] | None = None, operator: str, now: datetime) -> dict:
         """Open a request received at `received_at`; returns it. Event `request.new`.
 
         An `appeal` names the refused request it appeals (`appeal_of`: denied, the same subject's) and
         takes its regime; `since` is how far back a us-ca access request reaches (deadlines.check_request).
+
+        A likely duplicate (an active request of the same type sharing an identifier; appeals excepted: a
+        second appeal of one refusal is refused anyway) is opened only with `allow_duplicate`, or when
+        `confirm_duplicate(the open request)` says yes (asked after every other check, outside any
+        transaction: a person answering slowly holds no lock); else DuplicateRequest (exit 2). The new
+        request's event names the request it duplicates.
 
         `subject` is parsed with the inventory's identity kinds unless `identifiers` are given (then the
         first is the subject). The stored `subject` is the bare value for e-mail and phone kinds
@@ -191,6 +202,14 @@ class RequestBook:
         _check_request(regime, type, _local_date(received_at, tz), since)
         if appealed:
             _check_appeal(appealed, idents, received_at, self.inventory.identities, self.audit)
+        duplicate_of = None
+        other = self.find_open(idents, type) if type != "appeal" else None
+        if other:
+            if not allow_duplicate and not (confirm_duplicate and confirm_duplicate(other)):
+                raise DuplicateRequest(
+                    f"{other['subject']} already has an open {type} request: {other['id']} (received "
+                    f"{other['received_at'][:10]}, due {other['due_date']}); to open another, add --allow-duplicate")
+            duplicate_of = other["id"]
         row = {
             "subject": shown, "identifiers": json.dumps(sorted({str(i) for i in idents})), "type": type,
             "status": "open", "regime": regime, "timezone": tz,
@@ -209,7 +228,7 @@ class RequestBook:
                 [(row["id"], i) for i in json.loads(row["identifiers"])])
             self._save(row, "request.new", {"type": type, "regime": regime, "channel": channel, "note": note,
                                             "received_at": row["received_at"], "appeal_of": row["appeal_of"],
-                                            "since": row["since"]}, operator, now)
+                                            "since": row["since"], "duplicate_of": duplicate_of}, operator, now)
         return self._public(row)
 
     def verify(self, id: str, method: str | None = None, *, operator: str, now: datetime) -> dict:

@@ -270,10 +270,16 @@ def _erase_lock(inventory, *, operator: str, now: datetime, wait: float | None,
 def open_request(inventory: "Inventory", identifiers: list["Identifier"], type: str, *, now: datetime,
                  operator: str, received: datetime | None = None, regime: str | None = None,
                  channel: str | None = None, note: str | None = None, appeal_of: str | None = None,
-                 since: date | None = None) -> dict[str, Any]:
+                 since: date | None = None, allow_duplicate: bool = False,
+                 confirm_duplicate: Callable[[dict], bool] | None = None) -> dict[str, Any]:
     """Open a request for the subject (the first identifier names it) received at `received` (default
     `now`), recorded as a `request.new` event; the one request step that may start the audit log. Every
-    later step is a method of the RequestBook that `requests.request_book(inventory)` opens."""
+    later step is a method of the RequestBook that `requests.request_book(inventory)` opens.
+
+    A likely duplicate (an active request of the same type sharing an identifier with this one; appeals
+    excepted, see `RequestBook.new`) is opened
+    only with `allow_duplicate`, or when `confirm_duplicate(open_request)` says yes; else
+    `requests.DuplicateRequest` (exit 2), naming the open request (see `RequestBook.new`)."""
     from .requests import request_book
 
     idents = list(identifiers)
@@ -283,7 +289,8 @@ def open_request(inventory: "Inventory", identifiers: list["Identifier"], type: 
         raise UsageError("a request needs at least one identifier of the subject")
     with request_book(inventory, create=True) as book:
         return book.new(str(idents[0]), type, received or now, identifiers=idents, regime=regime,
-                        channel=channel, note=note, appeal_of=appeal_of, since=since, operator=operator, now=now)
+                        channel=channel, note=note, appeal_of=appeal_of, since=since, operator=operator,
+                        now=now, allow_duplicate=allow_duplicate, confirm_duplicate=confirm_duplicate)
 
 
 # --- helpers ----------------------------------------------------------------------------------------------

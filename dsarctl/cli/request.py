@@ -76,11 +76,16 @@ def new(
         "--since", show_default=False,
         help="For a us-ca access request: the date (ISO) the subject asks the answer to reach back to, "
              "not before 2022-01-01 (Cal. Civ. Code §1798.130(a)(2)(B)).")] = None,
+    allow_duplicate: Annotated[bool, typer.Option(
+        "--allow-duplicate",
+        help="Open it even when the subject has an open request of the same type (without a terminal to "
+             "ask on, such a likely duplicate is refused otherwise).")] = False,
     ids: IdOpt = None,
     operator: OperatorOpt = None,
     json_: JsonOpt = False,
 ) -> None:
-    """Open a request; prints its id and due date."""
+    """Open a request; prints its id and due date. A likely duplicate (an open request of the same type
+    for one of the subject's identifiers) is asked about on a terminal, refused without one."""
     from ..requests import parse_date, parse_when
     from ..runs import now
     from ..workflows import open_request
@@ -92,10 +97,25 @@ def new(
     r = open_request(inventory, subject_identifiers(inventory, subject, ids), type_, received=received_at,
                      regime=regime, channel=channel, note=note, appeal_of=appeal_of,
                      since=parse_date(since, "--since") if since else None,
-                     operator=operator_name(operator), now=at)
+                     operator=operator_name(operator), now=at, allow_duplicate=allow_duplicate,
+                     confirm_duplicate=_ask_duplicate)
     Output(json_).emit(r, lambda console, d: _line(
         console, f"Opened {d['id']} ({d['type']}{' of ' + d['appeal_of'] if d.get('appeal_of') else ''}, "
                  f"{d['regime']}) for {d['subject']}: due {d['due_date']}" + _extras(d)))
+
+
+def _ask_duplicate(other: dict) -> bool:
+    """On a terminal, ask whether to open a request although `other` is open (no: exit 1, nothing opened);
+    without one, say no (the workflow refuses, exit 2)."""
+    import sys
+
+    if not sys.stdin.isatty():
+        return False
+    question = (f"{other['subject']} already has an open {other['type']} request: {other['id']} (received "
+                f"{other['received_at'][:10]}, due {other['due_date']}). Open another anyway?")
+    if not typer.confirm(question, default=False, err=True):
+        raise typer.Abort()
+    return True
 
 
 @app.command("list")
