@@ -42,10 +42,19 @@ REQUEST_TYPES: tuple[str, ...] = (
 _WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 
 
+# Why the clock stops (UK GDPR Art. 12A, from the Data (Use and Access) Act 2025): what `--explain` names.
+PAUSE_GROUNDS = {
+    "identity": "waiting for information needed to confirm the subject's identity",
+    "clarification": "waiting for information needed to clarify the request",
+    "fee": "waiting for a fee",
+}
+
+
 @dataclass(frozen=True)
 class Pause:
     start: datetime
     end: datetime | None = None  # None: still paused, counted up to `today`
+    ground: str | None = None  # a key of PAUSE_GROUNDS, when named
 
 
 @dataclass(frozen=True)
@@ -415,6 +424,8 @@ def _pause_days(t: Timeline, anchor: date, today: date) -> tuple[int, list[str]]
         label = f"{start.isoformat()} to {end.isoformat()}"
         if p.end is None:
             label += " (ongoing, up to today)"
+        if p.ground in PAUSE_GROUNDS:
+            label += f" ({PAUSE_GROUNDS[p.ground]}{'; UK GDPR Art. 12A' if t.regime == 'uk-gdpr' else ''})"
         start = max(start, anchor)
         if end < start:
             lines.append(f"Pause {label}: not counted, before the clock started on {anchor.isoformat()}")
@@ -500,6 +511,9 @@ def compute_deadline(t: Timeline, *, today: date) -> Deadline:
             anchor, why = day, label
     if why == "receipt":
         steps.append(f"Clock starts on {_fmt(anchor)} (receipt)")
+        if t.regime == "uk-gdpr" and t.verified_at is None and t.request_type != "appeal":
+            steps.append("Identity not confirmed yet: where information is needed to confirm it, the month "
+                         "starts again on the day identity is confirmed (UK GDPR Art. 12A; dsarctl request verify)")
     else:
         steps.append(f"Clock restarts on {_fmt(anchor)} ({why}; UK GDPR Art. 12(3), the period starts again)")
 

@@ -231,22 +231,40 @@ class RequestBook:
                                             "since": row["since"], "duplicate_of": duplicate_of}, operator, now)
         return self._public(row)
 
-    def verify(self, id: str, method: str | None = None, *, operator: str, now: datetime) -> dict:
-        """Record that the subject's identity was verified (under uk-gdpr this restarts the clock)."""
+    def verify(self, id: str, method: str | None = None, *, evidence: dict | None = None, operator: str,
+               now: datetime) -> dict:
+        """Record that the subject's identity was verified (under uk-gdpr this restarts the clock);
+        `evidence`: the data points checked (verification.py: keyed hashes, never the values)."""
         with self.audit.transaction():
-            row = self._active(id, "verify")
-            if row["verified_at"]:
-                raise UsageError(f"request {row['id']} was already verified at {row['verified_at']}")
+            row = self._verifiable(id)
             row.update(verified_at=utc_iso(now), verify_method=method)
             if row["status"] == "open":
                 row["status"] = "verified"
             self._schedule(row, now)
-            self._save(row, "request.verified", {"method": method}, operator, now)
+            self._save(row, "request.verified", {"method": method, **(evidence or {})}, operator, now)
         return self._public(row)
 
-    def pause(self, id: str, reason: str, *, operator: str, now: datetime) -> dict:
-        """Stop the clock while waiting for the subject; refused where the regime never stops it."""
+    def check_verifiable(self, id: str) -> dict:
+        """The request, if it can still be verified (active, not verified yet); UsageError otherwise."""
+        return self._public(self._verifiable(id))
+
+    def verification_failed(self, id: str, evidence: dict, *, operator: str, now: datetime) -> dict:
+        """Record a verification that did not succeed (event `request.verification_failed`); the request
+        stays as it was."""
+        with self.audit.transaction():
+            row = self._verifiable(id)
+            self.audit.append("request.verification_failed", evidence, request_id=row["id"], operator=operator,
+                              at=now)
+        return self._public(row)
+
+    def pause(self, id: str, reason: str, *, operator: str, now: datetime, ground: str | None = None) -> dict:
+        """Stop the clock while waiting for the subject; refused where the regime never stops it. `ground`
+        names why (deadlines.PAUSE_GROUNDS: identity, clarification, fee; UK GDPR Art. 12A)."""
         reason = _required(reason, "pause")
+        from .deadlines import PAUSE_GROUNDS
+
+        if ground is not None and ground not in PAUSE_GROUNDS:
+            raise UsageError(f"--ground: unknown ground '{ground}' (one of: {', '.join(PAUSE_GROUNDS)})")
         with self.audit.transaction():
             row = self._active(id, "pause")
             if row["status"] == "paused":
@@ -256,10 +274,10 @@ class RequestBook:
                 raise UsageError(f"request {row['id']}: {row['regime']} does not stop the clock while "
                                  f"waiting for the subject; it stays due on {row['due_date']}")
             pauses = json.loads(row["pauses"])
-            pauses.append([utc_iso(now), None])
+            pauses.append([utc_iso(now), None] + ([ground] if ground else []))
             row.update(status="paused", pauses=json.dumps(pauses))
             self._schedule(row, now)
-            self._save(row, "request.paused", {"reason": reason}, operator, now)
+            self._save(row, "request.paused", {"reason": reason, "ground": ground}, operator, now)
         return self._public(row)
 
     def resume(self, id: str, *, operator: str, now: datetime, note: str | None = None) -> dict:
@@ -397,6 +415,12 @@ class RequestBook:
             raise UsageError(f"unknown request id '{id}' (see: dsarctl request list)")
         return rows[0]
 
+    def _verifiable(self, id: str) -> dict:
+        row = self._active(id, "verify")
+        if row["verified_at"]:
+            raise UsageError(f"request {row['id']} was already verified at {row['verified_at']}")
+        return row
+
     def _active(self, id: str, action: str) -> dict:
         row = self._row(id)
         if row["status"] in FINAL:
@@ -449,8 +473,9 @@ class RequestBook:
             calendar=row["calendar"],
             request_type=row["type"],
             verified_at=datetime.fromisoformat(row["verified_at"]) if row["verified_at"] else None,
-            pauses=tuple(Pause(datetime.fromisoformat(s), datetime.fromisoformat(e) if e else None)
-                         for s, e in json.loads(row["pauses"])),
+            pauses=tuple(Pause(datetime.fromisoformat(s), datetime.fromisoformat(e) if e else None,
+                               ground[0] if ground else None)
+                         for s, e, *ground in json.loads(row["pauses"])),
             extended=bool(row["extended"]),
             custom=custom,
         )
@@ -496,7 +521,8 @@ class RequestBook:
             "confirm_receipt_due": row["confirm_receipt_due"],
             "verified_at": row["verified_at"],
             "verify_method": row["verify_method"],
-            "pauses": [{"start": s, "end": e} for s, e in json.loads(row["pauses"])],
+            "pauses": [{"start": s, "end": e, **({"ground": g[0]} if g else {})}
+                       for s, e, *g in json.loads(row["pauses"])],
             "channel": row["channel"],
             "note": row["note"],
             "extension_reason": row["extension_reason"],

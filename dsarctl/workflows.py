@@ -293,6 +293,65 @@ def open_request(inventory: "Inventory", identifiers: list["Identifier"], type: 
                         now=now, allow_duplicate=allow_duplicate, confirm_duplicate=confirm_duplicate)
 
 
+@dataclass
+class Verification:
+    """A `request verify --match` as recorded: each data point checked, the verdict, and the request."""
+
+    request: dict[str, Any]
+    checks: list[Any]  # verification.Check
+    verified: bool
+    why: str
+    minimum: int
+    failures: list[tuple[str, str, str]]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"request": self.request, "verified": self.verified, "why": self.why, "minimum": self.minimum,
+                "checks": [c.to_dict() for c in self.checks],
+                "failures": [{"system": s, "collection": c, "error": e} for s, c, e in self.failures]}
+
+
+def verify_identity(inventory: "Inventory", request_id: str, points: list[tuple[str, str]], *, now: datetime,
+                    operator: str, minimum: int = 1, method: str | None = None,
+                    progress: Progress | None = None) -> Verification:
+    """Check data points the requester gave (KEY, VALUE) against the records found for the request's
+    subject (verification.py), record the search as a find run under the request, and either mark the
+    request verified (event `request.verified` with the checks) or record the attempt (event
+    `request.verification_failed`). Only keyed hashes of the values are kept. Refused (exit 2, nothing
+    recorded) for an unknown, closed or already verified request and an ambiguous subject."""
+    from . import runs
+    from .identity import parse_identifier
+    from .keys import load_or_create_key
+    from .requests import request_book
+    from .search import find_subject
+    from .verification import check_points, decide
+
+    if not points:
+        from .errors import UsageError
+
+        raise UsageError("give at least one --match KEY=VALUE (or verify without --match, with --method)")
+    with request_book(inventory) as book:
+        request = book.check_verifiable(request_id)
+    idents = [parse_identifier(i, inventory.identities) for i in request["identifiers"]]
+    result = _searching(progress, lambda p: find_subject(inventory, idents, progress=p))
+    for kind, values in result.ambiguous.items():
+        raise RefusedError(f"ambiguous: the search for the subject of {request['id']} reached {len(values)} values of "
+                           f"unique identity '{kind}' ({', '.join(values)}); data points cannot be checked against "
+                           "two people's records: verify by other means (--method TEXT, without --match)")
+    subject = parse_identifier(request["subject"], inventory.identities)
+    checks = check_points(inventory, result, points, subject, load_or_create_key(Path(inventory.audit_path).parent))
+    verified, why = decide(checks, minimum)
+    runs.record_run(inventory, "find", result, request_id=request["id"], now=now, operator=operator)
+    evidence = {"checks": [c.to_dict() for c in checks], "minimum": minimum, "why": why}
+    with request_book(inventory) as book:
+        if verified:
+            matched = ", ".join(c.key for c in checks if c.counts)
+            request = book.verify(request["id"], f"data points matched: {matched}" + (f"; {method}" if method else ""),
+                                  evidence=evidence, operator=operator, now=now)
+        else:
+            request = book.verification_failed(request["id"], evidence, operator=operator, now=now)
+    return Verification(request, checks, verified, why, minimum, result.failures)
+
+
 # --- helpers ----------------------------------------------------------------------------------------------
 
 

@@ -155,23 +155,52 @@ def show(
 def verify(
     ctx: typer.Context,
     id: IdArg,
+    match: Annotated[Optional[list[str]], typer.Option(
+        "--match", show_default=False,
+        help="A data point the requester gave, KEY=VALUE (repeatable): an identity kind (phone=…, "
+             "order_id=…), postcode=…, or a record field (FIELD, COLLECTION.FIELD). Compared with the records "
+             "found for the subject; only keyed hashes of the values are kept.")] = None,
+    minimum: Annotated[int, typer.Option(
+        "--min", help="With --match: how many data points must match, not counting e-mail addresses and the "
+                      "request's own identifiers (any mismatch fails).")] = 1,
     method: Annotated[Optional[str], typer.Option(
         "--method", show_default=False,
-        help="How the identity was checked (e.g. 'reply from account email').")] = None,
+        help="How the identity was checked (e.g. 'reply from account email'); without --match, "
+             "the identity was verified by these other means.")] = None,
     operator: OperatorOpt = None,
     json_: JsonOpt = False,
 ) -> None:
-    """Record that the subject's identity is verified (under uk-gdpr the clock restarts today)."""
-    _change(ctx, json_, "verified",
-            lambda book, at, who: book.verify(id, method, operator=who, now=at), operator)
+    """Record that the subject's identity is verified, or check it with --match against the records held
+    (exit 1 when they do not verify it). Under uk-gdpr the clock starts again on the day it is verified."""
+    if not match:
+        _change(ctx, json_, "verified",
+                lambda book, at, who: book.verify(id, method, operator=who, now=at), operator)
+        return
+    from ..runs import now
+    from ..verification import parse_points
+    from ..workflows import verify_identity
+
+    out = Output(json_)
+    points = parse_points(match)
+    result = verify_identity(state(ctx).inventory(), id, points, now=now(), operator=operator_name(operator),
+                             minimum=minimum, method=method, progress=None if json_ else out.progress())
+    out.emit(result.to_dict(), _render_verification)
+    for system, collection, error in result.failures:
+        out.message(f"failed: {system}.{collection}: {error} (not compared)", style="red")
+    if not result.verified:
+        raise typer.Exit(1)
 
 
 @app.command("pause")
-def pause(ctx: typer.Context, id: IdArg, reason: ReasonOpt, operator: OperatorOpt = None,
-          json_: JsonOpt = False) -> None:
+def pause(ctx: typer.Context, id: IdArg, reason: ReasonOpt,
+          ground: Annotated[Optional[str], typer.Option(
+              "--ground", show_default=False,
+              help="Why the clock stops (UK GDPR Art. 12A): identity, clarification or fee; "
+                   "named in --explain.")] = None,
+          operator: OperatorOpt = None, json_: JsonOpt = False) -> None:
     """Stop the clock while waiting for the subject (ID, clarification), where the regime allows it."""
     _change(ctx, json_, "paused",
-            lambda book, at, who: book.pause(id, reason, operator=who, now=at), operator)
+            lambda book, at, who: book.pause(id, reason, operator=who, now=at, ground=ground), operator)
 
 
 @app.command("resume")
@@ -234,6 +263,21 @@ def _change(ctx, json_: bool, verb: str, action, operator: Optional[str]) -> Non
 # --- rendering ------------------------------------------------------------------------------------------
 
 
+_OUTCOMES = {"matched": "matched", "mismatched": "DID NOT MATCH", "absent": "not in the records found"}
+
+
+def _render_verification(console, d: dict) -> None:
+    r = d["request"]
+    for c in d["checks"]:
+        where = f" ({', '.join(c['where'])})" if c["where"] else ""
+        note = "" if c["counts"] or c["outcome"] != "matched" else " (does not count: known from the request itself)"
+        _line(console, f"  {c['key']}: {_OUTCOMES[c['outcome']]}{where}{note}")
+    if d["verified"]:
+        _line(console, f"{r['id']} verified ({d['why']}): {r['status']}, due {r['due_date']}" + _extras(r))
+    else:
+        _line(console, f"{r['id']} NOT verified: {d['why']}; the request stays {r['status']}, due {r['due_date']}")
+
+
 def _line(console, text: str) -> None:
     console.print(text, markup=False, highlight=False)
 
@@ -271,7 +315,8 @@ def _render_show(console, d: dict) -> None:
         if key == "identifiers":
             value = ", ".join(value)
         elif key == "pauses":
-            value = "; ".join(f"{p['start']} to {p['end'] or '(ongoing)'}" for p in value)
+            value = "; ".join(f"{p['start']} to {p['end'] or '(ongoing)'}"
+                              + (f" ({p['ground']})" if p.get("ground") else "") for p in value)
         elif key == "extended":
             value = "yes"
         _line(console, f"  {label + ':':<21} {value}")
