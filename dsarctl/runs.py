@@ -74,7 +74,7 @@ def check_request(inventory, request_id: str, identifiers: list) -> None:
 
 
 def record_run(inventory, kind: str, result, *, now: datetime, operator: str, request_id: str | None = None,
-               extra: dict[str, Any] | None = None, attach: bool = True):
+               extra: dict[str, Any] | None = None, attach: bool = True, tasks: bool = True):
     """Record a run in the audit log, at `now`, by `operator`; returns the request it was attached to, or None.
 
     `result` is a `dsarctl.search.FindResult` (find, export) or an erase result (with `.plan`). The run
@@ -103,7 +103,7 @@ def record_run(inventory, kind: str, result, *, now: datetime, operator: str, re
                     operator=operator, now=at)
             rid = request["id"] if request else None
             log.record_run(kind, rid, summary, operator=operator, at=at)
-            if rid is not None:
+            if rid is not None and tasks:  # not for the search a verification compares with
                 _open_manual_tasks(log, result, rid, request.get("type", "access"), operator, at)
     if request is None:
         return None

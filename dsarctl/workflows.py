@@ -340,7 +340,7 @@ def verify_identity(inventory: "Inventory", request_id: str, points: list[tuple[
     subject = parse_identifier(request["subject"], inventory.identities)
     checks = check_points(inventory, result, points, subject, load_or_create_key(Path(inventory.audit_path).parent))
     verified, why = decide(checks, minimum)
-    runs.record_run(inventory, "find", result, request_id=request["id"], now=now, operator=operator)
+    runs.record_run(inventory, "find", result, request_id=request["id"], now=now, operator=operator, tasks=False)
     evidence = {"checks": [c.to_dict() for c in checks], "minimum": minimum, "why": why}
     with request_book(inventory) as book:
         if verified:
