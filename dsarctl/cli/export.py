@@ -51,8 +51,8 @@ def export(
         raise typer.Exit(ExitStatus.SOURCE_FAILED if run.failures else ExitStatus.NO)
     data = run.to_dict()
     out.emit(data, render_export)
-    for line in package_warnings(data):
-        out.warn(line)
+    for line in package_warnings(data):  # one line each, however narrow the terminal
+        out.err.print(f"warning: {line}", style="yellow", markup=False, highlight=False, soft_wrap=True)
     for system, collection, error in run.failures:
         out.message(f"failed: {system}.{collection}: {error}", style="red")
     if run.failures:

@@ -303,7 +303,7 @@ def plan_from_find(inventory: Inventory, results: list, *, key: bytes, erased_on
         return frozenset(out)
 
     return build_plan(inventory, found, failed, list(identifiers), key=key, erased_on=erased_on,
-                      open_tasks=any(r.total for r in results), kept=shared_rows(inventory, results, seen),
+                      open_tasks=True, kept=shared_rows(inventory, results, seen),
                       subjects=subjects)
 
 
