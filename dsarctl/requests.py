@@ -231,13 +231,20 @@ class RequestBook:
                                             "since": row["since"], "duplicate_of": duplicate_of}, operator, now)
         return self._public(row)
 
-    def verify(self, id: str, method: str | None = None, *, evidence: dict | None = None, operator: str,
-               now: datetime) -> dict:
-        """Record that the subject's identity was verified (under uk-gdpr this restarts the clock);
-        `evidence`: the data points checked (verification.py: keyed hashes, never the values)."""
+    def verify(self, id: str, method: str | None = None, *, evidence: dict | None = None,
+               received: datetime | None = None, operator: str, now: datetime) -> dict:
+        """Record that the subject's identity was verified (under uk-gdpr the clock starts again on the day
+        the information confirming it arrived: `received`, default `now`); `evidence`: the data points
+        checked (verification.py: keyed hashes, never the values)."""
         with self.audit.transaction():
             row = self._verifiable(id)
-            row.update(verified_at=utc_iso(now), verify_method=method)
+            when = received or now
+            if when > now:
+                raise UsageError(f"--received: {when.isoformat()} is in the future")
+            if when < datetime.fromisoformat(row["received_at"]):
+                raise UsageError(f"--received: {when.isoformat()} is before the request arrived "
+                                 f"({row['received_at']})")
+            row.update(verified_at=utc_iso(when), verify_method=method)
             if row["status"] == "open":
                 row["status"] = "verified"
             self._schedule(row, now)

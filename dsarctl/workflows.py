@@ -312,7 +312,7 @@ class Verification:
 
 def verify_identity(inventory: "Inventory", request_id: str, points: list[tuple[str, str]], *, now: datetime,
                     operator: str, minimum: int = 1, method: str | None = None,
-                    progress: Progress | None = None) -> Verification:
+                    received: datetime | None = None, progress: Progress | None = None) -> Verification:
     """Check data points the requester gave (KEY, VALUE) against the records found for the request's
     subject (verification.py), record the search as a find run under the request, and either mark the
     request verified (event `request.verified` with the checks) or record the attempt (event
@@ -346,7 +346,7 @@ def verify_identity(inventory: "Inventory", request_id: str, points: list[tuple[
         if verified:
             matched = ", ".join(c.key for c in checks if c.counts)
             request = book.verify(request["id"], f"data points matched: {matched}" + (f"; {method}" if method else ""),
-                                  evidence=evidence, operator=operator, now=now)
+                                  evidence=evidence, received=received, operator=operator, now=now)
         else:
             request = book.verification_failed(request["id"], evidence, operator=operator, now=now)
     return Verification(request, checks, verified, why, minimum, result.failures)

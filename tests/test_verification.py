@@ -263,3 +263,22 @@ def test_verify_without_match_keeps_working(run):
     assert (r["status"], r["verify_method"], r["due_date"]) == ("verified", "passport seen at the counter",
                                                                  "2026-03-10")
     assert json.dumps(events(run, rid)[-1]["data"]).count("checks") == 0
+
+
+def test_the_uk_clock_starts_when_the_confirming_information_arrived(run):
+    rid = alice(run)
+    # the postcode came in on 5 February; the operator checks it on the 10th: the month runs from the 5th
+    result = run("request", "verify", rid, "--match", "postcode=BS1 1AA", "--received", "2026-02-05", "--json")
+    assert result.code == 0, result
+    r = result.json()["request"]
+    assert (r["verified_at"], r["due_date"]) == ("2026-02-05T00:00:00+00:00", "2026-03-05")
+
+
+def test_verify_received_must_lie_between_receipt_and_now(run):
+    rid = alice(run)
+    one_error_line(run("request", "verify", rid, "--received", "2026-02-01"),
+                   "--received: 2026-02-01T00:00:00+00:00 is before the request arrived (2026-02-02T00:00:00+00:00)")
+    one_error_line(run("request", "verify", rid, "--received", "2026-02-11"),
+                   "--received: 2026-02-11T00:00:00+00:00 is in the future")
+    r = run("request", "verify", rid, "--method", "utility bill", "--received", "2026-02-04", "--json").json()
+    assert (r["verified_at"], r["due_date"]) == ("2026-02-04T00:00:00+00:00", "2026-03-04")

@@ -167,14 +167,21 @@ def verify(
         "--method", show_default=False,
         help="How the identity was checked (e.g. 'reply from account email'); without --match, "
              "the identity was verified by these other means.")] = None,
+    received: Annotated[Optional[str], typer.Option(
+        "--received", show_default=False,
+        help="When the information that confirms the identity arrived (ISO date or datetime; default now): "
+             "under uk-gdpr the clock starts again that day.")] = None,
     operator: OperatorOpt = None,
     json_: JsonOpt = False,
 ) -> None:
     """Record that the subject's identity is verified, or check it with --match against the records held
     (exit 1 when they do not verify it). Under uk-gdpr the clock starts again on the day it is verified."""
+    from ..requests import parse_when
+
+    when = parse_when(received, state(ctx).settings().controller.timezone) if received else None
     if not match:
         _change(ctx, json_, "verified",
-                lambda book, at, who: book.verify(id, method, operator=who, now=at), operator)
+                lambda book, at, who: book.verify(id, method, received=when, operator=who, now=at), operator)
         return
     from ..runs import now
     from ..verification import parse_points
@@ -183,7 +190,8 @@ def verify(
     out = Output(json_)
     points = parse_points(match)
     result = verify_identity(state(ctx).inventory(), id, points, now=now(), operator=operator_name(operator),
-                             minimum=minimum, method=method, progress=None if json_ else out.progress())
+                             minimum=minimum, method=method, received=when,
+                             progress=None if json_ else out.progress())
     out.emit(result.to_dict(), _render_verification)
     for system, collection, error in result.failures:
         out.message(f"failed: {system}.{collection}: {error} (not compared)", style="red")
