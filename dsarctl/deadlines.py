@@ -412,8 +412,9 @@ def _work_calendar(regime: str, rule: _Rule, controller: str | None) -> _WorkCal
     return _WorkCalendar(code)
 
 
-def _pause_days(t: Timeline, anchor: date, today: date) -> tuple[int, list[str]]:
-    """Paused days, both ends included, overlapping pauses merged, days before the anchor dropped."""
+def _pause_days(t: Timeline, anchor: date, today: date, restart: bool = False) -> tuple[int, list[str]]:
+    """Paused days, both ends included, overlapping pauses merged, days before the anchor dropped (and the
+    anchor itself when the clock restarted that day: the restart already gives the subject's answer)."""
     spans: list[tuple[date, date]] = []
     lines: list[str] = []
     for p in t.pauses:
@@ -426,9 +427,10 @@ def _pause_days(t: Timeline, anchor: date, today: date) -> tuple[int, list[str]]
             label += " (ongoing, up to today)"
         if p.ground in PAUSE_GROUNDS:
             label += f" ({PAUSE_GROUNDS[p.ground]}{'; UK GDPR Art. 12A' if t.regime == 'uk-gdpr' else ''})"
-        start = max(start, anchor)
+        start = max(start, anchor + timedelta(days=1) if restart else anchor)
         if end < start:
-            lines.append(f"Pause {label}: not counted, before the clock started on {anchor.isoformat()}")
+            lines.append(f"Pause {label}: not counted, " + (f"the clock started again on {anchor.isoformat()}"
+                         if restart else f"before the clock started on {anchor.isoformat()}"))
             continue
         spans.append((start, end))
         lines.append(f"Pause {label}: {(end - start).days + 1} days, both days included")
@@ -556,7 +558,7 @@ def compute_deadline(t: Timeline, *, today: date) -> Deadline:
     paused = 0
     if t.pauses:
         if rule.pause:
-            paused, lines = _pause_days(t, anchor, today)
+            paused, lines = _pause_days(t, anchor, today, restart=why != "receipt")
             steps.extend(lines)
         else:
             steps.append(f"{len(t.pauses)} pause(s) ignored: {t.regime} does not stop the clock")

@@ -235,7 +235,8 @@ class RequestBook:
                received: datetime | None = None, operator: str, now: datetime) -> dict:
         """Record that the subject's identity was verified (under uk-gdpr the clock starts again on the day
         the information confirming it arrived: `received`, default `now`); `evidence`: the data points
-        checked (verification.py: keyed hashes, never the values)."""
+        checked (verification.py: keyed hashes, never the values). A request paused on the `identity`
+        ground is resumed: the information it waited for has come."""
         with self.audit.transaction():
             row = self._verifiable(id)
             when = received or now
@@ -245,10 +246,16 @@ class RequestBook:
                 raise UsageError(f"--received: {when.isoformat()} is before the request arrived "
                                  f"({row['received_at']})")
             row.update(verified_at=utc_iso(when), verify_method=method)
-            if row["status"] == "open":
+            resumed = None
+            pauses = json.loads(row["pauses"])
+            if row["status"] == "paused" and pauses[-1][2:] == ["identity"]:
+                self._end_pause(row, now)  # it waited for this very information
+                resumed = True
+            if row["status"] == "open" or resumed:
                 row["status"] = "verified"
             self._schedule(row, now)
-            self._save(row, "request.verified", {"method": method, **(evidence or {})}, operator, now)
+            self._save(row, "request.verified", {"method": method, "resumed": resumed, **(evidence or {})},
+                       operator, now)
         return self._public(row)
 
     def check_verifiable(self, id: str) -> dict:

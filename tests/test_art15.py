@@ -253,10 +253,15 @@ def test_no_task_when_nothing_was_found_unless_always_ask(small, tmp_path):
     assert small("export", "nobody@example.com", "-o", str(tmp_path / "n.zip")).code == 1
     assert small("erase", "nobody@example.com", "--yes").code == 0
     assert _tasks(small) == []
+    found = small("find", "nobody@example.com", "--json")
+    assert [s["task"]["needed"] for s in found.json()["systems"] if s["system"] == "mailer"] == [False]
+    assert "Manual task" not in small("find", "nobody@example.com").out
+    assert "Manual task — mailer: Acme Mail Ltd" in small("find", "ann@example.com").out
     path = tmp_path / "inventory.yaml"
     path.write_text(path.read_text().replace("    processor: Acme Mail Ltd\n",
                                              "    processor: Acme Mail Ltd\n    always_ask: true\n"))
     assert small("export", "nobody@example.com", "-o", str(tmp_path / "n.zip")).code == 1
     assert small("erase", "nobody@example.com", "--yes").code == 0
+    assert "Manual task — mailer: Acme Mail Ltd" in small("find", "nobody@example.com").out
     assert _tasks(small) == [("R-2026-0001", "mailer", "Ask Acme for a copy of the subscriber record."),
                              ("R-2026-0002", "mailer", "Open a ticket with Acme.")]

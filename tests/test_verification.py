@@ -282,3 +282,24 @@ def test_verify_received_must_lie_between_receipt_and_now(run):
                    "--received: 2026-02-11T00:00:00+00:00 is in the future")
     r = run("request", "verify", rid, "--method", "utility bill", "--received", "2026-02-04", "--json").json()
     assert (r["verified_at"], r["due_date"]) == ("2026-02-04T00:00:00+00:00", "2026-03-04")
+
+
+def test_verifying_ends_a_pause_for_identity_but_not_one_for_clarification(run, monkeypatch):
+    rid = alice(run)
+    at(monkeypatch, "2026-02-04T09:00:00Z")
+    run("request", "pause", rid, "--reason", "asked for the postcode on the account", "--ground", "identity")
+    at(monkeypatch, "2026-02-09T09:00:00Z")
+    result = run("request", "verify", rid, "--match", "postcode=BS1 1AA", "--json")
+    assert result.code == 0, result
+    r = result.json()["request"]
+    assert (r["status"], r["pauses"], r["due_date"]) == (
+        "verified", [{"start": "2026-02-04T09:00:00+00:00", "end": "2026-02-09T09:00:00+00:00", "ground": "identity"}],
+        "2026-03-09")  # the month runs from the verification; the pause before it does not count
+    assert events(run, rid)[-1]["data"]["resumed"] is True
+    assert ("Pause 2026-02-04 to 2026-02-09 (waiting for information needed to confirm the subject's identity; "
+            "UK GDPR Art. 12A): not counted, the clock started again on 2026-02-09"
+            ) in run("request", "show", rid, "--explain", "--json").json()["explain"]
+    bob = run("request", "new", "bob@example.net", "--type", "access", "--received", "2026-02-02", "--json").json()["id"]
+    run("request", "pause", bob, "--reason", "which account?", "--ground", "clarification")
+    r = run("request", "verify", bob, "--method", "reply from the account address", "--json").json()
+    assert (r["status"], r["pauses"][0]["end"]) == ("paused", None)
