@@ -41,6 +41,7 @@ POSTCODE_KEYS = ("postcode", "post_code", "postal_code", "postalcode", "zip", "z
 _PHONE_NAMES = re.compile(r"phone|mobile|(^|[._ -])tel($|[._ -])", re.I)
 _EMAIL_NAMES = re.compile(r"e-?mail", re.I)
 _ADDRESS_NAMES = re.compile(r"addr", re.I)
+_READ_AS = {"phone": "a phone number", "email": "an e-mail address", "postcode": "a postcode"}
 
 
 @dataclass
@@ -82,7 +83,8 @@ def check_points(inventory: "Inventory", result: "FindResult", points: list[tupl
         how, normalise, candidates = _comparison(inventory, result, name)
         wanted = normalise(value)
         if wanted is None:
-            raise UsageError(f"--match {name}: '{value}' is not a valid {how}")
+            what = next((w for t, w in _READ_AS.items() if how == t or how.endswith(f"({t})")), "value")
+            raise UsageError(f"--match {name}: '{value}' cannot be read as {what}")
         if how == "postcode" and len(wanted) < 5:
             raise UsageError(f"--match {name}: '{value}' is too short to tell anyone apart: give the whole postcode")
         where, compared = [], False

@@ -156,7 +156,9 @@ def test_bad_matches_are_refused_in_one_line(run):
     one_error_line(run("request", "verify", rid, "--match", "postcode"),
                    "--match 'postcode': write KEY=VALUE (e.g. postcode='BS1 1AA', order_id=5002)")
     one_error_line(run("request", "verify", rid, "--match", "phone=call me"),
-                   "--match phone: 'call me' is not a valid identity kind phone (phone)")
+                   "--match phone: 'call me' cannot be read as a phone number")
+    one_error_line(run("request", "verify", rid, "--match", "billing_email=nobody"),
+                   "--match billing_email: 'nobody' cannot be read as an e-mail address")
     one_error_line(run("request", "verify", rid, "--match", "postcode=BS1 1AA", "--min", "0"),
                    "--min must be 1 or more, got 0")
     one_error_line(run("request", "verify", "R-2026-0099", "--match", "postcode=BS1 1AA"),
@@ -303,3 +305,16 @@ def test_verifying_ends_a_pause_for_identity_but_not_one_for_clarification(run, 
     run("request", "pause", bob, "--reason", "which account?", "--ground", "clarification")
     r = run("request", "verify", bob, "--method", "reply from the account address", "--json").json()
     assert (r["status"], r["pauses"][0]["end"]) == ("paused", None)
+
+
+def test_a_source_that_fails_is_named_and_not_verified_is_exit_3(run, demo_dir):
+    rid = alice(run)
+    (demo_dir / "demo" / "usage.jsonl").unlink()  # the telemetry holds the IP address asked about
+    result = run("request", "verify", rid, "--match", "ip=203.0.113.7")
+    assert result.code == 3, result
+    assert result.out == ("  ip: not in the records found\n"
+                          f"{rid} NOT verified: 0 of the 1 data point needed matched (e-mail addresses and the "
+                          "identifier the request was made with do not count); the request stays open, due 2026-03-02\n")
+    assert result.err.startswith("failed: telemetry.telemetry: ") and result.err.endswith("(not compared)\n")
+    # what the other sources hold still verifies
+    assert run("request", "verify", rid, "--match", "postcode=BS1 1AA").code == 0

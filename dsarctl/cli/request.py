@@ -175,7 +175,8 @@ def verify(
     json_: JsonOpt = False,
 ) -> None:
     """Record that the subject's identity is verified, or check it with --match against the records held
-    (exit 1 when they do not verify it). Under uk-gdpr the clock starts again on the day it is verified."""
+    (exit 1 when they do not verify it; 3 when not verified and a source could not be read). Under uk-gdpr
+    the clock starts again on the day the confirming information arrived."""
     from ..requests import parse_when
 
     when = parse_when(received, state(ctx).settings().controller.timezone) if received else None
@@ -195,8 +196,8 @@ def verify(
     out.emit(result.to_dict(), _render_verification)
     for system, collection, error in result.failures:
         out.message(f"failed: {system}.{collection}: {error} (not compared)", style="red")
-    if not result.verified:
-        raise typer.Exit(1)
+    if not result.verified:  # a source that could not be read may hold what did not match: exit 3 then
+        raise typer.Exit(3 if result.failures else 1)
 
 
 @app.command("pause")
