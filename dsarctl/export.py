@@ -226,7 +226,8 @@ def write_package(
 
     `verified`: the request's subject has proven their identity; the manifest says so (`"verified"`), and
     an unverified package carries a banner in index.html. `"incomplete"` lists the Art. 15 items the
-    inventory does not record for the systems searched (inventory/art15.py).
+    inventory does not record for the systems the package describes: those where something was found or
+    that failed, and the processors (inventory/art15.py).
 
     RefusedError when `result` is ambiguous (two values of a unique kind): the package could hold another
     person's records; the operator names the account with `--id` first."""
@@ -417,7 +418,7 @@ class _Builder:
             "identifiers": [p.to_dict() for p in self.result.provenance.values()],
             "ambiguous": self.result.ambiguous,
             "verified": self.verified,
-            "incomplete": incomplete(self.inventory, list(self.result.systems)),
+            "incomplete": incomplete(self.inventory, [s["system"] for s in systems if s["status"] != "ok" or s["count"]]),
             "generated_at": self.now.strftime("%Y-%m-%dT%H:%M:%SZ"),
             "dsarctl_version": __version__,
             "inventory_sha256": self.inventory.sha256,

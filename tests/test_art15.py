@@ -201,6 +201,11 @@ def test_a_verified_package_carries_no_banner(demo, demo_dir):
 
 
 def test_an_incomplete_package_names_what_is_missing(small, tmp_path):
+    # a system where nothing of her is found is only listed as searched: what it lacks is not in her package
+    (tmp_path / "other.csv").write_text("email\nbob@example.com\n")
+    path = tmp_path / "inventory.yaml"
+    path.write_text(path.read_text() + "  other:\n    connector: csv\n    path: other.csv\n"
+                                       "    identities: {email: email}\n")
     target = tmp_path / "ann.zip"
     result = small("export", "ann@example.com", "-o", str(target))
     assert result.code == 0, result
