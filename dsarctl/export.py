@@ -36,6 +36,7 @@ from . import __version__
 from .boundary import refuse_ambiguous
 from .connectors import Record, close_quietly, failure, guarded, open_connector
 from .errors import DsarError, UsageError
+from .inventory.art15 import incomplete
 from .inventory.model import Collection, Inventory, System
 from .retention import kept_until_range
 from .search import CollectionResult, FindResult
@@ -189,6 +190,8 @@ class ExportResult:
             "generated_at": m["generated_at"],
             "total": m["total"],
             "ambiguous": m["ambiguous"],
+            "verified": m["verified"],
+            "incomplete": m["incomplete"],
             "systems": [
                 {k: s[k] for k in ("system", "status", "count") if k in s}
                 | ({"collections": [{k: c[k] for k in ("collection", "status", "count", "error") if k in c}
@@ -219,8 +222,14 @@ def write_package(
     *,
     now: datetime,
     request_id: str | None = None,
+    verified: bool = False,
 ) -> ExportResult:
     """Write the access package for `result` to `target` (never replacing an existing file).
+
+    `verified`: the request's subject has proven their identity; the manifest says so (`"verified"`), and
+    an unverified package carries a banner in index.html. `"incomplete"` lists the Art. 15 items the
+    inventory does not record for the systems the package describes: those where something was found or
+    that failed, and the processors (inventory/art15.py).
 
     RefusedError when `result` is ambiguous (two values of a unique kind): the package could hold another
     person's records; the operator names the account with `--id` first."""
@@ -238,7 +247,7 @@ def write_package(
         if hasattr(os, "fchmod"):
             os.fchmod(fd, 0o600)  # whatever the umask
         with os.fdopen(fd, "w+b") as handle:
-            builder = _Builder(inventory, result, now, request_id)
+            builder = _Builder(inventory, result, now, request_id, verified)
             with zipfile.ZipFile(handle, "w", zipfile.ZIP_DEFLATED) as zf:
                 manifest = builder.build(zf)
             handle.flush()
@@ -294,8 +303,10 @@ def _hash_stream(chunks: Iterable[bytes]) -> tuple[str, int]:
 class _Builder:
     """Writes the entries of one package into an open ZipFile and keeps what the manifest needs."""
 
-    def __init__(self, inventory: Inventory, result: FindResult, now: datetime, request_id: str | None):
+    def __init__(self, inventory: Inventory, result: FindResult, now: datetime, request_id: str | None,
+                 verified: bool = False):
         self.inventory = inventory
+        self.verified = verified
         self.result = result
         self.now = now.astimezone(timezone.utc)
         self.request_id = request_id
@@ -408,6 +419,8 @@ class _Builder:
             "subject": [str(i) for i in self.result.given],
             "identifiers": [p.to_dict() for p in self.result.provenance.values()],
             "ambiguous": self.result.ambiguous,
+            "verified": self.verified,
+            "incomplete": incomplete(self.inventory, [s["system"] for s in systems if s["status"] != "ok" or s["count"]]),
             "generated_at": self.now.strftime("%Y-%m-%dT%H:%M:%SZ"),
             "dsarctl_version": __version__,
             "inventory_sha256": self.inventory.sha256,
@@ -541,6 +554,8 @@ def _system_view(inventory: Inventory, sres, manifest_system: dict[str, Any],
         "lawful_basis": system.lawful_basis, "retention": system.retention, "recipients": system.recipients,
         "source": system.source,
         "processor": system.processor, "collections": [],
+        "automated_decisions": system.automated_decisions if "automated_decisions" in system.declared else None,
+        "transfers": system.transfers if "transfers" in system.declared else None,
     }
     if system.is_manual:
         return view
@@ -556,6 +571,7 @@ def _system_view(inventory: Inventory, sres, manifest_system: dict[str, Any],
             "retained": rule.reason if rule is not None and rule.action == "retain" else None,
             "retained_until": _until(rule, cres.records, today),
             "columns": columns, "rows": [[cell(row.get(c)) for c in columns] for row in rows],
+            "uncategorised": _uncategorised(coll, columns),
             "more": max(0, cm["count"] - HTML_ROWS),
             "json": cm.get("json"), "csv": cm.get("csv"), "files": cm.get("files", []),
         })
@@ -576,6 +592,15 @@ def looks_like_identifier(text: str) -> bool:
 
 
 _EMAIL = re.compile(r"[^@\s]{1,64}@[^@\s]{1,255}")
+
+
+def _uncategorised(coll: Collection, columns: list[str]) -> list[str]:
+    """The record fields that the collection's field -> category mapping does not describe (none when its
+    categories describe the collection as a whole)."""
+    cats = coll.categories
+    if not cats or all(f == label for f, label in cats.items()):
+        return []
+    return [c for c in columns if c not in cats]
 
 
 def render_index(inventory: Inventory, result: FindResult, manifest: dict[str, Any],

@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from datetime import date, datetime, time, timedelta
 from typing import TYPE_CHECKING
 
 from .audit import AuditLog, utc_iso
-from .errors import UsageError
+from .errors import RefusedError, UsageError
 
 if TYPE_CHECKING:
     from .deadlines import Deadline, Timeline
@@ -27,6 +27,10 @@ if TYPE_CHECKING:
 
 # `deadlines` (and through it holidays and dateutil) is imported where a deadline is computed: listing
 # requests and `overdue` use the stored due dates.
+
+class DuplicateRequest(RefusedError):
+    """The subject already has an open request of this type, and opening another was not confirmed."""
+
 
 ACTIVE = ("open", "verified", "paused")
 FINAL = ("closed", "denied")
@@ -157,11 +161,18 @@ class RequestBook:
     def new(self, subject: str, type: str, received_at: datetime, *,
             identifiers: Iterable[Identifier] | None = None, regime: str | None = None,
             channel: str | None = None, note: str | None = None, appeal_of: str | None = None,
-            since: date | None = None, operator: str, now: datetime) -> dict:
+            since: date | None = None, allow_duplicate: bool = True,
+            confirm_duplicate: Callable[[dict], bool] | None = None, operator: str, now: datetime) -> dict:
         """Open a request received at `received_at`; returns it. Event `request.new`.
 
         An `appeal` names the refused request it appeals (`appeal_of`: denied, the same subject's) and
         takes its regime; `since` is how far back a us-ca access request reaches (deadlines.check_request).
+
+        A likely duplicate (an active request of the same type sharing an identifier; appeals excepted: a
+        second appeal of one refusal is refused anyway) is opened only with `allow_duplicate`, or when
+        `confirm_duplicate(the open request)` says yes (asked after every other check, outside any
+        transaction: a person answering slowly holds no lock); else DuplicateRequest (exit 2). The new
+        request's event names the request it duplicates.
 
         `subject` is parsed with the inventory's identity kinds unless `identifiers` are given (then the
         first is the subject). The stored `subject` is the bare value for e-mail and phone kinds
@@ -198,6 +209,14 @@ class RequestBook:
         _check_request(regime, type, _local_date(received_at, tz), since)
         if appealed:
             _check_appeal(appealed, idents, received_at, self.inventory.identities, self.audit)
+        duplicate_of = None
+        other = self.find_open(idents, type) if type != "appeal" else None
+        if other:
+            if not allow_duplicate and not (confirm_duplicate and confirm_duplicate(other)):
+                raise DuplicateRequest(
+                    f"{other['subject']} already has an open {type} request: {other['id']} (received "
+                    f"{other['received_at'][:10]}, due {other['due_date']}); to open another, add --allow-duplicate")
+            duplicate_of = other["id"]
         row = {
             "subject": shown, "identifiers": json.dumps(sorted({str(i) for i in idents})), "type": type,
             "status": "open", "regime": regime, "timezone": tz,
@@ -216,25 +235,57 @@ class RequestBook:
                 [(row["id"], i) for i in json.loads(row["identifiers"])])
             self._save(row, "request.new", {"type": type, "regime": regime, "channel": channel, "note": note,
                                             "received_at": row["received_at"], "appeal_of": row["appeal_of"],
-                                            "since": row["since"]}, operator, now)
+                                            "since": row["since"], "duplicate_of": duplicate_of}, operator, now)
         return self._public(row)
 
-    def verify(self, id: str, method: str | None = None, *, operator: str, now: datetime) -> dict:
-        """Record that the subject's identity was verified (under uk-gdpr this restarts the clock)."""
+    def verify(self, id: str, method: str | None = None, *, evidence: dict | None = None,
+               received: datetime | None = None, operator: str, now: datetime) -> dict:
+        """Record that the subject's identity was verified (under uk-gdpr the clock starts again on the day
+        the information confirming it arrived: `received`, default `now`); `evidence`: the data points
+        checked (verification.py: keyed hashes, never the values). A request paused on the `identity`
+        ground is resumed: the information it waited for has come."""
         with self.audit.transaction():
-            row = self._active(id, "verify")
-            if row["verified_at"]:
-                raise UsageError(f"request {row['id']} was already verified at {row['verified_at']}")
-            row.update(verified_at=utc_iso(now), verify_method=method)
-            if row["status"] == "open":
+            row = self._verifiable(id)
+            when = received or now
+            if when > now:
+                raise UsageError(f"--received: {when.isoformat()} is in the future")
+            if when < datetime.fromisoformat(row["received_at"]):
+                raise UsageError(f"--received: {when.isoformat()} is before the request arrived "
+                                 f"({row['received_at']})")
+            row.update(verified_at=utc_iso(when), verify_method=method)
+            resumed = None
+            pauses = json.loads(row["pauses"])
+            if row["status"] == "paused" and pauses[-1][2:] == ["identity"]:
+                self._end_pause(row, now)  # it waited for this very information
+                resumed = True
+            if row["status"] == "open" or resumed:
                 row["status"] = "verified"
             self._schedule(row, now)
-            self._save(row, "request.verified", {"method": method}, operator, now)
+            self._save(row, "request.verified", {"method": method, "resumed": resumed, **(evidence or {})},
+                       operator, now)
         return self._public(row)
 
-    def pause(self, id: str, reason: str, *, operator: str, now: datetime) -> dict:
-        """Stop the clock while waiting for the subject; refused where the regime never stops it."""
+    def check_verifiable(self, id: str) -> dict:
+        """The request, if it can still be verified (active, not verified yet); UsageError otherwise."""
+        return self._public(self._verifiable(id))
+
+    def verification_failed(self, id: str, evidence: dict, *, operator: str, now: datetime) -> dict:
+        """Record a verification that did not succeed (event `request.verification_failed`); the request
+        stays as it was."""
+        with self.audit.transaction():
+            row = self._verifiable(id)
+            self.audit.append("request.verification_failed", evidence, request_id=row["id"], operator=operator,
+                              at=now)
+        return self._public(row)
+
+    def pause(self, id: str, reason: str, *, operator: str, now: datetime, ground: str | None = None) -> dict:
+        """Stop the clock while waiting for the subject; refused where the regime never stops it. `ground`
+        names why (deadlines.PAUSE_GROUNDS: identity, clarification, fee; UK GDPR Art. 12A)."""
         reason = _required(reason, "pause")
+        from .deadlines import PAUSE_GROUNDS
+
+        if ground is not None and ground not in PAUSE_GROUNDS:
+            raise UsageError(f"--ground: unknown ground '{ground}' (one of: {', '.join(PAUSE_GROUNDS)})")
         with self.audit.transaction():
             row = self._active(id, "pause")
             if row["status"] == "paused":
@@ -244,10 +295,10 @@ class RequestBook:
                 raise UsageError(f"request {row['id']}: {row['regime']} does not stop the clock while "
                                  f"waiting for the subject; it stays due on {row['due_date']}")
             pauses = json.loads(row["pauses"])
-            pauses.append([utc_iso(now), None])
+            pauses.append([utc_iso(now), None] + ([ground] if ground else []))
             row.update(status="paused", pauses=json.dumps(pauses))
             self._schedule(row, now)
-            self._save(row, "request.paused", {"reason": reason}, operator, now)
+            self._save(row, "request.paused", {"reason": reason, "ground": ground}, operator, now)
         return self._public(row)
 
     def resume(self, id: str, *, operator: str, now: datetime, note: str | None = None) -> dict:
@@ -432,6 +483,12 @@ class RequestBook:
             raise UsageError(f"unknown request id '{id}' (see: dsarctl request list)")
         return rows[0]
 
+    def _verifiable(self, id: str) -> dict:
+        row = self._active(id, "verify")
+        if row["verified_at"]:
+            raise UsageError(f"request {row['id']} was already verified at {row['verified_at']}")
+        return row
+
     def _active(self, id: str, action: str) -> dict:
         row = self._row(id)
         if row["status"] in FINAL:
@@ -484,8 +541,9 @@ class RequestBook:
             calendar=row["calendar"],
             request_type=row["type"],
             verified_at=datetime.fromisoformat(row["verified_at"]) if row["verified_at"] else None,
-            pauses=tuple(Pause(datetime.fromisoformat(s), datetime.fromisoformat(e) if e else None)
-                         for s, e in json.loads(row["pauses"])),
+            pauses=tuple(Pause(datetime.fromisoformat(s), datetime.fromisoformat(e) if e else None,
+                               ground[0] if ground else None)
+                         for s, e, *ground in json.loads(row["pauses"])),
             extended=bool(row["extended"]),
             custom=custom,
         )
@@ -531,7 +589,8 @@ class RequestBook:
             "confirm_receipt_due": row["confirm_receipt_due"],
             "verified_at": row["verified_at"],
             "verify_method": row["verify_method"],
-            "pauses": [{"start": s, "end": e} for s, e in json.loads(row["pauses"])],
+            "pauses": [{"start": s, "end": e, **({"ground": g[0]} if g else {})}
+                       for s, e, *g in json.loads(row["pauses"])],
             "channel": row["channel"],
             "note": row["note"],
             "extension_reason": row["extension_reason"],

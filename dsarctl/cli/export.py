@@ -49,13 +49,31 @@ def export(
         out.emit(run.to_dict(), lambda console, d: None)
         out.message("nothing found: no package written")
         raise typer.Exit(ExitStatus.SOURCE_FAILED if run.failures else ExitStatus.NO)
-    out.emit(run.to_dict(), render_export)
+    data = run.to_dict()
+    out.emit(data, render_export)
+    for line in package_warnings(data):  # one line each, however narrow the terminal
+        out.err.print(f"warning: {line}", style="yellow", markup=False, highlight=False, soft_wrap=True)
     for system, collection, error in run.failures:
         out.message(f"failed: {system}.{collection}: {error}", style="red")
     if run.failures:
         out.message("the package was written without the sources that failed; "
                     "index.html and manifest.json say so", style="red")
         raise typer.Exit(ExitStatus.SOURCE_FAILED)
+
+
+def package_warnings(data: dict) -> list[str]:
+    """What the operator must know before sending the package: one line each."""
+    lines = []
+    rid = data.get("request_id")
+    if not data.get("verified"):
+        how = (f"dsarctl request verify {rid} --match FIELD=VALUE, or --method TEXT" if rid
+               else "dsarctl request new, then request verify ID --match FIELD=VALUE")
+        lines.append(f"{'request ' + rid if rid else 'no request'} is not verified: the package is marked "
+                     f"unverified and must not be sent until it is (verify with: {how})")
+    if data.get("incomplete"):
+        lines.append("Art. 15 information missing from the inventory, shown as 'not recorded' in the package: "
+                     + ", ".join(data["incomplete"]) + " (see: dsarctl inventory check)")
+    return lines
 
 
 def render_export(console, data) -> None:

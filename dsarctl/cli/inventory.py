@@ -24,12 +24,14 @@ def check(
     connect: Annotated[bool, typer.Option("--connect", help="Also reach every source and compare it with the inventory.")] = False,
     json_: JsonOpt = False,
 ) -> None:
-    """Validate the inventory; with --connect also reach every source and advise."""
+    """Validate the inventory and warn about missing Art. 15 information; with --connect also reach every
+    source and advise."""
     from ..checks import check_sources
+    from ..inventory.art15 import findings as art15_findings
 
     out = Output(json_)
     inventory = state(ctx).inventory()
-    findings = check_sources(inventory) if connect else []
+    findings = art15_findings(inventory) + (check_sources(inventory) if connect else [])
     errors = [f for f in findings if f.level == "error"]
     data = {
         "inventory": str(inventory.path),
@@ -44,7 +46,8 @@ def check(
         for f in findings:
             style = {"error": "red", "warning": "yellow"}.get(f.level, "")
             where = f" ({f.where})" if f.where and f.level != "error" else ""
-            console.print(f"{f.level}: {f.system}: {f.message}{where}", style=style or None, markup=False)
+            console.print(f"{f.level}: {f.system}: {f.message}{where}", style=style or None, markup=False,
+                          soft_wrap=True)
         verdict = "has errors" if errors else "is valid"
         console.print(f"{inventory.path.name} {verdict}: {plural(data['systems'], 'system')}, "
                       f"{plural(data['collections'], 'collection')}"
@@ -82,7 +85,8 @@ def show(
         from ..inventory.record import _cell
 
         table = Table(title=f"Record of processing — {data['controller']['name']}", show_lines=True)
-        shown = ["system", "collection", "categories", "purposes", "lawful_basis", "retention", "recipients", "erase"]
+        shown = ["system", "collection", "categories", "purposes", "lawful_basis", "retention", "recipients",
+                 "source", "automated_decisions", "transfers", "erase"]
         for col in shown:
             table.add_column(col.replace("_", " "), overflow="fold")
         for row in data["systems"]:

@@ -121,6 +121,8 @@ def render_find(console, data) -> None:
     console.print(table)
     for task in tasks:
         t = task["task"]
+        if t.get("needed") is False:  # nothing of the subject found: no processor to ask (unless always_ask)
+            continue
         console.print(f"Manual task — {task['system']}: {t['processor'] or ''}", style="bold", markup=False)
         if t.get("instructions"):
             console.print(f"  {t['instructions']}", markup=False)

@@ -76,11 +76,16 @@ def new(
         "--since", show_default=False,
         help="For a us-ca access request: the date (ISO) the subject asks the answer to reach back to, "
              "not before 2022-01-01 (Cal. Civ. Code §1798.130(a)(2)(B)).")] = None,
+    allow_duplicate: Annotated[bool, typer.Option(
+        "--allow-duplicate",
+        help="Open it even when the subject has an open request of the same type (without a terminal to "
+             "ask on, such a likely duplicate is refused otherwise).")] = False,
     ids: IdOpt = None,
     operator: OperatorOpt = None,
     json_: JsonOpt = False,
 ) -> None:
-    """Open a request; prints its id and due date."""
+    """Open a request; prints its id and due date. A likely duplicate (an open request of the same type
+    for one of the subject's identifiers) is asked about on a terminal, refused without one."""
     from ..requests import parse_date, parse_when
     from ..runs import now
     from ..workflows import open_request
@@ -92,10 +97,25 @@ def new(
     r = open_request(inventory, subject_identifiers(inventory, subject, ids), type_, received=received_at,
                      regime=regime, channel=channel, note=note, appeal_of=appeal_of,
                      since=parse_date(since, "--since") if since else None,
-                     operator=operator_name(operator), now=at)
+                     operator=operator_name(operator), now=at, allow_duplicate=allow_duplicate,
+                     confirm_duplicate=_ask_duplicate)
     Output(json_).emit(r, lambda console, d: _line(
         console, f"Opened {d['id']} ({d['type']}{' of ' + d['appeal_of'] if d.get('appeal_of') else ''}, "
                  f"{d['regime']}) for {d['subject']}: due {d['due_date']}" + _extras(d)))
+
+
+def _ask_duplicate(other: dict) -> bool:
+    """On a terminal, ask whether to open a request although `other` is open (no: exit 1, nothing opened);
+    without one, say no (the workflow refuses, exit 2)."""
+    import sys
+
+    if not sys.stdin.isatty():
+        return False
+    question = (f"{other['subject']} already has an open {other['type']} request: {other['id']} (received "
+                f"{other['received_at'][:10]}, due {other['due_date']}). Open another anyway?")
+    if not typer.confirm(question, default=False, err=True):
+        raise typer.Abort()
+    return True
 
 
 @app.command("list")
@@ -137,23 +157,61 @@ def show(
 def verify(
     ctx: typer.Context,
     id: IdArg,
+    match: Annotated[Optional[list[str]], typer.Option(
+        "--match", show_default=False,
+        help="A data point the requester gave, KEY=VALUE (repeatable): an identity kind (phone=…, "
+             "order_id=…), postcode=…, or a record field (FIELD, COLLECTION.FIELD). Compared with the records "
+             "found for the subject; only keyed hashes of the values are kept.")] = None,
+    minimum: Annotated[int, typer.Option(
+        "--min", help="With --match: how many data points must match, not counting e-mail addresses and the "
+                      "request's own identifiers (any mismatch fails).")] = 1,
     method: Annotated[Optional[str], typer.Option(
         "--method", show_default=False,
-        help="How the identity was checked (e.g. 'reply from account email').")] = None,
+        help="How the identity was checked (e.g. 'reply from account email'); without --match, "
+             "the identity was verified by these other means.")] = None,
+    received: Annotated[Optional[str], typer.Option(
+        "--received", show_default=False,
+        help="When the information that confirms the identity arrived (ISO date or datetime; default now): "
+             "under uk-gdpr the clock starts again that day.")] = None,
     operator: OperatorOpt = None,
     json_: JsonOpt = False,
 ) -> None:
-    """Record that the subject's identity is verified (under uk-gdpr the clock restarts today)."""
-    _change(ctx, json_, "verified",
-            lambda book, at, who: book.verify(id, method, operator=who, now=at), operator)
+    """Record that the subject's identity is verified, or check it with --match against the records held
+    (exit 1 when they do not verify it; 3 when not verified and a source could not be read). Under uk-gdpr
+    the clock starts again on the day the confirming information arrived."""
+    from ..requests import parse_when
+
+    when = parse_when(received, state(ctx).settings().controller.timezone) if received else None
+    if not match:
+        _change(ctx, json_, "verified",
+                lambda book, at, who: book.verify(id, method, received=when, operator=who, now=at), operator)
+        return
+    from ..runs import now
+    from ..verification import parse_points
+    from ..workflows import verify_identity
+
+    out = Output(json_)
+    points = parse_points(match)
+    result = verify_identity(state(ctx).inventory(), id, points, now=now(), operator=operator_name(operator),
+                             minimum=minimum, method=method, received=when,
+                             progress=None if json_ else out.progress())
+    out.emit(result.to_dict(), _render_verification)
+    for system, collection, error in result.failures:
+        out.message(f"failed: {system}.{collection}: {error} (not compared)", style="red")
+    if not result.verified:  # a source that could not be read may hold what did not match: exit 3 then
+        raise typer.Exit(3 if result.failures else 1)
 
 
 @app.command("pause")
-def pause(ctx: typer.Context, id: IdArg, reason: ReasonOpt, operator: OperatorOpt = None,
-          json_: JsonOpt = False) -> None:
+def pause(ctx: typer.Context, id: IdArg, reason: ReasonOpt,
+          ground: Annotated[Optional[str], typer.Option(
+              "--ground", show_default=False,
+              help="Why the clock stops (UK GDPR Art. 12A): identity, clarification or fee; "
+                   "named in --explain.")] = None,
+          operator: OperatorOpt = None, json_: JsonOpt = False) -> None:
     """Stop the clock while waiting for the subject (ID, clarification), where the regime allows it."""
     _change(ctx, json_, "paused",
-            lambda book, at, who: book.pause(id, reason, operator=who, now=at), operator)
+            lambda book, at, who: book.pause(id, reason, operator=who, now=at, ground=ground), operator)
 
 
 @app.command("resume")
@@ -225,6 +283,21 @@ def _change(ctx, json_: bool, verb: str, action, operator: Optional[str]) -> Non
 # --- rendering ------------------------------------------------------------------------------------------
 
 
+_OUTCOMES = {"matched": "matched", "mismatched": "DID NOT MATCH", "absent": "not in the records found"}
+
+
+def _render_verification(console, d: dict) -> None:
+    r = d["request"]
+    for c in d["checks"]:
+        where = f" ({', '.join(c['where'])})" if c["where"] else ""
+        note = "" if c["counts"] or c["outcome"] != "matched" else " (does not count: known from the request itself)"
+        _line(console, f"  {c['key']}: {_OUTCOMES[c['outcome']]}{where}{note}")
+    if d["verified"]:
+        _line(console, f"{r['id']} verified ({d['why']}): {r['status']}, due {r['due_date']}" + _extras(r))
+    else:
+        _line(console, f"{r['id']} NOT verified: {d['why']}; the request stays {r['status']}, due {r['due_date']}")
+
+
 def _line(console, text: str) -> None:
     console.print(text, markup=False, highlight=False)
 
@@ -262,7 +335,8 @@ def _render_show(console, d: dict) -> None:
         if key == "identifiers":
             value = ", ".join(value)
         elif key == "pauses":
-            value = "; ".join(f"{p['start']} to {p['end'] or '(ongoing)'}" for p in value)
+            value = "; ".join(f"{p['start']} to {p['end'] or '(ongoing)'}"
+                              + (f" ({p['ground']})" if p.get("ground") else "") for p in value)
         elif key == "extended":
             value = "yes"
         _line(console, f"  {label + ':':<21} {value}")

@@ -140,11 +140,28 @@ def carry_out(inventory: Inventory, plan: Plan, *, operator: str, now: datetime,
     run = None
     if actionable(plan):
         run = execute(inventory, plan, operator=operator, now=now, request_id=request_id, checkpoint=checkpoint)
-    elif plan.suppress:
-        from .apply import add_suppressions
+    else:
+        if plan.suppress:
+            from .apply import add_suppressions
 
-        add_suppressions(inventory, plan, operator=operator, now=now, request_id=request_id)  # idempotent
+            add_suppressions(inventory, plan, operator=operator, now=now, request_id=request_id)  # idempotent
+        if plan.tasks:
+            _ask_processors(inventory, plan, operator=operator, now=now, request_id=request_id)
     return EraseResult(plan, run, verify(inventory, plan, run))
+
+
+def _ask_processors(inventory: Inventory, plan: Plan, *, operator: str, now: datetime,
+                    request_id: str | None) -> None:
+    """Nothing to change in any source, yet processors marked `always_ask` must still be asked: their
+    tasks are opened (once per request) as an erase that changes records opens them."""
+    from ..audit import AuditLog
+
+    with AuditLog.open(inventory.audit_path) as audit:
+        have = {t["system"] for t in audit.tasks(request_id=request_id)} if request_id else set()
+        for task in plan.tasks:
+            if task["system"] not in have:
+                audit.add_task(request_id, task["system"], processor=task["processor"],
+                               instructions=task["instructions"], operator=operator, at=now)
 
 
 def verify(inventory: Inventory, plan: Plan, run: RunResult | None = None) -> list[dict[str, Any]]:

@@ -295,12 +295,13 @@ def build_plan(inventory: Inventory, found: dict[tuple[str, str], list[Record]],
 
         raise RefusedError("cannot erase: " + "; ".join(impossible) + " — fix the erase rule; nothing was changed")
     tasks = []
-    if open_tasks and any(s.target() for c in collections for s in c.steps):
+    if open_tasks:
+        found = any(s.target() for c in collections for s in c.steps)
         for system in inventory.systems.values():
-            if system.is_manual:
+            if system.is_manual and (found or system.always_ask):  # nothing found: only processors always asked
                 idents = [str(i) for i in identifiers if not system.identity_kinds or i.kind in system.identity_kinds]
                 tasks.append({"system": system.name, "processor": system.processor,
-                              "instructions": system.instructions, "identifiers": idents})
+                              "instructions": system.instruction_for("erasure"), "identifiers": idents})
     suppress: dict[str, dict[Identifier, None]] = {}  # ordered, without duplicates (a batch has thousands)
     for coll in inventory.collections():
         if coll.suppress:
@@ -344,7 +345,7 @@ def plan_from_find(inventory: Inventory, results: list, *, key: bytes, erased_on
         return frozenset(out)
 
     plan = build_plan(inventory, found, failed, list(identifiers), key=key, erased_on=erased_on,
-                      open_tasks=any(r.total for r in results), kept=shared_rows(inventory, results, seen),
+                      open_tasks=True, kept=shared_rows(inventory, results, seen),
                       subjects=subjects)
     if batch:
         plan.subjects = _subject_plans(plan, found, results)

@@ -14,13 +14,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping
 
 from ..errors import InventoryError
-from . import cache
+from . import art15, cache
 from .model import (
     ERASE_ACTIONS,
     FIELD_OPS,
     Collection,
     Controller,
     EraseRule,
+    REQUEST_TYPES,
     Inventory,
     System,
     dotted,
@@ -357,6 +358,7 @@ class _Loader:
         systems_raw = data["systems"]
         for name, raw in systems_raw.items():
             inventory.systems[name] = self._system(name, raw, kinds)
+            self._art15(inventory.systems[name], raw, inventory.controller)
         for kind, key_path in self.used_kinds:
             if kind not in kinds:
                 hint = _close_matches(kind, list(kinds), n=1)
@@ -416,6 +418,10 @@ class _Loader:
             domains=self._domains(raw, kp, "domains"),
             smtp=self._smtp(raw.get("smtp"), kp + ("smtp",)),
             letters=self._path(self._str(raw, kp, "letters")) if raw.get("letters") is not None else None,
+            automated_decisions=(art15.read_decisions(raw["automated_decisions"], kp + ("automated_decisions",),
+                                                      self.error) if "automated_decisions" in raw else None),
+            transfers=(art15.read_transfers(raw["transfers"], kp + ("transfers",), self.error)
+                       if "transfers" in raw else None),
         )
 
     def _smtp(self, raw: Any, kp: tuple) -> dict | None:
@@ -525,7 +531,9 @@ class _Loader:
             self._remember_secret(system.url)
         system.path = options.get("path")
         system.processor = options.pop("processor", None)
-        system.instructions = options.pop("instructions", None)
+        system.instructions = art15.instructions(options.pop("instructions", None), kp + ("instructions",),
+                                                 self.error, REQUEST_TYPES)
+        system.always_ask = bool(options.pop("always_ask", False))
         system.options = options
         for key, spec in cls.system_keys.items():
             if spec.required and getattr(system, key, None) in (None, "") and key not in system.options:
@@ -560,6 +568,21 @@ class _Loader:
         else:
             raise self.error(kp, f"system '{name}' has nothing to search: give it 'identities:' or 'collections:'")
         return system
+
+    def _art15(self, system: System, raw: dict, controller: Controller) -> None:
+        """The system's automated decisions and transfers (its own, else the controller's), and which Art. 15
+        keys are written for it (inventory/art15.py says what is missing)."""
+        kp = system.key_path
+        declared = {key for key in art15.ITEMS if key in raw and raw[key] is not None}
+        for key, read in (("automated_decisions", art15.read_decisions), ("transfers", art15.read_transfers)):
+            if key in raw:
+                setattr(system, key, read(raw[key], kp + (key,), self.error))
+            elif getattr(controller, key) is not None:
+                setattr(system, key, getattr(controller, key))
+                declared.add(key)
+        if not system.purposes:
+            declared.discard("purposes")
+        system.declared = frozenset(declared)
 
     def _manual_kinds(self, raw: dict, kp: tuple) -> list[str]:
         value = raw.get("identities", [])

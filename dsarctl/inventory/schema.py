@@ -20,6 +20,9 @@ _SIMPLE = {
     "strlist": {"oneOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}]},
     "char": {"type": "string", "minLength": 1, "maxLength": 1},
     "encoding": {"type": "string"},
+    "instructions": {"oneOf": [{"type": "string"}, {"type": "object", "additionalProperties": {"type": "string"}}]},
+    "decisions": {"oneOf": [{"enum": ["none", False]}, {"type": "object"}, {"type": "array", "items": {"type": "object"}}]},
+    "transfers": {"oneOf": [{"enum": ["none", False]}, {"type": "array", "items": {"type": "object"}}]},
     "emails": {"oneOf": [{"type": "string", "format": "email"},
                          {"type": "array", "items": {"type": "string", "format": "email"}}]},
 }
