@@ -70,7 +70,7 @@ def test_check_warns_once_per_missing_item_and_exits_0(small):
         "warning: mailer: no 'source' (Art. 15(1)(g)) (inventory.yaml:19)\n"
         "warning: mailer: no 'automated_decisions' (Art. 15(1)(h); 'none' if none) (inventory.yaml:19)\n"
         "warning: mailer: no 'transfers' (Art. 15(2); 'none' if none) (inventory.yaml:19)\n"
-        "inventory.yaml is valid: 2 systems, 1 collections\n")
+        "inventory.yaml is valid: 2 systems, 1 collection\n")
     data = small("inventory", "check", "--json").json()
     assert data["valid"] is True
     assert data["findings"][0] == {"level": "warning", "system": "people",
