@@ -146,12 +146,15 @@ def fill_audit_log(data: Path, count: int) -> str:
     still active and one in twenty of the older ones, so a few tens are overdue and a few tens due this week
     (what the morning check lists). 100 of the recent ones go through RequestBook.new (real deadline
     computation, events in the chain), the rest are bulk-inserted with the same columns (as
-    tests/test_requests.py does). A log left by an earlier, different fill is rebuilt.
+    tests/test_requests.py does), each with the `request.new` event that records it in the chain (so the
+    log verifies, and `overdue`, which compares every active row with its latest event, finds each one as
+    dsarctl wrote it). A log left by an earlier, different fill is rebuilt.
     """
     from datetime import timedelta
 
     from dateutil.relativedelta import relativedelta
 
+    from dsarctl.audit import row_digest
     from dsarctl.audit_marker import marker_path, open_audit
     from dsarctl.inventory import load_inventory
     from dsarctl.requests import ACTIVE, RequestBook
@@ -163,7 +166,8 @@ def fill_audit_log(data: Path, count: int) -> str:
             total, active = db.execute(
                 "SELECT count(*), count(*) FILTER (WHERE status IN ('open', 'verified', 'paused')) "
                 "FROM requests").fetchone()
-        if total >= count and active <= count // 20:
+            logged = db.execute("SELECT count(*) FROM events WHERE kind = 'request.new'").fetchone()[0]
+        if total >= count and active <= count // 20 and logged >= total:
             return f"{total} requests already in the log ({active} active)"
         for suffix in ("", "-wal", "-shm"):
             Path(f"{path}{suffix}").unlink(missing_ok=True)
@@ -203,6 +207,13 @@ def fill_audit_log(data: Path, count: int) -> str:
                 "INSERT INTO requests (id, subject, identifiers, type, status, regime, timezone, calendar, "
                 "received_at, due_date, extension_notice_due, pauses, extended, created_at, created_by, "
                 "closed_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+            for stored in audit.query("SELECT * FROM requests WHERE created_by = 'bench' AND id NOT LIKE "
+                                      "'R-____-____' ORDER BY created_at, id"):
+                audit.append("request.new", {
+                    "type": stored["type"], "regime": stored["regime"], "received_at": stored["received_at"],
+                    "status": stored["status"], "due_date": stored["due_date"],
+                    "row": {"table": "requests", "key": stored["id"], "sha256": row_digest(stored)}},
+                    request_id=stored["id"], operator="bench", at=datetime.fromisoformat(stored["created_at"]))
         report = book.overdue(today)
         total = audit.conn.execute("SELECT count(*) FROM requests").fetchone()[0]
         return (f"{total} requests over 5 years (100 via RequestBook.new, the rest bulk-inserted): "

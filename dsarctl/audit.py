@@ -362,19 +362,47 @@ class AuditLog:
             )
         return seq
 
-    def events(self, request_id: str | None = None) -> Iterator[dict]:
-        """Events in order (seq, at, kind, request_id, operator, data as a dict, prev_hash, hash)."""
-        sql = "SELECT * FROM events"
+    def events(self, request_id: str | None = None, *, since: str | None = None, limit: int | None = None,
+               newest_first: bool = False, kind_prefix: str | None = None) -> Iterator[dict]:
+        """Events in order (seq, at, kind, request_id, operator, data as a dict, prev_hash, hash): oldest
+        first unless `newest_first`; only those at or after `since` (a UTC timestamp as `utc_iso` writes
+        it), whose kind starts with `kind_prefix`; with `limit`, the `limit` most recent of them."""
+        clauses: list[str] = []
         params: list = []
         if request_id is not None:
-            sql += " WHERE request_id = ?"
+            clauses.append("request_id = ?")
             params.append(request_id)
-        cursor = self.conn.execute(sql + " ORDER BY seq", params)
+        if since is not None:
+            clauses.append("at >= ?")
+            params.append(since)
+        if kind_prefix is not None:
+            clauses.append("substr(kind, 1, ?) = ?")
+            params.extend([len(kind_prefix), kind_prefix])
+        sql = "SELECT * FROM events" + (f" WHERE {' AND '.join(clauses)}" if clauses else "")
+        descending = newest_first or limit is not None  # the most recent `limit`, then put in order
+        sql += " ORDER BY seq DESC" if descending else " ORDER BY seq"
+        if limit is not None:
+            sql += " LIMIT ?"
+            params.append(limit)
+        cursor = self.conn.execute(sql, params)
         names = [d[0] for d in cursor.description]
-        for values in cursor:
+        rows: Iterable = cursor
+        if descending and not newest_first:
+            rows = reversed(cursor.fetchall())
+        for values in rows:
             row = dict(zip(names, values))
             row["data"] = json.loads(row["data"])
             yield row
+
+    def request_subjects(self, ids: Iterable[str]) -> dict[str, str]:
+        """{request id: its subject} for the requests among `ids` (what `audit log` shows beside an id)."""
+        wanted = sorted({i for i in ids if i})
+        out: dict[str, str] = {}
+        for start in range(0, len(wanted), 500):  # within SQLite's limit of bound parameters
+            chunk = wanted[start:start + 500]
+            out.update(self.conn.execute(
+                f"SELECT id, subject FROM requests WHERE id IN ({', '.join('?' for _ in chunk)})", chunk))
+        return out
 
     def record(self, table: str, row: dict, kind: str, data: dict | None = None, *,
                request_id: str | None = None, operator: str, at: datetime) -> tuple[Any, int]:
@@ -405,6 +433,32 @@ class AuditLog:
             event["row"] = {"table": table, "key": key, "sha256": row_digest(stored)}
             seq = self.append(kind, event, request_id=request_id, operator=operator, at=at)
         return key, seq
+
+    def untrusted_requests(self, statuses: Iterable[str]) -> list[dict]:
+        """Requests with one of `statuses` whose stored status or due date is not what the latest event
+        that wrote the row (a `request.*` event with `row.table` "requests") recorded: edited outside
+        dsarctl, or written by no event. Returns `{id, subject, status, due_date, logged_status,
+        logged_due_date, problem}` by id.
+
+        What the morning `overdue` can afford: one indexed lookup per active request, comparing two values
+        in SQL, no hashing (`verify()` checks every row in full). A due date moved past the horizon, or a
+        status edited, cannot make `overdue` drop a request silently.
+        """
+        wanted = list(statuses)
+        rows = self.query(
+            "SELECT r.id, r.subject, r.status, r.due_date, e.seq AS logged_seq, "
+            "CASE WHEN json_valid(e.data) THEN json_extract(e.data, '$.status') END AS logged_status, "
+            "CASE WHEN json_valid(e.data) THEN json_extract(e.data, '$.due_date') END AS logged_due_date "
+            "FROM requests r LEFT JOIN events e ON e.seq = ("
+            "  SELECT max(seq) FROM events WHERE request_id = r.id AND kind LIKE 'request.%' "
+            "  AND json_valid(data) AND json_extract(data, '$.row.table') = 'requests') "
+            f"WHERE r.status IN ({', '.join('?' for _ in wanted)}) "
+            "AND (e.seq IS NULL OR logged_status IS NOT r.status OR logged_due_date IS NOT r.due_date) "
+            "ORDER BY r.id", wanted)
+        for row in rows:
+            row["problem"] = ("not in the audit log (written outside dsarctl)" if row.pop("logged_seq") is None
+                              else "its stored row differs from what the audit log recorded (edited outside dsarctl)")
+        return rows
 
     # --- runs, tasks, suppressions, erasures ----------------------------------------------------------------
 

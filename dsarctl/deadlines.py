@@ -14,6 +14,8 @@ from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from .wording import plural
+
 if TYPE_CHECKING:
     import holidays
 
@@ -42,10 +44,19 @@ REQUEST_TYPES: tuple[str, ...] = (
 _WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 
 
+# Why the clock stops (UK GDPR Art. 12A, from the Data (Use and Access) Act 2025): what `--explain` names.
+PAUSE_GROUNDS = {
+    "identity": "waiting for information needed to confirm the subject's identity",
+    "clarification": "waiting for information needed to clarify the request",
+    "fee": "waiting for a fee",
+}
+
+
 @dataclass(frozen=True)
 class Pause:
     start: datetime
     end: datetime | None = None  # None: still paused, counted up to `today`
+    ground: str | None = None  # a key of PAUSE_GROUNDS, when named
 
 
 @dataclass(frozen=True)
@@ -403,8 +414,9 @@ def _work_calendar(regime: str, rule: _Rule, controller: str | None) -> _WorkCal
     return _WorkCalendar(code)
 
 
-def _pause_days(t: Timeline, anchor: date, today: date) -> tuple[int, list[str]]:
-    """Paused days, both ends included, overlapping pauses merged, days before the anchor dropped."""
+def _pause_days(t: Timeline, anchor: date, today: date, restart: bool = False) -> tuple[int, list[str]]:
+    """Paused days, both ends included, overlapping pauses merged, days before the anchor dropped (and the
+    anchor itself when the clock restarted that day: the restart already gives the subject's answer)."""
     spans: list[tuple[date, date]] = []
     lines: list[str] = []
     for p in t.pauses:
@@ -415,12 +427,15 @@ def _pause_days(t: Timeline, anchor: date, today: date) -> tuple[int, list[str]]
         label = f"{start.isoformat()} to {end.isoformat()}"
         if p.end is None:
             label += " (ongoing, up to today)"
-        start = max(start, anchor)
+        if p.ground in PAUSE_GROUNDS:
+            label += f" ({PAUSE_GROUNDS[p.ground]}{'; UK GDPR Art. 12A' if t.regime == 'uk-gdpr' else ''})"
+        start = max(start, anchor + timedelta(days=1) if restart else anchor)
         if end < start:
-            lines.append(f"Pause {label}: not counted, before the clock started on {anchor.isoformat()}")
+            lines.append(f"Pause {label}: not counted, " + (f"the clock started again on {anchor.isoformat()}"
+                         if restart else f"before the clock started on {anchor.isoformat()}"))
             continue
         spans.append((start, end))
-        lines.append(f"Pause {label}: {(end - start).days + 1} days, both days included")
+        lines.append(f"Pause {label}: {plural((end - start).days + 1, 'day')}, both days included")
     merged: list[tuple[date, date]] = []
     for start, end in sorted(spans):
         if merged and start <= merged[-1][1]:
@@ -500,6 +515,9 @@ def compute_deadline(t: Timeline, *, today: date) -> Deadline:
             anchor, why = day, label
     if why == "receipt":
         steps.append(f"Clock starts on {_fmt(anchor)} (receipt)")
+        if t.regime == "uk-gdpr" and t.verified_at is None and t.request_type != "appeal":
+            steps.append("Identity not confirmed yet: where information is needed to confirm it, the month "
+                         "starts again on the day identity is confirmed (UK GDPR Art. 12A; dsarctl request verify)")
     else:
         steps.append(f"Clock restarts on {_fmt(anchor)} ({why}; UK GDPR Art. 12(3), the period starts again)")
 
@@ -542,10 +560,10 @@ def compute_deadline(t: Timeline, *, today: date) -> Deadline:
     paused = 0
     if t.pauses:
         if rule.pause:
-            paused, lines = _pause_days(t, anchor, today)
+            paused, lines = _pause_days(t, anchor, today, restart=why != "receipt")
             steps.extend(lines)
         else:
-            steps.append(f"{len(t.pauses)} pause(s) ignored: {t.regime} does not stop the clock")
+            steps.append(f"{plural(len(t.pauses), 'pause')} ignored: {t.regime} does not stop the clock")
     due = nominal + timedelta(days=paused)
     if paused:
         steps.append(f"{nominal.isoformat()} + {paused} paused days = {_fmt(due)}")

@@ -36,6 +36,7 @@ from . import __version__
 from .boundary import refuse_ambiguous
 from .connectors import Record, close_quietly, failure, guarded, open_connector
 from .errors import DsarError, UsageError
+from .inventory.art15 import incomplete
 from .inventory.model import Collection, Inventory, System
 from .retention import kept_until_range
 from .search import CollectionResult, FindResult
@@ -98,13 +99,15 @@ def cell(value: Any) -> str:
 
 
 def spreadsheet_cell(text: str) -> str:
-    """A CSV cell that a spreadsheet shows but never runs (OWASP CSV injection): text starting with
-    `=`, `+`, `-`, `@`, a tab or a carriage return gets a leading single quote, unless it is a phone
-    number (`+44 20 7946 0958`) or a plain number (`-12.50`): those stay as they are, since they hold
-    nothing a spreadsheet could run (no name, no reference, no operator between terms)."""
+    """A CSV cell that a spreadsheet shows as the text it is and never runs (OWASP CSV injection):
+    text starting with `=`, `+`, `-`, `@`, a tab or a carriage return gets a leading single quote,
+    which makes a spreadsheet take the cell as text. Phone numbers get it too: a spreadsheet reads
+    `+442079460958` as the number 442079460958 and `+1-555-0100` as a sum. Only a plain number that
+    does not start with `+` (`-12.50`, `-3`) stays as it is: it holds nothing to run, and a spreadsheet
+    reads it as the same number."""
     if not text or text[0] not in _FORMULA_START:
         return text
-    if _NUMBER.match(text) or _phone_number(text):
+    if text[0] != "+" and _NUMBER.match(text):
         return text
     return "'" + text
 
@@ -187,6 +190,8 @@ class ExportResult:
             "generated_at": m["generated_at"],
             "total": m["total"],
             "ambiguous": m["ambiguous"],
+            "verified": m["verified"],
+            "incomplete": m["incomplete"],
             "systems": [
                 {k: s[k] for k in ("system", "status", "count") if k in s}
                 | ({"collections": [{k: c[k] for k in ("collection", "status", "count", "error") if k in c}
@@ -217,8 +222,14 @@ def write_package(
     *,
     now: datetime,
     request_id: str | None = None,
+    verified: bool = False,
 ) -> ExportResult:
     """Write the access package for `result` to `target` (never replacing an existing file).
+
+    `verified`: the request's subject has proven their identity; the manifest says so (`"verified"`), and
+    an unverified package carries a banner in index.html. `"incomplete"` lists the Art. 15 items the
+    inventory does not record for the systems the package describes: those where something was found or
+    that failed, and the processors (inventory/art15.py).
 
     RefusedError when `result` is ambiguous (two values of a unique kind): the package could hold another
     person's records; the operator names the account with `--id` first."""
@@ -236,7 +247,7 @@ def write_package(
         if hasattr(os, "fchmod"):
             os.fchmod(fd, 0o600)  # whatever the umask
         with os.fdopen(fd, "w+b") as handle:
-            builder = _Builder(inventory, result, now, request_id)
+            builder = _Builder(inventory, result, now, request_id, verified)
             with zipfile.ZipFile(handle, "w", zipfile.ZIP_DEFLATED) as zf:
                 manifest = builder.build(zf)
             handle.flush()
@@ -292,8 +303,10 @@ def _hash_stream(chunks: Iterable[bytes]) -> tuple[str, int]:
 class _Builder:
     """Writes the entries of one package into an open ZipFile and keeps what the manifest needs."""
 
-    def __init__(self, inventory: Inventory, result: FindResult, now: datetime, request_id: str | None):
+    def __init__(self, inventory: Inventory, result: FindResult, now: datetime, request_id: str | None,
+                 verified: bool = False):
         self.inventory = inventory
+        self.verified = verified
         self.result = result
         self.now = now.astimezone(timezone.utc)
         self.request_id = request_id
@@ -406,6 +419,8 @@ class _Builder:
             "subject": [str(i) for i in self.result.given],
             "identifiers": [p.to_dict() for p in self.result.provenance.values()],
             "ambiguous": self.result.ambiguous,
+            "verified": self.verified,
+            "incomplete": incomplete(self.inventory, [s["system"] for s in systems if s["status"] != "ok" or s["count"]]),
             "generated_at": self.now.strftime("%Y-%m-%dT%H:%M:%SZ"),
             "dsarctl_version": __version__,
             "inventory_sha256": self.inventory.sha256,
@@ -539,6 +554,8 @@ def _system_view(inventory: Inventory, sres, manifest_system: dict[str, Any],
         "lawful_basis": system.lawful_basis, "retention": system.retention, "recipients": system.recipients,
         "source": system.source,
         "processor": system.processor, "collections": [],
+        "automated_decisions": system.automated_decisions if "automated_decisions" in system.declared else None,
+        "transfers": system.transfers if "transfers" in system.declared else None,
     }
     if system.is_manual:
         return view
@@ -554,10 +571,36 @@ def _system_view(inventory: Inventory, sres, manifest_system: dict[str, Any],
             "retained": rule.reason if rule is not None and rule.action == "retain" else None,
             "retained_until": _until(rule, cres.records, today),
             "columns": columns, "rows": [[cell(row.get(c)) for c in columns] for row in rows],
+            "uncategorised": _uncategorised(coll, columns),
             "more": max(0, cm["count"] - HTML_ROWS),
             "json": cm.get("json"), "csv": cm.get("csv"), "files": cm.get("files", []),
         })
     return view
+
+
+def looks_like_identifier(text: str) -> bool:
+    """A value index.html keeps on one line (never broken between two letters): an e-mail address,
+    a phone number, or any text without whitespace of at most 80 characters (ids, dates, amounts,
+    file names). Longer text without spaces (a token, a URL) and text with spaces wrap."""
+    if not text:
+        return False
+    if _phone_number(text):
+        return True
+    if any(c.isspace() for c in text):
+        return False
+    return len(text) <= 80 or _EMAIL.fullmatch(text) is not None
+
+
+_EMAIL = re.compile(r"[^@\s]{1,64}@[^@\s]{1,255}")
+
+
+def _uncategorised(coll: Collection, columns: list[str]) -> list[str]:
+    """The record fields that the collection's field -> category mapping does not describe (none when its
+    categories describe the collection as a whole)."""
+    cats = coll.categories
+    if not cats or all(f == label for f, label in cats.items()):
+        return []
+    return [c for c in columns if c not in cats]
 
 
 def render_index(inventory: Inventory, result: FindResult, manifest: dict[str, Any],
@@ -567,6 +610,7 @@ def render_index(inventory: Inventory, result: FindResult, manifest: dict[str, A
 
     env = Environment(loader=PackageLoader("dsarctl", "templates"), autoescape=True,
                       undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+    env.tests["identifier"] = looks_like_identifier
     by_name = {s["system"]: s for s in manifest["systems"]}
     generated = datetime.strptime(manifest["generated_at"], "%Y-%m-%dT%H:%M:%SZ")
     systems = [_system_view(inventory, sres, by_name[name], collections, generated.date())

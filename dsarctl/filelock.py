@@ -223,16 +223,21 @@ def rewrite_lines(path: Path, edits: dict[int, tuple[int, bytes]], checkpoint: C
         with open(path, "rb") as handle:
             while block := handle.read(max(_BLOCK // unit, 1) * unit):
                 pos = 0
+                # the block's line ends, counted once: a record beyond the block skips it whole, and
+                # between records the lines are walked one find() at a time (counting the rest of the
+                # block at every record cost a batch's 1,000 edits of a 38 MB CSV 0.5 s)
+                first, total = lineno, block.count(newline) if unit == 1 else None
                 while pos < len(block):
+                    left = None if total is None else total - (lineno - first)
                     while ahead and ahead[-1] < max(lineno, resume):
                         ahead.pop()  # inside a record already replaced
                     if lineno < resume:  # dropping the rest of a replaced record
-                        pos, lineno = _past_line_ends(block, pos, resume - lineno, newline, unit, lineno)
+                        pos, lineno = _past_line_ends(block, pos, resume - lineno, newline, unit, lineno, left)
                         continue
                     if not ahead:
                         yield block[pos:] if pos else block
                         break
-                    start, lineno_at = _past_line_ends(block, pos, ahead[-1] - lineno, newline, unit, lineno)
+                    start, lineno_at = _past_line_ends(block, pos, ahead[-1] - lineno, newline, unit, lineno, left)
                     if start > pos:
                         yield block[pos:start]
                     pos, lineno = start, lineno_at
@@ -248,15 +253,14 @@ def rewrite_lines(path: Path, edits: dict[int, tuple[int, bytes]], checkpoint: C
 _BLOCK = 1 << 20  # bytes read at a time by rewrite_lines
 
 
-def _past_line_ends(block: bytes, pos: int, count: int, newline: bytes, unit: int, lineno: int) -> tuple[int, int]:
+def _past_line_ends(block: bytes, pos: int, count: int, newline: bytes, unit: int, lineno: int,
+                    left: int | None = None) -> tuple[int, int]:
     """(offset, line number) after passing up to `count` line ends in `block` from `pos` (the end of
-    the block when it holds fewer)."""
+    the block when it holds fewer). `left`: how many line ends the block holds from `pos`, when known."""
     if count <= 0:
         return pos, lineno
-    if unit == 1:
-        ends = block.count(newline, pos)
-        if ends < count:
-            return len(block), lineno + ends
+    if left is not None and left < count:
+        return len(block), lineno + left
     i = block.find(newline, pos)
     while i != -1:
         if i % unit == 0:

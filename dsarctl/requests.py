@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from datetime import date, datetime, time, timedelta
 from typing import TYPE_CHECKING
 
 from .audit import AuditLog, utc_iso
-from .errors import UsageError
+from .errors import RefusedError, UsageError
 
 if TYPE_CHECKING:
     from .deadlines import Deadline, Timeline
@@ -27,6 +27,10 @@ if TYPE_CHECKING:
 
 # `deadlines` (and through it holidays and dateutil) is imported where a deadline is computed: listing
 # requests and `overdue` use the stored due dates.
+
+class DuplicateRequest(RefusedError):
+    """The subject already has an open request of this type, and opening another was not confirmed."""
+
 
 ACTIVE = ("open", "verified", "paused")
 FINAL = ("closed", "denied")
@@ -145,16 +149,30 @@ class RequestBook:
         row = self._row(id)
         return list(self._deadline(row, today).steps)
 
+    def history(self, id: str) -> dict:
+        """What was done for the request: its find/export/erase `runs` (summary parsed), manual `tasks`, and
+        `letters` (its events whose kind starts with "letter"), each oldest first."""
+        rid = self._row(id)["id"]
+        return {"runs": self.audit.runs(rid), "tasks": self.audit.tasks(request_id=rid),
+                "letters": list(self.audit.events(rid, kind_prefix="letter"))}
+
     # --- lifecycle ----------------------------------------------------------------------------------------
 
     def new(self, subject: str, type: str, received_at: datetime, *,
             identifiers: Iterable[Identifier] | None = None, regime: str | None = None,
             channel: str | None = None, note: str | None = None, appeal_of: str | None = None,
-            since: date | None = None, operator: str, now: datetime) -> dict:
+            since: date | None = None, allow_duplicate: bool = True,
+            confirm_duplicate: Callable[[dict], bool] | None = None, operator: str, now: datetime) -> dict:
         """Open a request received at `received_at`; returns it. Event `request.new`.
 
         An `appeal` names the refused request it appeals (`appeal_of`: denied, the same subject's) and
         takes its regime; `since` is how far back a us-ca access request reaches (deadlines.check_request).
+
+        A likely duplicate (an active request of the same type sharing an identifier; appeals excepted: a
+        second appeal of one refusal is refused anyway) is opened only with `allow_duplicate`, or when
+        `confirm_duplicate(the open request)` says yes (asked after every other check, outside any
+        transaction: a person answering slowly holds no lock); else DuplicateRequest (exit 2). The new
+        request's event names the request it duplicates.
 
         `subject` is parsed with the inventory's identity kinds unless `identifiers` are given (then the
         first is the subject). The stored `subject` is the bare value for e-mail and phone kinds
@@ -191,6 +209,14 @@ class RequestBook:
         _check_request(regime, type, _local_date(received_at, tz), since)
         if appealed:
             _check_appeal(appealed, idents, received_at, self.inventory.identities, self.audit)
+        duplicate_of = None
+        other = self.find_open(idents, type) if type != "appeal" else None
+        if other:
+            if not allow_duplicate and not (confirm_duplicate and confirm_duplicate(other)):
+                raise DuplicateRequest(
+                    f"{other['subject']} already has an open {type} request: {other['id']} (received "
+                    f"{other['received_at'][:10]}, due {other['due_date']}); to open another, add --allow-duplicate")
+            duplicate_of = other["id"]
         row = {
             "subject": shown, "identifiers": json.dumps(sorted({str(i) for i in idents})), "type": type,
             "status": "open", "regime": regime, "timezone": tz,
@@ -209,25 +235,57 @@ class RequestBook:
                 [(row["id"], i) for i in json.loads(row["identifiers"])])
             self._save(row, "request.new", {"type": type, "regime": regime, "channel": channel, "note": note,
                                             "received_at": row["received_at"], "appeal_of": row["appeal_of"],
-                                            "since": row["since"]}, operator, now)
+                                            "since": row["since"], "duplicate_of": duplicate_of}, operator, now)
         return self._public(row)
 
-    def verify(self, id: str, method: str | None = None, *, operator: str, now: datetime) -> dict:
-        """Record that the subject's identity was verified (under uk-gdpr this restarts the clock)."""
+    def verify(self, id: str, method: str | None = None, *, evidence: dict | None = None,
+               received: datetime | None = None, operator: str, now: datetime) -> dict:
+        """Record that the subject's identity was verified (under uk-gdpr the clock starts again on the day
+        the information confirming it arrived: `received`, default `now`); `evidence`: the data points
+        checked (verification.py: keyed hashes, never the values). A request paused on the `identity`
+        ground is resumed: the information it waited for has come."""
         with self.audit.transaction():
-            row = self._active(id, "verify")
-            if row["verified_at"]:
-                raise UsageError(f"request {row['id']} was already verified at {row['verified_at']}")
-            row.update(verified_at=utc_iso(now), verify_method=method)
-            if row["status"] == "open":
+            row = self._verifiable(id)
+            when = received or now
+            if when > now:
+                raise UsageError(f"--received: {when.isoformat()} is in the future")
+            if when < datetime.fromisoformat(row["received_at"]):
+                raise UsageError(f"--received: {when.isoformat()} is before the request arrived "
+                                 f"({row['received_at']})")
+            row.update(verified_at=utc_iso(when), verify_method=method)
+            resumed = None
+            pauses = json.loads(row["pauses"])
+            if row["status"] == "paused" and pauses[-1][2:] == ["identity"]:
+                self._end_pause(row, now)  # it waited for this very information
+                resumed = True
+            if row["status"] == "open" or resumed:
                 row["status"] = "verified"
             self._schedule(row, now)
-            self._save(row, "request.verified", {"method": method}, operator, now)
+            self._save(row, "request.verified", {"method": method, "resumed": resumed, **(evidence or {})},
+                       operator, now)
         return self._public(row)
 
-    def pause(self, id: str, reason: str, *, operator: str, now: datetime) -> dict:
-        """Stop the clock while waiting for the subject; refused where the regime never stops it."""
+    def check_verifiable(self, id: str) -> dict:
+        """The request, if it can still be verified (active, not verified yet); UsageError otherwise."""
+        return self._public(self._verifiable(id))
+
+    def verification_failed(self, id: str, evidence: dict, *, operator: str, now: datetime) -> dict:
+        """Record a verification that did not succeed (event `request.verification_failed`); the request
+        stays as it was."""
+        with self.audit.transaction():
+            row = self._verifiable(id)
+            self.audit.append("request.verification_failed", evidence, request_id=row["id"], operator=operator,
+                              at=now)
+        return self._public(row)
+
+    def pause(self, id: str, reason: str, *, operator: str, now: datetime, ground: str | None = None) -> dict:
+        """Stop the clock while waiting for the subject; refused where the regime never stops it. `ground`
+        names why (deadlines.PAUSE_GROUNDS: identity, clarification, fee; UK GDPR Art. 12A)."""
         reason = _required(reason, "pause")
+        from .deadlines import PAUSE_GROUNDS
+
+        if ground is not None and ground not in PAUSE_GROUNDS:
+            raise UsageError(f"--ground: unknown ground '{ground}' (one of: {', '.join(PAUSE_GROUNDS)})")
         with self.audit.transaction():
             row = self._active(id, "pause")
             if row["status"] == "paused":
@@ -237,10 +295,10 @@ class RequestBook:
                 raise UsageError(f"request {row['id']}: {row['regime']} does not stop the clock while "
                                  f"waiting for the subject; it stays due on {row['due_date']}")
             pauses = json.loads(row["pauses"])
-            pauses.append([utc_iso(now), None])
+            pauses.append([utc_iso(now), None] + ([ground] if ground else []))
             row.update(status="paused", pauses=json.dumps(pauses))
             self._schedule(row, now)
-            self._save(row, "request.paused", {"reason": reason}, operator, now)
+            self._save(row, "request.paused", {"reason": reason, "ground": ground}, operator, now)
         return self._public(row)
 
     def resume(self, id: str, *, operator: str, now: datetime, note: str | None = None) -> dict:
@@ -255,11 +313,15 @@ class RequestBook:
             self._save(row, "request.resumed", {"note": note}, operator, now)
         return self._public(row)
 
-    def extend(self, id: str, reason: str, *, operator: str, now: datetime, allow_late: bool = False) -> dict:
+    def extend(self, id: str, reason: str, *, operator: str, now: datetime, allow_late: bool = False,
+               notified_on: date | None = None) -> dict:
         """Extend the deadline where the regime allows it.
 
         Refused when the regime has no extension, when already extended, and (unless `allow_late`) when
-        the date to notify the subject of an extension (end of the first period) has passed.
+        the date to notify the subject of an extension (end of the first period) has passed. Where the law
+        demands that notice (`notice_required`), the subject must have been told: an extension letter in the
+        log (`letter ID --kind extend`), or `notified_on`, the date they were told another way; a notice
+        given after the notice date is refused, a notice given in time lets the extension be entered late.
         """
         reason = _required(reason, "extend")
         with self.audit.transaction():
@@ -272,14 +334,50 @@ class RequestBook:
                 raise UsageError(f"request {row['id']}: {row['regime']} allows no extension "
                                  f"for {row['type']} requests")
             notice = deadline.extension_notice_due
-            if notice is not None and today > notice and not allow_late:
+            told = self._extension_notice(row, today, notified_on)
+            in_time = told is not None and notice is not None and told[0] <= notice
+            if notice is not None and today > notice and not allow_late and not in_time:
                 raise UsageError(f"request {row['id']}: the subject had to be told of an extension by "
                                  f"{notice.isoformat()}; it is too late to extend")
+            if notice_required(row["regime"], deadline):
+                _check_notice(row, notice, told)
             row.update(extended=1, extension_reason=reason)
             self._schedule(row, now)
-            self._save(row, "request.extended", {"reason": reason, "late": bool(notice and today > notice)},
+            self._save(row, "request.extended", {"reason": reason, "late": bool(notice and today > notice),
+                                                 "notified_on": told[0].isoformat() if told else None,
+                                                 "notified_by": told[1] if told else None},
                        operator, now)
         return self._public(row)
+
+    def _extension_notice(self, row: dict, today: date, notified_on: date | None) -> tuple[date, str] | None:
+        """(when, how) the subject was told of the extension: `notified_on` ("other"; UsageError when it is
+        before receipt or after today), else the first extension letter in the log ("letter"), else None."""
+        received = _local_date(datetime.fromisoformat(row["received_at"]), row["timezone"])
+        if notified_on is not None:
+            if notified_on > today or notified_on < received:
+                raise UsageError(f"--notified-on {notified_on.isoformat()}: must be between the request's receipt "
+                                 f"({received.isoformat()}) and today ({today.isoformat()})")
+            return notified_on, "other"
+        letter = self.audit.conn.execute(
+            "SELECT at FROM events WHERE request_id = ? AND kind = 'letter.extend' ORDER BY seq LIMIT 1",
+            [row["id"]]).fetchone()
+        return (_local_date(datetime.fromisoformat(letter[0]), row["timezone"]), "letter") if letter else None
+
+    def deadline(self, id: str, today: date, *, extended: bool | None = None) -> "Deadline":
+        """The request's deadline as of `today`; with `extended`, as it is (or would be) with or without
+        the extension (an extension letter names the date before the extension is recorded)."""
+        from dataclasses import replace
+
+        from .deadlines import compute_deadline
+
+        row = self._row(id)
+        timeline = self._timeline(row)
+        if extended is not None:
+            timeline = replace(timeline, extended=extended)
+        try:
+            return compute_deadline(timeline, today=today)
+        except ValueError as exc:
+            raise UsageError(f"request {row['id']}: {exc}") from None
 
     def close(self, id: str, note: str | None = None, *, operator: str, now: datetime) -> dict:
         """Close an answered request (ends any pause); the event records how many days late it was."""
@@ -310,7 +408,9 @@ class RequestBook:
     # --- what needs doing ---------------------------------------------------------------------------------
 
     def overdue(self, today: date, within: int = 7) -> dict:
-        """Active requests past due and due within `within` days, pending extension notices, open tasks.
+        """Active requests past due and due within `within` days, pending extension notices, open tasks,
+        and the active requests whose stored row cannot be trusted (`untrusted`, see
+        `AuditLog.untrusted_requests`): those are listed there only, with what the log recorded.
 
         Each list is most urgent first. Request entries carry `days_overdue` (negative: days left).
         `today` is the controller's local date.
@@ -323,12 +423,14 @@ class RequestBook:
         # A paused request's due date moves a day later for every day of the pause, so the date stored
         # when it was paused is a lower bound: only those stored within the horizon can be due within it,
         # and only for them is the deadline computed as of today.
+        untrusted = self.audit.untrusted_requests(ACTIVE)
+        suspect = {u["id"] for u in untrusted}
         entries = [self._public(r) for r in self.audit.query(
             "SELECT * FROM requests WHERE status IN ('open', 'verified') AND due_date <= ? "
-            "ORDER BY due_date, id", [horizon])]
+            "ORDER BY due_date, id", [horizon]) if r["id"] not in suspect]
         for r in self.audit.query("SELECT * FROM requests WHERE status = 'paused' AND due_date <= ?", [horizon]):
-            entry = self._public(r, today)
-            if entry["due_date"] <= horizon:
+            entry = self._public(r, today) if r["id"] not in suspect else None
+            if entry and entry["due_date"] <= horizon:
                 entries.append(entry)
         for entry in entries:
             entry["days_overdue"] = _days_overdue(entry["due_date"], today)
@@ -338,6 +440,8 @@ class RequestBook:
                 "SELECT * FROM requests WHERE status IN ('open', 'verified', 'paused') AND extended = 0 "
                 "AND extension_notice_due BETWEEN ? AND ? ORDER BY extension_notice_due, id",
                 [today.isoformat(), horizon]):
+            if r["id"] in suspect:
+                continue
             entry = self._public(r)
             entry["days_left"] = (date.fromisoformat(r["extension_notice_due"]) - today).days
             notices.append(entry)
@@ -352,6 +456,7 @@ class RequestBook:
             "due_soon": [e for e in entries if e["days_overdue"] <= 0],
             "extension_notices": notices,
             "open_tasks": tasks,
+            "untrusted": untrusted,
         }
 
     # --- internals ----------------------------------------------------------------------------------------
@@ -377,6 +482,12 @@ class RequestBook:
         if not rows:
             raise UsageError(f"unknown request id '{id}' (see: dsarctl request list)")
         return rows[0]
+
+    def _verifiable(self, id: str) -> dict:
+        row = self._active(id, "verify")
+        if row["verified_at"]:
+            raise UsageError(f"request {row['id']} was already verified at {row['verified_at']}")
+        return row
 
     def _active(self, id: str, action: str) -> dict:
         row = self._row(id)
@@ -430,8 +541,9 @@ class RequestBook:
             calendar=row["calendar"],
             request_type=row["type"],
             verified_at=datetime.fromisoformat(row["verified_at"]) if row["verified_at"] else None,
-            pauses=tuple(Pause(datetime.fromisoformat(s), datetime.fromisoformat(e) if e else None)
-                         for s, e in json.loads(row["pauses"])),
+            pauses=tuple(Pause(datetime.fromisoformat(s), datetime.fromisoformat(e) if e else None,
+                               ground[0] if ground else None)
+                         for s, e, *ground in json.loads(row["pauses"])),
             extended=bool(row["extended"]),
             custom=custom,
         )
@@ -477,7 +589,8 @@ class RequestBook:
             "confirm_receipt_due": row["confirm_receipt_due"],
             "verified_at": row["verified_at"],
             "verify_method": row["verify_method"],
-            "pauses": [{"start": s, "end": e} for s, e in json.loads(row["pauses"])],
+            "pauses": [{"start": s, "end": e, **({"ground": g[0]} if g else {})}
+                       for s, e, *g in json.loads(row["pauses"])],
             "channel": row["channel"],
             "note": row["note"],
             "extension_reason": row["extension_reason"],
@@ -502,6 +615,26 @@ def _required(text: str | None, action: str) -> str:
     if not text or not text.strip():
         raise UsageError(f"request {action} needs --reason")
     return text.strip()
+
+
+def notice_required(regime: str, deadline: "Deadline") -> bool:
+    """Whether the law makes an extension depend on telling the subject within the first period, with the
+    reasons: every regime that has an extension and a notice date (GDPR Art. 12(3), the CCPA, the US states,
+    PIPEDA s.8(4), ...), but not `custom` (the controller's own promise)."""
+    return regime != "custom" and deadline.extension_allowed and deadline.extension_notice_due is not None
+
+
+def _check_notice(row: dict, notice: date, told: tuple[date, str] | None) -> None:
+    """UsageError, one line, when the subject was not told of the extension, or told after `notice`."""
+    if told is None:
+        raise UsageError(f"request {row['id']}: {row['regime']} requires telling the subject of an extension, "
+                         f"with the reasons, by {notice.isoformat()}: write the letter first (dsarctl letter "
+                         f"{row['id']} --kind extend --reason ...), or give the date they were told another "
+                         f"way with --notified-on DATE")
+    if told[0] > notice:
+        raise UsageError(f"request {row['id']}: the subject was told of the extension on {told[0].isoformat()}, "
+                         f"after {notice.isoformat()}, the last day {row['regime']} allows; the extension "
+                         "cannot be recorded")
 
 
 def _regime_pauses(row: dict) -> bool:

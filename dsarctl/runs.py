@@ -45,7 +45,8 @@ def resolve_request(inventory, kind: str, identifiers: list, request_id: str | N
     manifest and the tasks erase opens carry its id: `request_id` (UsageError when unknown, RefusedError
     when it names none of the subject's `identifiers`), else the
     subject's active request of the matching type, else a new one received at `received` (default `now`).
-    Returns `{"id", "due_date", "created"}`, or None for kinds that do not attach by themselves (find).
+    Returns `{"id", "due_date", "created", "verified"}`, or None for kinds that do not attach by themselves
+    (find).
     """
     from .audit_marker import open_audit
     from .requests import RequestBook
@@ -57,7 +58,8 @@ def resolve_request(inventory, kind: str, identifiers: list, request_id: str | N
         request, created = book.request_for_run(list(dict.fromkeys(identifiers)), RUN_REQUEST_TYPES.get(kind, "access"),
                                                 request_id=request_id, operator=operator, now=now,
                                                 received=received)
-    return {"id": request["id"], "due_date": request["due_date"], "created": created}
+    return {"id": request["id"], "due_date": request["due_date"], "created": created,
+            "verified": bool(request["verified_at"])}
 
 
 def check_request(inventory, request_id: str, identifiers: list) -> None:
@@ -72,7 +74,7 @@ def check_request(inventory, request_id: str, identifiers: list) -> None:
 
 
 def record_run(inventory, kind: str, result, *, now: datetime, operator: str, request_id: str | None = None,
-               extra: dict[str, Any] | None = None, attach: bool = True):
+               extra: dict[str, Any] | None = None, attach: bool = True, tasks: bool = True):
     """Record a run in the audit log, at `now`, by `operator`; returns the request it was attached to, or None.
 
     `result` is a `dsarctl.search.FindResult` (find, export) or an erase result (with `.plan`). The run
@@ -101,8 +103,8 @@ def record_run(inventory, kind: str, result, *, now: datetime, operator: str, re
                     operator=operator, now=at)
             rid = request["id"] if request else None
             log.record_run(kind, rid, summary, operator=operator, at=at)
-            if rid is not None:
-                _open_manual_tasks(log, result, rid, operator, at)
+            if rid is not None and tasks:  # not for the search a verification compares with
+                _open_manual_tasks(log, result, rid, request.get("type", "access"), operator, at)
     if request is None:
         return None
     return {"id": request["id"], "due_date": request["due_date"], "created": created}
@@ -158,13 +160,15 @@ def _scrub(value: Any, needles: list[str]) -> Any:
     return value
 
 
-def _open_manual_tasks(log, result, request_id: str, operator: str, at: datetime) -> None:
-    """One task per manual system and request, however many runs there are."""
+def _open_manual_tasks(log, result, request_id: str, request_type: str, operator: str, at: datetime) -> None:
+    """One task per manual system and request, however many runs there are, with the processor's
+    instruction for the request's type; none while nothing of the subject was found, unless the processor
+    is marked `always_ask` (it holds data dsarctl cannot see)."""
     systems = getattr(result, "systems", None)
     if not systems:
         return  # erase opens its own tasks as part of carrying out the plan
     have = {t["system"] for t in log.tasks(request_id=request_id)}
     for name, sres in systems.items():
-        if sres.status == "manual" and name not in have:
+        if sres.status == "manual" and name not in have and (result.total or sres.system.always_ask):
             log.add_task(request_id, name, processor=sres.system.processor,
-                         instructions=sres.system.instructions, operator=operator, at=at)
+                         instructions=sres.system.instruction_for(request_type), operator=operator, at=at)

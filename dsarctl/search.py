@@ -140,12 +140,16 @@ class FindResult:
             for coll in system.collections.values():
                 yield from coll.records
 
-    def manual_task(self, system: System) -> dict[str, Any]:
+    def manual_task(self, system: System, request_type: str = "access") -> dict[str, Any]:
+        """The step at a processor for a request of `request_type`: who, the instruction for that type,
+        the identifiers to hand over, and whether it is `needed` (something of the subject was found, or
+        the processor is marked `always_ask`)."""
         idents = [str(i) for i in self.identifiers if not system.identity_kinds or i.kind in system.identity_kinds]
         return {
             "processor": system.processor,
-            "instructions": system.instructions,
+            "instructions": system.instruction_for(request_type),
             "identifiers": idents,
+            "needed": bool(self.total) or system.always_ask,
         }
 
     def to_dict(self) -> dict[str, Any]:

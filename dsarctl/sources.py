@@ -36,7 +36,9 @@ What the core guarantees every source:
   never becomes a crash, and a failed erase is retried by the next `erase`, never blocking it.
   `DSARCTL_DEBUG=1` prints the traceback of such a bug to stderr.
 - Identity values arrive normalised (`wanted`): e-mail addresses trimmed and case-folded, phone numbers
-  in E.164. A record must carry its identity values normalised the same way (`dsarctl.identity`).
+  in E.164. A record must carry its identity values normalised the same way: `self.record(collection,
+  key, data, wanted)` builds a Record with its `identities` and `matched` read as the built-in sources
+  read them.
 
 Compatibility: plugins of version 1 (`dsarctl.connectors.Connector`, entry-point group
 `dsarctl.connectors`) still load for one version, with a warning, for search, export and check only;
@@ -269,6 +271,23 @@ class Source:
         """Release connections and file handles."""
 
     # -- helpers -----------------------------------------------------------------------------------
+    def record(self, collection: "Collection", key: Any, data: dict[str, Any], wanted: Wanted | None = None, *,
+               location: str | None = None, digest: str | None = None) -> Record:
+        """A Record of `data` with its identity values read as every built-in source reads them: each
+        field the inventory names (`collection.identities`: a key of `data`, else a dotted path through
+        nested mappings and lists, every element of a list) normalised for its identity kind
+        (`dsarctl.identity`: e-mail case-folded, phone numbers in E.164...), and `matched` the values
+        of `wanted` found in the searched fields (`collection.searched`). A record of `locate` should
+        be yielded only when `matched` is not empty."""
+        from .connectors.matching import FieldMatcher
+
+        identities = FieldMatcher(collection, self.inventory).identities(data)
+        matched: set[tuple[str, str]] = set()
+        if wanted:
+            searched = FieldMatcher(collection, self.inventory, collection.searched).identities(data)
+            matched = FieldMatcher.matches(searched, wanted)
+        return Record(self.system.name, collection.name, key, data, identities, matched, location, digest)
+
     def fail(self, message: str) -> Exception:
         """A failure of this system (exit 3) with `message`; raise it."""
         from .errors import SourceError

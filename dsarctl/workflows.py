@@ -150,7 +150,8 @@ def export(inventory: "Inventory", identifiers: list["Identifier"], *, output: P
         recorded = runs.record_run(inventory, "export", result, request_id=request_id, now=now, operator=operator,
                                    extra={"zip_sha256": None, "file": None})
         return ExportRun(result, None, _request(recorded, attached))
-    package = write_package(inventory, result, target, now=now, request_id=request_id)
+    package = write_package(inventory, result, target, now=now, request_id=request_id,
+                            verified=bool(attached and attached.get("verified")))
     try:
         recorded = runs.record_run(inventory, "export", result, request_id=request_id, now=now, operator=operator,
                                    extra={"zip_sha256": package.sha256, "file": str(package.path)})
@@ -177,9 +178,12 @@ def erase(inventory: "Inventory", identifiers: list["Identifier"], *, confirm: C
 def erase_batch(inventory: "Inventory", subjects: list[list["Identifier"]], *, confirm: Callable[["Plan"], bool],
                 now: datetime, operator: str, request_id: str | None = None, dry_run: bool = False,
                 progress: Progress | None = None, on_wait: Callable[[str], None] | None = None,
-                on_resumed: Callable[["RunResult"], None] | None = None, wait: float | None = None) -> EraseRun:
+                on_resumed: Callable[["RunResult"], None] | None = None, wait: float | None = None,
+                suppress_unmatched: bool = False) -> EraseRun:
     """Erase several subjects in one run (each file source rewritten once). A batch answers many requests:
-    the run is attached to one only when `request_id` names it, and recorded as a batch.
+    the run is attached to one only when `request_id` names it, and recorded as a batch. The plan and the
+    result say what each subject's part is (`subjects`); a subject found nowhere is listed as such and gets
+    no suppression entry unless `suppress_unmatched`.
 
     Steps: refuse a missing audit log; take the erase lock, waiting up to `wait` seconds
     ($DSARCTL_ERASE_WAIT, default 600; `on_wait(message)` is told once when the wait starts; EraseBusy after
@@ -189,11 +193,11 @@ def erase_batch(inventory: "Inventory", subjects: list[list["Identifier"]], *, c
     search again, attach and record the run, and release the lock."""
     return _erase(inventory, [list(s) for s in subjects], batch=True, confirm=confirm, now=now, operator=operator,
                   request_id=request_id, received=None, dry_run=dry_run, progress=progress, on_wait=on_wait,
-                  on_resumed=on_resumed, wait=wait)
+                  on_resumed=on_resumed, wait=wait, suppress_unmatched=suppress_unmatched)
 
 
 def _erase(inventory, subjects, *, batch: bool, confirm, now, operator, request_id, received, dry_run, progress,
-           on_wait, on_resumed, wait) -> EraseRun:
+           on_wait, on_resumed, wait, suppress_unmatched: bool = False) -> EraseRun:
     from . import erase as erasing
     from . import runs
     from .audit_marker import open_audit
@@ -205,7 +209,8 @@ def _erase(inventory, subjects, *, batch: bool, confirm, now, operator, request_
         for run in resumed:
             if on_resumed:
                 on_resumed(run)
-        plan = _searching(progress, lambda p: erasing.prepare(inventory, subjects, now=now, progress=p))
+        plan = _searching(progress, lambda p: erasing.prepare(inventory, subjects, now=now, progress=p, batch=batch,
+                                                              suppress_unmatched=suppress_unmatched))
         if request_id:
             runs.check_request(inventory, request_id, plan.identifiers)  # refused before asking
         if dry_run:
@@ -269,10 +274,16 @@ def _erase_lock(inventory, *, operator: str, now: datetime, wait: float | None,
 def open_request(inventory: "Inventory", identifiers: list["Identifier"], type: str, *, now: datetime,
                  operator: str, received: datetime | None = None, regime: str | None = None,
                  channel: str | None = None, note: str | None = None, appeal_of: str | None = None,
-                 since: date | None = None) -> dict[str, Any]:
+                 since: date | None = None, allow_duplicate: bool = False,
+                 confirm_duplicate: Callable[[dict], bool] | None = None) -> dict[str, Any]:
     """Open a request for the subject (the first identifier names it) received at `received` (default
     `now`), recorded as a `request.new` event; the one request step that may start the audit log. Every
-    later step is a method of the RequestBook that `requests.request_book(inventory)` opens."""
+    later step is a method of the RequestBook that `requests.request_book(inventory)` opens.
+
+    A likely duplicate (an active request of the same type sharing an identifier with this one; appeals
+    excepted, see `RequestBook.new`) is opened
+    only with `allow_duplicate`, or when `confirm_duplicate(open_request)` says yes; else
+    `requests.DuplicateRequest` (exit 2), naming the open request (see `RequestBook.new`)."""
     from .requests import request_book
 
     idents = list(identifiers)
@@ -282,7 +293,89 @@ def open_request(inventory: "Inventory", identifiers: list["Identifier"], type: 
         raise UsageError("a request needs at least one identifier of the subject")
     with request_book(inventory, create=True) as book:
         return book.new(str(idents[0]), type, received or now, identifiers=idents, regime=regime,
-                        channel=channel, note=note, appeal_of=appeal_of, since=since, operator=operator, now=now)
+                        channel=channel, note=note, appeal_of=appeal_of, since=since, operator=operator,
+                        now=now, allow_duplicate=allow_duplicate, confirm_duplicate=confirm_duplicate)
+
+
+@dataclass
+class Verification:
+    """A `request verify --match` as recorded: each data point checked, the verdict, and the request."""
+
+    request: dict[str, Any]
+    checks: list[Any]  # verification.Check
+    verified: bool
+    why: str
+    minimum: int
+    failures: list[tuple[str, str, str]]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"request": self.request, "verified": self.verified, "why": self.why, "minimum": self.minimum,
+                "checks": [c.to_dict() for c in self.checks],
+                "failures": [{"system": s, "collection": c, "error": e} for s, c, e in self.failures]}
+
+
+def verify_identity(inventory: "Inventory", request_id: str, points: list[tuple[str, str]], *, now: datetime,
+                    operator: str, minimum: int = 1, method: str | None = None,
+                    received: datetime | None = None, progress: Progress | None = None) -> Verification:
+    """Check data points the requester gave (KEY, VALUE) against the records found for the request's
+    subject (verification.py), record the search as a find run under the request, and either mark the
+    request verified (event `request.verified` with the checks) or record the attempt (event
+    `request.verification_failed`). Only keyed hashes of the values are kept. Refused (exit 2, nothing
+    recorded) for an unknown, closed or already verified request and an ambiguous subject."""
+    from . import runs
+    from .identity import parse_identifier
+    from .keys import load_or_create_key
+    from .requests import request_book
+    from .search import find_subject
+    from .verification import check_points, decide
+
+    if not points:
+        from .errors import UsageError
+
+        raise UsageError("give at least one --match KEY=VALUE (or verify without --match, with --method)")
+    with request_book(inventory) as book:
+        request = book.check_verifiable(request_id)
+    idents = [parse_identifier(i, inventory.identities) for i in request["identifiers"]]
+    result = _searching(progress, lambda p: find_subject(inventory, idents, progress=p))
+    for kind, values in result.ambiguous.items():
+        raise RefusedError(f"ambiguous: the search for the subject of {request['id']} reached {len(values)} values of "
+                           f"unique identity '{kind}' ({', '.join(values)}); data points cannot be checked against "
+                           "two people's records: verify by other means (--method TEXT, without --match)")
+    subject = parse_identifier(request["subject"], inventory.identities)
+    checks = check_points(inventory, result, points, subject, load_or_create_key(Path(inventory.audit_path).parent))
+    verified, why = decide(checks, minimum)
+    runs.record_run(inventory, "find", result, request_id=request["id"], now=now, operator=operator, tasks=False)
+    evidence = {"checks": [c.to_dict() for c in checks], "minimum": minimum, "why": why}
+    with request_book(inventory) as book:
+        if verified:
+            matched = ", ".join(c.key for c in checks if c.counts)
+            request = book.verify(request["id"], f"data points matched: {matched}" + (f"; {method}" if method else ""),
+                                  evidence=evidence, received=received, operator=operator, now=now)
+        else:
+            request = book.verification_failed(request["id"], evidence, operator=operator, now=now)
+    return Verification(request, checks, verified, why, minimum, result.failures)
+
+
+def confirm_task(inventory: "Inventory", task_id: int, *, now: datetime, operator: str,
+                 note: str | None = None) -> dict[str, Any]:
+    """Record that a person carried out manual task `task_id` (a processor dsarctl cannot reach): who and
+    when, as a `task.confirmed` event of the task's request. UsageError (exit 2) for an unknown task or
+    one already confirmed."""
+    from .audit_marker import open_audit
+
+    with open_audit(inventory) as audit:
+        return audit.confirm_task(task_id, operator=operator, at=now, note=note)
+
+
+def tasks(inventory: "Inventory", *, status: str | None = None, request: str | None = None) -> list[dict[str, Any]]:
+    """Manual tasks, oldest first: only `status` (open | done), or only those of request `request` (an id
+    the request book knows; UsageError otherwise)."""
+    from .audit_marker import open_audit
+    from .requests import RequestBook
+
+    with open_audit(inventory) as audit:
+        rid = RequestBook(audit, inventory).get(request)["id"] if request else None
+        return audit.tasks(status=status, request_id=rid)
 
 
 # --- helpers ----------------------------------------------------------------------------------------------

@@ -169,3 +169,112 @@ def test_a_batch_through_the_connectors_uses_atscan_for_mail_and_agrees_with_a_p
     assert not by_atscan & {"newsletter.csv", "usage.jsonl"}
     # the `=?` marker is looked for by atscan in the same pass: no grep reads the mail a second time
     assert not set().union(*(read for program, _n, read in started if program == "grep")) & {"support.mbox", "cur", "new"}
+
+
+# -- --files --headers: a Maildir's header blocks only ---------------------------------------------------
+
+_MESSY_HEADERS = [
+    b"From: a@x.example\nTo: Bob <bob@y.example>\n\nbody bob@z.example\n",
+    b"From: a@x.example\r\nCc: BOB@Y.EXAMPLE\r\n\r\nbody\r\n",
+    b"\nFrom: bob@y.example\n",  # an empty first line: no headers at all
+    b"\r\nFrom: bob@y.example\r\n",
+    b"Subject: no empty line, the file is headers only bob@y.example",
+    b"From: a@x.example\nX-Pad: " + b"p" * 9000 + b"\nTo: bob@y.example\n\nbody\n",  # beyond the first read
+    b"From: a\x00b bob@y.example\n\n",  # a NUL byte in a header
+    b"X: " + b"q" * 8185 + b"\n\r\nTo: bob@y.example\n",  # the CRLF empty line across the first read's end
+    b"To: =?utf-8?b?Ym9iQHkuZXhhbXBsZQ==?=\n\n",  # only the marker
+    b"From: a@x.example\n \n\nTo: bob@y.example\n",  # a line of one space is not the end of the headers
+]
+
+
+@pytest.mark.parametrize("data", _MESSY_HEADERS)
+def test_header_block_is_what_the_maildir_reader_reads(tmp_path, data):
+    from dsarctl.connectors.mail import _header_block
+
+    path = tmp_path / "msg"
+    path.write_bytes(data)
+    with open(path, "rb") as handle:
+        expected = _header_block(handle)
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        assert atscan.header_block(fd) == expected
+    finally:
+        os.close(fd)
+
+
+@given(st.lists(st.sampled_from([b"To: bob@y.example", b"From: a@x.example", b"", b"\r", b" ", b"X: =?q?",
+                                 b"body bob@y.example", b"\x00"]), max_size=12),
+       st.integers(min_value=0, max_value=9000))
+@settings(max_examples=150, deadline=None)
+def test_header_block_agrees_with_the_reader_on_generated_files(lines, pad):
+    import tempfile
+
+    from dsarctl.connectors.mail import _header_block
+
+    data = b"X-Pad: " + b"p" * pad + b"\n" + b"\n".join(lines)
+    with tempfile.NamedTemporaryFile(delete=False) as handle:
+        path = handle.name
+        handle.write(data)
+    try:
+        with open(path, "rb") as handle:
+            expected = _header_block(handle)
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            assert atscan.header_block(fd) == expected
+        finally:
+            os.close(fd)
+    finally:
+        os.unlink(path)
+
+
+def _maildir(tmp_path) -> str:
+    root = tmp_path / "md"
+    for sub in ("cur", "new", "tmp"):
+        (root / sub).mkdir(parents=True)
+    for i, data in enumerate(_MESSY_HEADERS):
+        (root / ("cur" if i % 2 else "new") / f"17000000{i:02d}.M{i}P1.host:2,S").write_bytes(data)
+    return str(root)
+
+
+def _headscan(root: str, *extra: str) -> set[str]:
+    run = subprocess.run([sys.executable, "-I", "-S", atscan.__file__, "--files", "--headers", "-e", "bob@y.example",
+                          "-m", "=?", *extra, "--", os.path.join(root, "cur"), os.path.join(root, "new")],
+                         capture_output=True)
+    assert run.returncode in (0, 1), run.stderr
+    return {os.path.relpath(os.fsdecode(n), root) for n in run.stdout.split(b"\0") if n}
+
+
+def test_headscan_names_the_files_whose_header_block_holds_a_needle_and_its_parts_add_up(tmp_path):
+    from dsarctl.connectors.mail import _header_block
+
+    root = _maildir(tmp_path)
+    expected = set()
+    for sub in ("cur", "new"):
+        for name in os.listdir(os.path.join(root, sub)):
+            with open(os.path.join(root, sub, name), "rb") as handle:
+                block = _header_block(handle)
+            if b"bob@y.example" in block.lower() or b"=?" in block:
+                expected.add(f"{sub}/{name}")
+    assert len(expected) == 6  # not the body-only, the no-headers ones, nor those ending their headers early
+    assert _headscan(root) == expected
+    parts = [_headscan(root, "--part", f"{i}/3") for i in range(3)]
+    assert set().union(*parts) == expected
+    assert sum(map(len, parts)) == len(expected)  # each file in one part
+
+
+def test_a_maildir_search_reads_headers_with_atscan_not_grep(tmp_path, monkeypatch):
+    from dsarctl.connectors.bytescan import FilesJob, Needles
+
+    root = _maildir(tmp_path)
+    started: list[list[str]] = []
+    real = subprocess.Popen
+
+    def popen(args, *a, **k):
+        started.append(list(args))
+        return real(args, *a, **k)
+
+    monkeypatch.setattr(bytescan.subprocess, "Popen", popen)
+    job = FilesJob(root, ["cur", "new"], Needles((b"bob@y.example",), (b"=?",)))
+    names = job.names()
+    assert len(names) == 6 and all(n.startswith(("cur/", "new/")) for n in names)
+    assert len(started) == 1 and bytescan._ATSCAN in started[0] and "--headers" in started[0]

@@ -34,5 +34,14 @@ def test_fill_audit_log_is_realistic_and_reused(tmp_path: Path, monkeypatch):
                          [date.today().isoformat()]).fetchone()[0]
     assert 1 <= overdue <= 30, overdue
     assert f"{overdue} overdue" in message
+    # every row as an event wrote it: overdue (which compares each active row with its latest event) finds
+    # nothing untrusted, and the chain verifies
+    assert db.execute("SELECT count(DISTINCT request_id) FROM events WHERE kind = 'request.new'").fetchone() == (
+        20_000,)
     db.close()
+    from dsarctl.audit import AuditLog
+
+    with AuditLog.open(tmp_path / ".dsarctl" / "audit.db", create=False) as log:
+        assert log.untrusted_requests(("open", "verified", "paused")) == []
+        assert log.verify().ok
     assert run.fill_audit_log(tmp_path, 20_000).startswith("20000 requests already in the log")

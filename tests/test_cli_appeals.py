@@ -55,7 +55,8 @@ def test_colorado_appeal_extends_by_60_days(run, monkeypatch):
     r = run("request", "new", "alice@example.com", "--type", "appeal", "--appeal-of", rid, "--received",
             "2026-02-02", "--json").json()
     assert (r["regime"], r["due_date"], r["extension_notice_due"]) == ("us-co", "2026-03-19", "2026-03-19")
-    result = run("request", "extend", r["id"], "--reason", "many systems to check again")
+    result = run("request", "extend", r["id"], "--reason", "many systems to check again", "--notified-on",
+                 "2026-02-02")
     assert result.code == 0, result
     assert result.out == "R-2026-0002 extended: open, due 2026-05-18 (extended)\n"  # 02-02 + 105 days
 

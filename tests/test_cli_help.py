@@ -137,7 +137,7 @@ def test_placeholders_say_what_goes_there(cli):
 
 
 @pytest.mark.parametrize("group", [p for p in PATHS if len(p) < 2 and p not in [("find",), ("export",),
-                                   ("erase",), ("overdue",), ("demo",)]], ids=lambda p: " ".join(("dsarctl",) + p))
+                                   ("erase",), ("overdue",), ("demo",), ("letter",)]], ids=lambda p: " ".join(("dsarctl",) + p))
 def test_command_lists_give_whole_summaries(cli, group):
     from dsarctl.cli import load_command
     from dsarctl.cli.help import summary
@@ -231,7 +231,7 @@ def test_fish_completion_answers_what_its_script_asks(cli, monkeypatch):
     assert (result.code, result.out, result.err) == (0, "deny\tRefuse a request, with the reason (e.g.…\n", "")
     monkeypatch.setenv("_TYPER_COMPLETE_ARGS", "dsarctl ")
     assert [line.split("\t")[0] for line in cli().out.splitlines()] == [
-        "find", "export", "erase", "overdue", "demo", "inventory", "suppress", "request", "task", "audit"]
+        "find", "export", "erase", "overdue", "demo", "inventory", "suppress", "request", "letter", "task", "audit"]
 
 
 def _in_shell(cli, tmp_path, shell: str, program: str) -> list[str]:

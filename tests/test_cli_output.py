@@ -262,18 +262,24 @@ def test_ctrl_c_during_a_long_find_on_a_terminal(env):
 # --- the request a run opens ------------------------------------------------------------------------------
 
 
+def _unverified(rid: str) -> str:
+    """The warning of an export for a request not verified (issue 21), after what this issue adds."""
+    return (f"warning: request {rid} is not verified: the package is marked unverified and must not be sent until "
+            f"it is (verify with: dsarctl request verify {rid} --match FIELD=VALUE, or --method TEXT)\n")
+
+
 def test_export_without_a_request_says_which_it_opened_and_when_it_was_received(cli, env, demo_dir):
     result = cli("-i", env, "export", "alice@example.com", "-o", str(demo_dir / "a.zip"))
     assert result.code == 0
     assert result.err == ("opened request R-2026-0001, received 2026-10-05 (today; give --received DATE when the "
-                          "request arrived earlier), due 2026-11-05\n")
+                          "request arrived earlier), due 2026-11-05\n" + _unverified("R-2026-0001"))
 
 
 def test_export_received_sets_the_date_of_the_request_it_opens(cli, env, demo_dir):
     result = cli("-i", env, "export", "alice@example.com", "-o", str(demo_dir / "a.zip"),
                  "--received", "2026-09-01", "--json")
     assert result.code == 0
-    assert result.err == "opened request R-2026-0001, received 2026-09-01, due 2026-10-01\n"
+    assert result.err == "opened request R-2026-0001, received 2026-09-01, due 2026-10-01\n" + _unverified("R-2026-0001")
     assert json.loads(result.out)["request"] == {"id": "R-2026-0001", "due_date": "2026-10-01", "created": True}
     shown = cli("-i", env, "request", "show", "R-2026-0001", "--json").json()
     assert (shown["type"], shown["received_at"], shown["due_date"]) == ("access", "2026-08-31T23:00:00+00:00",
@@ -288,7 +294,7 @@ def test_export_received_with_an_open_request_is_not_used_and_says_so(cli, env, 
     result = cli("-i", env, "export", "alice@example.com", "-o", str(demo_dir / "a.zip"), "--received", "2026-09-01")
     assert result.code == 0
     assert result.err == ("warning: --received not used: the run was filed under the subject's open request "
-                          "R-2026-0001 (due 2026-11-02)\n")
+                          "R-2026-0001 (due 2026-11-02)\n" + _unverified("R-2026-0001"))
 
 
 def test_received_with_request_is_refused(cli, env):
@@ -322,7 +328,14 @@ def test_lines_on_a_narrow_terminal_wrap_between_words_and_keep_long_words_whole
     import hashlib
 
     digest = hashlib.sha256((demo_dir / "a.zip").read_bytes()).hexdigest()
-    assert screen.lines()[-3:] == ["SHA-256", digest, ""]  # 64 characters: on a line of its own, whole
+    lines = screen.lines()
+    at = lines.index("SHA-256")
+    assert lines[at + 1] == digest  # 64 characters: on a line of its own, whole
+    # the warning that follows (the request is not verified) wraps between words, identifiers whole
+    assert lines[at + 2:] == ["warning: request R-2026-0001 is not verified: the package is",
+                              "marked unverified and must not be sent until it is (verify",
+                              "with: dsarctl request verify R-2026-0001 --match",
+                              "FIELD=VALUE, or --method TEXT)", ""]
     screen = terminal.run(["-i", env, "request", "new", "alice@example.com", "--type", "erasure"], cols=60)
     assert screen.lines() == ["Opened R-2026-0002 (erasure, uk-gdpr) for alice@example.com:",
                               "due 2026-11-05 (any extension to be notified by 2026-11-05)", ""]

@@ -70,12 +70,13 @@ def test_explain_prints_each_step(run):
     lines = text.out.splitlines()
     assert lines[0] == "R-2026-0001"
     start = lines.index("How the due date was computed:")
-    assert lines[start + 1:] == [f"  {s}" for s in steps]
+    assert lines[start + 1:start + 1 + len(steps)] == [f"  {s}" for s in steps]
+    assert lines[start + 1 + len(steps):] == ["", "Runs: none", "Manual tasks: none", "Letters: none"]
 
 
 def test_extend_pause_resume_close_deny(run, monkeypatch):
     run("request", "new", "alice@example.com", "--type", "access", "--received", "2026-01-31")
-    result = run("request", "extend", "R-2026-0001", "--reason", "many systems")
+    result = run("request", "extend", "R-2026-0001", "--reason", "many systems", "--notified-on", "2026-02-09")
     assert result.code == 0, result
     assert result.out == "R-2026-0001 extended: open, due 2026-04-30 (extended)\n"
     one_error_line(run("request", "extend", "R-2026-0001", "--reason", "again"), "already extended")
@@ -203,7 +204,7 @@ def test_overdue_lists_extension_notices_and_open_tasks(run, monkeypatch):
 
 def test_audit_log_and_verify_then_tamper_a_copy(run, cli, demo_dir, tmp_path):
     run("request", "new", "alice@example.com", "--type", "access", "--received", "2026-01-31")
-    run("request", "extend", "R-2026-0001", "--reason", "many systems")
+    run("request", "extend", "R-2026-0001", "--reason", "many systems", "--notified-on", "2026-02-09")
     log = run("audit", "log")
     assert log.code == 0 and "request.extended" in log.out and "R-2026-0001" in log.out
     evs = events(run)

@@ -275,9 +275,9 @@ def test_a_rolled_back_system_in_the_text_report(company, cli):
     text = " ".join(r.out.split())  # long database messages wrap
     assert "db: FAILED — erase failed, transaction rolled back: " in text, r.out
     what = text[text.index("What remains: "):]
-    for line in ("db.people: 1 record(s) not erased — erase failed, transaction rolled back: ",
-                 "db.tickets: 2 record(s) not erased — erase failed, transaction rolled back: ",
-                 "db.orders: 1 record(s) not erased — erase failed, transaction rolled back: "):
+    for line in ("db.people: 1 record not erased — erase failed, transaction rolled back: ",
+                 "db.tickets: 2 records not erased — erase failed, transaction rolled back: ",
+                 "db.orders: 1 record not erased — erase failed, transaction rolled back: "):
         assert line in what, r.out
     assert "anonymized" not in r.out and "retained" not in r.out
 
@@ -345,7 +345,7 @@ def test_a_change_between_plan_and_erase_on_the_command_line(company, cli, monke
     assert r.code == 3, r
     assert "already done" not in r.out
     assert "db.tickets: 0 deleted, 1 masked, 1 not found as planned (gone, or changed since the search)" in r.out
-    assert "  db.tickets: 1 record(s) not erased — not masked as planned (body, ref)" in r.out
+    assert "  db.tickets: 1 record not erased — not masked as planned (body, ref)" in r.out
     assert company.rows()[company.tickets][99][2] == "hi from alice"
 
 

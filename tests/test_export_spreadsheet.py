@@ -6,9 +6,12 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 import sqlite3
+import subprocess
 import zipfile
 from pathlib import Path
+from xml.etree import ElementTree
 
 import pytest
 
@@ -61,12 +64,18 @@ def test_a_formula_cell_is_neutralised_in_the_csv_and_exact_in_the_json(tmp_path
     assert record["name"] == record["note"] == formula
 
 
-def test_phone_numbers_and_plain_numbers_stay_as_they_are(tmp_path, cli):
-    """They hold nothing a spreadsheet could run: no quote is put before them."""
-    inventory = crm(tmp_path, [(1, "alice@example.com", "Alice", "+44 20 7946 0958", "+442079460958", "-12.50")])
+def test_phone_numbers_keep_their_plus_and_negative_numbers_stay_numbers(tmp_path, cli):
+    """A spreadsheet reads `+442079460958` as the number 442079460958 (the + lost) and `+1-555-0100` as
+    a sum: a phone number gets the quote that makes the cell text. A negative number stays a number."""
+    inventory = crm(tmp_path, [(1, "alice@example.com", "+1-555-0100", "+44 20 7946 0958", "+442079460958",
+                                "-12.50")])
     files = exported(cli, inventory, "alice@example.com", tmp_path)
     (row,) = csv_rows(files["data/crm/customers.csv"])
-    assert (row["phone"], row["note"], row["balance"]) == ("+44 20 7946 0958", "+442079460958", "-12.50")
+    assert (row["name"], row["phone"], row["note"], row["balance"]) == (
+        "'+1-555-0100", "'+44 20 7946 0958", "'+442079460958", "-12.50")
+    (record,) = json.loads(files["data/crm/customers.json"])
+    assert (record["name"], record["phone"], record["note"], record["balance"]) == (
+        "+1-555-0100", "+44 20 7946 0958", "+442079460958", "-12.50")
 
 
 def test_column_names_are_neutralised_too(tmp_path, cli):
@@ -85,8 +94,9 @@ def test_column_names_are_neutralised_too(tmp_path, cli):
 
 @pytest.mark.parametrize("value, cell", [
     ("=1", "'=1"), ("+", "'+"), ("-", "'-"), ("@x", "'@x"), ("\tx", "'\tx"), ("\rx", "'\rx"), ("-1+1", "'-1+1"),
-    ("+44 20 7946 0958 ext. 12", "'+44 20 7946 0958 ext. 12"), ("+1 (555) 010-9999", "+1 (555) 010-9999"),
-    ("+44 (0)20 7946 0958", "+44 (0)20 7946 0958"), ("-3", "-3"), ("+7", "+7"), ("1e5", "1e5"), ("a=1", "a=1"),
+    ("+44 20 7946 0958 ext. 12", "'+44 20 7946 0958 ext. 12"), ("+1 (555) 010-9999", "'+1 (555) 010-9999"),
+    ("+44 (0)20 7946 0958", "'+44 (0)20 7946 0958"), ("+442079460958", "'+442079460958"), ("+7", "'+7"),
+    ("-3", "-3"), ("-12.50", "-12.50"), ("-.5e-3", "-.5e-3"), ("1e5", "1e5"), ("a=1", "a=1"),
     ("", ""), (" =1", " =1"), ("'=1", "'=1"),
 ])
 def test_spreadsheet_cell(value, cell):
@@ -140,3 +150,68 @@ def test_a_lone_surrogate_in_an_identity_field_is_no_ones_identifier(tmp_path, c
     r = cli("-i", str(inventory), "erase", "alice@example.com", "--yes")
     assert r.code == 0, r
     assert (tmp_path / "u.jsonl").read_text() == '{"email": "bob@example.com", "account": "b"}\n'
+
+
+# -- LibreOffice as the oracle ----------------------------------------------------------------------
+
+SOFFICE = "DSARCTL_TEST_SOFFICE"
+_ODF = {"table": "urn:oasis:names:tc:opendocument:xmlns:table:1.0",
+        "office": "urn:oasis:names:tc:opendocument:xmlns:office:1.0",
+        "text": "urn:oasis:names:tc:opendocument:xmlns:text:1.0"}
+
+
+def soffice_binary() -> str:
+    """LibreOffice (Debian's libreoffice-calc-nogui) from DSARCTL_TEST_SOFFICE; skips without it, or
+    fails when DSARCTL_TEST_REQUIRE_SERVERS=1."""
+    path = os.environ.get(SOFFICE)
+    reason = None
+    if not path:
+        reason = f"{SOFFICE} is not set (e.g. {SOFFICE}=/usr/bin/soffice, from Debian's libreoffice-calc-nogui)"
+    elif not os.access(path, os.X_OK):
+        reason = f"{SOFFICE}={path} is not an executable"
+    if reason:
+        if os.environ.get("DSARCTL_TEST_REQUIRE_SERVERS"):
+            pytest.fail(f"spreadsheet test required but {reason}")
+        pytest.skip(reason)
+    return path
+
+
+def opened_in_calc(soffice: str, csv_file: Path, detect_special_numbers: bool) -> list[list[tuple[str, str, str]]]:
+    """Each row of `csv_file` as LibreOffice Calc opens it (UTF-8, comma, double quotes): a cell is
+    (value type, shown text, formula or "")."""
+    options = f"44,34,76,1,,0,false,{'true' if detect_special_numbers else 'false'}"
+    out = csv_file.parent / "calc"
+    subprocess.run([soffice, f"-env:UserInstallation={(csv_file.parent / 'profile').as_uri()}", "--headless",
+                    f"--infilter=CSV:{options}", "--convert-to", "fods", "--outdir", str(out), str(csv_file)],
+                   check=True, capture_output=True, timeout=180)
+    root = ElementTree.parse(out / (csv_file.stem + ".fods")).getroot()
+    rows = []
+    for row in root.iter(f"{{{_ODF['table']}}}table-row"):
+        cells = [(c.get(f"{{{_ODF['office']}}}value-type") or "",
+                  "\n".join("".join(p.itertext()) for p in c.findall("text:p", _ODF)),
+                  c.get(f"{{{_ODF['table']}}}formula") or "")
+                 for c in row.findall("table:table-cell", _ODF)]
+        rows.append(cells)
+    return rows
+
+
+@pytest.mark.parametrize("detect_special_numbers", [False, True])
+def test_libreoffice_shows_every_cell_as_text_with_its_plus_and_runs_nothing(tmp_path, cli, detect_special_numbers):
+    """The package's CSV opened in LibreOffice Calc: phone numbers are text that keeps the `+` (shown
+    after the quote), formulas are text and not formulas, a negative amount is still a number. The
+    same values written raw are what goes wrong (the oracle can tell)."""
+    soffice = soffice_binary()
+    inventory = crm(tmp_path, [(1, "alice@example.com", "=1+1", "+442079460958", "+1-555-0100", "-12.50"),
+                               (2, "alice@example.com", "Alice", "+44 20 7946 0958", "", "")])
+    package = exported(cli, inventory, "alice@example.com", tmp_path)
+    (tmp_path / "package.csv").write_bytes(package["data/crm/customers.csv"])
+    (tmp_path / "raw.csv").write_bytes("\ufeffname,phone\r\n=1+1,+442079460958\r\n".encode())
+
+    header, first, second = opened_in_calc(soffice, tmp_path / "package.csv", detect_special_numbers)[:3]
+    assert [text for _, text, _ in header][:6] == ["id", "email", "name", "phone", "note", "balance"]
+    assert first[2:6] == [("string", "'=1+1", ""), ("string", "'+442079460958", ""),
+                          ("string", "'+1-555-0100", ""), ("float", "-12.5", "")]
+    assert second[3] == ("string", "'+44 20 7946 0958", "")
+    _, raw = opened_in_calc(soffice, tmp_path / "raw.csv", detect_special_numbers)[:2]
+    assert raw[0][2] == "of:=1+1"  # run as a formula ...
+    assert raw[1] == ("float", "442079460958", "")  # ... and the + lost: what the quote prevents

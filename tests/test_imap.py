@@ -299,8 +299,8 @@ def test_named_folders_only_and_a_missing_one_fails(mailbox, cli):
 def test_inventory_check_connect(mailbox, cli):
     r = cli("-i", str(mailbox.inventory()), "inventory", "check", "--connect")
     assert r.code == 0, r
-    assert "4 folder(s) searched" not in r.out  # Trash and Junk left out
-    assert "3 folder(s) searched" in r.out and "Trash" not in r.out.split("searched:")[1].splitlines()[0]
+    assert "4 folders searched" not in r.out  # Trash and Junk left out
+    assert "3 folders searched" in r.out and "Trash" not in r.out.split("searched:")[1].splitlines()[0]
 
 
 # -- export ---------------------------------------------------------------------------------------------

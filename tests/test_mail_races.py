@@ -122,7 +122,7 @@ def test_erase_of_a_message_changed_since_the_search_fails_and_changes_nothing(c
     done = _after_the_search(monkeypatch, MboxConnector, lambda: _replace(path, read + XENIA + BOB))
     result = cli("-i", str(inv), "erase", "alice@example.com", "--yes", "--json")
     assert done and result.code == 3, result
-    assert "mail.mbox: 1 message(s) found by the search changed since" in result.err, result.err
+    assert "mail.mbox: 1 message found by the search changed since" in result.err, result.err
     assert path.read_bytes() == read + XENIA + BOB  # nothing deleted, nobody else's message touched
     again = cli("-i", str(inv), "erase", "alice@example.com", "--yes", "--json")  # searched anew: erased
     assert again.code == 0, again

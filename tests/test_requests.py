@@ -120,7 +120,8 @@ def test_custom_regime_from_the_inventory(tmp_path):
 
 def test_extend_counts_from_the_anchor(book):
     r = new(book)
-    r = book.extend(r["id"], "many systems to search", operator="bob", now=utc(2026, 2, 10, 9))
+    r = book.extend(r["id"], "many systems to search", operator="bob", now=utc(2026, 2, 10, 9),
+                    notified_on=date(2026, 2, 10))
     assert (r["due_date"], r["extended"]) == ("2026-04-30", True)
     assert r["extension_reason"] == "many systems to search"
     with pytest.raises(UsageError, match="already extended"):
@@ -139,8 +140,10 @@ def test_extend_refused_without_an_extension_or_after_the_notice_date(book):
     r = new(book)  # notice due 2026-02-28
     with pytest.raises(UsageError, match="told of an extension by 2026-02-28; it is too late"):
         book.extend(r["id"], "busy", operator="ann", now=utc(2026, 3, 1, 9))
+    with pytest.raises(UsageError, match="requires telling the subject of an extension"):
+        book.extend(r["id"], "busy", operator="ann", now=utc(2026, 3, 1, 9), allow_late=True)
     late = book.extend(r["id"], "told the subject on time", operator="ann", now=utc(2026, 3, 1, 9),
-                       allow_late=True)
+                       allow_late=True, notified_on=date(2026, 2, 27))
     assert late["due_date"] == "2026-04-30"
     assert list(book.audit.events(r["id"]))[-1]["data"]["late"] is True
     with pytest.raises(UsageError, match="reason"):
@@ -231,7 +234,7 @@ def test_list_and_status_filter(book):
 def test_lifecycle_keeps_the_log_verifiable_and_catches_row_edits(book):
     r = new(book)
     book.verify(r["id"], "email reply", operator="ann", now=utc(2026, 2, 1, 9))
-    book.extend(r["id"], "complex", operator="ann", now=utc(2026, 2, 2, 9))
+    book.extend(r["id"], "complex", operator="ann", now=utc(2026, 2, 2, 9), notified_on=date(2026, 2, 2))
     book.close(r["id"], operator="ann", now=utc(2026, 3, 1, 9))
     assert book.audit.verify().ok
     book.audit.db.execute("UPDATE requests SET due_date = '2026-12-31' WHERE id = ?", [r["id"]])
@@ -287,7 +290,7 @@ def test_overdue_orders_by_urgency(book):
     assert [r["id"] for r in book.overdue(date(2026, 2, 12), within=0)["due_soon"]] == [soon["id"]]
     assert book.overdue(date(2026, 1, 1), within=7) == {
         "today": "2026-01-01", "within": 7, "overdue": [], "due_soon": [], "extension_notices": [],
-        "open_tasks": report["open_tasks"]}
+        "open_tasks": report["open_tasks"], "untrusted": []}
     with pytest.raises(UsageError, match="--within"):
         book.overdue(date(2026, 2, 9), within=-1)
 
@@ -317,8 +320,15 @@ def test_overdue_is_fast_on_100k_requests(book):
             "extension_notice_due": due.isoformat(), "pauses": "[]", "extended": n % 3 == 0,
             "created_at": "2025-01-01T00:00:00+00:00", "created_by": "bulk",
         })
+    # each row as the event that wrote it recorded it (what overdue compares a row with; the chain's hashes
+    # are not what this test is about)
+    events = [{"seq": n + 1, "at": r["created_at"], "kind": "request.new", "request_id": r["id"], "operator": "bulk",
+               "data": json.dumps({"status": r["status"], "due_date": r["due_date"],
+                                  "row": {"table": "requests", "key": r["id"]}}), "prev_hash": "0", "hash": "0"}
+              for n, r in enumerate(rows)]
     with book.audit.transaction():
         book.audit.db["requests"].insert_all(rows, batch_size=5000)
+        book.audit.db["events"].insert_all(events, batch_size=5000)
     today = base + timedelta(days=350)
     start = time.perf_counter()
     report = book.overdue(today, within=7)
@@ -381,11 +391,35 @@ def test_every_overdue_query_is_served_by_an_index(book):
     finally:
         book.audit.conn.set_trace_callback(None)
     selects = [s for s in statements if s.lstrip().upper().startswith("SELECT")]
-    assert len(selects) == 4, statements
+    assert len(selects) == 5, statements  # the four lists, and the check of the active rows against the log
     for sql in selects:
         plan = [row[-1] for row in book.audit.conn.execute(f"EXPLAIN QUERY PLAN {sql}")]
         assert not any(step.startswith("SCAN") for step in plan), (sql, plan)
         assert any("USING INDEX" in step for step in plan), (sql, plan)
+
+
+def test_untrusted_requests_compares_each_active_row_with_the_event_that_wrote_it_last(book):
+    kept = new(book)  # due 2026-03-02
+    edited = new(book, "bob@example.com")
+    closed = new(book, "carol@example.com")
+    book.close(closed["id"], operator="ann", now=utc(2026, 2, 2, 9))
+    book.pause(kept["id"], "waiting for ID", operator="ann", now=utc(2026, 2, 2, 9))
+    # events that do not write the row (a letter, a request.* kind without a row) change nothing
+    book.audit.append("letter.acknowledge", {"lang": "en"}, request_id=kept["id"], operator="ann", at=utc(2026, 2, 3))
+    book.audit.append("request.noted", {"note": "phoned"}, request_id=kept["id"], operator="ann", at=utc(2026, 2, 3))
+    active = ("open", "verified", "paused")
+    assert book.audit.untrusted_requests(active) == []
+    with book.audit.transaction():
+        book.audit.conn.execute("UPDATE requests SET due_date = '2026-12-31' WHERE id = ?", [edited["id"]])
+        book.audit.conn.execute("UPDATE requests SET status = 'open' WHERE id = ?", [closed["id"]])
+    assert [(u["id"], u["status"], u["due_date"], u["logged_status"], u["logged_due_date"])
+            for u in book.audit.untrusted_requests(active)] == [
+        (edited["id"], "open", "2026-12-31", "open", "2026-03-02"),
+        (closed["id"], "open", closed["due_date"], "closed", closed["due_date"])]
+    report = book.overdue(date(2026, 3, 5), within=7)
+    assert [u["id"] for u in report["untrusted"]] == [edited["id"], closed["id"]]
+    assert closed["id"] not in [e["id"] for e in report["overdue"] + report["due_soon"]]  # listed once, there
+    assert not book.audit.verify().ok
 
 
 def test_overdue_computes_deadlines_only_for_paused_requests_that_can_be_listed(book, monkeypatch):

@@ -256,6 +256,21 @@ def test_a_batch_answers_no_one_request_unless_named(demo_inventory, demo_dir):
     assert not customer_ids(demo_dir) & {1042, 1043}
 
 
+def test_a_batch_plans_each_subject_and_suppresses_only_those_found_unless_asked(demo_inventory):
+    nobody = [Identifier("email", "zoe@nowhere.example")]
+    for asked, suppressed in ((False, {"email:alice@example.com"}),
+                              (True, {"email:alice@example.com", "email:zoe@nowhere.example"})):
+        run = workflows.erase_batch(demo_inventory, [ALICE, nobody], confirm=yes, now=NOW, operator="ann",
+                                    dry_run=True, suppress_unmatched=asked)
+        alice, zoe = run.plan.subjects
+        assert (alice.matched, zoe.matched, zoe.total, zoe.given) == (True, False, 0, nobody)
+        assert sum(len(c.steps) for c in alice.collections) == alice.total == len(run.plan.steps)
+        assert {str(i) for i in run.plan.suppress["newsletter"]} == suppressed
+    single = workflows.erase(demo_inventory, nobody, confirm=yes, now=NOW, operator="ann", dry_run=True)
+    assert single.plan.subjects is None and "subjects" not in single.to_dict()["plan"]
+    assert [str(i) for i in single.plan.suppress["newsletter"]] == ["email:zoe@nowhere.example"]  # as before
+
+
 def test_replay_re_erases_restored_records_once_confirmed_and_records_the_run(demo_inventory, demo_dir):
     crm = demo_dir / "demo" / "crm.db"
     backup = demo_dir / "crm-backup.db"

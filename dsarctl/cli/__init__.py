@@ -33,6 +33,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "suppress": ("suppress", "The suppression list: erased subjects who must not be re-imported."),
     "request": ("request", "Open data subject requests and record each step: verify, pause, resume, "
                            "extend, close, deny."),
+    "letter": ("letter", "The message to the subject for a step of the request, from templates: an .eml draft, "
+                         "recorded in the audit log (and sent with --send)."),
     "task": ("task", "Manual tasks: processors dsarctl cannot reach, confirmed by a person."),
     "audit": ("audit", "The audit log: every request, step, run and task, hash-chained."),
 }

@@ -60,13 +60,31 @@ def export(
         out.emit(run.to_dict(), lambda console, d: None)
         out.message("nothing found: no package written")
         raise typer.Exit(ExitStatus.SOURCE_FAILED if run.failures else ExitStatus.NO)
-    out.emit(run.to_dict(), render_export)
+    data = run.to_dict()
+    out.emit(data, render_export)
+    for line in package_warnings(data):  # one line each off a terminal; on one, wrapped between words
+        out.warn(line)
     for system, collection, error in run.failures:
         out.message(f"failed: {system}.{collection}: {error}", style="red")
     if run.failures:
         out.message("the package was written without the sources that failed; "
                     "index.html and manifest.json say so", style="red")
         raise typer.Exit(ExitStatus.SOURCE_FAILED)
+
+
+def package_warnings(data: dict) -> list[str]:
+    """What the operator must know before sending the package: one line each."""
+    lines = []
+    rid = data.get("request_id")
+    if not data.get("verified"):
+        how = (f"dsarctl request verify {rid} --match FIELD=VALUE, or --method TEXT" if rid
+               else "dsarctl request new, then request verify ID --match FIELD=VALUE")
+        lines.append(f"{'request ' + rid if rid else 'no request'} is not verified: the package is marked "
+                     f"unverified and must not be sent until it is (verify with: {how})")
+    if data.get("incomplete"):
+        lines.append("Art. 15 information missing from the inventory, shown as 'not recorded' in the package: "
+                     + ", ".join(data["incomplete"]) + " (see: dsarctl inventory check)")
+    return lines
 
 
 _COLUMNS = (Column("system", whole=True), Column("collection", whole=True), Column("records", whole=True),

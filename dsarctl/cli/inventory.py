@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from ..errors import ExitStatus
+from ..wording import plural
 from .common import Command, Group, JsonOpt, choice, completer, examples, state
 from .output import Column, Output, dumps, table
 
@@ -29,12 +30,14 @@ def check(
     connect: Annotated[bool, typer.Option("--connect", help="Also reach every source and compare it with the inventory.")] = False,
     json_: JsonOpt = False,
 ) -> None:
-    """Validate the inventory; with --connect also reach every source and advise."""
+    """Validate the inventory and warn about missing Art. 15 information; with --connect also reach every
+    source and advise."""
     from ..checks import check_sources
+    from ..inventory.art15 import findings as art15_findings
 
     out = Output(json_)
     inventory = state(ctx).inventory()
-    findings = check_sources(inventory) if connect else []
+    findings = art15_findings(inventory) + (check_sources(inventory) if connect else [])
     errors = [f for f in findings if f.level == "error"]
     data = {
         "inventory": str(inventory.path),
@@ -49,9 +52,11 @@ def check(
         for f in findings:
             style = {"error": "red", "warning": "yellow"}.get(f.level, "")
             where = f" ({f.where})" if f.where and f.level != "error" else ""
-            console.print(f"{f.level}: {f.system}: {f.message}{where}", style=style or None, markup=False)
+            console.print(f"{f.level}: {f.system}: {f.message}{where}", style=style or None, markup=False,
+                          soft_wrap=True)
         verdict = "has errors" if errors else "is valid"
-        console.print(f"{inventory.path.name} {verdict}: {data['systems']} systems, {data['collections']} collections"
+        console.print(f"{inventory.path.name} {verdict}: {plural(data['systems'], 'system')}, "
+                      f"{plural(data['collections'], 'collection')}"
                       + (" (sources reached)" if connect and not errors else ""), markup=False)
 
     out.emit(data, render)
@@ -90,11 +95,14 @@ def show(
               title=f"Record of processing — {data['controller']['name']}", lines=True)
 
 
-_SHOWN = ("system", "collection", "categories", "purposes", "lawful_basis", "retention", "recipients", "erase")
-# on a narrow terminal: recipients go first, then retention, lawful basis, purposes, the erase rule
+_SHOWN = ("system", "collection", "categories", "purposes", "lawful_basis", "retention", "recipients", "source",
+          "automated_decisions", "transfers", "erase")
+# on a narrow terminal: the source goes first, then transfers, automated decisions, recipients, retention,
+# lawful basis, purposes, the erase rule
 _SHOW_COLUMNS = (Column("system", whole=True), Column("collection", whole=True), Column("categories"),
-                 Column("purposes", drop=4), Column("lawful basis", drop=3), Column("retention", drop=2),
-                 Column("recipients", drop=1), Column("erase", drop=5))
+                 Column("purposes", drop=7), Column("lawful basis", drop=6), Column("retention", drop=5),
+                 Column("recipients", drop=4), Column("source", drop=1), Column("automated decisions", drop=3),
+                 Column("transfers", drop=2), Column("erase", drop=8))
 
 
 @app.command("schema", cls=Command, epilog=examples(

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple, Optional
 
 from ..errors import ExitStatus
+from ..wording import plural
 from .morning import guarded, inventory_option
 from .output import Column
 
@@ -97,7 +98,7 @@ def render_find(console, data) -> None:
             if ident.get("followed") is False:
                 how += " — not followed (not among the values you named)"
         idents.append((f"{ident['kind']}:{ident['value']}", how))
-    table(console, _IDENTIFIER_COLUMNS, idents, title=f"Identifiers ({data['rounds']} search rounds)")
+    table(console, _IDENTIFIER_COLUMNS, idents, title=f"Identifiers ({plural(data['rounds'], 'search round')})")
     rows, styles = [], []
     tasks = []
     for system in data["systems"]:
@@ -124,6 +125,8 @@ def render_find(console, data) -> None:
     table(console, _RECORD_COLUMNS, rows, title=f"Records found: {data['total']}", styles=styles)
     for task in tasks:
         t = task["task"]
+        if t.get("needed") is False:  # nothing of the subject found: no processor to ask (unless always_ask)
+            continue
         console.print(f"Manual task — {task['system']}: {t['processor'] or ''}", style="bold", markup=False)
         if t.get("instructions"):
             console.print(f"  {t['instructions']}", markup=False)

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple, Optional
 
 from ..errors import ExitStatus
+from ..wording import plural
 
 if TYPE_CHECKING:
     from .state import State
@@ -141,7 +142,8 @@ class QuietFlush:
 
 
 def run(state: State, within: int, json_: bool) -> int:
-    """The command: the report on stdout, exit 1 when any request is overdue (cron acts on the code alone)."""
+    """The command: the report on stdout, exit 1 when any request is overdue or cannot be trusted (its
+    stored row is not what the audit log recorded): cron acts on the code alone."""
     from .output import Output
     from .state import clock
 
@@ -149,27 +151,35 @@ def run(state: State, within: int, json_: bool) -> int:
         _, today = clock(book)
         report = book.overdue(today, within=within)
     Output(json_).emit(report, render_overdue)
-    return int(ExitStatus.NO) if report["overdue"] else int(ExitStatus.OK)
+    return int(ExitStatus.NO) if report["overdue"] or report["untrusted"] else int(ExitStatus.OK)
 
 
 def render_overdue(console, data: dict) -> None:
     def line(text: str, style: str | None = None) -> None:
-        console.print(text, style=style, markup=False, highlight=False)
+        console.print(text, style=style, markup=False, highlight=False, soft_wrap=True)  # never wrapped: cron mail, grep
 
     quiet = True
+    if data["untrusted"]:
+        quiet = False
+        line(f"Cannot be trusted ({len(data['untrusted'])}): check the log with `dsarctl audit verify`", "bold red")
+        for r in data["untrusted"]:
+            logged = (f"the log says {r['logged_status']}, due {r['logged_due_date']}" if r["logged_status"]
+                      else "the log has no record of it")
+            line(f"  {r['id']}  {r['subject']}  cannot be trusted: {r['problem']}; {logged}; "
+                 f"its row says {r['status']}, due {r['due_date']}", "red")
     if data["overdue"]:
         quiet = False
         line(f"Overdue ({len(data['overdue'])}):", "bold red")
         for r in data["overdue"]:
             days = r["days_overdue"]
             line(f"  {r['id']}  {r['type']:<13} {r['subject']}  due {r['due_date']}, "
-                 f"{days} day{'s' if days != 1 else ''} overdue ({r['status']}, {r['regime']})", "red")
+                 f"{plural(days, 'day')} overdue ({r['status']}, {r['regime']})", "red")
     if data["due_soon"]:
         quiet = False
-        line(f"Due within {data['within']} days ({len(data['due_soon'])}):", "bold")
+        line(f"Due within {plural(data['within'], 'day')} ({len(data['due_soon'])}):", "bold")
         for r in data["due_soon"]:
             left = -r["days_overdue"]
-            when = "today" if left == 0 else f"in {left} day{'s' if left != 1 else ''}"
+            when = "today" if left == 0 else f"in {plural(left, 'day')}"
             line(f"  {r['id']}  {r['type']:<13} {r['subject']}  due {r['due_date']} ({when}; "
                  f"{r['status']}, {r['regime']})")
     if data["extension_notices"]:
@@ -178,7 +188,7 @@ def render_overdue(console, data: dict) -> None:
              "to extend, tell the subject, with reasons, by", "bold")
         for r in data["extension_notices"]:
             left = r["days_left"]
-            when = "today" if left == 0 else f"in {left} day{'s' if left != 1 else ''}"
+            when = "today" if left == 0 else f"in {plural(left, 'day')}"
             line(f"  {r['id']}  {r['extension_notice_due']} ({when}); due {r['due_date']} unless extended")
     if data["open_tasks"]:
         quiet = False
@@ -188,4 +198,4 @@ def render_overdue(console, data: dict) -> None:
             line(f"  task {t['id']}  {t['system']} ({t['processor'] or 'no processor named'}) "
                  f"for {t['request_id'] or 'no request'}{due}  — confirm with: dsarctl task done {t['id']}")
     if quiet:
-        line(f"Nothing overdue or due within {data['within']} days; no open tasks.")
+        line(f"Nothing overdue or due within {plural(data['within'], 'day')}; no open tasks.")

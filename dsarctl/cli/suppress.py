@@ -10,6 +10,7 @@ from typing import Annotated, Optional
 import typer
 
 from ..errors import ExitStatus, UsageError
+from ..wording import plural
 from .common import Command, Group, JsonOpt, examples, state
 from .output import Output
 
@@ -90,5 +91,5 @@ def filter_(
                 aside.unlink(missing_ok=True)
         else:
             result = filter_csv(inventory, source, sys.stdout, column, kind=kind, system=system)
-    out.message(f"kept {result.kept} row(s), dropped {result.dropped} suppressed"
+    out.message(f"kept {plural(result.kept, 'row')}, dropped {result.dropped} suppressed"
                 + (f"; {result.unreadable} without a valid identifier kept" if result.unreadable else ""))

@@ -30,16 +30,13 @@ def list_(
     json_: JsonOpt = False,
 ) -> None:
     """Manual tasks, oldest first, with who confirmed each one and when."""
-    from ..audit_marker import open_audit
-    from ..requests import RequestBook
+    from ..workflows import tasks
 
     choice(status, ("open", "done"), "--status", "task status")
     inventory = state(ctx).inventory()
-    with open_audit(inventory) as audit:
-        rid = RequestBook(audit, inventory).get(request)["id"] if request else None
-        tasks = audit.tasks(status=status, request_id=rid)
+    found = tasks(inventory, status=status, request=request)
     tz = inventory.controller.timezone
-    Output(json_).emit({"tasks": tasks}, lambda console, data: _render_list(console, data, tz))
+    Output(json_).emit({"tasks": found}, lambda console, data: _render_list(console, data, tz))
 
 
 @app.command("done", cls=Command, epilog=examples(
@@ -55,12 +52,11 @@ def done(
     json_: JsonOpt = False,
 ) -> None:
     """Confirm a manual task was carried out; the log records who confirmed it and when."""
-    from ..audit_marker import open_audit
     from ..runs import now
+    from ..workflows import confirm_task
 
     inventory = state(ctx).inventory()
-    with open_audit(inventory) as audit:
-        task = audit.confirm_task(id, operator=operator_name(operator), at=now(), note=note)
+    task = confirm_task(inventory, id, now=now(), operator=operator_name(operator), note=note)
     tz = inventory.controller.timezone
     Output(json_).emit(task, lambda console, t: console.print(
         f"task {t['id']} ({t['system']}, {t['request_id'] or 'no request'}) done: confirmed by "

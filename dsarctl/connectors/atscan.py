@@ -21,6 +21,15 @@ what `grep -F -i` prints for the needles and markers together, for the two forms
 the regular files directly in the folders given holding a needle). Exit status as grep's: 0 found,
 1 none, 2 an error (reported on stderr; the scan goes on). `bytescan` runs it for mail only: where
 nearly every line holds an `@` (a newsletter list, an event log) grep in the C locale is faster.
+
+`--files --headers` looks only at each file's header block (up to the first empty line, as
+`mail._header_block` reads it), for Maildir messages, whose bodies are never searched: reading three
+system calls' worth of each file instead of all of it, with the needles (any bytes then, not only
+e-mails) and the markers in one pass, where grep read every file once per needle and once per marker
+(on a 30,000-message Maildir, two passes of ~0.2 s of system time each). `--part I/N` takes the files
+whose unique name (before the `:` of the flags) falls in part I of N by CRC-32, so that N processes
+share a big folder, and a message a mail client renames meanwhile (new/ to cur/, flags) stays in its
+part.
 """
 
 from __future__ import annotations
@@ -28,6 +37,7 @@ from __future__ import annotations
 import heapq
 import os
 import sys
+import zlib
 from typing import Iterator
 
 WINDOW = 4  # bytes looked at on each side of an `@` (fewer where a needle has fewer)
@@ -144,29 +154,96 @@ def file_holds(fd: int, index: AtIndex, chunk: int = CHUNK, markers: tuple[bytes
     return next(lines(fd, index, chunk, markers), None) is not None
 
 
+HEADER_LIMIT = 1 << 24  # a header block not ended within 16 MB: the file is a candidate (the reader decides)
+
+
+def header_block(fd: int) -> bytes | None:
+    """The bytes of the open message file up to the empty line that ends its headers (without it; the
+    whole file when there is none), or None when no such line comes within `HEADER_LIMIT` bytes."""
+    data, offset, size = b"", 0, 1 << 13  # most messages' headers: one read (of no more than they need)
+    while True:
+        chunk = os.pread(fd, size, offset)
+        if not chunk:
+            return data
+        begin = max(0, len(data) - 2)
+        data += chunk
+        offset += len(chunk)
+        size *= 2
+        if data.startswith((b"\n", b"\r\n")):
+            return b""
+        end = data.find(b"\n\n", begin)
+        crlf = data.find(b"\n\r\n", begin, len(data) if end == -1 else end + 2)
+        if crlf != -1 or end != -1:
+            return data[:crlf + 1 if crlf != -1 else end + 1]
+        if len(data) > HEADER_LIMIT:
+            return None
+
+
+class HeaderNeedles:
+    """What makes a header block a candidate: a needle (lower-case bytes, any) or a marker in it."""
+
+    def __init__(self, needles: list[bytes], markers: tuple[bytes, ...], expressions: list[bytes] = ()):
+        import re
+
+        self.expressions = [re.compile(x) for x in expressions]
+        at = [n for n in needles if b"@" in n]
+        many = len(at) > 16
+        self.index = AtIndex(at) if many else None
+        self.plain = tuple(n for n in needles if not many or b"@" not in n)
+        self.markers = markers
+
+    def holds(self, block: bytes) -> bool:
+        if any(m in block for m in self.markers):
+            return True
+        if self.plain:
+            low = block.lower()
+            if any(n in low for n in self.plain):
+                return True
+        if self.index is not None and self.index.holds(block):
+            return True
+        return any(x.search(block) for x in self.expressions)
+
+
+def _in_part(name: str, part: tuple[int, int] | None) -> bool:
+    """Whether the file `name` is in part I of N (see the module's notes); always without parts."""
+    return part is None or zlib.crc32(os.fsencode(name).split(b":", 1)[0]) % part[1] == part[0]
+
+
 def main(argv: list[str]) -> int:
     mode, needles, markers, paths = None, [], [], []
+    headers, part, expressions = False, None, []
     args = iter(argv)
     for arg in args:
         if arg in ("--lines", "--files"):
             mode = arg
+        elif arg == "--headers":
+            headers = True
+        elif arg == "--part":
+            i, _, n = next(args).partition("/")
+            part = (int(i), int(n))
         elif arg == "-e":
             needles.append(os.fsencode(next(args)).lower())
         elif arg == "-m":
             markers.append(os.fsencode(next(args)))
+        elif arg == "-x":  # with --headers: an extended regular expression, as Needles.regex
+            expressions.append(os.fsencode(next(args)))
         elif arg == "--":
             paths = list(args)
         else:
             sys.stderr.write(f"atscan: unknown argument {arg!r}\n")
             return 2
-    if mode is None or not needles or not all(b"@" in n for n in needles):
+    if mode is None or not needles or not (headers or all(b"@" in n for n in needles)) or (expressions and not headers):
         sys.stderr.write("atscan: give --lines or --files, and -e NEEDLE (each holding @) for every needle\n")
+        return 2
+    if headers and mode != "--files":
+        sys.stderr.write("atscan: --headers goes with --files\n")
         return 2
     if not all(map(plain_marker, markers)):
         sys.stderr.write("atscan: a marker (-m) must be bytes without letters or newlines\n")
         return 2
     markers = tuple(dict.fromkeys(markers))
-    index = AtIndex(needles)
+    heads = HeaderNeedles(needles, markers, expressions) if headers else None
+    index = None if headers else AtIndex(needles)
     out = sys.stdout.buffer
     found, failed = False, False
     for path in paths:
@@ -181,7 +258,7 @@ def main(argv: list[str]) -> int:
                     os.close(fd)
                 continue
             with os.scandir(path) as entries:
-                names = [e.path for e in entries if e.is_file(follow_symlinks=False)]
+                names = [e.path for e in entries if e.is_file(follow_symlinks=False) and _in_part(e.name, part)]
         except OSError as exc:
             sys.stderr.write(f"atscan: {path}: {exc.strerror}\n")
             failed = True
@@ -190,7 +267,11 @@ def main(argv: list[str]) -> int:
             try:
                 fd = os.open(name, os.O_RDONLY)
                 try:
-                    hit = file_holds(fd, index, CHUNK, markers)
+                    if heads is not None:
+                        block = header_block(fd)
+                        hit = block is None or heads.holds(block)
+                    else:
+                        hit = file_holds(fd, index, CHUNK, markers)
                 finally:
                     os.close(fd)
             except OSError as exc:

@@ -380,8 +380,7 @@ class _Greps:
     """grep processes run side by side, each writing to its own unlinked temporary file. ASCII patterns
     can run in the UTF-8 or the C locale (both give every line holding a needle). GNU grep with many
     patterns is fast in one and several times slower in the other, depending on the data: both are
-    raced on a sample of the data (`sample`: a few MB from the middle of the file, or some files of a
-    folder) and the winner alone reads everything; without a sample both read everything and the
+    raced on a sample of the data (`sample`: a few MB from the middle of the file) and the winner alone reads everything; without a sample both read everything and the
     first to finish is kept (a race over the whole data costs a core for as long as it runs). One
     needle runs in the locale faster on such data, without a race (the race's extra processes cost more
     than they save): the C locale in files of records (an address in 1M rows: 0.06 s against 0.19 s),
@@ -391,7 +390,7 @@ class _Greps:
     log), grep in the C locale is the faster (at 1M records, 0.7 s against 1.6 s)."""
 
     def __init__(self, grep: str, options: list[str], groups: list[tuple[bytes, ...]], paths: list[str],
-                 pass_fds: tuple[int, ...] = (), sample: Callable[[], "bytes | list[str] | None"] | None = None,
+                 pass_fds: tuple[int, ...] = (), sample: Callable[[], "bytes | None"] | None = None,
                  mail: bool = False):
         self.runs: list[list[tuple[subprocess.Popen, object, object]]] = []  # per group: its racers
         self.outputs: list = []
@@ -469,7 +468,7 @@ def _ways(grep: str, options: list[str], patterns: tuple[bytes, ...], mail: bool
     return [(fixed, _GREP_ENV_UTF8), (fixed, _GREP_ENV)]
 
 
-def _faster(ways: list[tuple[list[str], dict]], sample: "bytes | list[str] | None") -> list[tuple[list[str], dict]]:
+def _faster(ways: list[tuple[list[str], dict]], sample: "bytes | None") -> list[tuple[list[str], dict]]:
     """[the way (command, environment) that first finished on the sample], or all of `ways` without one."""
     import time
 
@@ -479,15 +478,11 @@ def _faster(ways: list[tuple[list[str], dict]], sample: "bytes | list[str] | Non
     try:
         for args, env in ways:
             out = tempfile.TemporaryFile(prefix="dsarctl-grep-")  # not /dev/null: grep would stop early
-            if isinstance(sample, bytes):
-                data = tempfile.TemporaryFile(prefix="dsarctl-grep-")
-                data.write(sample)
-                data.seek(0)
-                proc = subprocess.Popen(args, stdin=data, stdout=out, stderr=subprocess.DEVNULL, env=env)
-                data.close()
-            else:
-                proc = subprocess.Popen([*args, "--", *sample], stdin=subprocess.DEVNULL, stdout=out,
-                                        stderr=subprocess.DEVNULL, env=env)
+            data = tempfile.TemporaryFile(prefix="dsarctl-grep-")
+            data.write(sample)
+            data.seek(0)
+            proc = subprocess.Popen(args, stdin=data, stdout=out, stderr=subprocess.DEVNULL, env=env)
+            data.close()
             racers.append((proc, out, (args, env)))
         while True:
             done = [r for r in racers if r[0].poll() is not None]
@@ -514,20 +509,6 @@ def _file_sample(fd: int) -> bytes | None:
     if size < 4 * _SAMPLE:
         return None
     return os.pread(fd, _SAMPLE, size // 2 - _SAMPLE // 2)
-
-
-def _folder_sample(folders: list[str]) -> list[str] | None:
-    """Some files of the folders, a few MB in all (None when there are few)."""
-    chosen, total = [], 0
-    for folder in folders:
-        with os.scandir(folder) as entries:
-            for entry in entries:
-                if entry.is_file(follow_symlinks=False):
-                    chosen.append(entry.path)
-                    total += entry.stat(follow_symlinks=False).st_size
-                    if total >= _SAMPLE:
-                        return chosen
-    return None
 
 
 class LinesJob:
@@ -633,34 +614,49 @@ def _python_lines(handle, needles: Needles) -> Iterator[tuple[int, int, bytes]]:
 
 
 class FilesJob:
-    """The files directly in `root/<sub>` that hold a needle, found by grep started at once; `names()`
-    gives their relative names (sub/name), or None when grep is not available or failed (the caller
-    then reads each file itself)."""
+    """The Maildir message files directly in `root/<sub>` whose header block holds a needle (bodies are
+    never searched), found by `atscan --files --headers` started at once: one process per core on a big
+    folder, each with its part of the files (see `atscan`). `names()` gives their relative names
+    (sub/name), or None when the scan failed (a file vanished meanwhile: the caller then reads each
+    file itself)."""
 
     def __init__(self, root, subdirs: list[str], needles: Needles):
+        from .atscan import plain_marker
+
         self.root, self.needles = os.fspath(root), needles
-        self.greps: _Greps | None = None
-        grep = grep_binary()
-        self.available = grep is not None
+        self.scans: list[tuple[subprocess.Popen, object, object]] = []
+        self.available = True
         folders = [os.path.join(self.root, sub) for sub in subdirs if os.path.isdir(os.path.join(self.root, sub))]
-        if grep is not None and needles.values and folders:
-            try:
-                self.greps = _Greps(grep, ["-l", "-Z", "-a", "-r"], _groups(needles, True), folders,
-                                    sample=lambda: _folder_sample(folders), mail=True)
-            except OSError:
-                self.available = False
+        if not (needles.values and folders):
+            return
+        args = [sys.executable, "-I", "-S", _ATSCAN, "--files", "--headers"]
+        for value in needles.values + needles.after:
+            args += ["-e", os.fsdecode(value)]
+        for marker in needles.extra:
+            args += ["-m" if plain_marker(marker) else "-e", os.fsdecode(marker)]
+        for pattern in needles.regex:
+            args += ["-x", os.fsdecode(pattern)]
+        parts = _parts(folders)
+        try:
+            for i in range(parts):
+                out = tempfile.TemporaryFile(prefix="dsarctl-scan-")
+                err = tempfile.TemporaryFile(prefix="dsarctl-scan-")
+                self.scans.append((subprocess.Popen([*args, *(["--part", f"{i}/{parts}"] if parts > 1 else []),
+                                                     "--", *folders], stdout=out, stderr=err), out, err))
+        except OSError:
+            self.close()
+            self.available = False
 
     def names(self) -> set[str] | None:
         if not self.available:
             return None
-        if self.greps is None:
-            return set()
         try:
-            if self.greps.wait():
-                return None  # e.g. a file vanished while grep listed the folder: read the folder in Python
             found = set()
             prefix = self.root.rstrip(os.sep) + os.sep
-            for out in self.greps.outputs:
+            for proc, out, _err in self.scans:
+                if proc.wait() > 1:
+                    return None  # e.g. a file vanished while it was listed: read the folder in Python
+                out.seek(0)
                 for name in out.read().split(b"\0"):
                     path = os.fsdecode(name)
                     if not path.startswith(prefix):
@@ -673,5 +669,20 @@ class FilesJob:
             self.close()
 
     def close(self) -> None:
-        if self.greps is not None:
-            self.greps.close()
+        for proc, out, err in self.scans:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+            out.close()
+            err.close()
+        self.scans = []
+
+
+def _parts(folders: list[str]) -> int:
+    """How many processes share the scan of the folders: one per core (two at most) when they hold
+    thousands of files (a directory's size grows with its entries), else one."""
+    try:
+        size = sum(os.stat(folder).st_size for folder in folders)
+    except OSError:
+        return 1
+    return max(1, min(2, os.cpu_count() or 1)) if size > (1 << 18) else 1

@@ -8,6 +8,7 @@ from typing import Iterator
 
 from ..sources import EraseOutcome, Erasable, Finding, KeySpec, Source
 from ..filelock import line_span
+from ..wording import plural
 from .files import LineRecords, display_path, iter_lines, offload_edits, source_errors
 from .lines import max_line_bytes, too_long
 
@@ -246,7 +247,7 @@ class CsvConnector(LineRecords, Source, Erasable):
 
     def check(self, collection) -> list[Finding]:
         count = sum(1 for _ in self.rows(collection))
-        return [Finding("info", self.system.name, f"{display_path(collection.path, self.inventory)}: {count} rows")]
+        return [Finding("info", self.system.name, f"{display_path(collection.path, self.inventory)}: {plural(count, 'row')}")]
 
 
 class _RowReader:

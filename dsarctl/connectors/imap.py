@@ -29,6 +29,7 @@ from contextlib import contextmanager
 from typing import Any, Iterator
 
 from ..sources import EraseOutcome, Erasable, Finding, KeySpec, Record, Source, Wanted
+from ..wording import plural
 from .mail import _KEYS as _MAILBOX_FILE_KEYS
 from .mail import _MailMixin, mask_message
 from .mailheaders import header_fields
@@ -379,7 +380,7 @@ class ImapConnector(_MailMixin, Source, Erasable):
                 else:
                     present.setdefault(folder, {})[uid] = target
         if changed:
-            raise self.fail(f"{self._where}: {len(changed)} message(s) are not the ones the search found "
+            raise self.fail(f"{self._where}: {plural(len(changed), 'message')} {'is' if len(changed) == 1 else 'are'} not the ones the search found "
                             f"({', '.join(changed[:3])}); nothing in this mailbox was changed: run erase again")
         return present
 
@@ -493,7 +494,7 @@ class ImapConnector(_MailMixin, Source, Erasable):
                                     self.inventory.where(collection.key_path)))
         searched = self.folders(collection)
         findings.append(Finding("info", self.system.name,
-                                f"{self._where}: {len(searched)} folder(s) searched: {', '.join(searched)}"))
+                                f"{self._where}: {plural(len(searched), 'folder')} searched: {', '.join(searched)}"))
         return findings
 
 

@@ -6,6 +6,7 @@ import json
 from typing import Iterator
 
 from ..sources import EraseOutcome, Erasable, Finding, KeySpec, Source
+from ..wording import plural
 from .files import LineRecords, display_path, iter_lines, offload_edits
 from .lines import LongLine, max_line_bytes, too_long
 
@@ -141,4 +142,4 @@ class JsonlConnector(LineRecords, Source, Erasable):
 
     def check(self, collection) -> list[Finding]:
         count = sum(1 for _ in self.objects(collection))
-        return [Finding("info", self.system.name, f"{display_path(collection.path, self.inventory)}: {count} records")]
+        return [Finding("info", self.system.name, f"{display_path(collection.path, self.inventory)}: {plural(count, 'record')}")]

@@ -27,6 +27,7 @@ from email.policy import compat32
 from typing import Iterator
 
 from ..sources import EraseOutcome, Erasable, ExportFile, Finding, KeySpec, Record, Source, Wanted
+from ..wording import plural
 from .bytescan import FilesJob, LinesJob, needles_for
 from .files import display_path, run_started, source_errors, start_file_search
 from .mailheaders import decode_words, header_addresses, header_fields
@@ -382,14 +383,14 @@ class MboxConnector(_MailMixin, Source, Erasable):
                         break
         changed = sum(1 for t in lost if t.key)
         if changed:
-            raise self.fail(f"{display_path(collection.path, self.inventory)}: {changed} message(s) found by the "
+            raise self.fail(f"{display_path(collection.path, self.inventory)}: {plural(changed, 'message')} found by the "
                             "search changed since (another program wrote the mailbox meanwhile); nothing in it "
                             "was changed: run erase again")
         return sorted(placed, key=lambda p: p[0])
 
     def check(self, collection) -> list[Finding]:
         count = sum(1 for _ in self.messages(collection))
-        return [Finding("info", self.system.name, f"{display_path(collection.path, self.inventory)}: {count} messages")]
+        return [Finding("info", self.system.name, f"{display_path(collection.path, self.inventory)}: {plural(count, 'message')}")]
 
 
 class MaildirConnector(_MailMixin, Source, Erasable):
@@ -609,7 +610,7 @@ class MaildirConnector(_MailMixin, Source, Erasable):
         for rel in self.files(collection):
             if self.read_headers(collection, rel) is not None:
                 count += 1
-        return [Finding("info", self.system.name, f"{display_path(collection.path, self.inventory)}: {count} messages")]
+        return [Finding("info", self.system.name, f"{display_path(collection.path, self.inventory)}: {plural(count, 'message')}")]
 
 
 def _header_block(handle) -> bytes:

@@ -9,7 +9,10 @@ class ManualConnector(Source):
     name = "manual"
     system_keys = {
         "processor": KeySpec("str", "Who processes the data (e.g. Google Ireland Ltd (Google Analytics))."),
-        "instructions": KeySpec("str", "What the operator must do there for a request."),
+        "instructions": KeySpec("instructions", "What the operator must do there: one text for every request "
+                                                "type, or {access: ..., erasure: ..., default: ...}."),
+        "always_ask": KeySpec("bool", "Open a task even when nothing of the subject was found in the other "
+                                      "systems (a processor that collects data itself); default false."),
         "identities": KeySpec("strlist", "Identity kinds to hand over to the processor, e.g. [email]."),
     }
     implicit_collection = False

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Iterator
 
 from ..sources import EraseOutcome, Erasable, Finding, KeySpec, Record, Source, Wanted
+from ..wording import plural
 from .matching import FieldMatcher
 
 _BATCH = 500  # values per IN (...) list, below every database's parameter limit
@@ -550,7 +551,7 @@ class SqlConnector(Source, Erasable):
         fix = f"declare it {{field: {field}, search: false}} so the collection is never searched by it"
         if shared:
             who = ", ".join(o.name for o in owners)
-            return ("warning", f"{table.fullname}.{field} ({kind_name}): {shared} value(s) are shared by rows of "
+            return ("warning", f"{table.fullname}.{field} ({kind_name}): {plural(shared, 'value')} {'is' if shared == 1 else 'are'} shared by rows of "
                                f"different people (different {who}); searched backwards, one person's search reaches "
                                f"the others' rows: {fix}")
         if owners:

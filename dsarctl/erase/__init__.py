@@ -20,7 +20,7 @@ from ..inventory.model import Inventory
 from ..keys import keyed_hash
 from .apply import RunResult, execute, install_key, resume_unfinished
 from .mask import REDACTED, Masker
-from .plan import Plan, build_plan, erased_subjects, plan_from_find, pointed_at
+from .plan import Plan, build_plan, erased_subjects, outcome, plan_from_find, pointed_at
 
 __all__ = ["Plan", "EraseResult", "prepare", "carry_out", "resume_unfinished", "replay", "REDACTED", "Masker"]
 
@@ -52,7 +52,38 @@ class EraseResult:
             "resumed": [r.to_dict() for r in self.resumed],
             "remaining": self.remaining,
             "problems": self.problems,
+            **({"subjects": self.subject_reports()} if self.plan.subjects is not None else {}),
         }
+
+    def subject_reports(self) -> list[dict[str, Any]]:
+        """A batch's report per subject: what was done to its records per collection (`outcomes`: deleted,
+        anonymized, retained, redacted, kept, ... with counts), and what remains of them and why."""
+        failed = {u.system: u.error for u in self.run.units if u.status == "failed"} if self.run else {}
+        out = []
+        for subject in self.plan.subjects or []:
+            mine: set[str] = set()
+            colls = []
+            for c in subject.collections:
+                if not c.steps and c.status != "failed":
+                    continue
+                outcomes: dict[str, int] = {}
+                for step in c.steps:
+                    outcomes[outcome(step)] = outcomes.get(outcome(step), 0) + 1
+                    if step.location:
+                        mine.add(step.location)
+                entry: dict[str, Any] = {"system": c.system, "collection": c.collection, "count": len(c.steps),
+                                         "status": "failed" if c.status == "failed" or c.system in failed else "ok",
+                                         "outcomes": outcomes}
+                if c.error or c.system in failed:
+                    entry["error"] = c.error or failed[c.system]
+                if c.action == "retain":
+                    entry["until"] = c.until.isoformat() if c.until else None
+                    entry["reason"] = c.rule.reason if c.rule else None
+                colls.append(entry)
+            until = {(c["system"], c["collection"]): c["until"] for c in colls if "until" in c}
+            out.append({**{k: v for k, v in subject.to_dict().items() if k != "collections"},
+                        "collections": colls, "remaining": _remaining_of(self.remaining, mine, until)})
+        return out
 
     def audit_summary(self, key: bytes) -> dict[str, Any]:
         """Counts and hashes only: what the audit log may keep forever."""
@@ -66,15 +97,34 @@ class EraseResult:
         }
 
 
+def _remaining_of(remaining: list[dict[str, Any]], locations: set[str],
+                  until: dict[tuple[str, str], str | None]) -> list[dict[str, Any]]:
+    """The entries of "what remains" about the records at `locations`, counted for those records only, a
+    retained one kept until the latest date of those records (`until`: per system and collection)."""
+    out = []
+    for entry in remaining:
+        records = [r for r in entry.get("records") or () if r in locations]
+        if records:
+            mine = {**entry, "count": len(records), "records": records}
+            if "until" in entry and (entry["system"], entry["collection"]) in until:
+                mine["until"] = until[(entry["system"], entry["collection"])]
+            out.append(mine)
+    return out
+
+
 def prepare(inventory: Inventory, subjects: list[list[Identifier]], *, now: datetime,
-            progress: Callable[[str], None] | None = None) -> Plan:
+            progress: Callable[[str], None] | None = None, batch: bool = False,
+            suppress_unmatched: bool = False) -> Plan:
     """Search every subject (with identity expansion) and plan the erasure of what was found. A batch is
-    searched together: each source is read once per expansion round for all subjects."""
+    searched together: each source is read once per expansion round for all subjects; its plan says what
+    each subject's part is, and keeps no suppression entry for a subject found nowhere unless
+    `suppress_unmatched` (see `plan_from_find`)."""
     from ..search import find_subjects
     from .settle import watched_search
 
     results, watch = watched_search(inventory, lambda: find_subjects(inventory, subjects, progress=progress))
-    plan = plan_from_find(inventory, results, key=install_key(inventory), erased_on=now.date())
+    plan = plan_from_find(inventory, results, key=install_key(inventory), erased_on=now.date(), batch=batch,
+                          suppress_unmatched=suppress_unmatched)
     plan.search = watch
     return plan
 
@@ -90,11 +140,28 @@ def carry_out(inventory: Inventory, plan: Plan, *, operator: str, now: datetime,
     run = None
     if actionable(plan):
         run = execute(inventory, plan, operator=operator, now=now, request_id=request_id, checkpoint=checkpoint)
-    elif plan.suppress:
-        from .apply import add_suppressions
+    else:
+        if plan.suppress:
+            from .apply import add_suppressions
 
-        add_suppressions(inventory, plan, operator=operator, now=now, request_id=request_id)  # idempotent
+            add_suppressions(inventory, plan, operator=operator, now=now, request_id=request_id)  # idempotent
+        if plan.tasks:
+            _ask_processors(inventory, plan, operator=operator, now=now, request_id=request_id)
     return EraseResult(plan, run, verify(inventory, plan, run))
+
+
+def _ask_processors(inventory: Inventory, plan: Plan, *, operator: str, now: datetime,
+                    request_id: str | None) -> None:
+    """Nothing to change in any source, yet processors marked `always_ask` must still be asked: their
+    tasks are opened (once per request) as an erase that changes records opens them."""
+    from ..audit import AuditLog
+
+    with AuditLog.open(inventory.audit_path) as audit:
+        have = {t["system"] for t in audit.tasks(request_id=request_id)} if request_id else set()
+        for task in plan.tasks:
+            if task["system"] not in have:
+                audit.add_task(request_id, task["system"], processor=task["processor"],
+                               instructions=task["instructions"], operator=operator, at=now)
 
 
 def verify(inventory: Inventory, plan: Plan, run: RunResult | None = None) -> list[dict[str, Any]]:

@@ -99,6 +99,40 @@ class CollectionPlan:
         return out
 
 
+# What happened to a record, as a batch's report says it per subject.
+OUTCOMES = {"delete": "deleted", "anonymize": "anonymized", "retain": "retained", "redact": "redacted",
+            "keep": "kept", "none": "left (no erase rule)"}
+
+
+def outcome(step: Step) -> str:
+    """`deleted`, `anonymized`, `retained`, `redacted`, `kept` (left for other people), `already masked` or
+    `left (no erase rule)`: what carrying out the step does to its record."""
+    if step.kept:
+        return "kept"
+    if step.done:
+        return "already masked"
+    return OUTCOMES.get(step.action, step.action)
+
+
+@dataclass
+class SubjectPlan:
+    """One subject of a batch: what its search found, and the plan's steps for its records."""
+
+    given: list[Identifier]  # the batch file's line
+    identifiers: list[Identifier]  # as the search expanded them
+    total: int  # records found (0: the line matches nobody)
+    collections: list[CollectionPlan]  # the steps of its records only, per collection
+
+    @property
+    def matched(self) -> bool:
+        return self.total > 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"subject": [str(i) for i in self.given], "identifiers": [str(i) for i in self.identifiers],
+                "matched": self.matched, "total": self.total,
+                "collections": [c.to_dict() for c in self.collections if c.steps or c.status == "failed"]}
+
+
 @dataclass
 class Plan:
     identifiers: list[Identifier]
@@ -107,6 +141,8 @@ class Plan:
     suppress: dict[str, list[Identifier]]  # system -> identifiers kept as keyed hashes
     erased_on: date
     search: Any = None  # how the prepare search read the files (settle.SearchWatch): for the verification
+    subjects: list[SubjectPlan] | None = None  # a batch: each line's subject and its part of the plan
+    suppress_unmatched: bool = False  # a batch: subjects found nowhere get a suppression entry all the same
 
     @property
     def steps(self) -> list[Step]:
@@ -133,6 +169,8 @@ class Plan:
             "collections": [c.to_dict() for c in self.collections if c.steps or c.status == "failed"],
             "tasks": self.tasks,
             "suppress": {s: len(ids) for s, ids in self.suppress.items()},
+            **({"subjects": [s.to_dict() for s in self.subjects], "suppress_unmatched": self.suppress_unmatched}
+               if self.subjects is not None else {}),
         }
 
 
@@ -257,12 +295,13 @@ def build_plan(inventory: Inventory, found: dict[tuple[str, str], list[Record]],
 
         raise RefusedError("cannot erase: " + "; ".join(impossible) + " — fix the erase rule; nothing was changed")
     tasks = []
-    if open_tasks and any(s.target() for c in collections for s in c.steps):
+    if open_tasks:
+        found = any(s.target() for c in collections for s in c.steps)
         for system in inventory.systems.values():
-            if system.is_manual:
+            if system.is_manual and (found or system.always_ask):  # nothing found: only processors always asked
                 idents = [str(i) for i in identifiers if not system.identity_kinds or i.kind in system.identity_kinds]
                 tasks.append({"system": system.name, "processor": system.processor,
-                              "instructions": system.instructions, "identifiers": idents})
+                              "instructions": system.instruction_for("erasure"), "identifiers": idents})
     suppress: dict[str, dict[Identifier, None]] = {}  # ordered, without duplicates (a batch has thousands)
     for coll in inventory.collections():
         if coll.suppress:
@@ -272,8 +311,12 @@ def build_plan(inventory: Inventory, found: dict[tuple[str, str], list[Record]],
     return Plan(list(identifiers), collections, tasks, {s: list(ids) for s, ids in suppress.items()}, erased_on)
 
 
-def plan_from_find(inventory: Inventory, results: list, *, key: bytes, erased_on: date) -> Plan:
-    """The plan for one or more subjects found by `find_subject` (refuses an ambiguous one)."""
+def plan_from_find(inventory: Inventory, results: list, *, key: bytes, erased_on: date, batch: bool = False,
+                   suppress_unmatched: bool = False) -> Plan:
+    """The plan for one or more subjects found by `find_subject` (refuses an ambiguous one). For a `batch`,
+    the plan also holds each subject's part (`Plan.subjects`), and a subject whose search found nothing
+    adds no suppression entry unless `suppress_unmatched` (a line matching nobody may be a typo: a hash
+    of it would block nobody, or the wrong address)."""
     refuse_ambiguous(results)
     found: dict[tuple[str, str], list[Record]] = {}
     seen: set = set()
@@ -301,9 +344,37 @@ def plan_from_find(inventory: Inventory, results: list, *, key: bytes, erased_on
             out |= hashes[id(result)]
         return frozenset(out)
 
-    return build_plan(inventory, found, failed, list(identifiers), key=key, erased_on=erased_on,
-                      open_tasks=any(r.total for r in results), kept=shared_rows(inventory, results, seen),
+    plan = build_plan(inventory, found, failed, list(identifiers), key=key, erased_on=erased_on,
+                      open_tasks=True, kept=shared_rows(inventory, results, seen),
                       subjects=subjects)
+    if batch:
+        plan.subjects = _subject_plans(plan, found, results)
+        plan.suppress_unmatched = suppress_unmatched
+        if not suppress_unmatched:
+            matched = {i for r in results if r.total for i in r.identifiers}
+            kept_ids = {system: [i for i in ids if i in matched] for system, ids in plan.suppress.items()}
+            plan.suppress = {system: ids for system, ids in kept_ids.items() if ids}
+    return plan
+
+
+def _subject_plans(plan: Plan, found: dict[tuple[str, str], list[Record]], results: list) -> list[SubjectPlan]:
+    """Each batch subject's part of the plan: the steps of the records its own search found."""
+    step_of: dict[tuple, Step] = {}
+    for cplan in plan.collections:
+        records = found.get((cplan.system, cplan.collection), [])
+        if len(records) == len(cplan.steps):  # built one step per record, in order (none: the collection failed)
+            step_of.update((r.ref, step) for r, step in zip(records, cplan.steps))
+    out = []
+    for result in results:
+        mine: dict[tuple[str, str], list[Step]] = {}
+        for record in result.records():
+            step = step_of.get(record.ref)
+            if step is not None:
+                mine.setdefault((record.system, record.collection), []).append(step)
+        colls = [CollectionPlan(c.system, c.collection, c.connector, c.rule, mine.get((c.system, c.collection), []),
+                                c.status, c.error) for c in plan.collections]
+        out.append(SubjectPlan(list(result.given), list(result.identifiers), result.total, colls))
+    return out
 
 
 def shared_rows(inventory: Inventory, results: list, own: set) -> dict[tuple, str]:

@@ -14,13 +14,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping
 
 from ..errors import InventoryError
-from . import cache
+from . import art15, cache
 from .model import (
     ERASE_ACTIONS,
     FIELD_OPS,
     Collection,
     Controller,
     EraseRule,
+    REQUEST_TYPES,
     Inventory,
     System,
     dotted,
@@ -30,6 +31,7 @@ from .spec import (
     COLLECTION_KEYS,
     CONTROLLER_KEYS,
     CUSTOM_REGIME_KEYS,
+    SMTP_KEYS,
     IDENTITY_KEYS,
     LINK_KEYS,
     SYSTEM_KEYS,
@@ -344,6 +346,7 @@ class _Loader:
             identities={},
             systems={},
             custom_regime=custom,
+            secrets=frozenset(self.secrets),
             lines=self.lines,
             settings_only=True,
         )
@@ -355,6 +358,7 @@ class _Loader:
         systems_raw = data["systems"]
         for name, raw in systems_raw.items():
             inventory.systems[name] = self._system(name, raw, kinds)
+            self._art15(inventory.systems[name], raw, inventory.controller)
         for kind, key_path in self.used_kinds:
             if kind not in kinds:
                 hint = _close_matches(kind, list(kinds), n=1)
@@ -412,7 +416,26 @@ class _Loader:
             dpo=self._str(raw, kp, "dpo"),
             authority=dict(authority),
             domains=self._domains(raw, kp, "domains"),
+            smtp=self._smtp(raw.get("smtp"), kp + ("smtp",)),
+            letters=self._path(self._str(raw, kp, "letters")) if raw.get("letters") is not None else None,
+            automated_decisions=(art15.read_decisions(raw["automated_decisions"], kp + ("automated_decisions",),
+                                                      self.error) if "automated_decisions" in raw else None),
+            transfers=(art15.read_transfers(raw["transfers"], kp + ("transfers",), self.error)
+                       if "transfers" in raw else None),
         )
+
+    def _smtp(self, raw: Any, kp: tuple) -> dict | None:
+        """`controller.smtp`: the server `letter --send` uses; its password is a secret, never shown."""
+        if raw is None:
+            return None
+        self._keys(raw, kp, SMTP_KEYS, "smtp")
+        out = self._connector_options(raw, kp, SMTP_KEYS)
+        tls = out.setdefault("tls", "starttls")
+        out.setdefault("port", {"starttls": 587, "implicit": 465, "none": 25}[tls])
+        if tls == "none" and out["host"].lower() not in ("localhost", "127.0.0.1", "::1"):
+            raise self.error(kp + ("tls",), "tls: none sends the password and the letters unencrypted; "
+                                            "it is allowed only for localhost")
+        return out
 
     def _custom_regime(self, raw: Any) -> dict | None:
         if raw is None:
@@ -502,12 +525,15 @@ class _Loader:
             is_manual=cls.manual,
         )
         options = self._connector_options(raw, kp, cls.system_keys)
-        system.url = options.pop("url", None)
+        # `url` and `path` stay in the options too: a plugin that declares them reads them there
+        system.url = options.get("url")
         if system.url:
             self._remember_secret(system.url)
-        system.path = options.pop("path", None)
+        system.path = options.get("path")
         system.processor = options.pop("processor", None)
-        system.instructions = options.pop("instructions", None)
+        system.instructions = art15.instructions(options.pop("instructions", None), kp + ("instructions",),
+                                                 self.error, REQUEST_TYPES)
+        system.always_ask = bool(options.pop("always_ask", False))
         system.options = options
         for key, spec in cls.system_keys.items():
             if spec.required and getattr(system, key, None) in (None, "") and key not in system.options:
@@ -542,6 +568,21 @@ class _Loader:
         else:
             raise self.error(kp, f"system '{name}' has nothing to search: give it 'identities:' or 'collections:'")
         return system
+
+    def _art15(self, system: System, raw: dict, controller: Controller) -> None:
+        """The system's automated decisions and transfers (its own, else the controller's), and which Art. 15
+        keys are written for it (inventory/art15.py says what is missing)."""
+        kp = system.key_path
+        declared = {key for key in art15.ITEMS if key in raw and raw[key] is not None}
+        for key, read in (("automated_decisions", art15.read_decisions), ("transfers", art15.read_transfers)):
+            if key in raw:
+                setattr(system, key, read(raw[key], kp + (key,), self.error))
+            elif getattr(controller, key) is not None:
+                setattr(system, key, getattr(controller, key))
+                declared.add(key)
+        if not system.purposes:
+            declared.discard("purposes")
+        system.declared = frozenset(declared)
 
     def _manual_kinds(self, raw: dict, kp: tuple) -> list[str]:
         value = raw.get("identities", [])
@@ -645,7 +686,7 @@ class _Loader:
             raise self.error(kp + ("identities",) if "identities" in raw else kp,
                              f"collection '{name}' needs 'identities:' (identity kind -> field)")
         options = self._connector_options(raw, kp, cls.collection_keys) if not implicit else {}
-        path = options.pop("path", None) or system.path
+        path = options.get("path") or system.path
         if cls.local_files and path is None:
             raise self.error(kp, f"'{name}' ({system.connector}) needs 'path:' — the file or folder to read")
         erase = self._erase(raw["erase"], kp + ("erase",)) if "erase" in raw else erase_default

@@ -119,11 +119,19 @@ class System:
     url: str | None = None  # sql
     path: Path | None = None  # file connectors
     processor: str | None = None  # manual
-    instructions: str | None = None  # manual
+    instructions: dict[str, str] = field(default_factory=dict)  # manual: request type (or "default") -> text
+    always_ask: bool = False  # manual: a task even when nothing of the subject was found elsewhere
     identity_kinds: list[str] = field(default_factory=list)  # manual: which identifiers to hand over
     options: dict[str, Any] = field(default_factory=dict)
     key_path: tuple = ()
     is_manual: bool = False  # its source is `manual` (dsarctl.sources.Source.manual): a task, never searched
+    automated_decisions: list[dict[str, str]] = field(default_factory=list)  # Art. 15(1)(h) (inventory/art15.py)
+    transfers: list[dict[str, str]] = field(default_factory=list)  # Art. 15(2)
+    declared: frozenset = frozenset()  # the Art. 15 keys written for it (a key left out is not "none")
+
+    def instruction_for(self, request_type: str | None) -> str | None:
+        """What the operator must do at this processor for a request of `request_type` (None: any)."""
+        return self.instructions.get(request_type or "access") or self.instructions.get("default")
 
     def display_url(self) -> str | None:
         """The URL without its password, for output and logs."""
@@ -145,6 +153,11 @@ class Controller:
     dpo: str | None = None
     authority: dict[str, str] = field(default_factory=dict)  # supervisory authority: name, url, ...
     domains: list[str] = field(default_factory=list)  # the controller's own mail domains (subdomains too)
+    smtp: dict[str, Any] | None = None  # `letter --send`: host, port, tls, username, password, from
+    letters: Path | None = None  # the company's letter templates (None: letters/ beside the inventory)
+    # Art. 15(1)(h) and 15(2) for every system that does not say otherwise; None: not written
+    automated_decisions: list[dict[str, str]] | None = None
+    transfers: list[dict[str, str]] | None = None
 
 
 @dataclass

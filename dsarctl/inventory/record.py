@@ -9,7 +9,7 @@ from typing import Any
 from .model import Inventory
 
 COLUMNS = ["system", "collection", "connector", "description", "categories", "purposes", "lawful_basis",
-           "retention", "recipients", "source", "erase", "owner"]
+           "retention", "recipients", "source", "automated_decisions", "transfers", "erase", "owner"]
 
 
 def record_of_processing(inventory: Inventory) -> dict[str, Any]:
@@ -25,6 +25,12 @@ def record_of_processing(inventory: Inventory) -> dict[str, Any]:
             "retention": system.retention,
             "recipients": system.recipients + ([system.processor] if system.processor else []),
             "source": system.source,
+            "automated_decisions": _declared(system, "automated_decisions", [
+                (f"{d['name']}: " if d.get("name") else "") + f"{d['logic']} (significance: {d['significance']}; "
+                f"consequences: {d['consequences']})" for d in system.automated_decisions]),
+            "transfers": _declared(system, "transfers", [
+                f"{t['country']} ({t['safeguard']}" + (f"; to {t['recipient']})" if t.get("recipient") else ")")
+                for t in system.transfers]),
             "owner": system.owner,
         }
         if system.is_manual:
@@ -47,6 +53,13 @@ def record_of_processing(inventory: Inventory) -> dict[str, Any]:
         "inventory": str(inventory.path),
         "systems": rows,
     }
+
+
+def _declared(system, key: str, entries: list[str]) -> list[str] | None:
+    """The entries; ["none"] when the inventory says there are none; None when it does not say."""
+    if key not in system.declared:
+        return None
+    return entries or ["none"]
 
 
 def _link(coll, kind: str, field: str) -> str:

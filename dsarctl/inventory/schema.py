@@ -8,7 +8,7 @@ from .. import connectors
 from ..identity import IDENTITY_TYPES
 from .model import ERASE_ACTIONS, FIELD_OPS
 from .spec import (AUDIT_KEYS, COLLECTION_KEYS, CONTROLLER_KEYS, CUSTOM_REGIME_KEYS, IDENTITY_KEYS, LINK_KEYS,
-                   REGIME_IDS, SYSTEM_KEYS)
+                   REGIME_IDS, SMTP_KEYS, SYSTEM_KEYS)
 
 _SIMPLE = {
     "str": {"type": "string"},
@@ -20,6 +20,9 @@ _SIMPLE = {
     "strlist": {"oneOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}]},
     "char": {"type": "string", "minLength": 1, "maxLength": 1},
     "encoding": {"type": "string"},
+    "instructions": {"oneOf": [{"type": "string"}, {"type": "object", "additionalProperties": {"type": "string"}}]},
+    "decisions": {"oneOf": [{"enum": ["none", False]}, {"type": "object"}, {"type": "array", "items": {"type": "object"}}]},
+    "transfers": {"oneOf": [{"enum": ["none", False]}, {"type": "array", "items": {"type": "object"}}]},
     "emails": {"oneOf": [{"type": "string", "format": "email"},
                          {"type": "array", "items": {"type": "string", "format": "email"}}]},
 }
@@ -103,6 +106,7 @@ def inventory_json_schema() -> dict[str, Any]:
             "controller": _object(CONTROLLER_KEYS, {
                 "regime": {"enum": list(REGIME_IDS)},
                 "authority": {"oneOf": [{"type": "string"}, {"type": "object", "additionalProperties": {"type": "string"}}]},
+                "smtp": _object(SMTP_KEYS),
             }),
             "audit": _object(AUDIT_KEYS),
             "identities": {

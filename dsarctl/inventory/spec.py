@@ -26,6 +26,23 @@ CONTROLLER_KEYS = {
     "authority": KeySpec("object", "Supervisory authority to complain to: {name, url, address, email, phone}."),
     "domains": KeySpec("strlist", "The controller's own mail domains (subdomains included), besides the domain of "
                                   "`contact`: their addresses are not other people in a shared message."),
+    "smtp": KeySpec("object", "The mail server `letter --send` sends through: {host, port, tls, username, password, from}."),
+    "letters": KeySpec("path", "Folder of the company's own letter templates (default: letters/ beside the inventory)."),
+    "automated_decisions": KeySpec("decisions", "Art. 15(1)(h): 'none', or {name, logic, significance, consequences} "
+                                                "(a list for several); on a system it replaces the controller's."),
+    "transfers": KeySpec("transfers", "Art. 15(2): 'none', or a list of {country, safeguard, recipient} "
+                                      "(safeguard: adequacy decision, SCCs, UK IDTA...); on a system it replaces "
+                                      "the controller's."),
+}
+
+SMTP_KEYS = {
+    "host": KeySpec("str", "The SMTP server's host name.", required=True),
+    "port": KeySpec("int", "Default 587 with `tls: starttls`, 465 with `implicit`, 25 with `none`."),
+    "tls": KeySpec("str", "starttls (default) | implicit | none (none only for localhost).",
+                   choices=("starttls", "implicit", "none")),
+    "username": KeySpec("str", "Login name, if the server asks for one."),
+    "password": KeySpec("secret", "Password: write ${VAR}, never the value; it is never printed."),
+    "from": KeySpec("str", "The From address (default: controller.contact when it is an e-mail address)."),
 }
 
 AUDIT_KEYS = {
@@ -53,7 +70,12 @@ SYSTEM_KEYS = {
     "lawful_basis": KeySpec("str", "Lawful basis (Art. 6): consent, contract, legal obligation, legitimate interests..."),
     "retention": KeySpec("str", "How long data is kept (Art. 15(1)(d))."),
     "recipients": KeySpec("strlist", "Recipients and processors the data is disclosed to (Art. 15(1)(c))."),
-    "source": KeySpec("str", "Where the data came from when not from the subject (Art. 15(1)(g))."),
+    "source": KeySpec("str", "Where the data came from (Art. 15(1)(g)); e.g. 'the subject, at sign-up'."),
+    "automated_decisions": KeySpec("decisions", "Art. 15(1)(h): 'none', or {name, logic, significance, consequences} "
+                                                "(a list for several); on a system it replaces the controller's."),
+    "transfers": KeySpec("transfers", "Art. 15(2): 'none', or a list of {country, safeguard, recipient} "
+                                      "(safeguard: adequacy decision, SCCs, UK IDTA...); on a system it replaces "
+                                      "the controller's."),
     "collections": KeySpec("object", "Tables/files of this system, each with identities, categories and erase."),
     "erase": KeySpec("erase", "Default erase rule for the collections of this system."),
     "suppress": KeySpec("bool", "Keep keyed hashes of erased identifiers so they are not re-imported."),

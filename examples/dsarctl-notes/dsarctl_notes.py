@@ -11,7 +11,7 @@ import json
 import os
 from pathlib import Path
 
-from dsarctl.sources import EraseOutcome, Erasable, ExportFile, Finding, KeySpec, Record, Source
+from dsarctl.sources import EraseOutcome, Erasable, ExportFile, Finding, KeySpec, Source
 
 
 class NotesSource(Source, Erasable):
@@ -37,31 +37,16 @@ class NotesSource(Source, Erasable):
             out.append((path.name, note))
         return out
 
-    def identities(self, fields: dict[str, list[str]], note: dict) -> dict[str, set[str]]:
-        """identity kind -> the normalised values the note holds in `fields` (kind -> field names)."""
-        out: dict[str, set[str]] = {}
-        for kind, names in fields.items():
-            normalise = self.inventory.identities[kind].normalise
-            values = {normalise(note.get(name)) for name in names} - {None}
-            if values:
-                out[kind] = values
-        return out
-
-    def records(self, collection):
-        """Every note as a Record: its key is the file's name (notes are never renamed)."""
+    def records(self, collection, wanted=None):
+        """Every note as a Record (its key is the file's name: notes are never renamed), its identity
+        values read by `Source.record` as the built-in sources read them, `matched` against `wanted`."""
         for name, note in self.notes(collection):
-            yield Record(self.system.name, collection.name, key=name, data=note,
-                         identities=self.identities(collection.identities, note),
-                         location=f"{collection.options['folder'].name}/{name}")
+            yield self.record(collection, name, note, wanted,
+                              location=f"{collection.options['folder'].name}/{name}")
 
     # -- Source ----------------------------------------------------------------------------------------
     def locate(self, collection, wanted, *, lookup_only=False):
-        for record in self.records(collection):
-            searched = self.identities(collection.searched, record.data)
-            record.matched = {(kind, value) for kind, values in searched.items()
-                              for value in values & wanted.get(kind, frozenset())}
-            if record.matched:
-                yield record
+        return (record for record in self.records(collection, wanted) if record.matched)
 
     def check(self, collection):
         count = len(self.notes(collection))

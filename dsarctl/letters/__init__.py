@@ -1,0 +1,285 @@
+"""Letters to the data subject: `write_letter` drafts the message for a step of a request from templates,
+writes it as an .eml file, optionally sends it, and records it in the audit log.
+
+Kinds: acknowledge, verify, clarify, extend, response, refuse. The legal steps it owns, so that no caller
+skips them:
+
+- an `extend` letter only where the regime allows an extension, before the notice date, with the reasons;
+  a `refuse` letter with the reason (the request's refusal reason when it was denied);
+- an access package goes only to a verified requester: a letter carrying one (`package=True`, or an
+  attachment whose SHA-256 an export run recorded) is refused for a request not verified in the log unless
+  `unverified_reason` is given, and refused when the package's manifest lists missing Art. 15 items unless
+  `allow_incomplete`; a package recorded for another request is always refused;
+- the .eml never replaces a file; the event `letter.<kind>` records its SHA-256 (never the body or the
+  address) and whether it was sent; a letter the log refuses to record is deleted.
+
+Time is injected (`now`); nothing here reads the clock.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from ..errors import RefusedError, UsageError
+
+KINDS = ("acknowledge", "verify", "clarify", "extend", "response", "refuse")
+
+
+@dataclass
+class Letter:
+    """A letter as written (and sent): what `letter --json` prints."""
+
+    request_id: str
+    kind: str
+    path: Path
+    sha256: str
+    size: int
+    to: str
+    subject: str
+    template: str  # "company" or "shipped"
+    attachments: list[dict[str, Any]] = field(default_factory=list)
+    package: str | None = None  # SHA-256 of the access package attached
+    sent: bool = False
+    smtp: str | None = None
+    warnings: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"request": self.request_id, "kind": self.kind, "file": str(self.path), "sha256": self.sha256,
+                "bytes": self.size, "to": self.to, "subject": self.subject, "template": self.template,
+                "attachments": self.attachments, "package": self.package, "sent": self.sent, "smtp": self.smtp}
+
+
+def default_filename(request_id: str, kind: str) -> str:
+    return f"letter-{request_id.upper()}-{kind}.eml"
+
+
+def write_letter(inventory, request_id: str, kind: str, *, now: datetime, operator: str,
+                 output: Path | None = None, lang: str = "en", to: str | None = None, reason: str | None = None,
+                 attach: list[Path] = (), package: bool = False, unverified_reason: str | None = None,
+                 allow_incomplete: bool = False, send: bool = False) -> Letter:
+    """Draft (and with `send`, send) the `kind` letter of request `request_id`; see the module's text."""
+    import hashlib
+
+    from ..audit_marker import open_audit
+    from ..deadlines import local_date
+    from ..requests import RequestBook
+    from . import mail
+    from .context import authority, regime_view, request_view, runs_view
+    from .render import company_folder, render
+
+    if kind not in KINDS:
+        raise UsageError(f"--kind: unknown letter '{kind}' (one of: {', '.join(KINDS)})")
+    if send and not inventory.controller.smtp:
+        raise UsageError("--send: the inventory has no controller.smtp (host, port, tls, username, password, "
+                         "from); write the draft without --send, or add it (docs/requests.md, Letters)")
+    reason = reason.strip() if reason and reason.strip() else None
+    with open_audit(inventory) as log:
+        book = RequestBook(log, inventory)
+        request = book.get(request_id)
+        rid = request["id"]
+        tz = inventory.controller.timezone
+        today = local_date(now, tz)
+        deadline = book.deadline(rid, today)
+        extended = book.deadline(rid, today, extended=True)
+        reason = _reason_for(kind, request, deadline, reason, today)
+        runs = log.runs(rid)
+        export, erase = runs_view(runs, inventory, tz)
+        files = _attachments(log, rid, attach, package, runs)
+        pack = next((a for a in files if a.package_of), None)
+        gate = _package_gate(request, pack, unverified_reason, allow_incomplete) if pack else {}
+        context = {
+            "kind": kind, "lang": lang, "today": today, "reason": reason,
+            "controller": _controller_view(inventory),
+            "request": request_view(request, (extended if kind == "extend" else deadline).due_date, tz),
+            "regime": regime_view(request, deadline, extended, inventory),
+            "authority": authority(request["regime"], inventory),
+            "export": export, "erasure": erase,
+            "package": {"name": pack.name, "sha256": pack.sha256, **gate} if pack else None,
+            "attachments": [a.name for a in files],
+        }
+        subject, text, html, source = render(kind, lang, context, company_folder(inventory))
+        sender, reply_to = _sender(inventory)
+        msg = mail.build(sender=sender, to=_recipient(request, to, inventory), subject=subject, text=text,
+                         html=html, attachments=files, now=_zoned(now, tz), reply_to=reply_to)
+        data = msg.as_bytes()
+        target = Path(output) if output is not None else Path(default_filename(rid, kind))
+        mail.write_new(target, data)
+        letter = Letter(rid, kind, target, hashlib.sha256(data).hexdigest(), len(data), msg["To"], subject,
+                        source, [{"name": a.name, "sha256": a.sha256, "bytes": len(a.data)} for a in files],
+                        pack.sha256 if pack else None)
+        error = None
+        if send:
+            try:
+                letter.smtp = mail.send(msg, inventory.controller.smtp, redact=inventory.redact)
+                letter.sent = True
+            except mail.SendError as exc:
+                error = exc
+        try:
+            log.append(f"letter.{kind}", _event(letter, lang, reason, gate, error), request_id=rid,
+                       operator=operator, at=now)
+        except BaseException:
+            if not letter.sent:
+                target.unlink()  # a draft the audit log does not know about must not be sent
+            raise
+    if error is not None:
+        raise mail.SendError(f"{error}: {target}")
+    return letter
+
+
+def _event(letter: Letter, lang: str, reason: str | None, gate: dict, error) -> dict[str, Any]:
+    data: dict[str, Any] = {"sha256": letter.sha256, "bytes": letter.size, "lang": lang,
+                            "template": letter.template, "sent": letter.sent,
+                            "attachments": [a["sha256"] for a in letter.attachments]}
+    if reason and letter.kind in ("extend", "refuse"):
+        data["reason"] = reason
+    if letter.package:
+        data["package_sha256"] = letter.package
+        data.update({k: v for k, v in gate.items() if k in ("unverified_reason", "incomplete") and v})
+    if letter.smtp:
+        data["smtp"] = letter.smtp
+    if error is not None:
+        data["send_error"] = str(error)
+    return data
+
+
+def _reason_for(kind: str, request: dict, deadline, reason: str | None, today) -> str | None:
+    rid = request["id"]
+    if kind in ("acknowledge", "verify", "clarify", "extend") and request["status"] in ("closed", "denied"):
+        raise UsageError(f"request {rid} is {request['status']}: there is no {kind} letter to write "
+                         "(a response or refusal letter may still be sent)")
+    if kind == "extend":
+        if not deadline.extension_allowed:
+            raise UsageError(f"request {rid}: {request['regime']} allows no extension for {request['type']} "
+                             "requests: there is no extension letter to write")
+        notice = deadline.extension_notice_due
+        if notice is not None and today > notice and not request["extended"]:
+            raise UsageError(f"request {rid}: the subject had to be told of an extension by {notice.isoformat()}; "
+                             "it is too late to extend")
+        reason = reason or request.get("extension_reason")
+        if not reason:
+            raise UsageError("--reason: an extension letter must give the subject the reasons for the delay")
+    elif kind == "refuse":
+        reason = reason or (request.get("outcome") if request["status"] == "denied" else None)
+        if not reason:
+            raise UsageError("--reason: a refusal letter must give the reason (or deny the request first: "
+                             f"dsarctl request deny {rid} --reason ...)")
+    return reason
+
+
+def _attachments(log, rid: str, paths, package: bool, runs: list[dict]) -> list:
+    """The files to attach, read now; those whose SHA-256 an export run recorded carry that run's request
+    (`runs`: the request's own runs, oldest first)."""
+    import hashlib
+
+    from .mail import Attachment
+
+    chosen = [Path(p) for p in paths]
+    recorded = None
+    if package:
+        last = next((r["summary"] for r in reversed(runs) if r["kind"] == "export"), None)
+        chosen.insert(0, _package_path(rid, last))
+        recorded = last["zip_sha256"]
+    out = []
+    for i, path in enumerate(chosen):
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            raise UsageError(f"--attach: cannot read {path}: {exc.strerror or exc}") from None
+        digest = hashlib.sha256(data).hexdigest()
+        if recorded and i == 0 and digest != recorded:
+            raise RefusedError(f"{path} changed since the export of {rid} recorded it (its SHA-256 differs): "
+                               f"export again (dsarctl export SUBJECT --request {rid})")
+        owners = [row[0] for row in log.conn.execute(
+            "SELECT DISTINCT request_id FROM runs WHERE kind = 'export' "
+            "AND json_extract(summary, '$.zip_sha256') = ?", [digest])]
+        if owners and rid not in owners:
+            raise RefusedError(f"{path} is the access package of request {owners[0]}, not of {rid}: "
+                               "it is not sent to this subject")
+        out.append(Attachment(path.name, data, digest, rid if owners else None))
+    if len({a.name for a in out}) != len(out):
+        raise UsageError("--attach: two attachments have the same file name")
+    return out
+
+
+def _package_path(rid: str, last: dict | None) -> Path:
+    if last is None:
+        raise UsageError(f"--package: request {rid} has no export yet (dsarctl export SUBJECT --request {rid})")
+    if not last.get("zip_sha256"):
+        raise UsageError(f"--package: the last export of {rid} found nothing, so there is no package to attach")
+    file = last.get("file")
+    if not file or file.startswith("("):
+        raise UsageError(f"--package: the file name of {rid}'s package was not recorded (it holds an identifier "
+                         "of the subject): attach it with --attach PATH")
+    return Path(file)
+
+
+def _package_gate(request: dict, pack, unverified_reason: str | None, allow_incomplete: bool) -> dict[str, Any]:
+    """Refuse a package for an unverified request (unless a reason is given) or with missing Art. 15 items
+    (unless allowed); returns what the letter and the audit event say about it."""
+    import io
+    import zipfile
+
+    rid = request["id"]
+    try:
+        with zipfile.ZipFile(io.BytesIO(pack.data)) as zf:
+            manifest = json.loads(zf.read("manifest.json"))
+    except (zipfile.BadZipFile, KeyError, ValueError):
+        raise UsageError(f"{pack.name}: not an access package (no readable manifest.json)") from None
+    verified = bool(request.get("verified_at"))  # the request as the log has it now, not as when exported
+    if not verified and not unverified_reason:
+        raise RefusedError(f"request {rid} is not verified: an access package goes only to a verified requester. "
+                           f"Verify first (dsarctl request verify {rid}), or send anyway with --unverified "
+                           "--reason TEXT (recorded in the audit log)")
+    incomplete = [str(i) for i in (manifest.get("incomplete") or [])]
+    if incomplete and not allow_incomplete:
+        raise RefusedError(f"{pack.name} lacks Art. 15 information: {', '.join(incomplete)}. Complete the "
+                           "inventory and export again, or send it anyway with --allow-incomplete")
+    return {"verified": verified, "incomplete": incomplete,
+            "unverified_reason": None if verified else unverified_reason}
+
+
+def _zoned(now: datetime, tz: str) -> datetime:
+    from zoneinfo import ZoneInfo
+
+    return now.astimezone(ZoneInfo(tz))
+
+
+def _controller_view(inventory) -> dict[str, Any]:
+    c = inventory.controller
+    return {"name": c.name, "contact": c.contact, "address": c.address, "dpo": c.dpo}
+
+
+def _sender(inventory) -> tuple[tuple[str, str], str | None]:
+    c = inventory.controller
+    contact = c.contact if "@" in (c.contact or "") and " " not in c.contact.strip() else None
+    address = (c.smtp or {}).get("from") or contact
+    if not address:
+        raise UsageError("no address to send from: controller.contact is not an e-mail address; set "
+                         "controller.smtp.from")
+    return (c.name, address.strip()), contact
+
+
+def _recipient(request: dict, to: str | None, inventory) -> str:
+    """--to, else the request's e-mail address (its subject, else its first e-mail identifier)."""
+    from ..identity import normalise_email
+
+    if to:
+        from email.utils import formataddr, parseaddr
+
+        name, address = parseaddr(to)
+        address = normalise_email(address) if address else None
+        if address is None:
+            raise UsageError(f"--to: '{to}' is not an e-mail address")
+        return formataddr((name, address)) if name else address
+    if "@" in request["subject"]:
+        return request["subject"]
+    email_kinds = {k for k, spec in inventory.identities.items() if spec.type == "email"}
+    for ident in request["identifiers"]:
+        kind, _, value = ident.partition(":")
+        if kind in email_kinds:
+            return value
+    raise UsageError(f"request {request['id']} has no e-mail address: give the recipient with --to ADDRESS")
