@@ -137,7 +137,7 @@ def test_request_show_lists_runs_tasks_and_letters(trail, demo_dir):
         "  task 1  analytics (Google Ireland Ltd (Google Analytics))  open since 2026-02-10 09:00 GMT (UTC+00:00); "
         "confirm with: dsarctl task done 1\n"
         "Letters:\n"
-        "  2026-04-02 09:15 BST (UTC+01:00)  letter.response  by bea  lang en\n")
+        "  2026-04-02 09:15 BST (UTC+01:00)  letter.response  by bea  drafted\n")
     data = trail("request", "show", "R-2026-0001", "--json").json()
     assert [(r["id"], r["kind"], r["operator"], r["summary"]["total"]) for r in data["runs"]] == [
         (1, "export", "ann", 16)]
@@ -239,4 +239,22 @@ def test_counts_agree_with_their_nouns_in_output(run):
     assert late.code == 1 and late.out.splitlines() == [
         "Overdue (1):",
         "  R-2026-0001  access        alice@example.com  due 2026-02-09, 1 day overdue (open, uk-gdpr)",
+    ]
+
+
+def test_audit_log_piped_keeps_each_event_on_one_line_whatever_columns_says(trail, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "40")
+    assert trail("audit", "log").out == "".join(line + "\n" for line in LINES)
+
+
+def test_audit_log_on_a_narrow_terminal_wraps_between_words_under_its_event(trail, demo_dir):
+    import terminal
+
+    screen = terminal.run(["-i", str(demo_dir / "inventory.yaml"), "audit", "log", "--limit", "1"], cols=60)
+    assert screen.code == 0
+    assert screen.lines() == [
+        "2026-04-01 14:30 BST (UTC+01:00)  request.closed",
+        "    R-2026-0001 alice@example.com  by ann  closed 30 days",
+        "    late: package sent",
+        "",
     ]

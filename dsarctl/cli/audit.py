@@ -81,13 +81,14 @@ def verify(ctx: typer.Context, json_: JsonOpt = False) -> None:
 
 
 def _render_log(console, data: dict, zone: str, subjects: dict[str, str]) -> None:
-    """One line per event, never wrapped (grep and cron mail read it):
-    `2026-10-01 14:02 +01:00  run.erase  R-2026-0012 alice@example.com  by ops  3 deleted, 1 kept`."""
+    """One line per event, never wrapped off a terminal (grep and cron mail read it; on one, wrapped between
+    words with the continuation indented):
+    `2026-10-01 14:02 BST (UTC+01:00)  run.erase  R-2026-0012 alice@example.com  by ops  3 deleted, 1 kept`."""
     from .events import describe
     from .output import local_time
 
     def line(text: str) -> None:
-        console.print(text, markup=False, highlight=False, soft_wrap=True)
+        console.print(text, markup=False, highlight=False, hang=4)
 
     events = data["events"]
     if not events:

@@ -232,7 +232,7 @@ def _render_batch_plan(console, plan: dict) -> None:
     """A batch's plan subject by subject (its line, what was found of it, its table), then the lines that
     match nobody, then the tasks and suppression entries of the whole batch."""
     def line(text: str, style: str | None = None) -> None:
-        console.print(text, style=style, markup=False, highlight=False, soft_wrap=True)
+        console.print(text, style=style, markup=False, highlight=False)
 
     subjects = plan["subjects"]
     matched = [s for s in subjects if s["matched"]]
@@ -341,7 +341,7 @@ def _render_batch_result(console, data: dict) -> None:
     """A batch's report subject by subject: what was done to its records, what remains of them and why;
     then the lines that matched nobody, and what remains of the batch as a whole (tasks, failures)."""
     def line(text: str, style: str | None = None) -> None:
-        console.print(text, style=style, markup=False, highlight=False, soft_wrap=True)
+        console.print(text, style=style, markup=False, highlight=False)
 
     subjects = data["subjects"]
     unmatched = [s for s in subjects if not s["matched"]]

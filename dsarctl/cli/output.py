@@ -58,14 +58,15 @@ def dumps(data: Any, *, pretty: bool | None = None) -> str:
 def console_for(stream):
     """A rich console on `stream`: on a terminal, lines wrap between words at its width, and a word longer
     than a line (a SHA-256, a long path) is left whole for the terminal to show; elsewhere (a pipe, a file,
-    cron's mail) nothing is wrapped: one line stays one line, whatever COLUMNS says."""
+    cron's mail) nothing is wrapped: one line stays one line, whatever COLUMNS says. `print(text, hang=N)`
+    indents a wrapped line's continuation N columns more than the line (an event, a request: one record)."""
     from rich.console import Console
 
     class WholeWords(Console):
-        def print(self, *objects, **kwargs) -> None:
+        def print(self, *objects, hang: Optional[int] = None, **kwargs) -> None:
             if not self.soft_wrap and not kwargs.get("soft_wrap") and len(objects) == 1 and isinstance(objects[0], str):
                 # rich would fold a word longer than the line across two: wrap between words only
-                objects = (wrap_words(objects[0], self.width),)
+                objects = (wrap_words(objects[0], self.width, hang),)
                 kwargs["soft_wrap"] = True
             super().print(*objects, **kwargs)
 
@@ -73,15 +74,17 @@ def console_for(stream):
     return WholeWords(file=stream, highlight=False, soft_wrap=not terminal)
 
 
-def wrap_words(text: str, width: int) -> str:
-    """`text` wrapped between words to `width`, each line's continuation indented as the line is; a word
-    longer than a line (an e-mail, a SHA-256) stays whole on a line of its own."""
+def wrap_words(text: str, width: int, hang: Optional[int] = None) -> str:
+    """`text` wrapped between words to `width`, each line's continuation indented as the line is (and `hang`
+    columns more; by default 2 for an indented line, none for another); a word longer than a line (an
+    e-mail, a SHA-256) stays whole on a line of its own."""
     import textwrap
 
     lines = []
     for line in text.split("\n"):
         indent = line[:len(line) - len(line.lstrip(" "))]
-        lines.extend(textwrap.wrap(line, width, subsequent_indent=indent + ("  " if indent else ""),
+        more = " " * (hang if hang is not None else 2 if indent else 0)
+        lines.extend(textwrap.wrap(line, width, subsequent_indent=indent + more,
                                    break_long_words=False, break_on_hyphens=False) or [""])
     return "\n".join(lines)
 

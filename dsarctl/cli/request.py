@@ -421,11 +421,11 @@ def _render_show_and_history(console, d: dict, zone: str) -> None:
 
 
 def _render_history(console, d: dict, zone: str) -> None:
-    """The request's runs, tasks and letters, one line each (never wrapped)."""
+    """The request's runs, tasks and letters, one line each (never wrapped off a terminal)."""
     from .events import describe, describe_run
 
     def line(text: str) -> None:
-        console.print(text, markup=False, highlight=False, soft_wrap=True)
+        console.print(text, markup=False, highlight=False)
 
     line("")
     line("Runs:" if d["runs"] else "Runs: none")
