@@ -318,3 +318,19 @@ def test_a_source_that_fails_is_named_and_not_verified_is_exit_3(run, demo_dir):
     assert result.err.startswith("failed: telemetry.telemetry: ") and result.err.endswith("(not compared)\n")
     # what the other sources hold still verifies
     assert run("request", "verify", rid, "--match", "postcode=BS1 1AA").code == 0
+
+
+def test_a_duplicate_names_the_local_date_its_first_request_was_received(run, monkeypatch):
+    # 00:30 in London on 1 June (BST) is 23:30 UTC on 31 May: the request was received on 1 June
+    monkeypatch.setenv("DSARCTL_NOW", "2026-06-02T09:00:00Z")
+    first = run("request", "new", "alice@example.com", "--type", "access", "--received", "2026-06-01T00:30+01:00",
+                "--json").json()
+    assert first["received_at"].startswith("2026-05-31T23:30")
+    result = run("request", "new", "alice@example.com", "--type", "access")
+    one_error_line(result, f"alice@example.com already has an open access request: {first['id']} (received "
+                           f"2026-06-01, due {first['due_date']}); to open another, add --allow-duplicate")
+    monkeypatch.setattr(sys, "stdin", _Terminal("n\n"))
+    result = run("request", "new", "alice@example.com", "--type", "access")
+    assert result.code == 1, result
+    assert result.err == (f"alice@example.com already has an open access request: {first['id']} (received "
+                          f"2026-06-01, due {first['due_date']}). Open another anyway? [y/N]: Nothing opened.\n")
