@@ -52,8 +52,8 @@ def check(
         for f in findings:
             style = {"error": "red", "warning": "yellow"}.get(f.level, "")
             where = f" ({f.where})" if f.where and f.level != "error" else ""
-            console.print(f"{f.level}: {f.system}: {f.message}{where}", style=style or None, markup=False,
-                          soft_wrap=True)
+            # one line each off a terminal (output.console_for); on one, wrapped between words
+            console.print(f"{f.level}: {f.system}: {f.message}{where}", style=style or None, markup=False, hang=2)
         verdict = "has errors" if errors else "is valid"
         console.print(f"{inventory.path.name} {verdict}: {plural(data['systems'], 'system')}, "
                       f"{plural(data['collections'], 'collection')}"

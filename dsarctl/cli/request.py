@@ -394,7 +394,8 @@ def _render_show(console, d: dict, tz: str) -> None:
         if key == "identifiers":
             value = ", ".join(value)
         elif key == "pauses":
-            value = "; ".join(f"{p['start']} to {p['end'] or '(ongoing)'}"
+            # local dates, as --explain counts them (both days included)
+            value = "; ".join(f"{local_date(p['start'], tz)} to {local_date(p['end'], tz) or '(ongoing)'}"
                               + (f" ({p['ground']})" if p.get("ground") else "") for p in value)
         elif key == "extended":
             value = "yes"
