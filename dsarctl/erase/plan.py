@@ -222,7 +222,11 @@ def shared_kept(inventory: Inventory, collection, records: list[Record], identif
 
 
 def record_id(key: bytes, system: str, collection: str, record_key: Any) -> str:
-    return keyed_hash(key, "record", json.dumps([system, collection, record_key], default=str))
+    return keyed_hash(key, "record", _RECORD_JSON.encode([system, collection, record_key]))
+
+
+# what json.dumps(..., default=str) makes, without building an encoder for each of a batch's records
+_RECORD_JSON = json.JSONEncoder(default=str)
 
 
 def build_plan(inventory: Inventory, found: dict[tuple[str, str], list[Record]], failed: dict[tuple[str, str], str],
