@@ -335,3 +335,33 @@ def test_a_duplicate_names_the_local_date_its_first_request_was_received(run, mo
     assert result.code == 1, result
     assert result.err == (f"alice@example.com already has an open access request: {first['id']} (received "
                           f"2026-06-01, due {first['due_date']}). Open another anyway? [y/N]: Nothing opened.\n")
+
+
+def test_verify_output_piped_is_one_line_per_check_whatever_columns_says(run, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "40")  # output.py: off a terminal nothing is wrapped
+    rid = alice(run)
+    result = run("request", "verify", rid, "--match", "postcode=BS1 1AB", "--match", "order_id=5002")
+    assert result.code == 1, result
+    assert result.out == (
+        "  postcode: DID NOT MATCH\n"
+        "  order_id: matched (orders.order_items, orders.orders)\n"
+        f"{rid} NOT verified: did not match the records found: postcode; the request stays open, due 2026-03-02\n")
+
+
+def test_verify_output_on_a_narrow_terminal_wraps_between_words(run, demo_dir):
+    import terminal
+
+    rid = alice(run)
+    screen = terminal.run(["-i", str(demo_dir / "inventory.yaml"), "request", "verify", rid,
+                           "--match", "postcode=BS1 1AB", "--match", "order_id=5002"], cols=40,
+                          stderr_pipe=True)  # the search's progress goes to stderr
+    assert screen.code == 1
+    assert screen.lines() == [
+        "  postcode: DID NOT MATCH",
+        "  order_id: matched (orders.order_items,",
+        "    orders.orders)",
+        f"{rid} NOT verified: did not match",
+        "the records found: postcode; the request",
+        "stays open, due 2026-03-02",
+        "",
+    ]
