@@ -7,13 +7,14 @@ import hashlib
 import json
 import os
 import stat
+import zipfile
 from email import policy
 from email.parser import BytesParser
 from email.utils import parsedate_to_datetime
 
 import pytest
 
-from helpers import one_error_line
+from helpers import one_error_line, write_inventory
 
 NOW = "2026-02-10T09:00:00Z"
 
@@ -305,8 +306,14 @@ def test_package_goes_only_to_a_verified_requester(run, demo_dir):
     one_error_line(run("letter", rid, "--kind", "response", "--package", "--unverified"),
                    "--unverified needs --reason")
     assert events(run, rid, "letter.response") == []
-    # verified after the export: the request's state now is what counts
+    # verified after the export: that package still says "Draft: identity not verified"; a new export goes
     assert run("request", "verify", rid, "--method", "reply from account e-mail").code == 0
+    one_error_line(run("letter", rid, "--kind", "response", "--package"),
+                   f"package.zip was exported before request {rid} was verified and is marked as an unverified "
+                   f"draft: export again (dsarctl export SUBJECT --request {rid}), or send it anyway with "
+                   "--unverified --reason TEXT (recorded in the audit log)")
+    package.unlink()
+    package = _export(run, demo_dir, rid)
     result = run("letter", rid, "--kind", "response", "--package", "--json")
     assert result.code == 0, result
     msg = parse(demo_dir / result.json()["file"])
@@ -334,27 +341,83 @@ def test_unverified_package_with_a_reason_is_recorded(run, demo_dir):
     assert event["data"]["package_sha256"] == hashlib.sha256(package.read_bytes()).hexdigest()
 
 
-def test_incomplete_package_is_refused_unless_allowed(run, demo_dir, monkeypatch):
-    from dsarctl import export
-
-    real = export._Builder._manifest
-
-    def with_gaps(self, collections):
-        return {**real(self, collections), "incomplete": ["retention (Art. 15(1)(d))",
-                                                          "automated decision-making (Art. 15(1)(h))"]}
-
-    monkeypatch.setattr(export._Builder, "_manifest", with_gaps)
-    rid = new(run, "erin@example.com", "access", "2026-02-01")
-    _export(run, demo_dir, rid)
-    assert run("request", "verify", rid).code == 0
-    one_error_line(run("letter", rid, "--kind", "response", "--package"),
-                   "package.zip lacks Art. 15 information: retention (Art. 15(1)(d)), automated decision-making "
-                   "(Art. 15(1)(h)). Complete the inventory and export again, or send it anyway with "
-                   "--allow-incomplete")
-    result = run("letter", rid, "--kind", "response", "--package", "--allow-incomplete")
+def test_an_incomplete_unverified_package_is_held_back_until_verified_and_complete(cli, tmp_path, monkeypatch):
+    """End to end, as a privacy team meets it: an inventory missing two Art. 15 items, a request not yet
+    verified; the package is marked both ways, the letter refuses, `request verify --match` verifies, a new
+    export is still incomplete, `--allow-incomplete` lets it go and the log records what was missing."""
+    monkeypatch.setenv("DSARCTL_NOW", NOW)
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "people.csv").write_text("email,name,postcode\nann@example.com,Ann Lee,BS1 1AA\n")
+    inventory = write_inventory(tmp_path, """
+        people:
+          connector: csv
+          path: people.csv
+          identities: {email: email}
+          categories: {email: contact details, name: contact details, postcode: contact details}
+          purposes: [accounts]
+          lawful_basis: contract
+          recipients: []
+          source: the subject
+          transfers: none
+          erase: delete
+    """)
+    run = lambda *args: cli("-i", str(inventory), *args)  # noqa: E731
+    assert run("inventory", "check").out == (
+        "warning: people: no 'retention' (Art. 15(1)(d)) (inventory.yaml:12)\n"
+        "warning: people: no 'automated_decisions' (Art. 15(1)(h); 'none' if none) (inventory.yaml:12)\n"
+        "inventory.yaml is valid: 1 system, 1 collection\n")
+    rid = new(run, "ann@example.com", "access", "2026-02-02")
+    result = run("export", "ann@example.com", "--request", rid, "-o", "first.zip")
     assert result.code == 0, result
+    assert result.err == (
+        f"warning: request {rid} is not verified: the package is marked unverified and must not be sent until it "
+        f"is (verify with: dsarctl request verify {rid} --match FIELD=VALUE, or --method TEXT)\n"
+        "warning: Art. 15 information missing from the inventory, shown as 'not recorded' in the package: "
+        "people.retention, people.automated_decisions (see: dsarctl inventory check)\n")
+    with zipfile.ZipFile(tmp_path / "first.zip") as zf:
+        manifest = json.loads(zf.read("manifest.json"))
+    assert (manifest["verified"], manifest["incomplete"]) == (False, ["people.retention",
+                                                                      "people.automated_decisions"])
+    one_error_line(run("letter", rid, "--kind", "response", "--package"), f"request {rid} is not verified")
+    result = run("request", "verify", rid, "--match", "postcode=bs11aa", "--json")
+    assert (result.code, result.json()["verified"]) == (0, True)
+    one_error_line(run("letter", rid, "--kind", "response", "--package"),
+                   "first.zip was exported before request")
+    result = run("export", "ann@example.com", "--request", rid, "-o", "second.zip", "--json")
+    assert result.code == 0, result
+    assert result.err == ("warning: Art. 15 information missing from the inventory, shown as 'not recorded' in "
+                          "the package: people.retention, people.automated_decisions (see: dsarctl inventory "
+                          "check)\n")
+    assert (result.json()["verified"], result.json()["incomplete"]) == (True, ["people.retention",
+                                                                              "people.automated_decisions"])
+    one_error_line(run("letter", rid, "--kind", "response", "--package"),
+                   "second.zip lacks Art. 15 information: people.retention, people.automated_decisions. Complete "
+                   "the inventory and export again, or send it anyway with --allow-incomplete")
+    assert not (tmp_path / f"letter-{rid}-response.eml").exists()
+    assert events(run, rid, "letter.response") == []
+    result = run("letter", rid, "--kind", "response", "--package", "--allow-incomplete", "--json")
+    assert result.code == 0, result
+    msg = parse(tmp_path / result.json()["file"])
+    [attachment] = list(msg.iter_attachments())
+    assert (attachment.get_filename(), attachment.get_content()) == ("second.zip",
+                                                                     (tmp_path / "second.zip").read_bytes())
+    text, _ = parts(msg)
+    assert "found 1 record about you:\n\n- people: 1 record\n\nThey are all in the attached file second.zip." \
+        in text
     [event] = events(run, rid, "letter.response")
-    assert event["data"]["incomplete"] == ["retention (Art. 15(1)(d))", "automated decision-making (Art. 15(1)(h))"]
+    assert event["data"]["incomplete"] == ["people.retention", "people.automated_decisions"]
+    assert "unverified_reason" not in event["data"]
+    assert event["data"]["package_sha256"] == hashlib.sha256((tmp_path / "second.zip").read_bytes()).hexdigest()
+    # the inventory completed: the next package is complete and goes without the flag
+    inventory.write_text(inventory.read_text().replace("    transfers: none\n", "    transfers: none\n"
+                                                       "    retention: 2 years after the account is closed\n"
+                                                       "    automated_decisions: none\n"))
+    result = run("export", "ann@example.com", "--request", rid, "-o", "third.zip", "--json")
+    assert (result.code, result.err, result.json()["incomplete"]) == (0, "", [])
+    result = run("letter", rid, "--kind", "response", "--package", "-o", "final.eml", "--json")
+    assert result.code == 0, result
+    assert "incomplete" not in events(run, rid, "letter.response")[-1]["data"]
+    assert run("audit", "verify").code == 0
 
 
 def test_another_requests_package_or_a_changed_one_is_refused(run, demo_dir):

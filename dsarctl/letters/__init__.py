@@ -8,7 +8,8 @@ skips them:
   a `refuse` letter with the reason (the request's refusal reason when it was denied);
 - an access package goes only to a verified requester: a letter carrying one (`package=True`, or an
   attachment whose SHA-256 an export run recorded) is refused for a request not verified in the log unless
-  `unverified_reason` is given, and refused when the package's manifest lists missing Art. 15 items unless
+  `unverified_reason` is given (so is a package exported before the request was verified: it is marked as an
+  unverified draft), and refused when the package's manifest lists missing Art. 15 items unless
   `allow_incomplete`; a package recorded for another request is always refused;
 - the .eml never replaces a file; the event `letter.<kind>` records its SHA-256 (never the body or the
   address) and whether it was sent; a letter the log refuses to record is deleted.
@@ -234,12 +235,18 @@ def _package_gate(request: dict, pack, unverified_reason: str | None, allow_inco
         raise RefusedError(f"request {rid} is not verified: an access package goes only to a verified requester. "
                            f"Verify first (dsarctl request verify {rid}), or send anyway with --unverified "
                            "--reason TEXT (recorded in the audit log)")
+    if verified and manifest.get("verified") is False and not unverified_reason:
+        # its index.html says "Draft: identity not verified ... must not be sent": not what the subject gets
+        raise RefusedError(f"{pack.name} was exported before request {rid} was verified and is marked as an "
+                           f"unverified draft: export again (dsarctl export SUBJECT --request {rid}), or send it "
+                           "anyway with --unverified --reason TEXT (recorded in the audit log)")
     incomplete = [str(i) for i in (manifest.get("incomplete") or [])]
     if incomplete and not allow_incomplete:
         raise RefusedError(f"{pack.name} lacks Art. 15 information: {', '.join(incomplete)}. Complete the "
                            "inventory and export again, or send it anyway with --allow-incomplete")
-    return {"verified": verified, "incomplete": incomplete,
-            "unverified_reason": None if verified else unverified_reason}
+    marked = manifest.get("verified") is False
+    return {"verified": verified and not marked, "incomplete": incomplete,
+            "unverified_reason": unverified_reason if (marked or not verified) else None}
 
 
 def _zoned(now: datetime, tz: str) -> datetime:
