@@ -74,7 +74,10 @@ def test_acknowledge_is_a_draft_with_both_parts_recorded_by_its_hash(run, demo_d
     # uk-gdpr, received Saturday 2026-01-31: one month is 2026-02-28 (a Saturday), rolled to Monday 2 March
     assert "We received your request for a copy of your personal data on 31 January 2026." in text
     assert "We will answer by 2 March 2026.\n" in text
-    assert ("the one month we have to answer under the UK GDPR starts again when we have done so" in text)
+    assert ("Before we act on it, we may need to confirm that the request comes from you. If so, we will ask only "
+            "for details we already hold, such as your postcode or the number of your last order, not for new "
+            "documents. Under the UK GDPR, the one month we have to answer then starts again on the day we have "
+            "confirmed your identity, and we will tell you the new date.\n") in text
     assert ("the UK GDPR allows us to take up to two months more. We would tell you so, with our reasons, "
             "by 28 February 2026.") in text
     assert "<p>We will answer by 2 March 2026.</p>" in html
@@ -127,13 +130,13 @@ def test_unknown_kind_request_and_missing_address(run):
          "for these reasons:\n\nYour data is held in eight systems, two run by processors.\n",
          "The UK GDPR allows us to extend the time to answer by up to two months (UK GDPR Art. 12(3), 12A). "
          "We will now answer by 30 April 2026.",
-         "You have the right to complain to a data protection supervisory authority: Information Commissioner's "
-         "Office (ICO) (https://ico.org.uk/make-a-complaint/)."]),
+         "If you are not satisfied with how we have handled your request, please tell us by replying to this "
+         "e-mail. You also have the right to complain to a data protection supervisory authority: Information "
+         "Commissioner's Office (ICO) (https://ico.org.uk/make-a-complaint/)."]),
     ("refuse", ["--reason", "We could not confirm your identity."], "Our decision on your request", [
         "we are not able to act on it, for this reason:\n\nWe could not confirm your identity.\n",
-        "You have the right to complain to a data protection supervisory authority: Information Commissioner's "
-        "Office (ICO) (https://ico.org.uk/make-a-complaint/).",
-        "You may also take the matter to court (a judicial remedy, UK GDPR Art. 79)."]),
+        "You also have the right to complain to a data protection supervisory authority: Information Commissioner's "
+        "Office (ICO) (https://ico.org.uk/make-a-complaint/).\nYou may also take the matter to court (a judicial remedy, UK GDPR Art. 79)."]),
     ("response", [], "Our answer to your request", [
         "This is our answer to your request for a copy of your personal data, received on 31 January 2026.",
         "Reference: R-2026-0001"]),
@@ -196,7 +199,7 @@ def test_us_state_refusal_offers_the_appeal_and_names_the_attorney_general(run, 
     text, _ = parts(parse(demo_dir / result.json()["file"]))
     assert ("You may appeal this decision: reply to this e-mail saying that you appeal, and quote the reference "
             f"{rid}. We will answer your appeal within 60 days of receiving it. If we deny your appeal, you may "
-            "contact the Virginia Attorney General.") in text
+            "submit a complaint to the Virginia Attorney General.") in text
     assert "Information Commissioner" not in text
     # the appeal's own refusal: no second appeal, the attorney general
     monkeypatch.setenv("DSARCTL_NOW", "2026-02-11T09:00:00Z")
@@ -204,8 +207,12 @@ def test_us_state_refusal_offers_the_appeal_and_names_the_attorney_general(run, 
     result = run("letter", appeal, "--kind", "refuse", "--reason", "The refusal stands.", "--json")
     assert result.code == 0, result
     text, _ = parts(parse(demo_dir / result.json()["file"]))
-    assert ("This was our answer to your appeal. If you disagree with it, you may contact the Virginia Attorney "
-            "General.") in text
+    msg = parse(demo_dir / result.json()["file"])
+    assert msg["Subject"] == f"Our decision on your appeal ({appeal})"
+    assert (f"We have reviewed your appeal of our decision on your request {rid}, received on 10 February 2026, "
+            "and we are not able to change our decision, for this reason:\n\nThe refusal stands.\n") in text
+    assert ("This is our final answer to your appeal. If you disagree with it, you may submit a complaint to the "
+            "Virginia Attorney General, who enforces the Virginia Consumer Data Protection Act.") in text
     assert "You may appeal" not in text
 
 
@@ -219,8 +226,9 @@ def test_us_ca_acknowledgement_and_complaint_to_the_cppa(run, demo_dir):
             "so, with our reasons, by 19 March 2026.") in text
     result = run("letter", rid, "--kind", "refuse", "--reason", "No data.", "--json")
     text, _ = parts(parse(demo_dir / result.json()["file"]))
-    assert ("You have the right to complain to the regulator: the California Privacy Protection Agency (CPPA) or "
-            "the California Attorney General (https://cppa.ca.gov/webapplications/complaint).") in text
+    assert ("please tell us by replying to this e-mail. You may also contact the California Privacy Protection "
+            "Agency (CPPA) or the California Attorney General (https://cppa.ca.gov/webapplications/complaint), "
+            "which enforce the California Consumer Privacy Act (CCPA).") in text
 
 
 def test_eu_gdpr_names_the_lead_authority_of_the_inventory_and_uk_gdpr_the_ico(cli, tmp_path, monkeypatch):
@@ -248,7 +256,7 @@ def test_eu_gdpr_names_the_lead_authority_of_the_inventory_and_uk_gdpr_the_ico(c
     text, html = parts(msg)
     assert msg["From"] == "Ostwind GmbH <datenschutz@ostwind.example>"
     assert msg["Date"] == "Tue, 10 Feb 2026 10:00:00 +0100"  # now, in the controller's zone
-    assert ("You have the right to complain to a data protection supervisory authority: Berliner Beauftragte für "
+    assert ("You also have the right to complain to a data protection supervisory authority: Berliner Beauftragte für "
             "Datenschutz und Informationsfreiheit (https://www.datenschutz-berlin.de/).") in text
     assert "You may also take the matter to court (a judicial remedy, GDPR Art. 79)." in text
     assert "Data protection officer: dpo@ostwind.example" in text
@@ -592,3 +600,61 @@ def test_custom_regime_extends_without_notice(cli, tmp_path, monkeypatch):
     result = run("request", "extend", rid, "--reason", "busy", "--json")
     assert result.code == 0, result
     assert result.json()["due_date"] == "2026-04-02"
+
+
+# --- the words: whom to complain to, what could not be done -------------------------------------------------
+
+
+def _text(run, demo_dir, rid: str, kind: str, *extra: str) -> str:
+    result = run("letter", rid, "--kind", kind, *extra, "--json")
+    assert result.code == 0, result
+    return parts(parse(demo_dir / result.json()["file"]))[0]
+
+
+def test_an_eu_gdpr_request_to_a_uk_controller_names_the_authority_where_the_subject_lives(run, demo_dir):
+    # the demo inventory's authority is the ICO, the authority of its own regime (uk-gdpr), not of the GDPR
+    rid = new(run, "alice@example.com", "access", "2026-02-02", "--regime", "eu-gdpr")
+    text = _text(run, demo_dir, rid, "refuse", "--reason", "Manifestly unfounded.")
+    assert ("You also have the right to complain to a data protection supervisory authority: the data protection "
+            "authority of the EU/EEA country where you live, work, or where the alleged infringement took place "
+            "(https://www.edpb.europa.eu/about-edpb/about-edpb/members_en).\n"
+            "You may also take the matter to court (a judicial remedy, GDPR Art. 79).") in text
+    assert "Information Commissioner" not in text
+
+
+@pytest.mark.parametrize("regime, act, authority", [
+    ("us-co", "the Colorado Privacy Act", "the Colorado Attorney General"),
+    ("us-nh", "the New Hampshire consumer data privacy law", "the New Hampshire Attorney General"),
+    ("ca-pipeda", "PIPEDA", None),
+])
+def test_letters_name_the_act_and_the_right_authority(run, demo_dir, regime, act, authority):
+    rid = new(run, "alice@example.com", "access", "2026-02-02", "--regime", regime)
+    text = _text(run, demo_dir, rid, "extend", "--reason", "Eleven systems.")
+    if authority:
+        assert (f"You may also contact {authority}, who enforces {act}.") in text
+    else:
+        assert (f"{act} allows us to extend the time to answer by up to 30 days (PIPEDA s.8)." in text
+                and "You also have the right to complain to the privacy regulator: the Office of the Privacy "
+                    "Commissioner of Canada (https://www.priv.gc.ca/)." in text), text
+
+
+def test_the_response_says_which_systems_could_not_be_searched(run, demo_dir):
+    rid = new(run, "alice@example.com", "access", "2026-02-02")
+    assert run("request", "verify", rid, "--method", "reply from the account address").code == 0
+    (demo_dir / "demo" / "usage.jsonl").unlink()
+    result = run("export", "alice@example.com", "--request", rid, "-o", "alice.zip")
+    assert result.code == 3, result
+    text = _text(run, demo_dir, rid, "response", "--package")
+    assert "We searched the systems where we keep personal data and found 14 records about you:\n" in text
+    assert ("We could not search Product usage events sent by the desktop app when we prepared this answer. We will "
+            "write to you again with anything it holds about you.\n") in text
+    assert "every system" not in text
+
+
+def test_an_erasure_that_found_nothing_does_not_claim_to_have_erased(run, demo_dir):
+    rid = new(run, "nobody@example.com", "erasure", "2026-02-02")
+    assert run("erase", "nobody@example.com", "--request", rid, "--yes").code == 0
+    text = _text(run, demo_dir, rid, "response")
+    assert ("On 10 February 2026 we searched our systems and found no personal data about you that needed "
+            "erasing.\n") in text
+    assert "deleted" not in text and "we erased" not in text

@@ -109,8 +109,8 @@ def test_send_delivers_the_draft_through_the_controllers_server(run, demo_dir, s
     with_smtp(demo_dir, port)
     rid = run("request", "new", "erin@example.com", "--type", "access", "--received", "2026-02-01",
               "--json").json()["id"]
-    assert run("export", "erin@example.com", "--request", rid, "-o", "erin.zip").code == 0
     assert run("request", "verify", rid).code == 0
+    assert run("export", "erin@example.com", "--request", rid, "-o", "erin.zip").code == 0
     result = run("letter", rid, "--kind", "response", "--package", "--send")
     assert result.code == 0, result
     assert result.out == (f"Wrote letter-{rid}-response.eml (response letter for {rid} to erin@example.com, "

@@ -24,6 +24,16 @@ _LAW_NAMES = {
     "br-lgpd": "the LGPD (Lei Geral de Proteção de Dados)", "ca-pipeda": "PIPEDA",
     "ca-qc": "the Québec Act respecting the protection of personal information in the private sector",
     "ch-fadp": "the Swiss Federal Act on Data Protection (FADP)", "custom": "our privacy policy",
+    # the US state acts by their short titles; Oklahoma's and Alabama's as "the … consumer data privacy law"
+    "us-va": "the Virginia Consumer Data Protection Act", "us-co": "the Colorado Privacy Act",
+    "us-ct": "the Connecticut Data Privacy Act", "us-ut": "the Utah Consumer Privacy Act",
+    "us-tx": "the Texas Data Privacy and Security Act", "us-or": "the Oregon Consumer Privacy Act",
+    "us-mt": "the Montana Consumer Data Privacy Act", "us-de": "the Delaware Personal Data Privacy Act",
+    "us-ia": "the Iowa Consumer Data Protection Act", "us-ne": "the Nebraska Data Privacy Act",
+    "us-nj": "the New Jersey Data Privacy Act", "us-tn": "the Tennessee Information Protection Act",
+    "us-mn": "the Minnesota Consumer Data Privacy Act", "us-md": "the Maryland Online Data Privacy Act",
+    "us-in": "the Indiana Consumer Data Protection Act", "us-ky": "the Kentucky Consumer Data Protection Act",
+    "us-ri": "the Rhode Island Data Transparency and Privacy Protection Act",
 }
 
 # The CCPA: the CPPA takes complaints, the Attorney General enforces too (Cal. Civ. Code §1798.199.10,
@@ -69,12 +79,14 @@ def period_text(period: tuple[int, str] | None) -> str | None:
 
 def authority(regime: str, inventory: "Inventory") -> dict[str, Any]:
     """Whom the subject may complain to under `regime`: the inventory's authority for the controller's own
-    regime, for eu-gdpr (the lead authority) and custom; else the regime's: the ICO, the CPPA or the
-    California Attorney General, a US state's attorney general, the other regimes' regulators."""
+    regime (an eu-gdpr controller's lead authority) and custom; else the regime's: the ICO, for an eu-gdpr
+    request to a controller under another regime the authority where the subject lives or works (GDPR
+    Art. 77), the CPPA or the California Attorney General, a US state's attorney general, the other
+    regimes' regulators."""
     from ..export import AUTHORITIES
 
     given = {k: v for k, v in (inventory.controller.authority or {}).items() if v}
-    if given.get("name") and regime in (inventory.controller.regime, "eu-gdpr", "custom"):
+    if given.get("name") and regime in (inventory.controller.regime, "custom"):
         out = {"name": given["name"], "url": given.get("url"), "email": given.get("email"),
                "phone": given.get("phone"), "address": given.get("address"), "from_inventory": True}
     elif regime == "us-ca":
@@ -89,8 +101,12 @@ def authority(regime: str, inventory: "Inventory") -> dict[str, Any]:
     out.setdefault("phone", None)
     out.setdefault("address", None)
     out.setdefault("from_inventory", False)
-    out["role"] = "the attorney general" if regime.startswith("us-") and regime != "us-ca" else (
-        "the regulator" if regime == "us-ca" else "a data protection supervisory authority")
+    if regime.startswith("us-"):
+        out["role"] = "the regulator" if regime == "us-ca" else "the attorney general"
+    elif regime in ("br-lgpd", "ca-pipeda", "ca-qc", "ch-fadp"):
+        out["role"] = "the privacy regulator"
+    else:
+        out["role"] = "a data protection supervisory authority"
     return out
 
 
@@ -176,7 +192,8 @@ def _export_view(s: dict, inventory: "Inventory", at: date) -> dict[str, Any]:
     manual = [{"name": n, "description": _describe(inventory, n),
                "processor": getattr(inventory.systems.get(n), "processor", None)}
               for n, e in systems.items() if e.get("status") == "manual"]
-    failed = [n for n, e in systems.items() if e.get("status") == "failed"]
+    failed = [{"name": n, "description": _describe(inventory, n)} for n, e in systems.items()
+              if e.get("status") == "failed"]
     file = s.get("file")
     return {"on": at, "total": s.get("total") or 0, "systems": found, "manual": manual, "failed": failed,
             "file": Path(file).name if file and not file.startswith("(") else None, "sha256": s.get("zip_sha256")}
