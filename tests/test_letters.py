@@ -77,7 +77,7 @@ def test_acknowledge_is_a_draft_with_both_parts_recorded_by_its_hash(run, demo_d
     assert ("Before we act on it, we may need to confirm that the request comes from you. If so, we will ask only "
             "for details we already hold, such as your postcode or the number of your last order, not for new "
             "documents. Under the UK GDPR, the one month we have to answer then starts again on the day we have "
-            "confirmed your identity, and we will tell you the new date.\n") in text
+            "confirmed your identity, and we will tell you the new date.\n\nIf your request turns out") in text
     assert ("the UK GDPR allows us to take up to two months more. We would tell you so, with our reasons, "
             "by 28 February 2026.") in text
     assert "<p>We will answer by 2 March 2026.</p>" in html
