@@ -9,6 +9,8 @@ import hmac
 import io
 import json
 import sys
+from email import policy
+from email.parser import BytesParser
 
 import pytest
 
@@ -139,6 +141,38 @@ def test_min_not_reached(run):
     result = run("request", "verify", rid, "--min", "2", "--match", "customer_id=1042", "--json")
     assert result.json()["why"] == ("1 of the 2 data points needed matched (e-mail addresses and the "
                                     "identifier the request was made with do not count)")
+
+
+def test_us_ca_needs_three_points_for_access_and_two_for_erasure_by_default(run, demo_dir, monkeypatch):
+    """11 CCR §7062: specific pieces of information to a "reasonably high degree of certainty" (three
+    pieces matched), deletion to a "reasonable degree" (two data points); elsewhere one is the default."""
+    monkeypatch.chdir(demo_dir)
+    access = run("request", "new", "alice@example.com", "--type", "access", "--regime", "us-ca",
+                 "--json").json()["id"]
+    # the verify letter asks for as many details as the rule needs
+    assert run("letter", access, "--kind", "verify", "-o", "v.eml").code == 0
+    with open(demo_dir / "v.eml", "rb") as f:
+        text = BytesParser(policy=policy.default).parse(f).get_body(("plain",)).get_content()
+    assert ("and tell us three details of your account that we already hold, such as your postcode, the number "
+            "of your last order or the phone number on your account.\n") in text
+    two = ["--match", "postcode=BS1 1AA", "--match", "order_id=5002"]
+    result = run("request", "verify", access, *two, "--json")
+    assert (result.code, result.json()["minimum"], result.json()["why"]) == (
+        1, 3, "2 of the 3 data points needed matched (e-mail addresses and the identifier the request was made "
+              "with do not count)")
+    result = run("request", "verify", access, *two, "--match", "phone=020 7946 0958", "--json")
+    assert (result.code, result.json()["minimum"], result.json()["verified"]) == (0, 3, True)
+    erasure = run("request", "new", "alice@example.com", "--type", "erasure", "--regime", "us-ca",
+                  "--json").json()["id"]
+    result = run("request", "verify", erasure, *two, "--json")
+    assert (result.code, result.json()["minimum"], result.json()["verified"]) == (0, 2, True)
+    # --min decides when given; other regimes need one
+    bob = run("request", "new", "bob@example.net", "--type", "access", "--regime", "us-ca", "--json").json()["id"]
+    result = run("request", "verify", bob, "--min", "1", "--match", "postcode=LS1 2BB", "--json")
+    assert (result.code, result.json()["minimum"]) == (0, 1)
+    uk = run("request", "new", "bob@example.net", "--type", "erasure", "--json").json()["id"]
+    result = run("request", "verify", uk, "--match", "postcode=LS1 2BB", "--json")
+    assert (result.code, result.json()["minimum"]) == (0, 1)
 
 
 def test_a_partial_postcode_never_matches_an_address(run):

@@ -162,9 +162,11 @@ def verify(
         help="A data point the requester gave, KEY=VALUE (repeatable): an identity kind (phone=…, "
              "order_id=…), postcode=…, or a record field (FIELD, COLLECTION.FIELD). Compared with the records "
              "found for the subject; only keyed hashes of the values are kept.")] = None,
-    minimum: Annotated[int, typer.Option(
-        "--min", help="With --match: how many data points must match, not counting e-mail addresses and the "
-                      "request's own identifiers (any mismatch fails).")] = 1,
+    minimum: Annotated[Optional[int], typer.Option(
+        "--min", show_default=False,
+        help="With --match: how many data points must match, not counting e-mail addresses and the request's "
+             "own identifiers (any mismatch fails). Default 1; under us-ca 3 for access and portability, 2 "
+             "for other requests (11 CCR §7062).")] = None,
     method: Annotated[Optional[str], typer.Option(
         "--method", show_default=False,
         help="How the identity was checked (e.g. 'reply from account email'); without --match, "

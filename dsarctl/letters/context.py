@@ -113,6 +113,7 @@ def authority(regime: str, inventory: "Inventory") -> dict[str, Any]:
 def regime_view(request: dict, now: "Deadline", extended: "Deadline", inventory: "Inventory") -> dict[str, Any]:
     """The request's law as a letter states it: periods, the extension and its notice date, pauses, appeals."""
     from ..deadlines import _RULES, parse_period
+    from ..verification import default_minimum
 
     rid = request["regime"]
     rule = _RULES.get(rid)
@@ -136,6 +137,7 @@ def regime_view(request: dict, now: "Deadline", extended: "Deadline", inventory:
         "extended_due": extended.due_date if now.extension_allowed else None,
         "pauses": pauses,
         "clock_at_verification": rid == "uk-gdpr",
+        "verify_points": default_minimum(rid, request["type"]),
         "confirm_receipt_due": now.confirm_receipt_due,
         "appeal": period_text(appeal),
         "no_appeal": no_appeal,
