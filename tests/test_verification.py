@@ -291,6 +291,75 @@ def test_a_likely_duplicate_is_asked_about_on_a_terminal(run, monkeypatch, answe
     assert listed == ([first, "R-2026-0002"] if code == 0 else [first])
 
 
+def _on_a_pty(argv: list[str], answer: bytes | None, cwd) -> tuple[int, str]:
+    """Run `python -m dsarctl ARGV` with a real pseudo-terminal as stdin, stdout and stderr; answer its
+    [y/N] question with `answer`. (exit code, everything it wrote, CRLF as LF)."""
+    import os
+    import select
+    import subprocess
+    import time
+
+    master, slave = os.openpty()
+    env = {**os.environ, "NO_COLOR": "1", "PYTHONPATH": os.pathsep.join(sys.path)}
+    proc = subprocess.Popen([sys.executable, "-m", "dsarctl", *argv], stdin=slave, stdout=slave, stderr=slave,
+                            cwd=cwd, env=env, close_fds=True)
+    os.close(slave)
+    seen, deadline, answered = b"", time.monotonic() + 60, False
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([master], [], [], 0.5)
+        if ready:
+            try:
+                chunk = os.read(master, 4096)
+            except OSError:  # the child closed the terminal
+                break
+            if not chunk:
+                break
+            seen += chunk
+        if answer is not None and not answered and b"[y/N]" in seen:
+            os.write(master, answer)
+            answered = True
+        if proc.poll() is not None and not ready:
+            break
+    os.close(master)
+    return proc.wait(timeout=30), seen.decode().replace("\r\n", "\n")
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="pseudo-terminals are POSIX")
+@pytest.mark.parametrize("answer, code, opened", [(b"y\n", 0, True), (b"n\n", 1, False), (b"\n", 1, False)])
+def test_a_likely_duplicate_on_a_real_terminal(run, demo_dir, monkeypatch, answer, code, opened):
+    first = alice(run)
+    argv = ["-i", str(demo_dir / "inventory.yaml"), "request", "new", "alice@example.com", "--type", "access"]
+    status, output = _on_a_pty(argv, answer, demo_dir)
+    question = (f"alice@example.com already has an open access request: {first} (received 2026-02-02, due "
+                "2026-03-02). Open another anyway? [y/N]: ")
+    assert output.startswith(question), output
+    if opened:
+        assert output == (question + "y\nOpened R-2026-0002 (access, uk-gdpr) for alice@example.com: due 2026-03-10 "
+                          "(any extension to be notified by 2026-03-10)\n")
+    else:
+        assert output == question + answer.decode() + f"Not opened: {first} stays the open request.\n"
+    assert status == code
+    listed = [r["id"] for r in run("request", "list", "--json").json()["requests"]]
+    assert listed == ([first, "R-2026-0002"] if opened else [first])
+    if opened:
+        assert events(run, "R-2026-0002")[0]["data"]["duplicate_of"] == first
+    assert run("audit", "verify").code == 0
+
+
+def test_a_likely_duplicate_off_a_terminal_in_a_real_process(run, demo_dir):
+    import os
+    import subprocess
+
+    first = alice(run)
+    env = {**os.environ, "NO_COLOR": "1", "PYTHONPATH": os.pathsep.join(sys.path)}
+    proc = subprocess.run([sys.executable, "-m", "dsarctl", "-i", str(demo_dir / "inventory.yaml"), "request", "new",
+                           "alice@example.com", "--type", "access"], stdin=subprocess.DEVNULL, capture_output=True,
+                          text=True, env=env, timeout=60)
+    assert (proc.returncode, proc.stdout) == (2, "")
+    assert proc.stderr == (f"dsarctl: error: alice@example.com already has an open access request: {first} (received "
+                           "2026-02-02, due 2026-03-02); to open another, add --allow-duplicate\n")
+
+
 def test_verify_without_match_keeps_working(run):
     rid = alice(run)
     result = run("request", "verify", rid, "--method", "passport seen at the counter", "--json")

@@ -114,7 +114,8 @@ def _ask_duplicate(other: dict) -> bool:
     question = (f"{other['subject']} already has an open {other['type']} request: {other['id']} (received "
                 f"{other['received_at'][:10]}, due {other['due_date']}). Open another anyway?")
     if not typer.confirm(question, default=False, err=True):
-        raise typer.Abort()
+        typer.echo(f"Not opened: {other['id']} stays the open request.", err=True)
+        raise typer.Exit(1)
     return True
 
 
