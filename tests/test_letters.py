@@ -658,3 +658,23 @@ def test_an_erasure_that_found_nothing_does_not_claim_to_have_erased(run, demo_d
     assert ("On 10 February 2026 we searched our systems and found no personal data about you that needed "
             "erasing.\n") in text
     assert "deleted" not in text and "we erased" not in text
+
+
+def test_an_appeal_is_acknowledged_as_an_appeal(run, demo_dir, monkeypatch):
+    rid = new(run, "alice@example.com", "access", "2026-02-02", "--regime", "us-co")
+    assert run("request", "deny", rid, "--reason", "We could not confirm your identity.").code == 0
+    monkeypatch.setenv("DSARCTL_NOW", "2026-02-12T09:00:00Z")
+    appeal = new(run, "alice@example.com", "appeal", "2026-02-11T08:00:00+00:00", "--appeal-of", rid)
+    text = _text(run, demo_dir, appeal, "acknowledge")
+    # Colorado: the appeal is answered within 45 days (2026-03-28, a Saturday: Colorado rolls to Monday),
+    # extendable by 60 with notice inside the 45 (not rolled)
+    assert text.startswith("Hello,\n\nWe received your appeal of our decision on your request on 11 February 2026. "
+                           f"Our reference is {appeal}; please quote it if you write to us about it.\n\n"
+                           "We will answer by 30 March 2026.\n\n"
+                           "If your appeal turns out to be complex, the Colorado Privacy Act allows us to take up to "
+                           "60 days more. We would tell you so, with our reasons, by 28 March 2026.\n\n"), text
+    assert "confirm that the request comes from you" not in text
+    text = _text(run, demo_dir, appeal, "extend", "--reason", "We are reviewing records held by two processors.")
+    # 45 + 60 = 105 days from 11 February 2026
+    assert ("The Colorado Privacy Act allows us to extend the time to answer by up to 60 days (C.R.S. "
+            "§6-1-1306(3)). We will now answer by 27 May 2026.") in text

@@ -121,6 +121,9 @@ def regime_view(request: dict, now: "Deadline", extended: "Deadline", inventory:
     if rule is not None:
         period, extension, pauses, source = rule.period, rule.extension, rule.pause, rule.source
         appeal, no_appeal = rule.appeal, rule.no_appeal
+        if request["type"] == "appeal":  # an appeal runs on the state's appeal period and its own extension
+            period, extension = rule.appeal or period, rule.appeal_extension
+            source = rule.appeal_source or source
     else:
         period = parse_period(custom["period"]) if custom.get("period") else None
         extension = parse_period(custom["extension"]) if custom.get("extension") else None
