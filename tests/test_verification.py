@@ -231,6 +231,12 @@ def test_explain_says_the_uk_clock_waits_for_identity(run):
     ca = run("request", "new", "bob@example.net", "--type", "access", "--regime", "us-ca", "--received",
              "2026-02-02", "--json").json()["id"]
     assert not any("Identity" in s for s in run("request", "show", ca, "--explain", "--json").json()["explain"])
+    run("request", "verify", ca, "--match", "postcode=LS1 2BB", "--match", "phone=07700 900123",
+        "--match", "order_id=5003")
+    steps = run("request", "show", ca, "--explain", "--json").json()
+    assert (steps["status"], steps["due_date"]) == ("verified", "2026-03-19")
+    assert steps["explain"][1:3] == ["Identity verified on 2026-02-10: does not move the clock under us-ca",
+                                     "Clock starts on 2026-02-02 (Monday) (receipt)"]
 
 
 def test_pause_names_its_art_12a_ground(run, monkeypatch):
