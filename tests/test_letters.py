@@ -186,6 +186,10 @@ def test_refuse_takes_the_recorded_refusal_and_needs_a_reason(run, demo_dir):
     assert "for this reason:\n\nThe account is still under contract.\n" in text
     one_error_line(run("letter", rid, "--kind", "extend", "--reason", "x"),
                    f"request {rid} is denied: there is no extend letter to write")
+    other = new(run, "bob@example.net", "access")
+    assert run("request", "verify", other, "--method", "reply from the account address").code == 0
+    one_error_line(run("letter", other, "--kind", "verify"),
+                   f"request {other} is already verified (2026-02-10): there is no verify letter to write")
 
 
 # --- regimes: deadlines and authorities --------------------------------------------------------------------

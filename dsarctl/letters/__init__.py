@@ -152,6 +152,9 @@ def _reason_for(kind: str, request: dict, deadline, reason: str | None, today) -
     if kind in ("acknowledge", "verify", "clarify", "extend") and request["status"] in ("closed", "denied"):
         raise UsageError(f"request {rid} is {request['status']}: there is no {kind} letter to write "
                          "(a response or refusal letter may still be sent)")
+    if kind == "verify" and request.get("verified_at"):
+        raise UsageError(f"request {rid} is already verified ({request['verified_at'][:10]}): there is no verify "
+                         "letter to write")
     if kind == "extend":
         if not deadline.extension_allowed:
             raise UsageError(f"request {rid}: {request['regime']} allows no extension for {request['type']} "
