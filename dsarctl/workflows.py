@@ -151,7 +151,8 @@ def export(inventory: "Inventory", identifiers: list["Identifier"], *, output: P
                                    extra={"zip_sha256": None, "file": None})
         return ExportRun(result, None, _request(recorded, attached))
     package = write_package(inventory, result, target, now=now, request_id=request_id,
-                            verified=bool(attached and attached.get("verified")))
+                            verified=bool(attached and attached.get("verified")),
+                            regime=attached.get("regime") if attached else None)
     try:
         recorded = runs.record_run(inventory, "export", result, request_id=request_id, now=now, operator=operator,
                                    extra={"zip_sha256": package.sha256, "file": str(package.path)})
