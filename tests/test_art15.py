@@ -295,3 +295,22 @@ def test_the_package_states_the_rights_and_authority_of_the_requests_regime(demo
     rid = demo("request", "new", "alice@example.com", "--type", "access", "--json").json()["id"]
     assert demo("export", "alice@example.com", "--request", rid, "-o", str(demo_dir / "uk.zip")).code == 0
     assert "https://ico.org.uk/make-a-complaint/" in _zip(demo_dir / "uk.zip")["index.html"].decode()
+
+
+def test_the_response_letter_names_only_the_processors_that_were_asked(small, tmp_path):
+    from email import policy
+    from email.parser import BytesParser
+
+    def letter(rid: str, name: str) -> str:
+        result = small("letter", rid, "--kind", "response", "-o", str(tmp_path / name))
+        assert result.code == 0, result
+        with open(tmp_path / name, "rb") as f:
+            return BytesParser(policy=policy.default).parse(f).get_body(("plain",)).get_content()
+
+    assert small("export", "nobody@example.com", "-o", str(tmp_path / "n.zip")).code == 1
+    text = letter("R-2026-0001", "nobody.eml")
+    assert "found no personal data about you.\n\nIf you are not satisfied" in text
+    assert "Acme" not in text
+    assert small("export", "ann@example.com", "-o", str(tmp_path / "a.zip")).code == 0
+    assert ("We have also asked these service providers for the data they hold for us about you, and will send it "
+            "on when we receive it:\n- Acme Mail Ltd\n") in letter("R-2026-0002", "ann.eml")

@@ -88,7 +88,9 @@ def write_letter(inventory, request_id: str, kind: str, *, now: datetime, operat
         extended = book.deadline(rid, today, extended=True)
         reason = _reason_for(kind, request, deadline, reason, today)
         runs = log.runs(rid)
-        export, erase = runs_view(runs, inventory, tz)
+        tasked = {row[0] for row in log.conn.execute("SELECT DISTINCT system FROM tasks WHERE request_id = ?",
+                                                     [rid])}
+        export, erase = runs_view(runs, inventory, tz, tasked)
         files = _attachments(log, rid, attach, package, runs)
         pack = next((a for a in files if a.package_of), None)
         gate = _package_gate(request, pack, unverified_reason, allow_incomplete) if pack else {}

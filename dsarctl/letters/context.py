@@ -165,9 +165,12 @@ def request_view(request: dict, due: date, tz: str) -> dict[str, Any]:
     }
 
 
-def runs_view(runs: list[dict], inventory: "Inventory", tz: str) -> tuple[dict | None, dict | None]:
+def runs_view(runs: list[dict], inventory: "Inventory", tz: str,
+              tasked: set[str] | None = None) -> tuple[dict | None, dict | None]:
     """(the last export, the last erase) of the request, as letters tell them: counts per system, what was
-    erased, what is kept and why. Only what the audit log holds: counts and reasons, never the records."""
+    erased, what is kept and why. Only what the audit log holds: counts and reasons, never the records.
+    `tasked`: the systems with a processor task for the request; an export's processors are only those
+    (no task is opened for a processor when nothing of the subject was found, unless it is always asked)."""
     from ..deadlines import local_date
 
     export = erase = None
@@ -175,7 +178,7 @@ def runs_view(runs: list[dict], inventory: "Inventory", tz: str) -> tuple[dict |
         at = local_date(datetime.fromisoformat(run["at"]), tz)
         s = run["summary"]
         if run["kind"] == "export":
-            export = _export_view(s, inventory, at)
+            export = _export_view(s, inventory, at, tasked)
         elif run["kind"] == "erase" and not s.get("batch") and not s.get("replay"):
             erase = _erase_view(s, inventory, at)
     return export, erase
@@ -190,13 +193,13 @@ def _describe(inventory: "Inventory", name: str, collection: str | None = None) 
     return (coll.description if coll and coll.description else None) or system.description or collection or name
 
 
-def _export_view(s: dict, inventory: "Inventory", at: date) -> dict[str, Any]:
+def _export_view(s: dict, inventory: "Inventory", at: date, tasked: set[str] | None = None) -> dict[str, Any]:
     systems = s.get("systems") or {}
     found = [{"name": n, "description": _describe(inventory, n), "count": e.get("count") or 0}
              for n, e in systems.items() if e.get("status") != "manual" and e.get("count")]
     manual = [{"name": n, "description": _describe(inventory, n),
                "processor": getattr(inventory.systems.get(n), "processor", None)}
-              for n, e in systems.items() if e.get("status") == "manual"]
+              for n, e in systems.items() if e.get("status") == "manual" and (tasked is None or n in tasked)]
     failed = [{"name": n, "description": _describe(inventory, n)} for n, e in systems.items()
               if e.get("status") == "failed"]
     file = s.get("file")
