@@ -114,7 +114,8 @@ def _ask_duplicate(other: dict) -> bool:
     question = (f"{other['subject']} already has an open {other['type']} request: {other['id']} (received "
                 f"{other['received_at'][:10]}, due {other['due_date']}). Open another anyway?")
     if not typer.confirm(question, default=False, err=True):
-        raise typer.Abort()
+        typer.echo(f"Not opened: {other['id']} stays the open request.", err=True)
+        raise typer.Exit(1)
     return True
 
 
@@ -162,9 +163,11 @@ def verify(
         help="A data point the requester gave, KEY=VALUE (repeatable): an identity kind (phone=…, "
              "order_id=…), postcode=…, or a record field (FIELD, COLLECTION.FIELD). Compared with the records "
              "found for the subject; only keyed hashes of the values are kept.")] = None,
-    minimum: Annotated[int, typer.Option(
-        "--min", help="With --match: how many data points must match, not counting e-mail addresses and the "
-                      "request's own identifiers (any mismatch fails).")] = 1,
+    minimum: Annotated[Optional[int], typer.Option(
+        "--min", show_default=False,
+        help="With --match: how many data points must match, not counting e-mail addresses and the request's "
+             "own identifiers (any mismatch fails). Default 1; under us-ca 3 for access and portability, 2 "
+             "for other requests (11 CCR §7062).")] = None,
     method: Annotated[Optional[str], typer.Option(
         "--method", show_default=False,
         help="How the identity was checked (e.g. 'reply from account email'); without --match, "
