@@ -20,8 +20,79 @@ SPECS = Path(__file__).resolve().parent.parent / "openapi"
 
 @lru_cache(maxsize=None)
 def document(name: str) -> dict:
-    """The OpenAPI document tests/openapi/NAME.json.gz, parsed."""
-    return json.loads(gzip.decompress((SPECS / f"{name}.json.gz").read_bytes()))
+    """The OpenAPI document tests/openapi/NAME.json.gz, parsed, with three known defects repaired
+    (`_inline_discriminators`, `_deep_objects`, `_nullable_composites`: see tests/openapi/README.md)."""
+    doc = json.loads(gzip.decompress((SPECS / f"{name}.json.gz").read_bytes()))
+    _inline_discriminators(doc)
+    doc["x-dsarctl-deep-objects"] = sorted(_deep_objects(doc))
+    _nullable_composites(doc)
+    return doc
+
+
+def _nullable_composites(node) -> int:
+    """`nullable: true` beside `anyOf`/`oneOf` and no `type` (Stripe: a customer's `address`), read as the
+    vendor means it, null allowed (its API returns null there): OpenAPI 3.0.3 gives `nullable` no effect
+    without `type`, and openapi-core follows it, refusing every null. The null is added as one more
+    alternative; the others stay as they are."""
+    count = 0
+    if isinstance(node, dict):
+        if node.get("nullable") is True and "type" not in node:
+            for key in ("anyOf", "oneOf"):
+                if isinstance(node.get(key), list):
+                    node[key] = node[key] + [{"type": "object", "nullable": True, "enum": [None]}]
+                    count += 1
+        for value in node.values():
+            count += _nullable_composites(value)
+    elif isinstance(node, list):
+        for value in node:
+            count += _nullable_composites(value)
+    return count
+
+
+def _deep_objects(doc: dict) -> set[str]:
+    """Take the query parameters and form fields of `style: deepObject` (Stripe's `expand`, `created`,
+    `address`, ...) out of the document, returning their names. openapi-core refuses every request to an operation that has one,
+    sent or not ("DeserializeError: ('deepObject', 'created')"), and dsarctl sends none of them: `check`
+    reports a request that does, so that nothing is left unchecked silently."""
+    names = set()
+    for item in doc.get("paths", {}).values():
+        for operation in item.values():
+            if not isinstance(operation, dict) or "parameters" not in operation:
+                continue
+            kept = []
+            for param in operation["parameters"]:
+                if param.get("style") == "deepObject" and param.get("in") == "query" and not param.get("required"):
+                    names.add(param["name"])
+                else:
+                    kept.append(param)
+            operation["parameters"] = kept
+        for operation in item.values():
+            content = operation.get("requestBody", {}).get("content", {}) if isinstance(operation, dict) else {}
+            for media in content.values():
+                encoding = media.get("encoding", {})
+                for name in [n for n, e in encoding.items() if e.get("style") == "deepObject"]:
+                    del encoding[name]  # form fields nested as a[b]= (Stripe): the same refusal, in bodies
+                    names.add(name)
+    return names
+
+
+def _inline_discriminators(node) -> int:
+    """Drop a `discriminator` without a `mapping` whose `oneOf` alternatives are inline schemas. OpenAPI
+    3.0 resolves such a discriminator's values as names of components/schemas, which these documents do
+    not have (Mailchimp's activity feed: '#/components/schemas/open'), so a validator cannot resolve it;
+    without it, `oneOf` still tells the alternatives apart (each has its own `activity_type` enum)."""
+    count = 0
+    if isinstance(node, dict):
+        disc = node.get("discriminator")
+        if isinstance(disc, dict) and "mapping" not in disc and any("$ref" not in alt for alt in node.get("oneOf", [])):
+            del node["discriminator"]
+            count += 1
+        for value in node.values():
+            count += _inline_discriminators(value)
+    elif isinstance(node, list):
+        for value in node:
+            count += _inline_discriminators(value)
+    return count
 
 
 class Contract:
@@ -49,6 +120,12 @@ class Contract:
                            headers=request.headers, data=request.body or None, content_type=content_type)
         where = f"{request.method} {request.path}"
         problems = []
+        deep = set(self.doc.get("x-dsarctl-deep-objects", ()))
+        form = request.form() if "form-urlencoded" in request.headers.get("content-type", "") else {}
+        for key in list(request.query) + [k for k in form if "[" in k]:
+            if key.split("[")[0] in deep:
+                problems.append(f"request {where}: sends the deepObject parameter '{key}', which this check "
+                                "cannot read (see tests/openapi/README.md)")
         try:
             self.api.validate_request(mock)
         except Exception as exc:
@@ -89,10 +166,10 @@ def _explain(exc: Exception) -> str:
     return "; ".join(parts)
 
 
-def example(name: str, schema: str | dict, **overrides: Any) -> dict:
-    """A minimal instance of a schema of document `name` (a components/schemas name, or a schema): every
+def example(doc_name: str, schema: str | dict, /, **overrides: Any) -> dict:
+    """A minimal instance of a schema of document `doc_name` (a components/schemas name, or a schema): every
     required property, nullable ones null, strings "x", numbers 0, the first of an enum; then `overrides`."""
-    doc = document(name)
+    doc = document(doc_name)
     node = doc["components"]["schemas"][schema] if isinstance(schema, str) else schema
     value = _minimal(doc, node, 0)
     if isinstance(value, dict):

@@ -41,28 +41,29 @@ class Stripe(FakeAPI):
     # -- state ---------------------------------------------------------------------------------------
     def add_customer(self, email: str | None, name: str = "", **extra: Any) -> dict:
         cid = self._id("cus")
-        self.customers[cid] = example("stripe.com", "customer", id=cid, object="customer", email=email, name=name,
-                                      created=1700000000 + self._ids, livemode=False, phone=None, address=None,
-                                      description=None, metadata={}, **extra)
+        fields = {"id": cid, "object": "customer", "email": email, "name": name, "created": 1700000000 + self._ids,
+                  "livemode": False, "phone": None, "address": None, "description": None, "metadata": {}, **extra}
+        self.customers[cid] = example("stripe.com", "customer", **fields)
         return self.customers[cid]
 
     def add_charge(self, customer: str, amount: int, **extra: Any) -> dict:
         cid = self._id("ch")
         email = self.customers[customer]["email"]
-        self.charges[cid] = example(
-            "stripe.com", "charge", id=cid, object="charge", amount=amount, amount_captured=amount, currency="gbp",
-            customer=customer, created=1700000000 + self._ids, paid=True, captured=True, status="succeeded",
-            receipt_email=email, metadata={}, billing_details={"address": None, "email": email, "name": None,
-                                                               "phone": None}, **extra)
+        fields = {"id": cid, "object": "charge", "amount": amount, "amount_captured": amount, "currency": "gbp",
+                  "customer": customer, "created": 1700000000 + self._ids, "paid": True, "captured": True,
+                  "status": "succeeded", "receipt_email": email, "metadata": {},
+                  "billing_details": {"address": None, "email": email, "name": None, "phone": None}, **extra}
+        self.charges[cid] = example("stripe.com", "charge", **fields)
         return self.charges[cid]
 
     def add_invoice(self, customer: str, total: int, **extra: Any) -> dict:
         iid = self._id("in")
         record = self.customers[customer]
-        invoice = example("stripe.com", "invoice", id=iid, object="invoice", customer=customer, total=total,
-                          subtotal=total, amount_due=total, amount_paid=total, currency="gbp", status="paid",
-                          customer_email=record["email"], customer_name=record["name"],
-                          created=1700000000 + self._ids, **extra)
+        fields = {"id": iid, "object": "invoice", "customer": customer, "total": total, "subtotal": total,
+                  "amount_due": total, "amount_paid": total, "currency": "gbp", "status": "paid",
+                  "customer_email": record["email"], "customer_name": record["name"],
+                  "created": 1700000000 + self._ids, **extra}
+        invoice = example("stripe.com", "invoice", **fields)
         invoice["lines"] = {"object": "list", "data": [], "has_more": False, "url": f"/v1/invoices/{iid}/lines"}
         self.invoices[iid] = invoice
         return invoice
