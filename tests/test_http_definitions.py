@@ -249,3 +249,66 @@ def test_every_built_in_definition_loads():
     for name in names:
         loaded = definition.load(definition.resolve(name, definition.BUILTIN_DIR))
         assert loaded.name == name and loaded.collections
+
+
+ECHO_DEFINITION = """\
+definition: 1
+name: analytics
+base_url: https://analytics.invalid
+auth:
+  api_key: {in: header, name: X-API-Key}
+params: [property_id]
+identities:
+  ga_client_id: {type: string}
+collections:
+  user_deletion:
+    key: client_id
+    identities:
+      ga_client_id: client_id
+    locate:
+      ga_client_id:
+        echo: {client_id: "{ga_client_id}", property: "{params.property_id}"}
+    delete:
+      method: POST
+      path: /v3/userDeletion/userDeletionRequests:upsert
+      json: {kind: "analytics#userDeletionRequest", id: {type: CLIENT_ID, userId: "{client_id}"},
+             propertyId: "{params.property_id}"}
+"""
+
+
+class Analytics(FakeAPI):
+    def __init__(self):
+        super().__init__()
+        self.deletions: list[dict] = []
+
+    @route("POST", "/v3/userDeletion/userDeletionRequests:upsert")
+    def upsert(self, request: Request) -> Response:
+        if request.headers.get("x-api-key") != KEY:
+            return Response(401, {"error": "unauthorised"})
+        self.deletions.append(request.json())
+        return Response(200, {**request.json(), "deletionRequestTime": "2026-03-02T09:00:00Z"})
+
+
+def test_a_service_that_cannot_be_searched_takes_the_identifier_as_its_record(tmp_path, cli, monkeypatch):
+    (tmp_path / "analytics.yaml").write_text(ECHO_DEFINITION)
+    api = Analytics()
+    with serve(api) as base:
+        path = str(write_inventory(tmp_path, f"ga:\n  connector: http\n  definition: analytics.yaml\n"
+                                             f"  base_url: {base}\n  auth:\n    api_key: {KEY}\n"
+                                             f"  params: {{property_id: '123456'}}\n  erase: delete\n"))
+        found = cli("-i", path, "find", "ga_client_id:1197596843.1673515272", "--json")
+        assert found.code == 0 and found.json()["total"] == 1, found
+        assert api.exchanges == []  # nothing to ask: the identifier is the record
+        erased = cli("-i", path, "erase", "ga_client_id:1197596843.1673515272", "--yes", "--json")
+        assert erased.code == 0, erased
+    assert api.deletions == [{"kind": "analytics#userDeletionRequest", "propertyId": "123456",
+                              "id": {"type": "CLIENT_ID", "userId": "1197596843.1673515272"}}]
+
+
+def test_a_param_the_definition_needs_is_asked_for(tmp_path, cli):
+    (tmp_path / "analytics.yaml").write_text(ECHO_DEFINITION)
+    path = str(write_inventory(tmp_path, f"ga:\n  connector: http\n  definition: analytics.yaml\n"
+                                         f"  auth:\n    api_key: {KEY}\n"))
+    result = cli("-i", path, "inventory", "check")
+    assert result.code == 2 and "systems.ga: the analytics definition needs params: {property_id: ...}" \
+        in result.err, result

@@ -17,7 +17,8 @@ AUTH_KINDS = ("api_key", "bearer", "basic", "oauth2", "service_account")
 METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
 PAGINATION = ("offset", "cursor", "next_link")
 
-_TOP = {"definition", "name", "title", "docs", "base_url", "auth", "headers", "limits", "identities", "collections"}
+_TOP = {"definition", "name", "title", "docs", "base_url", "auth", "headers", "limits", "params", "identities",
+        "collections"}
 _KIND = {"type", "unique"}
 KIND_TYPES = ("email", "phone", "string")
 _LIMITS = {"concurrency", "timeout", "retries", "max_pages"}
@@ -78,6 +79,7 @@ class CollectionDef:
     key: tuple[str, ...]
     implied: dict[str, Any]  # identities, categories, erase, description: what an inventory collection holds
     locate: dict[str, RequestSpec]
+    echo: dict[str, dict[str, Any]] = field(default_factory=dict)  # kind -> a record made of the identifier
     read: RequestSpec | None = None
     attach: dict[str, RequestSpec] = field(default_factory=dict)
     scan: RequestSpec | None = None
@@ -103,6 +105,7 @@ class Definition:
     auth: dict[str, dict[str, Any]]
     headers: dict[str, str]
     limits: Limits
+    params: tuple[str, ...]  # values the inventory gives under `params:` ({params.NAME} in requests)
     identities: dict[str, dict[str, Any]]  # kind -> {type, unique}: kinds the inventory need not declare
     collections: dict[str, CollectionDef]
 
@@ -176,6 +179,10 @@ class _Reader:
                                               f"{tree.get('definition')!r}")
         name = self.text(tree, (), "name", required=True)
         collections = self.mapping(tree, (), "collections", required=True)
+        params = tree.get("params", [])
+        if not isinstance(params, list) or not all(isinstance(p, str) and p.isidentifier() for p in params):
+            raise self.error(("params",), "params: a list of names the inventory gives values for (e.g. [property_id])")
+        self.params = {f"params.{name}" for name in params}
         if not collections:
             raise self.error(("collections",), "a definition needs at least one collection")
         return Definition(
@@ -187,6 +194,7 @@ class _Reader:
             auth=self.auth(tree),
             headers=self.headers(tree, ()),
             limits=self.limits(tree),
+            params=tuple(params),
             identities=self.kinds(tree),
             collections={cname: self.collection(cname, spec, ("collections", cname))
                          for cname, spec in collections.items()},
@@ -302,27 +310,45 @@ class _Reader:
             raise self.error(kp + ("identities",) if "identities" in raw else kp,
                              f"collection '{name}' needs 'identities:' (identity kind -> field)")
         implied = {k: raw[k] for k in ("identities", "categories", "erase", "description") if k in raw}
-        locate = {}
+        locate, echo = {}, {}
         for kind, spec in self.mapping(raw, kp, "locate", required=True).items():
             if kind not in identities:
                 raise self.error(kp + ("locate", kind), f"'{kind}' is not an identity of '{name}' (its identities: "
                                                         f"{', '.join(identities)})")
-            locate[kind] = self.request(spec, kp + ("locate", kind), allowed={kind})
+            if isinstance(spec, dict) and "echo" in spec:
+                echo[kind] = self.echo(spec, kp + ("locate", kind), kind)
+            else:
+                locate[kind] = self.request(spec, kp + ("locate", kind), allowed={kind})
         for kind, fields in identities.items():
-            if kind not in locate and _searched(fields):
+            if kind not in locate and kind not in echo and _searched(fields):
                 raise self.error(kp + ("identities", kind), f"'{kind}' is searched but has no request under "
                                                             f"'locate:' (add one, or write {{field: F, search: false}})")
         key_names = set(keys)
         attach = {aname: self.request(spec, kp + ("attach", aname), allowed=key_names)
                   for aname, spec in self.mapping(raw, kp, "attach").items()}
         return CollectionDef(
-            name=name, key=tuple(keys), implied=implied, locate=locate,
+            name=name, key=tuple(keys), implied=implied, locate=locate, echo=echo,
             read=self.request(raw["read"], kp + ("read",), allowed=key_names) if "read" in raw else None,
             attach=attach,
             scan=self.request(raw["scan"], kp + ("scan",), allowed=set(), scan=True) if "scan" in raw else None,
             delete=self.request(raw["delete"], kp + ("delete",), allowed=key_names) if "delete" in raw else None,
             mask=self.request(raw["mask"], kp + ("mask",), allowed=key_names, mask=True) if "mask" in raw else None,
         )
+
+    def echo(self, raw: dict, kp: tuple, kind: str) -> dict[str, Any]:
+        """`locate: {KIND: {echo: {FIELD: "{KIND}"}}}`: a service that cannot be searched (Google Analytics'
+        user deletion): each identifier searched is taken as a record made of these fields."""
+        self.keys(raw, kp, {"echo"}, "an echo")
+        fields = raw["echo"]
+        if not isinstance(fields, dict) or not fields:
+            raise self.error(kp + ("echo",), "echo: a mapping of field -> value (e.g. {client_id: \"{ga_client_id}\"})")
+        try:
+            used = {n for n, _f in templates.tree_names(fields)}
+        except ValueError as exc:
+            raise self.error(kp + ("echo",), str(exc)) from None
+        for name in sorted(used - {kind} - self.params):
+            raise self.error(kp + ("echo",), f"placeholder '{{{name}}}' is not the identity searched ({kind})")
+        return fields
 
     def request(self, raw: Any, kp: tuple, *, allowed: set[str], scan: bool = False, mask: bool = False) -> RequestSpec:
         keys = _REQUEST | ({"each"} if scan else set())
@@ -358,7 +384,7 @@ class _Reader:
         except ValueError as exc:
             raise self.error(kp, str(exc)) from None
         for name in sorted(used):
-            if scan and name.startswith("each.") and each is not None:
+            if (scan and name.startswith("each.") and each is not None) or name in self.params:
                 continue
             if name not in allowed:
                 what = (f"the identity searched ({', '.join(sorted(allowed))})" if kp[2] == "locate"

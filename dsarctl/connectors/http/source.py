@@ -38,8 +38,12 @@ SYSTEM_KEYS = {
                                "{service_account: FILE}; values from ${VAR}."),
     "timeout": KeySpec("int", "Seconds to wait for each response (default: the definition's, else 30)."),
     "concurrency": KeySpec("int", "Requests at once to this host (default: the definition's, else 4)."),
+    "params": KeySpec("mapping", "Values the definition asks for (its params:), e.g. {property_id: \"123456\"}."),
 }
 _DEFINITION = "_definition"  # where the loaded definition waits in the system's options
+# Records of `echo` collections (a service that cannot be searched) that this process erased: the service
+# accepted their deletion and cannot be asked again, so the check after the erase does not find them.
+_ECHO_ERASED: set[tuple[str, str, tuple]] = set()
 _searches = None
 
 
@@ -82,6 +86,18 @@ class HttpSource(Source, Erasable):
         found = definitions.load(path, None if path.parent == definitions.BUILTIN_DIR else name)
         for key, why in auth_mod.problems(options.get("auth"), found.auth):
             raise KeyProblem(key, why)
+        params = options.get("params") or {}
+        if not isinstance(params, dict) or not all(isinstance(v, (str, int)) and not isinstance(v, bool)
+                                                   for v in params.values()):
+            raise KeyProblem(("params",), "params: a mapping of name -> value (text or a number)")
+        for name in params:
+            if name not in found.params:
+                raise KeyProblem(("params", name), f"the {found.name} definition takes no param '{name}' "
+                                                   f"(it takes: {', '.join(found.params) or 'none'})")
+        for name in found.params:
+            if name not in params:
+                raise KeyProblem(("params",) if "params" in options else (),
+                                 f"the {found.name} definition needs params: {{{name}: ...}}")
         base_url = options.get("base_url") or found.base_url
         if not base_url:
             raise KeyProblem(("base_url",) if "base_url" in options else (),
@@ -168,7 +184,18 @@ class HttpSource(Source, Erasable):
         self._api = self._token_api = None
 
     def _call(self, spec, lookup, **kwargs) -> Call:
-        return Call(self.api, spec, lookup, max_pages=self.definition.limits.max_pages, **kwargs)
+        return Call(self.api, spec, self._with_params(lookup), max_pages=self.definition.limits.max_pages, **kwargs)
+
+    def _with_params(self, lookup):
+        """`lookup`, and `{params.NAME}` from the inventory's `params:`."""
+        params = self.system.options.get("params") or {}
+
+        def find(name: str):
+            if name.startswith("params.") and name[7:] in params:
+                return str(params[name[7:]])
+            return lookup(name)
+
+        return find
 
     def _cdef(self, collection) -> definitions.CollectionDef:
         return self.definition.collections[collection.name]
@@ -190,6 +217,18 @@ class HttpSource(Source, Erasable):
         asks = [(kind, value) for kind in collection.searched if kind in cdef.locate
                 for value in sorted(wanted.get(kind, ()))]
         found: dict[tuple, Record] = {}
+        from . import templates
+
+        for kind, fields in cdef.echo.items():  # a service that cannot be searched: the identifier is the record
+            if kind in collection.searched:
+                for value in sorted(wanted.get(kind, ())):
+                    data = templates.render_tree(fields, self._with_params({kind: value}.__getitem__))
+                    key = self._key(cdef, data)
+                    if (self.system.name, collection.name, key) in _ECHO_ERASED:
+                        continue
+                    found[key] = Record(self.system.name, collection.name, key, data, matcher.identities(data),
+                                        {(kind, value)}, location=f"{self.definition.name} {collection.name} "
+                                                                  f"{'/'.join(map(str, key))}")
         with self._talking():
             for (kind, value), records in self._each(asks, lambda ask: self._call(
                     cdef.locate[ask[0]], {ask[0]: ask[1]}.__getitem__).records()):
@@ -316,6 +355,8 @@ class HttpSource(Source, Erasable):
                         outcome.missing += 1
                     else:
                         outcome.deleted += 1
+                    if cdef.echo:
+                        _ECHO_ERASED.add((self.system.name, collection.name, tuple(target.key)))
                 elif target.action == "mask":
                     self._mask(cdef, target, context, outcome)
                 else:
