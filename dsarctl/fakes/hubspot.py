@@ -1,9 +1,10 @@
 """A fake of HubSpot's CRM API v3 (https://api.hubapi.com), as far as dsarctl's `hubspot` definition uses
 it, with the documented shapes:
 
-- `POST /crm/v3/objects/contacts/search`: `filterGroups` (filters ORed across groups, ANDed within one;
-  operators EQ, NEQ, HAS_PROPERTY, IN; `email` compared case-insensitively as HubSpot stores addresses in
-  lower case), `properties`, `limit` (≤ 200, default 10), `after`; answers `{total, results, paging.next.after}`.
+- `POST /crm/v3/objects/{type}/search` (contacts, tickets, deals, companies): `filterGroups` (filters ORed
+  across groups, ANDed within one; operators EQ, NEQ, HAS_PROPERTY, IN, and `associations.contact EQ ID`;
+  `email` compared case-insensitively as HubSpot stores addresses in lower case), `properties`, `limit`
+  (≤ 200, default 10), `after`; answers `{total, results, paging.next.after}`.
 - `GET /crm/v3/objects/{type}/{id}?properties=&associations=&idProperty=`: one object, with
   `associations.{type}.results[{id, type}]` when asked; `404` with HubSpot's error body otherwise.
 - `GET /crm/v3/objects/contacts/{id}/associations/{toType}`: `{results: [{id, type}], paging}`.
@@ -55,8 +56,8 @@ class HubSpotFake(FakeApi):
         self.blocklist: set[str] = set()
         self.gdpr_deleted: list[str] = []  # ids, in order
         self._ids = itertools.count(101)
-        self.route("POST", "/crm/v3/objects/contacts/search", self.search)
         self.route("POST", "/crm/v3/objects/contacts/gdpr-delete", self.gdpr_delete)
+        self.route("POST", "/crm/v3/objects/{type}/search", self.search)
         self.route("GET", "/crm/v3/objects/{type}/{id}/associations/{to}", self.associations)
         self.route("GET", "/crm/v3/objects/{type}/{id}", self.read)
         self.route("DELETE", "/crm/v3/objects/{type}/{id}", self.archive)
@@ -109,6 +110,9 @@ class HubSpotFake(FakeApi):
                 "createdAt": props.get("createdate") or TIMESTAMP, "updatedAt": modified, "archived": False}
 
     def search(self, request: FakeRequest) -> FakeResponse:
+        object_type = request.params["type"]
+        if object_type not in self.objects:
+            return self.not_found(request)
         try:
             body = request.json() or {}
             limit = int(body.get("limit", 10))
@@ -120,11 +124,12 @@ class HubSpotFake(FakeApi):
         groups = body.get("filterGroups") or []
         if len(groups) > 5 or any(len(g.get("filters") or []) > 6 for g in groups):
             return _error(400, "There was a problem with the request: too many filters", "VALIDATION_ERROR")
-        hits = [i for i, p in sorted(self.objects["contacts"].items(), key=lambda kv: int(kv[0]))
-                if not groups or any(all(_passes(p, f) for f in g.get("filters") or []) for g in groups)]
+        hits = [i for i, p in sorted(self.objects[object_type].items(), key=lambda kv: int(kv[0]))
+                if not groups or any(all(self._passes(object_type, i, p, f) for f in g.get("filters") or [])
+                                     for g in groups)]
         page = hits[after:after + limit]
         answer: dict[str, Any] = {"total": len(hits),
-                                  "results": [self._shape("contacts", i, body.get("properties")) for i in page]}
+                                  "results": [self._shape(object_type, i, body.get("properties")) for i in page]}
         if after + limit < len(hits):
             answer["paging"] = {"next": {"after": str(after + limit), "link": None}}
         return FakeResponse(200, answer)
@@ -179,6 +184,15 @@ class HubSpotFake(FakeApi):
                       and (link[2], link[3]) != ("contacts", object_id)}
         self.gdpr_deleted.append(object_id)
         return FakeResponse(204)
+
+    def _passes(self, object_type: str, object_id: str, props: dict[str, Any], spec: dict[str, Any]) -> bool:
+        name = str(spec.get("propertyName", ""))
+        if name.startswith("associations."):  # e.g. associations.contact EQ 101: objects linked to it
+            other = {"contact": "contacts", "company": "companies", "deal": "deals", "ticket": "tickets"}.get(
+                name.split(".", 1)[1])
+            return other is not None and spec.get("operator", "EQ") == "EQ" and \
+                str(spec.get("value")) in self.linked(object_type, object_id, other)
+        return _passes(props, spec)
 
     def archive(self, request: FakeRequest) -> FakeResponse:
         object_type, object_id = request.params["type"], request.params["id"]
