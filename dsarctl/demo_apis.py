@@ -290,3 +290,35 @@ def _write_aside(target: Path, text: str) -> None:
     tmp = target.with_name(target.name + ".tmp-demo")
     tmp.write_text(text, encoding="utf-8")
     os.replace(tmp, target)
+
+
+STANDALONE = """\
+version: 1
+controller:
+  name: Northwind Software Ltd
+  contact: privacy@northwind.example
+  timezone: Europe/London
+audit:
+  path: .dsarctl/audit.db
+identities:
+  email: {type: email}
+  phone: {type: phone, region: GB}
+  customer_id: {type: string, unique: true}
+"""
+
+
+def write_api_inventory(folder: Path, servers: dict[str, Any]) -> Path:
+    """An inventory in `folder` holding only the API systems (and the analytics-id links): what the
+    benchmark and the tests search. Returns its path."""
+    folder.mkdir(parents=True, exist_ok=True)
+    text = STANDALONE.replace("identities:\n", "identities:\n" + KINDS) + "systems:\n"
+    for api in apis():
+        if api.name in servers:
+            text += SYSTEMS[api.name].format(system=api.system, url=servers[api.name].url, token=TOKENS[api.name],
+                                             agent=ZENDESK_AGENT, property=PROPERTY_ID) + "\n"
+    text += IDS_SYSTEM.format(path=IDS_FILE)
+    (folder / IDS_FILE).parent.mkdir(parents=True, exist_ok=True)
+    _write_ids(folder / IDS_FILE)
+    target = folder / "inventory.yaml"
+    _write_aside(target, text)
+    return target

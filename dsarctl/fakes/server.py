@@ -20,7 +20,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Callable
 from urllib.parse import parse_qs, urlsplit
 
-__all__ = ["FakeApi", "FakeRequest", "FakeResponse", "FakeServer", "Fault"]
+__all__ = ["FakeApi", "FakeRequest", "FakeResponse", "FakeServer", "Fault", "sequential_depth"]
 
 
 @dataclass
@@ -33,6 +33,8 @@ class FakeRequest:
     headers: dict[str, str]  # names in lower case
     body: bytes
     params: dict[str, str] = field(default_factory=dict)  # the route's named groups
+    started: float = 0.0  # time.monotonic() when the request arrived, and when its answer was sent
+    ended: float = 0.0
 
     def arg(self, name: str, default: str | None = None) -> str | None:
         values = self.query.get(name)
@@ -207,7 +209,7 @@ def _handler_class(server: FakeServer) -> type[BaseHTTPRequestHandler]:
             length = int(self.headers.get("Content-Length") or 0)
             body = self.rfile.read(length) if length else b""
             request = FakeRequest(self.command, parts.path, parse_qs(parts.query, keep_blank_values=True),
-                                  {k.lower(): v for k, v in self.headers.items()}, body)
+                                  {k.lower(): v for k, v in self.headers.items()}, body, started=time.monotonic())
             server._record(request, +1)
             try:
                 if server.latency:
@@ -228,6 +230,7 @@ def _handler_class(server: FakeServer) -> type[BaseHTTPRequestHandler]:
                     return self._drop()
                 self._send(response)
             finally:
+                request.ended = time.monotonic()
                 server._record(request, -1)
 
         def _send(self, response: FakeResponse) -> None:
@@ -257,3 +260,15 @@ def _handler_class(server: FakeServer) -> type[BaseHTTPRequestHandler]:
 
 def _seconds(value: float) -> str:
     return str(int(value)) if float(value).is_integer() else str(value)
+
+
+def sequential_depth(requests: list[FakeRequest]) -> int:
+    """The longest run of requests each of which started after the previous one ended: how many requests
+    a client waited for one after another (requests that overlap in time were sent in parallel)."""
+    best: list[tuple[float, int]] = []  # (ended, depth) of the requests seen, by start time
+    deepest = 0
+    for request in sorted(requests, key=lambda r: r.started):
+        depth = 1 + max((d for ended, d in best if ended <= request.started), default=0)
+        best.append((request.ended, depth))
+        deepest = max(deepest, depth)
+    return deepest

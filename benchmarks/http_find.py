@@ -1,0 +1,129 @@
+"""`find` across the demo's five SaaS APIs with injected latency, against the longest chain of dependent
+requests (the floor: no client can answer faster than the requests that wait on each other's answers).
+
+    python benchmarks/http_find.py --latency 100 --runs 5 --save benchmarks/results/http_find.json
+
+Each fake (dsarctl/fakes, seeded as `dsarctl demo --apis` seeds them) waits `--latency` ms before every
+answer. `find SUBJECT` runs in this process through the library (`dsarctl.search.find_subject`) on an
+inventory holding only the API systems (and the shop's analytics-id links, a local CSV), after one
+warm-up run; the median wall time of `--runs` runs is kept. The target is a median at most
+1.3 x chain x latency, where the chain is the longest run of requests one system must send one after
+another for this subject (below). Every fake also logs its requests' arrival and answer times, so the
+run reports the chain the client *actually* waited through per system (`observed depth`) and the total
+number of requests: a client that sent independent requests one after another would show a deeper
+observed chain than the dependency chain, and a slower time.
+
+The dependency chain per system, for a subject found everywhere (alice@example.com):
+  mailchimp         1: search-members by e-mail
+  hubspot           2: contact search by e-mail -> tickets and deals searched by the contact's id
+  zendesk           2: user search by e-mail -> the tickets the user requested (comments: export only)
+  stripe            2: customer search by e-mail -> charges and invoices by the customer's id
+  google-analytics  0: nothing to read (the ids come from a local file; a deletion request is erase's)
+The e-mail search of every system is in the first round; identity expansion adds the second.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+CHAIN = {"mailchimp": 1, "hubspot": 2, "zendesk": 2, "stripe": 2, "google-analytics": 0}
+TARGET = 1.3
+
+
+def log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def load_average() -> str:
+    try:
+        return " ".join(f"{x:.2f}" for x in os.getloadavg())
+    except OSError:
+        return "n/a"
+
+
+def run(subject: str, latency_ms: int, runs: int) -> dict:
+    from dsarctl import demo_apis
+    from dsarctl.fakes.server import sequential_depth
+    from dsarctl.identity import parse_identifier
+    from dsarctl.inventory import load_inventory
+    from dsarctl.search import find_subject
+
+    servers = demo_apis.start(0, latency=latency_ms / 1000)
+    try:
+        with tempfile.TemporaryDirectory(prefix="dsarctl-http-bench-") as folder:
+            inventory = load_inventory(demo_apis.write_api_inventory(Path(folder), servers))
+            wanted = [parse_identifier(subject, inventory.identities)]
+            find_subject(inventory, wanted)  # warm-up: imports, TLS-free client set-up, definitions parsed
+            times, depths, counts, failures, total = [], {}, {}, [], 0
+            for _ in range(runs):
+                for server in servers.values():
+                    server.requests.clear()
+                started = time.perf_counter()
+                result = find_subject(inventory, wanted)
+                times.append(time.perf_counter() - started)
+                failures = [str(f) for f in result.failures]
+                total = len(list(result.records()))
+                for name, server in servers.items():
+                    depths[name] = max(depths.get(name, 0), sequential_depth(list(server.requests)))
+                    counts[name] = len(server.requests)
+    finally:
+        demo_apis.stop(servers)
+    chain = max(CHAIN[name] for name in servers)
+    floor = chain * latency_ms / 1000
+    median = statistics.median(times)
+    return {
+        "benchmark": "http_find", "subject": subject, "latency_ms": latency_ms, "runs": runs,
+        "systems": sorted(servers), "records_found": total, "failures": failures,
+        "times_s": [round(t, 4) for t in times], "median_s": round(median, 4),
+        "chain": {name: CHAIN[name] for name in servers}, "longest_chain": chain, "floor_s": floor,
+        "observed_depth": depths, "requests": counts, "requests_total": sum(counts.values()),
+        "sum_of_requests_s": round(sum(counts.values()) * latency_ms / 1000, 3),
+        "ratio": round(median / floor, 3) if floor else None, "target": TARGET,
+        "met": bool(floor) and median <= TARGET * floor and not failures,
+        "machine": {"python": platform.python_version(), "platform": platform.platform(),
+                    "cpus": os.cpu_count(), "load_average": load_average()},
+        "when": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--subject", default="alice@example.com")
+    parser.add_argument("--latency", type=int, default=100, help="milliseconds per request (default 100)")
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--save", type=Path, help="write the result as JSON here")
+    args = parser.parse_args(argv)
+    log(f"load average before: {load_average()}")
+    result = run(args.subject, args.latency, args.runs)
+    print(f"find {result['subject']} across {', '.join(result['systems'])} "
+          f"({result['records_found']} records, {result['requests_total']} requests)")
+    print(f"  latency per request   {args.latency} ms")
+    print(f"  longest chain         {result['longest_chain']} requests = {result['floor_s']:.3f} s")
+    print(f"  sum of all requests   {result['sum_of_requests_s']:.3f} s")
+    print(f"  find (median of {args.runs})   {result['median_s']:.3f} s")
+    print(f"  ratio                 {result['ratio']}x (target <= {TARGET}x): {'met' if result['met'] else 'NOT met'}")
+    print(f"  observed depth        {result['observed_depth']}")
+    if result["failures"]:
+        print(f"  failures              {result['failures']}")
+    print(f"  load average          {result['machine']['load_average']}")
+    if args.save:
+        args.save.parent.mkdir(parents=True, exist_ok=True)
+        args.save.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+        print(f"saved {args.save}")
+    return 0 if result["met"] else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
