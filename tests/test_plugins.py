@@ -189,7 +189,7 @@ def test_the_core_asks_capabilities_not_names():
     from dsarctl.connectors import get
 
     erasable = {name for name in registry.BUILTIN if issubclass(get(name), Erasable)}
-    assert erasable == {"sql", "csv", "jsonl", "mbox", "maildir", "imap"}
+    assert erasable == {"sql", "csv", "jsonl", "mbox", "maildir", "imap", "http"}
     assert [name for name in registry.BUILTIN if get(name).manual] == ["manual"]
     assert {name for name in registry.BUILTIN if get(name).local_files} == {"csv", "jsonl", "mbox", "maildir"}
     assert {name for name in registry.BUILTIN if get(name).mailbox} == {"mbox", "maildir", "imap"}
