@@ -105,6 +105,19 @@ def _vendor_fake(module: str) -> Callable[[], Any] | None:
         return None
 
 
+def usable(definition: str) -> bool:
+    """Whether the installed http source can load the built-in `definition` (an engine without a feature
+    the definition needs refuses it: the demo then runs the fake but leaves the system out)."""
+    from .connectors.http import definition as definitions
+    from .errors import DsarError
+
+    try:
+        definitions.load(definitions.resolve(definition, Path(".")))
+    except (DsarError, OSError):
+        return False
+    return True
+
+
 def apis() -> list[DemoApi]:
     """The demo's APIs, in port order (a tool whose fake is not installed is left out)."""
     known = [("mailchimp", "newsletter_api", "DEMO_MAILCHIMP_URL", _vendor_fake("mailchimp")),
@@ -174,9 +187,7 @@ SYSTEMS = {
     purposes: [sales and account management]
     lawful_basis: legitimate interests
     recipients: [HubSpot Ireland Ltd, processor]
-    collections:
-      contacts: {{erase: delete}}
-      tickets: {{erase: delete}}
+    erase: delete
 """,
     "zendesk": """\
   {system}:
@@ -262,7 +273,7 @@ def write_inventory(inventory_path: Path, servers: dict[str, Any]) -> Path:
     lines.insert(at + 1, KINDS)
     blocks = ["\n  # -- optional API systems: `dsarctl demo --apis` runs their fakes on localhost --------\n"]
     for api in apis():
-        if api.name in servers:
+        if api.name in servers and usable(api.name):
             blocks.append(SYSTEMS[api.name].format(system=api.system, url=servers[api.name].url,
                                                    token=TOKENS[api.name], agent=ZENDESK_AGENT,
                                                    property=PROPERTY_ID) + "\n")
@@ -313,7 +324,7 @@ def write_api_inventory(folder: Path, servers: dict[str, Any]) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     text = STANDALONE.replace("identities:\n", "identities:\n" + KINDS) + "systems:\n"
     for api in apis():
-        if api.name in servers:
+        if api.name in servers and usable(api.name):
             text += SYSTEMS[api.name].format(system=api.system, url=servers[api.name].url, token=TOKENS[api.name],
                                              agent=ZENDESK_AGENT, property=PROPERTY_ID) + "\n"
     text += IDS_SYSTEM.format(path=IDS_FILE)
