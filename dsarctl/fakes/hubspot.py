@@ -1,7 +1,7 @@
 """A fake of HubSpot's CRM API v3 (https://api.hubapi.com), as far as dsarctl's `hubspot` definition uses
 it, with the documented shapes:
 
-- `POST /crm/v3/objects/{type}/search` (contacts, tickets, deals, companies): `filterGroups` (filters ORed
+- `POST /crm/v3/objects/{type}/search` (contacts, tickets, deals, companies, emails): `filterGroups` (filters ORed
   across groups, ANDed within one; operators EQ, NEQ, HAS_PROPERTY, IN, and `associations.contact EQ ID`;
   `email` compared case-insensitively as HubSpot stores addresses in lower case), `properties`, `limit`
   (≤ 200, default 10), `after`; answers `{total, results, paging.next.after}`.
@@ -31,9 +31,11 @@ DEFAULT_PROPERTIES = {
     "tickets": ("content", "createdate", "hs_lastmodifieddate", "hs_object_id", "hs_pipeline",
                 "hs_pipeline_stage", "hs_ticket_category", "hs_ticket_priority", "subject"),
     "companies": ("createdate", "domain", "hs_lastmodifieddate", "hs_object_id", "name"),
+    "emails": ("hs_createdate", "hs_lastmodifieddate", "hs_object_id"),  # logged e-mails (engagements)
 }
 OBJECT_TYPES = tuple(DEFAULT_PROPERTIES)
-SINGULAR = {"contacts": "contact", "deals": "deal", "tickets": "ticket", "companies": "company"}
+SINGULAR = {"contacts": "contact", "deals": "deal", "tickets": "ticket", "companies": "company", "emails": "email"}
+ADDRESS_PROPERTIES = {"email", "hs_email_from_email"}  # compared case-insensitively
 TIMESTAMP = "2026-01-05T10:00:00.000Z"
 
 
@@ -70,7 +72,7 @@ class HubSpotFake(FakeApi):
         props = {k: (None if v is None else str(v)) for k, v in properties.items()}
         if object_type == "contacts" and props.get("email"):
             props["email"] = props["email"].strip().lower()  # HubSpot keeps addresses in lower case
-        props.setdefault("createdate", TIMESTAMP)
+        props.setdefault("hs_createdate" if object_type == "emails" else "createdate", TIMESTAMP)
         props.setdefault("lastmodifieddate" if object_type == "contacts" else "hs_lastmodifieddate", TIMESTAMP)
         props["hs_object_id"] = object_id
         with self.lock:
@@ -107,7 +109,8 @@ class HubSpotFake(FakeApi):
         names = list(DEFAULT_PROPERTIES[object_type]) + [n for n in (wanted or []) if n not in DEFAULT_PROPERTIES[object_type]]
         modified = props.get("lastmodifieddate") or props.get("hs_lastmodifieddate") or TIMESTAMP
         return {"id": object_id, "properties": {n: props.get(n) for n in names},
-                "createdAt": props.get("createdate") or TIMESTAMP, "updatedAt": modified, "archived": False}
+                "createdAt": props.get("createdate") or props.get("hs_createdate") or TIMESTAMP,
+                "updatedAt": modified, "archived": False}
 
     def search(self, request: FakeRequest) -> FakeResponse:
         object_type = request.params["type"]
@@ -206,7 +209,7 @@ class HubSpotFake(FakeApi):
 def _passes(props: dict[str, Any], spec: dict[str, Any]) -> bool:
     name, operator = spec.get("propertyName"), spec.get("operator", "EQ")
     value = props.get(name)
-    fold = (lambda v: v.lower()) if name == "email" else (lambda v: v)
+    fold = (lambda v: v.lower()) if name in ADDRESS_PROPERTIES else (lambda v: v)
     if operator == "HAS_PROPERTY":
         return value not in (None, "")
     if operator == "NOT_HAS_PROPERTY":
