@@ -65,13 +65,13 @@ def run(subject: str, latency_ms: int, runs: int) -> dict:
         with tempfile.TemporaryDirectory(prefix="dsarctl-http-bench-") as folder:
             inventory = load_inventory(demo_apis.write_api_inventory(Path(folder), servers))
             wanted = [parse_identifier(subject, inventory.identities)]
-            find_subject(inventory, wanted)  # warm-up: imports, TLS-free client set-up, definitions parsed
+            find_subject(inventory, wanted, contents=False)  # warm-up: imports, definitions parsed
             times, depths, counts, failures, total = [], {}, {}, [], 0
             for _ in range(runs):
                 for server in servers.values():
                     server.requests.clear()
                 started = time.perf_counter()
-                result = find_subject(inventory, wanted)
+                result = find_subject(inventory, wanted, contents=False)  # as `dsarctl find`: no export reads
                 times.append(time.perf_counter() - started)
                 failures = [str(f) for f in result.failures]
                 total = len(list(result.records()))
