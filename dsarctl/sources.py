@@ -239,6 +239,13 @@ class Source:
         return {}
 
     @classmethod
+    def implied_identities(cls, options: dict[str, Any]) -> dict[str, dict[str, Any]]:
+        """Identity kinds the collections of `implied_collections` use, kind -> {type: email | phone |
+        string, unique: bool}: the inventory need not declare them (where it does, its declaration wins).
+        Called after `implied_collections`. Default: none."""
+        return {}
+
+    @classmethod
     def collection_problems(cls, collection: "Collection") -> list[tuple[tuple, str]]:
         """(key path under the collection, why) for what the loaded collection asks that this source
         cannot do (an erase rule `delete` where its definition has no delete request): the inventory then

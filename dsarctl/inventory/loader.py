@@ -515,6 +515,8 @@ class _Loader:
         for key, problem in getattr(cls, "option_problems", lambda options: [])(options):
             raise self.error(kp + (key,), problem)  # keys that do not go together (tls: none off localhost)
         implied = self._implied_collections(cls, options, kp)
+        if implied:
+            self._implied_kinds(cls, options, kinds)
 
         if system.is_manual:
             system.options.pop("identities", None)
@@ -561,6 +563,15 @@ class _Loader:
             return hook(options, self.path.resolve().parent) or {}
         except KeyProblem as problem:
             raise self.error(kp + tuple(problem.key), problem.why) from None
+
+    def _implied_kinds(self, cls, options: dict, kinds: dict[str, "IdentityKind"]) -> None:
+        """Identity kinds the source's own collections use (`Source.implied_identities`), for those the
+        inventory does not declare (its declaration wins)."""
+        from ..identity import IdentityKind
+
+        for name, spec in cls.implied_identities(options).items():
+            if name not in kinds:
+                kinds[name] = IdentityKind(name=name, type=spec.get("type", "string"), unique=bool(spec.get("unique")))
 
     def _merge_implied(self, raw: dict, kp: tuple, implied: dict[str, dict], connector: str) -> dict[str, dict]:
         """The source's collections, each under what the inventory's `collections:` sets for it (erase,

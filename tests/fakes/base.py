@@ -126,6 +126,8 @@ class FakeAPI:
             if callable(func) and hasattr(func, "route"):
                 method, pattern = func.route
                 self._routes.append((method, _compile(pattern), getattr(self, name)))
+        # a literal segment wins over a placeholder: /customers/search before /customers/{id}
+        self._routes.sort(key=lambda r: r[1].pattern.count("(?P<"))
 
     # -- faults --------------------------------------------------------------------------------------
     def fault(self, **kwargs: Any) -> Fault:

@@ -17,7 +17,9 @@ AUTH_KINDS = ("api_key", "bearer", "basic", "oauth2", "service_account")
 METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
 PAGINATION = ("offset", "cursor", "next_link")
 
-_TOP = {"definition", "name", "title", "docs", "base_url", "auth", "headers", "limits", "collections"}
+_TOP = {"definition", "name", "title", "docs", "base_url", "auth", "headers", "limits", "identities", "collections"}
+_KIND = {"type", "unique"}
+KIND_TYPES = ("email", "phone", "string")
 _LIMITS = {"concurrency", "timeout", "retries", "max_pages"}
 _AUTH = {
     "api_key": {"in", "name", "prefix", "username", "password_is_key"},
@@ -101,6 +103,7 @@ class Definition:
     auth: dict[str, dict[str, Any]]
     headers: dict[str, str]
     limits: Limits
+    identities: dict[str, dict[str, Any]]  # kind -> {type, unique}: kinds the inventory need not declare
     collections: dict[str, CollectionDef]
 
 
@@ -182,6 +185,7 @@ class _Reader:
             auth=self.auth(tree),
             headers=self.headers(tree, ()),
             limits=self.limits(tree),
+            identities=self.kinds(tree),
             collections={cname: self.collection(cname, spec, ("collections", cname))
                          for cname, spec in collections.items()},
         )
@@ -234,6 +238,20 @@ class _Reader:
                 raise self.error(kp + ("headers", key), f"'{key}' carries a secret: it belongs in the inventory's "
                                                         "auth: (from ${VAR}), never in a definition")
         return {key: str(value) for key, value in headers.items()}
+
+    def kinds(self, tree: dict) -> dict[str, dict[str, Any]]:
+        out = {}
+        for name, spec in self.mapping(tree, (), "identities").items():
+            kp = ("identities", name)
+            spec = {"type": spec} if isinstance(spec, str) else spec
+            self.keys(spec, kp, _KIND, f"identity kind '{name}'")
+            if spec.get("type", "string") not in KIND_TYPES:
+                raise self.error(kp + ("type",), f"unknown identity type {spec.get('type')!r} (one of: "
+                                                 f"{', '.join(KIND_TYPES)})")
+            if not isinstance(spec.get("unique", False), bool):
+                raise self.error(kp + ("unique",), "expected true or false")
+            out[name] = {"type": spec.get("type", "string"), "unique": spec.get("unique", False)}
+        return out
 
     def limits(self, tree: dict) -> Limits:
         raw = self.keys(self.mapping(tree, (), "limits"), ("limits",), _LIMITS, "limits")

@@ -98,6 +98,10 @@ class HttpSource(Source, Erasable):
         return {cname: dict(cdef.implied) for cname, cdef in found.collections.items()}
 
     @classmethod
+    def implied_identities(cls, options: dict[str, Any]) -> dict[str, dict[str, Any]]:
+        return dict(options[_DEFINITION].identities)
+
+    @classmethod
     def collection_problems(cls, collection) -> list[tuple[tuple, str]]:
         found: definitions.Definition = collection.options[_DEFINITION]
         cdef = found.collections[collection.name]
