@@ -249,11 +249,7 @@ IDS_SYSTEM = """\
     erase: delete
 """
 
-KINDS = ("  hubspot_contact: {type: string, unique: true}\n"
-         "  zendesk_user: {type: string, unique: true}\n"
-         "  stripe_customer: {type: string, unique: true}\n"
-         "  mailchimp_member: {type: string}\n"
-         "  ga_client_id: {type: string}\n"
+KINDS = ("  ga_client_id: {type: string}\n"  # the shop's file carries them, with or without the GA system
          "  ga_user_id: {type: string}\n")
 
 

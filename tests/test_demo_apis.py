@@ -92,7 +92,7 @@ def test_demo_apis_serves_the_demo_people_and_writes_the_inventory(folder):
             assert document["systems"]["web_analytics_api"]["params"] == {"property_id": "318000000"}
         else:  # the fake runs, the system is left out rather than breaking the inventory
             assert "web_analytics_api" not in document["systems"] and "google-analytics" in urls
-        assert {"hubspot_contact", "zendesk_user", "ga_client_id", "ga_user_id"} <= set(document["identities"])
+        assert {"ga_client_id", "ga_user_id"} <= set(document["identities"])  # the rest: the definitions' own
         with (folder / "demo" / "analytics-ids.csv").open(newline="", encoding="utf-8") as source:
             rows = list(csv.DictReader(source))
         assert rows[0] == {"customer_id": "1042", "email": "alice@example.com",

@@ -18,8 +18,6 @@ version: 1
 controller: {{name: Test Ltd, contact: privacy@test.example, timezone: UTC}}
 identities:
   email: {{type: email}}
-  hubspot_contact: {{type: string, unique: true}}
-  zendesk_user: {{type: string, unique: true}}
 systems:
   crm:
     connector: http

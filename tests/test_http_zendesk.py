@@ -17,7 +17,6 @@ version: 1
 controller: {{name: Test Ltd, contact: privacy@test.example, timezone: UTC}}
 identities:
   email: {{type: email}}
-  zendesk_user: {{type: string, unique: true}}
 systems:
   helpdesk:
     connector: http
