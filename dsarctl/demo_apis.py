@@ -17,6 +17,7 @@ from __future__ import annotations
 import csv
 import importlib
 import os
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -28,7 +29,8 @@ INVENTORY_NAME = "inventory-apis.yaml"
 IDS_FILE = "demo/analytics-ids.csv"
 PROPERTY_ID = "318000000"
 TOKENS = {"hubspot": "pat-demo-hubspot", "zendesk": "zd-demo-token", "google-analytics": "ya29.demo-token",
-          "mailchimp": "demo-mailchimp-key-us21", "stripe": "sk_test_demo"}
+          "mailchimp": "0123456789abcdef0123456789abcdef-us21",  # the fakes' own keys (tests/fakes)
+          "stripe": "sk_test_51FakeDsarctlKey0123456789abcdef"}
 ZENDESK_AGENT = "agent@northwind.example"
 
 # customer id, e-mail, analytics client id of the browser the account signed in from
@@ -97,12 +99,75 @@ def google_analytics() -> Any:
 
 
 def _vendor_fake(module: str) -> Callable[[], Any] | None:
-    """The `http` helper's Mailchimp and Stripe fakes, when the installed dsarctl ships them
-    (`dsarctl.fakes.mailchimp.demo()` / `dsarctl.fakes.stripe.demo()`)."""
+    """The Mailchimp and Stripe fakes: `dsarctl.fakes.<module>.demo()` when the installed dsarctl ships
+    them; else, in a source checkout, the test suite's fakes (tests/fakes), seeded here."""
     try:
         return getattr(importlib.import_module(f"dsarctl.fakes.{module}"), "demo")
     except (ImportError, AttributeError):
+        pass
+    tests = Path(__file__).resolve().parent.parent / "tests"
+    if not (tests / "fakes" / f"{module}.py").is_file():
         return None
+    try:
+        if str(tests) not in sys.path:
+            sys.path.append(str(tests))
+        fake = importlib.import_module(f"fakes.{module}")
+    except Exception:  # the checkout's test dependencies are missing: leave the tool out
+        return None
+    return lambda: CHECKOUT_SEEDS[module](fake)
+
+
+def _mailchimp(fake: Any) -> Any:
+    api = fake.Mailchimp(validate=False)
+    api.add_list("nw0news01", "Northwind newsletter")
+    api.add_list("nw0beta01", "Beta testers")
+    api.add_member("nw0news01", "alice@example.com", first="Alice", last="Example", activity=3)
+    api.add_member("nw0beta01", "Alice@Example.COM", first="Alice", last="Example", activity=1)
+    api.add_member("nw0news01", "bob@example.net", first="Bob", last="Builder", status="unsubscribed")
+    api.add_member("nw0news01", "erin@example.com", first="Erin", activity=2)
+    api.add_member("nw0news01", "zoe@example.org.au", first="Zoey")
+    return api
+
+
+def _stripe(fake: Any) -> Any:
+    api = fake.Stripe(validate=False)
+    alice = api.add_customer("alice@example.com", "Alice Example", description="customer 1042")["id"]
+    api.add_charge(alice, 4900)
+    api.add_charge(alice, 9900)
+    api.add_invoice(alice, 9900)
+    bob = api.add_customer("bob@example.net", "Bob Builder", description="customer 1043")["id"]
+    api.add_charge(bob, 4900)
+    api.add_customer("zoe@example.org", "Zoe Zed", description="customer 1044")
+    api.add_customer("xzoe@example.org.uk", "Xavier Zoe", description="customer 1047")
+    return api
+
+
+CHECKOUT_SEEDS = {"mailchimp": _mailchimp, "stripe": _stripe}
+
+
+class _CheckoutServer:
+    """The test suite's fake-server runner (`fakes.base.serve`) behind FakeServer's few attributes."""
+
+    def __init__(self, api: Any, latency: float):
+        import contextlib
+
+        from fakes.base import serve  # type: ignore[import-not-found]
+
+        api.latency = latency
+        self.api, self._stack = api, contextlib.ExitStack()
+        base = self._stack.enter_context(serve(api))
+        self.url = base[: -len(api.prefix)] if api.prefix else base
+
+    @property
+    def requests(self) -> list[Any]:
+        return self.api.requests()
+
+    def clear(self) -> None:
+        with self.api.lock:
+            self.api.exchanges.clear()
+
+    def stop(self) -> None:
+        self._stack.close()
 
 
 def usable(definition: str) -> bool:
@@ -136,7 +201,11 @@ def start(port: int = DEFAULT_PORT, *, latency: float = 0.0) -> dict[str, Any]:
     try:
         for offset, api in enumerate(apis()):
             try:
-                servers[api.name] = FakeServer(api.make(), latency=latency, port=port + offset if port else 0).start()
+                fake = api.make()
+                if hasattr(fake, "exchanges"):  # the test suite's fake base: it picks a free port itself
+                    servers[api.name] = _CheckoutServer(fake, latency)
+                else:
+                    servers[api.name] = FakeServer(fake, latency=latency, port=port + offset if port else 0).start()
             except OSError as exc:
                 raise UsageError(f"--port: cannot listen on 127.0.0.1:{port + offset} for the {api.name} fake "
                                  f"({exc.strerror or exc}); choose another with --port") from None
@@ -219,6 +288,8 @@ SYSTEMS = {
     purposes: [payments]
     lawful_basis: contract; legal obligation (tax records)
     recipients: [Stripe Payments Europe Ltd (payment processor)]
+    collections:
+      customers: {{erase: delete}}    # charges and invoices: retained, as the definition says
 """,
     "google-analytics": """\
   {system}:
