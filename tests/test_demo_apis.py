@@ -119,3 +119,29 @@ def test_demo_apis_on_a_port_in_use_fails_in_one_line(folder):
     assert len(result.stderr.strip().splitlines()) == 1 and "--port" in result.stderr, result.stderr
     assert "Traceback" not in result.stderr
     assert not (folder / "inventory-apis.yaml").exists()
+
+
+def test_the_newcomer_flow_find_and_erase_against_the_demo_apis(folder, cli, monkeypatch):
+    monkeypatch.delenv("CRM_DATABASE_URL", raising=False)
+    process, started = start_demo(folder, "--port", "0")
+    try:
+        inventory = started["inventory"]
+        found = cli("-i", inventory, "find", "alice@example.com", "--json")
+        assert found.code == 0, found
+        counts = {(s["system"], c["collection"]): c["count"] for s in found.json()["systems"]
+                  for c in s.get("collections", [])}
+        assert counts[("crm_api", "contacts")] == 1 and counts[("crm_api", "emails")] == 0
+        assert counts[("helpdesk_api", "users")] == 1 and counts[("helpdesk_api", "tickets")] == 2
+        assert counts[("crm", "customers")] == 1  # the demo's own systems are still searched
+        assert counts[("newsletter_api", "members")] == 2 and counts[("payments_api", "customers")] == 1
+        via = {i["kind"]: i.get("found_in") for i in found.json()["identifiers"]}
+        assert via["zendesk_user"] == "helpdesk_api.users" and via["ga_client_id"] == "analytics_ids.analytics_ids"
+        erased = cli("-i", inventory, "erase", "bob@example.net", "--yes", "--json")
+        assert erased.code == 0, erased
+        again = cli("-i", inventory, "find", "bob@example.net", "--json")
+        left = {(s["system"], c["collection"]): c["count"] for s in again.json()["systems"]
+                for c in s.get("collections", [])}
+        assert left[("helpdesk_api", "users")] == 0 and left[("helpdesk_api", "tickets")] == 0
+        assert left[("crm_api", "contacts")] == 0
+    finally:
+        stop_demo(process)
