@@ -149,3 +149,16 @@ def test_a_failing_api_fails_its_system_alone(hubspot, tmp_path, cli):
     systems = {s["system"]: s for s in result.json()["systems"]}
     assert systems["crm"]["status"] == "failed" and systems["helpdesk"]["count"] == 1
     assert "503" in result.err and "pat-test-token" not in result.out + result.err
+
+
+def test_search_pages_follow_the_after_cursor_in_the_body(hubspot, tmp_path, cli):
+    api, server = hubspot
+    for n in range(250):
+        api.add("emails", {"hs_email_from_email": "Bob@Example.net", "hs_email_subject": f"Note {n}"})
+    result = cli("-i", inventory(tmp_path, server.url), "find", "bob@example.net", "--json")
+    assert result.code == 0, result
+    counts = {c["collection"]: c["count"] for s in result.json()["systems"] for c in s["collections"]}
+    assert counts == {"contacts": 1, "emails": 250}
+    pages = [r.json() for r in server.requests if r.path == "/crm/v3/objects/emails/search"]
+    assert [p.get("after") for p in pages] == [None, "100", "200"]
+    assert all(p["filterGroups"][0]["filters"][0]["value"] == "bob@example.net" for p in pages)
