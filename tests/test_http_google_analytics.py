@@ -12,7 +12,7 @@ import json
 
 import pytest
 
-from dsarctl.fakes.google_analytics import DELETION_SCOPE, GoogleAnalyticsFake
+from dsarctl.fakes.google_analytics import GoogleAnalyticsFake
 from dsarctl.fakes.server import FakeServer
 
 PROPERTY = "318000000"
@@ -104,4 +104,3 @@ def test_a_service_account_signs_in_at_its_token_uri(analytics, tmp_path, cli):
     assert [r.path for r in server.requests].count("/token") == 1
     assert len([r for r in server.requests if r.path == UPSERT]) == 2
     assert pem.splitlines()[1] not in result.out + result.err
-    assert DELETION_SCOPE  # the scope the fake's token endpoint requires of the assertion

@@ -57,12 +57,15 @@ def _serve_apis(out: Output, inventory, paths: list[str], port: int, latency: fl
         written = demo_apis.write_inventory(inventory.path, servers)
         env = demo_apis.environment(servers)
         relative = os.path.relpath(written, os.getcwd())
+        left_out = sorted(n for n in servers if not demo_apis.usable(n))
         document = {"created": paths, "inventory": str(written), "apis": {n: s.url for n, s in servers.items()},
-                    "env": env, "stop": "Ctrl-C"}
+                    "left_out": left_out, "env": env, "stop": "Ctrl-C"}
 
         def show(console, d):
             lines = [f"created {p}" for p in d["created"]]
             lines += [f"{name:<17} {url}" for name, url in d["apis"].items()]
+            lines += [f"{name}: its fake runs, but this dsarctl cannot load its definition: left out of {relative}"
+                      for name in d["left_out"]]
             lines += [f"wrote {relative}: the demo inventory plus these API systems",
                       f"try:  dsarctl -i {relative} find alice@example.com",
                       "fakes running; Ctrl-C stops them"]
