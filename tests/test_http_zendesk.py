@@ -134,3 +134,13 @@ def test_server_errors_are_retried(zendesk, tmp_path, cli):
     result = cli("-i", inventory(tmp_path, server.url), "find", "alice@example.com", "--json")
     assert result.code == 0 and result.json()["total"] == 1, result
     assert len([r for r in server.requests if r.path == "/api/v2/users/search.json"]) == 3
+
+
+def test_a_slow_answer_times_out_and_is_asked_again(zendesk, tmp_path, cli):
+    api, server = zendesk
+    api.add_user("Alice", "alice@example.com")
+    server.inject(Fault("slow", path="/users/search", delay=2.5))
+    path = inventory(tmp_path, server.url, "    erase: delete\n    timeout: 1\n")
+    result = cli("-i", path, "find", "alice@example.com", "--json")
+    assert result.code == 0 and result.json()["total"] == 1, result
+    assert len([r for r in server.requests if r.path == "/api/v2/users/search.json"]) == 2
