@@ -164,6 +164,22 @@ class FakeAPI:
     def not_found(self, request: Request) -> Response:
         return Response(404, {"error": f"no route for {request.method} {request.path}"})
 
+    def error(self, status: int, message: str) -> Response:
+        """An error answer in the vendor's shape (override: each vendor has its own)."""
+        return Response(status, {"error": message})
+
+    def fault_response(self, fault: Fault) -> Response:
+        """The answer of an injected status: `fault.body`, else the vendor's error shape."""
+        from http import HTTPStatus
+
+        if fault.body is not None:
+            response = Response(fault.status, fault.body)
+        else:
+            response = self.error(fault.status, HTTPStatus(fault.status).phrase)
+        if fault.retry_after is not None:
+            response.headers["Retry-After"] = fault.retry_after
+        return response
+
     def record(self, request: Request, response: Response) -> None:
         with self.lock:
             self.exchanges.append((request, response))
@@ -205,9 +221,7 @@ class _Handler(BaseHTTPRequestHandler):
             if fault and fault.drop == "before":
                 return self._drop(api)
             if fault and fault.status:
-                headers = {"Retry-After": fault.retry_after} if fault.retry_after is not None else {}
-                response = Response(fault.status, fault.body if fault.body is not None else {"error": "injected"},
-                                    headers)
+                response = api.fault_response(fault)
                 api.record(request, response)
                 return self._send(response)
             response = api.handle(request)

@@ -80,6 +80,9 @@ class Mailchimp(FakeAPI):
         return problem(401, "API Key Invalid", "Your API key may be invalid, or you've attempted to access the "
                                                "wrong datacenter.")
 
+    def error(self, status: int, message: str) -> Response:
+        return problem(status, message, message)
+
     def not_found(self, request: Request) -> Response:
         return problem(404, "Resource Not Found", "The requested resource could not be found.")
 

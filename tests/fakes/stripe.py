@@ -74,6 +74,9 @@ class Stripe(FakeAPI):
             return error(401, "Invalid API Key provided.", code="api_key_invalid")
         return super().handle(request)
 
+    def error(self, status: int, message: str) -> Response:
+        return error(status, message, code="injected", kind="api_error")
+
     def not_found(self, request: Request) -> Response:
         return error(404, f"Unrecognized request URL ({request.method}: {request.path}).", code="url_invalid")
 

@@ -103,12 +103,15 @@ class Api:
         import httpx
 
         shown = f"{method} {urlsplit(url).path}"
-        query = {**(params or {}), **self.params} if (params or self.params) else None
+        query = {**(params or {}), **self.params}
+        if query and "?" in url:  # a next link's own query stays: httpx would replace it with `params`
+            url, query = str(httpx.URL(url).copy_merge_params(query)), None
         attempt = 0
         while True:
             try:
                 with self.limit:
-                    response = self.client.request(method, url, params=query, json=json, data=data, headers=headers)
+                    response = self.client.request(method, url, params=query or None, json=json, data=data,
+                                                   headers=headers)
                     body = response.content
             except httpx.TimeoutException:
                 problem = "no answer in time (timeout)"

@@ -123,8 +123,9 @@ def builtin_names() -> list[str]:
     return sorted(p.stem for p in BUILTIN_DIR.glob("*.yaml"))
 
 
-def load(path: Path) -> Definition:
-    """The definition in `path` (cached while the file is unchanged)."""
+def load(path: Path, shown: str | None = None) -> Definition:
+    """The definition in `path` (cached while the file is unchanged); `shown`: the file's name in messages
+    (as the inventory names it; a built-in's: its file name)."""
     try:
         stamp = path.stat().st_mtime_ns
     except OSError:
@@ -133,17 +134,18 @@ def load(path: Path) -> Definition:
         cached = _cache.get((path, stamp))
     if cached is not None:
         return cached
-    definition = _Reader(path).read()
+    definition = _Reader(path, shown).read()
     with _lock:
         _cache[(path, stamp)] = definition
     return definition
 
 
 class _Reader:
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, shown: str | None = None):
         from ...inventory.loader import _Loader
 
         self.path = path
+        self.shown = shown or (path.name if path.parent == BUILTIN_DIR else str(path))
         self.yaml = _Loader(path, {})  # the inventory's YAML reading: line numbers, alias-bomb cap
 
     def error(self, kp: tuple, message: str) -> InventoryError:
@@ -155,14 +157,14 @@ class _Reader:
         try:
             raw = self.path.read_bytes()
         except FileNotFoundError:
-            raise InventoryError("definition file not found", where=str(self.path)) from None
+            raise InventoryError("definition file not found", where=self.shown) from None
         except OSError as exc:
-            raise InventoryError(f"cannot read the definition: {exc.strerror}", where=str(self.path)) from None
+            raise InventoryError(f"cannot read the definition: {exc.strerror}", where=self.shown) from None
         try:
             text = raw.decode("utf-8-sig")
         except UnicodeDecodeError:
-            raise InventoryError("the definition is not UTF-8 text", where=str(self.path)) from None
-        self.yaml.name = str(self.path.name if self.path.parent == BUILTIN_DIR else self.path)
+            raise InventoryError("the definition is not UTF-8 text", where=self.shown) from None
+        self.yaml.name = self.shown
         doc = self.yaml._parse_yaml(text)
         tree = self.yaml._plain(doc, ())
         if not isinstance(tree, dict):

@@ -79,7 +79,7 @@ class HttpSource(Source, Erasable):
             hint = _close_matches(name, known, n=1)
             raise KeyProblem(("definition",), f"no built-in definition '{name}'" + (
                 f"; did you mean '{hint[0]}'?" if hint else f" (built-in: {', '.join(known)}; or give a file's path)"))
-        found = definitions.load(path)
+        found = definitions.load(path, None if path.parent == definitions.BUILTIN_DIR else name)
         for key, why in auth_mod.problems(options.get("auth"), found.auth):
             raise KeyProblem(key, why)
         base_url = options.get("base_url") or found.base_url
