@@ -110,7 +110,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     log(f"load average before: {load_average()}")
     result = run(args.subject, args.latency, args.runs)
-    print(f"find {result['subject']} across {', '.join(result['systems'])} "
+    print(f"find {result['subject']} with fakes of {', '.join(result['systems'])} "
           f"({result['records_found']} records, {result['requests_total']} requests)")
     print(f"  latency per request   {args.latency} ms")
     print(f"  longest chain         {result['longest_chain']} requests = {result['floor_s']:.3f} s")
