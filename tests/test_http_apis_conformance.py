@@ -83,7 +83,9 @@ class ZendeskFixture(_Served):
             for label in person.labels[1:]:
                 api.add_ticket(user, label, [f"About {label}"], status="closed")
         return {"connector": "http", "definition": "zendesk", "base_url": self.serve(api),
-                "auth": {"basic": {"username": "agent@example.com/token", "password": "zd-test-token"}}}
+                "auth": {"basic": {"username": "agent@example.com/token", "password": "zd-test-token"}},
+                # tickets are retained unless the inventory says otherwise (the definition's default)
+                "collections": {"tickets": {"erase": "delete"}}}
 
     def records_of(self, person):
         with self.api.lock:

@@ -43,7 +43,10 @@ def zendesk():
         yield api, server
 
 
-def inventory(folder, url, collections="    erase: delete\n"):
+BOTH = "    collections:\n      tickets: {erase: delete}\n      users: {erase: delete}\n"
+
+
+def inventory(folder, url, collections=BOTH):
     path = folder / "inventory.yaml"
     path.write_text(INVENTORY.format(url=url, collections=collections), encoding="utf-8")
     return str(path)
@@ -100,16 +103,28 @@ def test_erase_deletes_the_tickets_then_the_user(zendesk, tmp_path, cli):
     assert zoe in api.users and zoes in api.tickets
 
 
-def test_closed_tickets_can_be_kept_with_a_reason(zendesk, tmp_path, cli):
+def test_closed_tickets_stay_by_default_and_the_plan_says_so(zendesk, tmp_path, cli):
     api, server = zendesk
     alice = api.add_user("Alice", "alice@example.com")
     ticket = api.add_ticket(alice, "Old question", ["hello"], status="closed")
-    rules = ("    collections:\n      users: {erase: delete}\n"
-             "      tickets: {erase: {action: retain, reason: Kept for 2 years as support history}}\n")
-    result = cli("-i", inventory(tmp_path, server.url, rules), "erase", "alice@example.com", "--yes", "--json")
+    path = inventory(tmp_path, server.url, "    erase: delete\n")  # no rule for tickets: the definition's
+    plan = cli("-i", path, "erase", "alice@example.com", "--dry-run", "--json")
+    assert plan.code == 0, plan
+    assert "Closed tickets stay in Zendesk" in plan.out and "unless deleted or redacted" in plan.out
+    result = cli("-i", path, "erase", "alice@example.com", "--yes", "--json")
     assert result.code == 0, result
     assert alice in api.deleted_users and api.tickets[ticket]["requester_id"] == alice  # the ticket stays
     assert [r.path for r in server.requests if r.method == "DELETE"] == [f"/api/v2/users/{alice}"]
+
+
+def test_an_open_ticket_kept_blocks_the_users_deletion(zendesk, tmp_path, cli):
+    api, server = zendesk
+    bob = api.add_user("Bob", "bob@example.net")
+    api.add_ticket(bob, "Invoice address", ["change it"], status="open")
+    result = cli("-i", inventory(tmp_path, server.url, "    erase: delete\n"), "erase", "bob@example.net", "--yes")
+    assert result.code == 3, result  # Zendesk's 422, reported for that system
+    assert "422" in result.err and "helpdesk" in result.err and "zd-test-token" not in result.err
+    assert bob in api.users
 
 
 def test_a_next_page_on_another_host_fails_the_system(zendesk, tmp_path, cli, monkeypatch):
@@ -140,7 +155,7 @@ def test_a_slow_answer_times_out_and_is_asked_again(zendesk, tmp_path, cli):
     api, server = zendesk
     api.add_user("Alice", "alice@example.com")
     server.inject(Fault("slow", path="/users/search", delay=2.5))
-    path = inventory(tmp_path, server.url, "    erase: delete\n    timeout: 1\n")
+    path = inventory(tmp_path, server.url, BOTH + "    timeout: 1\n")
     result = cli("-i", path, "find", "alice@example.com", "--json")
     assert result.code == 0 and result.json()["total"] == 1, result
     assert len([r for r in server.requests if r.path == "/api/v2/users/search.json"]) == 2
