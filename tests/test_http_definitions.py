@@ -31,6 +31,7 @@ class Helpdesk(FakeAPI):
         self.tickets = [{"id": 100 + i, "requester_id": 1 + i % 3, "subject": f"ticket {i}"} for i in range(5)]
         self.base = ""
         self.tokens: list[dict] = []
+        self.soft_deleted: list[dict] = []
         self.accept: set[str] = set()  # Authorization headers (or "query:KEY") that are let in
 
     def handle(self, request: Request) -> Response:
@@ -57,6 +58,36 @@ class Helpdesk(FakeAPI):
         more = page * 2 < len(found)
         return Response(200, {"users": found[(page - 1) * 2: page * 2],
                               "next_page": f"{self.base}/api/users/search?email={query}&page={page + 1}" if more else None})
+
+    @route("DELETE", "/api/users/{user_id}")
+    def delete_user(self, request: Request, user_id: str) -> Response:
+        user = next((u for u in self.users if str(u["id"]) == user_id), None)
+        if user is None:
+            return Response(404, {"error": "RecordNotFound"})
+        self.users.remove(user)
+        self.soft_deleted.append(user)
+        return Response(204)
+
+    @route("DELETE", "/api/deleted_users/{user_id}")
+    def purge_user(self, request: Request, user_id: str) -> Response:
+        user = next((u for u in self.soft_deleted if str(u["id"]) == user_id), None)
+        if user is None:
+            return Response(404, {"error": "RecordNotFound"})
+        self.soft_deleted.remove(user)
+        return Response(200, {"deleted_user": {"id": user["id"], "active": False}})
+
+    @route("GET", "/api/users")
+    def all_users(self, request: Request) -> Response:
+        return Response(200, {"users": self.users})
+
+    @route("GET", "/api/deleted_users")
+    def deleted_users(self, request: Request) -> Response:
+        return Response(200, {"deleted_users": self.soft_deleted})
+
+    @route("GET", "/api/notes/search")
+    def notes(self, request: Request) -> Response:
+        # notes of a user, which do not say whose they are
+        return Response(200, {"notes": [{"id": 900 + int(request.arg("user")), "text": "a note"}]})
 
     @route("POST", "/api/tickets/search")
     def tickets_search(self, request: Request) -> Response:
@@ -249,3 +280,111 @@ def test_every_built_in_definition_loads():
     for name in names:
         loaded = definition.load(definition.resolve(name, definition.BUILTIN_DIR))
         assert loaded.name == name and loaded.collections
+
+
+ECHO_DEFINITION = """\
+definition: 1
+name: analytics
+base_url: https://analytics.invalid
+auth:
+  api_key: {in: header, name: X-API-Key}
+params:
+  property_id: {required: true, description: The GA4 property id}
+identities:
+  ga_client_id: {type: string}
+collections:
+  user_deletion:
+    key: client_id
+    identities:
+      ga_client_id: client_id
+    locate:
+      ga_client_id:
+        record: {client_id: "{ga_client_id}", property: "{params.property_id}"}
+    delete:
+      method: POST
+      path: /v3/userDeletion/userDeletionRequests:upsert
+      json: {kind: "analytics#userDeletionRequest", id: {type: CLIENT_ID, userId: "{client_id}"},
+             propertyId: "{params.property_id}"}
+"""
+
+
+class Analytics(FakeAPI):
+    def __init__(self):
+        super().__init__()
+        self.deletions: list[dict] = []
+
+    @route("POST", "/v3/userDeletion/userDeletionRequests:upsert")
+    def upsert(self, request: Request) -> Response:
+        if request.headers.get("x-api-key") != KEY:
+            return Response(401, {"error": "unauthorised"})
+        self.deletions.append(request.json())
+        return Response(200, {**request.json(), "deletionRequestTime": "2026-03-02T09:00:00Z"})
+
+
+def test_a_service_that_cannot_be_searched_takes_the_identifier_as_its_record(tmp_path, cli, monkeypatch):
+    (tmp_path / "analytics.yaml").write_text(ECHO_DEFINITION)
+    api = Analytics()
+    with serve(api) as base:
+        path = str(write_inventory(tmp_path, f"ga:\n  connector: http\n  definition: analytics.yaml\n"
+                                             f"  base_url: {base}\n  auth:\n    api_key: {KEY}\n"
+                                             f"  params: {{property_id: '123456'}}\n  erase: delete\n"))
+        found = cli("-i", path, "find", "ga_client_id:1197596843.1673515272", "--json")
+        assert found.code == 0 and found.json()["total"] == 1, found
+        assert api.exchanges == []  # nothing to ask: the identifier is the record
+        erased = cli("-i", path, "erase", "ga_client_id:1197596843.1673515272", "--yes", "--json")
+        assert erased.code == 0, erased
+    assert api.deletions == [{"kind": "analytics#userDeletionRequest", "propertyId": "123456",
+                              "id": {"type": "CLIENT_ID", "userId": "1197596843.1673515272"}}]
+
+
+def test_a_param_the_definition_needs_is_asked_for(tmp_path, cli):
+    (tmp_path / "analytics.yaml").write_text(ECHO_DEFINITION)
+    path = str(write_inventory(tmp_path, f"ga:\n  connector: http\n  definition: analytics.yaml\n"
+                                         f"  auth:\n    api_key: {KEY}\n"))
+    result = cli("-i", path, "inventory", "check")
+    assert result.code == 2 and "systems.ga: the analytics definition needs params: {property_id: ...}" \
+        in result.err, result
+
+
+def test_a_delete_in_two_steps_finishes_after_a_crash_between_them(helpdesk, tmp_path, cli):
+    """Zendesk's shape: a user is deleted, then deleted permanently; the second step of a run cut between
+    the two is done by the next run (the first step then answers 404: done already)."""
+    (tmp_path / "helpdesk.yaml").write_text(DEFINITION.replace(
+        "        paginate: {type: next_link, from_response: next_page}\n",
+        "        paginate: {type: next_link, from_response: next_page}\n"
+        "    delete:\n      - {method: DELETE, path: \"/api/users/{id}\"}\n"
+        "      - {method: DELETE, path: \"/api/deleted_users/{id}\"}\n"
+        "    scan:\n      - {path: /api/users, records: users}\n"
+        "      - {path: /api/deleted_users, records: deleted_users}\n", 1))
+    helpdesk.accept.add(KEY)
+    path = inventory(tmp_path, helpdesk.base, f"api_key: {KEY}")
+    text = open(path).read().replace("    auth:\n", "    erase: delete\n    auth:\n")
+    open(path, "w").write(text)
+    helpdesk.fault(status=503, method="DELETE", path="^/api/deleted_users/1$", times=5)
+    first = cli("-i", path, "erase", ZOE, "--yes", "--json")
+    assert first.code == 3, first
+    assert [u["id"] for u in helpdesk.soft_deleted] == [1]  # step one done, step two refused
+    second = cli("-i", path, "erase", ZOE, "--yes", "--json")
+    assert second.code == 0, second
+    assert [u["status"] for u in second.json()["resumed"][0]["units"]] == ["done"], second.json()["resumed"]
+    assert helpdesk.soft_deleted == [] and [u["id"] for u in helpdesk.users] == [4, 5]
+    gone = [r.path for r in helpdesk.requests("DELETE")]
+    assert gone.count("/api/deleted_users/2") == 1 and gone.count("/api/deleted_users/3") == 1
+
+
+def test_set_writes_the_value_searched_into_records_that_do_not_hold_it(helpdesk, tmp_path, cli):
+    (tmp_path / "helpdesk.yaml").write_text(DEFINITION + """\
+  notes:
+    key: id
+    identities:
+      helpdesk_user: user
+    locate:
+      helpdesk_user:
+        path: /api/notes/search
+        query: {user: "{helpdesk_user}"}
+        records: notes
+        set: {user: "{helpdesk_user}"}
+""")
+    helpdesk.accept.add(KEY)
+    result, counts = found(cli, inventory(tmp_path, helpdesk.base, f"api_key: {KEY}"))
+    assert result.code == 0 and counts["notes"] == 3, result

@@ -54,6 +54,21 @@ def host_limit(url: str, concurrency: int) -> threading.BoundedSemaphore:
         return _hosts[key]
 
 
+_tls = None
+
+
+def tls_context():
+    """One TLS context (the system's CA certificates, verified) for every client of the process: loading
+    the CA bundle takes tens of milliseconds, once instead of once per system."""
+    global _tls
+    with _pool_lock:
+        if _tls is None:
+            import httpx
+
+            _tls = httpx.create_ssl_context()  # httpx's own trust (certifi), as its default client has
+        return _tls
+
+
 def pool() -> ThreadPoolExecutor:
     """Threads for requests that run beside each other (pages, records' reads, systems' searches)."""
     global _pool
@@ -81,10 +96,11 @@ class Api:
         self.retries = retries
         self.limit = host_limit(self.base_url, concurrency)
         self.params = dict(params or {})  # an api_key in the query: sent, never shown
+        base = urlsplit(self.base_url)
         self.client = httpx.Client(auth=auth, headers=headers, timeout=httpx.Timeout(timeout),
                                    follow_redirects=False, transport=transport,
+                                   verify=tls_context() if base.scheme == "https" else False,
                                    limits=httpx.Limits(max_connections=max(concurrency, 1) * 2))
-        base = urlsplit(self.base_url)
         self.origin = (base.scheme, (base.hostname or "").lower(), base.port)
 
     def close(self) -> None:

@@ -17,7 +17,8 @@ AUTH_KINDS = ("api_key", "bearer", "basic", "oauth2", "service_account")
 METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
 PAGINATION = ("offset", "cursor", "next_link")
 
-_TOP = {"definition", "name", "title", "docs", "base_url", "auth", "headers", "limits", "identities", "collections"}
+_TOP = {"definition", "name", "title", "docs", "base_url", "auth", "headers", "limits", "params", "identities",
+        "collections"}
 _KIND = {"type", "unique"}
 KIND_TYPES = ("email", "phone", "string")
 _LIMITS = {"concurrency", "timeout", "retries", "max_pages"}
@@ -31,6 +32,7 @@ _AUTH = {
 _COLLECTION = {"description", "key", "identities", "categories", "erase", "locate", "read", "attach", "scan",
                "delete", "mask"}
 _REQUEST = {"method", "path", "query", "headers", "json", "form", "records", "paginate", "gone"}
+_LOCATE_REQUEST = _REQUEST | {"set"}  # fields written into each record found (the value searched)
 _PAGINATE = {
     "offset": {"type", "param", "size_param", "size", "total"},
     "cursor": {"type", "param", "from_record", "from_response", "more", "size_param", "size", "in"},
@@ -64,11 +66,12 @@ class RequestSpec:
     paginate: Paginate | None = None
     gone: tuple[int, ...] = (404,)
     each: "RequestSpec | None" = None  # scan: the parent listing
+    set: dict[str, Any] = field(default_factory=dict)  # locate: fields written into each record found
     where: str = ""  # file:line, for messages
 
     def placeholders(self) -> set[str]:
         found = templates.names(self.path) + templates.tree_names(self.query) + templates.tree_names(self.json)
-        found += templates.tree_names(self.form) + templates.tree_names(self.headers)
+        found += templates.tree_names(self.form) + templates.tree_names(self.headers) + templates.tree_names(self.set)
         return {name for name, _filters in found}
 
 
@@ -78,10 +81,11 @@ class CollectionDef:
     key: tuple[str, ...]
     implied: dict[str, Any]  # identities, categories, erase, description: what an inventory collection holds
     locate: dict[str, RequestSpec]
+    made: dict[str, dict[str, Any]] = field(default_factory=dict)  # kind -> a record made of the identifier
     read: RequestSpec | None = None
     attach: dict[str, RequestSpec] = field(default_factory=dict)
-    scan: RequestSpec | None = None
-    delete: RequestSpec | None = None
+    scan: tuple[RequestSpec, ...] = ()  # listings whose records together are every record
+    delete: tuple[RequestSpec, ...] = ()  # run in order (Zendesk: delete, then delete permanently)
     mask: RequestSpec | None = None
 
 
@@ -103,6 +107,7 @@ class Definition:
     auth: dict[str, dict[str, Any]]
     headers: dict[str, str]
     limits: Limits
+    params: dict[str, dict[str, Any]]  # name -> {required, description}: the inventory's `params:` values
     identities: dict[str, dict[str, Any]]  # kind -> {type, unique}: kinds the inventory need not declare
     collections: dict[str, CollectionDef]
 
@@ -176,6 +181,8 @@ class _Reader:
                                               f"{tree.get('definition')!r}")
         name = self.text(tree, (), "name", required=True)
         collections = self.mapping(tree, (), "collections", required=True)
+        params = self.params_of(tree)
+        self.params = {f"params.{name}" for name in params}
         if not collections:
             raise self.error(("collections",), "a definition needs at least one collection")
         return Definition(
@@ -187,6 +194,7 @@ class _Reader:
             auth=self.auth(tree),
             headers=self.headers(tree, ()),
             limits=self.limits(tree),
+            params=params,
             identities=self.kinds(tree),
             collections={cname: self.collection(cname, spec, ("collections", cname))
                          for cname, spec in collections.items()},
@@ -240,6 +248,26 @@ class _Reader:
                 raise self.error(kp + ("headers", key), f"'{key}' carries a secret: it belongs in the inventory's "
                                                         "auth: (from ${VAR}), never in a definition")
         return {key: str(value) for key, value in headers.items()}
+
+    def params_of(self, tree: dict) -> dict[str, dict[str, Any]]:
+        """`params:` a list of names (each required), or name -> {required: bool, description: text}."""
+        raw = tree.get("params", {})
+        if isinstance(raw, list):
+            raw = {name: {} for name in raw}
+        if not isinstance(raw, dict):
+            raise self.error(("params",), "params: the names the inventory gives values for, e.g. "
+                                          "{property_id: {required: true, description: ...}}")
+        out = {}
+        for name, spec in raw.items():
+            kp = ("params", name)
+            if not isinstance(name, str) or not name.isidentifier():
+                raise self.error(kp, f"a param's name is a word (letters, digits, _), got {name!r}")
+            spec = {} if spec is None else spec
+            self.keys(spec, kp, {"required", "description"}, f"param '{name}'")
+            if not isinstance(spec.get("required", True), bool):
+                raise self.error(kp + ("required",), "expected true or false")
+            out[name] = {"required": spec.get("required", True), "description": spec.get("description")}
+        return out
 
     def kinds(self, tree: dict) -> dict[str, dict[str, Any]]:
         out = {}
@@ -302,30 +330,59 @@ class _Reader:
             raise self.error(kp + ("identities",) if "identities" in raw else kp,
                              f"collection '{name}' needs 'identities:' (identity kind -> field)")
         implied = {k: raw[k] for k in ("identities", "categories", "erase", "description") if k in raw}
-        locate = {}
+        locate, made = {}, {}
         for kind, spec in self.mapping(raw, kp, "locate", required=True).items():
             if kind not in identities:
                 raise self.error(kp + ("locate", kind), f"'{kind}' is not an identity of '{name}' (its identities: "
                                                         f"{', '.join(identities)})")
-            locate[kind] = self.request(spec, kp + ("locate", kind), allowed={kind})
+            if isinstance(spec, dict) and "record" in spec:
+                made[kind] = self.made(spec, kp + ("locate", kind), kind)
+            else:
+                locate[kind] = self.request(spec, kp + ("locate", kind), allowed={kind}, locate=True)
         for kind, fields in identities.items():
-            if kind not in locate and _searched(fields):
+            if kind not in locate and kind not in made and _searched(fields):
                 raise self.error(kp + ("identities", kind), f"'{kind}' is searched but has no request under "
                                                             f"'locate:' (add one, or write {{field: F, search: false}})")
         key_names = set(keys)
         attach = {aname: self.request(spec, kp + ("attach", aname), allowed=key_names)
                   for aname, spec in self.mapping(raw, kp, "attach").items()}
         return CollectionDef(
-            name=name, key=tuple(keys), implied=implied, locate=locate,
+            name=name, key=tuple(keys), implied=implied, locate=locate, made=made,
             read=self.request(raw["read"], kp + ("read",), allowed=key_names) if "read" in raw else None,
             attach=attach,
-            scan=self.request(raw["scan"], kp + ("scan",), allowed=set(), scan=True) if "scan" in raw else None,
-            delete=self.request(raw["delete"], kp + ("delete",), allowed=key_names) if "delete" in raw else None,
+            scan=self.steps(raw.get("scan"), kp + ("scan",), set(), scan=True),
+            delete=self.steps(raw.get("delete"), kp + ("delete",), key_names),
             mask=self.request(raw["mask"], kp + ("mask",), allowed=key_names, mask=True) if "mask" in raw else None,
         )
 
-    def request(self, raw: Any, kp: tuple, *, allowed: set[str], scan: bool = False, mask: bool = False) -> RequestSpec:
-        keys = _REQUEST | ({"each"} if scan else set())
+    def made(self, raw: dict, kp: tuple, kind: str) -> dict[str, Any]:
+        """`locate: {KIND: {record: {FIELD: "{KIND}", ...}}}`: a service that cannot be searched (Google
+        Analytics' user deletion): each identifier searched is taken as a record made of these fields."""
+        self.keys(raw, kp, {"record"}, "a record made of the identifier")
+        fields = raw["record"]
+        if not isinstance(fields, dict) or not fields:
+            raise self.error(kp + ("record",), "record: a mapping of field -> value (e.g. {userId: \"{ga_client_id}\"})")
+        try:
+            used = {n for n, _f in templates.tree_names(fields)}
+        except ValueError as exc:
+            raise self.error(kp + ("record",), str(exc)) from None
+        for name in sorted(used - {kind} - self.params):
+            raise self.error(kp + ("record",), f"placeholder '{{{name}}}' is not the identity searched ({kind})")
+        return fields
+
+    def steps(self, raw: Any, kp: tuple, key_names: set[str], *, scan: bool = False) -> tuple[RequestSpec, ...]:
+        """`delete:` or `scan:`: one request, or a list of them run in order (each with its own `gone:`)."""
+        if raw is None:
+            return ()
+        if isinstance(raw, list):
+            if not raw:
+                raise self.error(kp, f"{kp[-1]}: a request, or a list of requests run in order")
+            return tuple(self.request(step, kp + (i,), allowed=key_names, scan=scan) for i, step in enumerate(raw))
+        return (self.request(raw, kp, allowed=key_names, scan=scan),)
+
+    def request(self, raw: Any, kp: tuple, *, allowed: set[str], scan: bool = False, mask: bool = False,
+                locate: bool = False) -> RequestSpec:
+        keys = (_LOCATE_REQUEST if locate else _REQUEST) | ({"each"} if scan else set())
         self.keys(raw, kp, keys, "a request")
         method = str(raw.get("method", "GET")).upper()
         if method not in METHODS:
@@ -349,7 +406,7 @@ class _Reader:
             method=method, path=path, query=self.mapping(raw, kp, "query"), headers=self.headers(raw, kp),
             json=raw.get("json"), form=raw.get("form"), records=records,
             paginate=self.paginate(raw["paginate"], kp + ("paginate",)) if "paginate" in raw else None,
-            gone=tuple(gone), each=each, where=self.yaml.where(kp),
+            gone=tuple(gone), each=each, where=self.yaml.where(kp), set=self.mapping(raw, kp, "set"),
         )
         if mask and templates.MASKED not in (spec.json, spec.form):
             raise self.error(kp, "a mask request sends the masked fields: json: \"{masked}\" or form: \"{masked}\"")
@@ -358,7 +415,7 @@ class _Reader:
         except ValueError as exc:
             raise self.error(kp, str(exc)) from None
         for name in sorted(used):
-            if scan and name.startswith("each.") and each is not None:
+            if (scan and name.startswith("each.") and each is not None) or name in self.params:
                 continue
             if name not in allowed:
                 what = (f"the identity searched ({', '.join(sorted(allowed))})" if kp[2] == "locate"

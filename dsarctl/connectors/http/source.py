@@ -38,8 +38,13 @@ SYSTEM_KEYS = {
                                "{service_account: FILE}; values from ${VAR}."),
     "timeout": KeySpec("int", "Seconds to wait for each response (default: the definition's, else 30)."),
     "concurrency": KeySpec("int", "Requests at once to this host (default: the definition's, else 4)."),
+    "params": KeySpec("mapping", "Values the definition asks for (its params:), e.g. {property_id: \"123456\"}."),
 }
 _DEFINITION = "_definition"  # where the loaded definition waits in the system's options
+# Records made of an identifier (`locate: {KIND: {record: ...}}`, a service that cannot be searched) that
+# this process erased: the service accepted their deletion and cannot be asked again, so the check after
+# the erase does not find them.
+_MADE_ERASED: set[tuple[str, str, tuple]] = set()
 _searches = None
 
 
@@ -82,6 +87,18 @@ class HttpSource(Source, Erasable):
         found = definitions.load(path, None if path.parent == definitions.BUILTIN_DIR else name)
         for key, why in auth_mod.problems(options.get("auth"), found.auth):
             raise KeyProblem(key, why)
+        params = options.get("params") or {}
+        if not isinstance(params, dict) or not all(isinstance(v, (str, int)) and not isinstance(v, bool)
+                                                   for v in params.values()):
+            raise KeyProblem(("params",), "params: a mapping of name -> value (text or a number)")
+        for name in params:
+            if name not in found.params:
+                raise KeyProblem(("params", name), f"the {found.name} definition takes no param '{name}' "
+                                                   f"(it takes: {', '.join(found.params) or 'none'})")
+        for name, spec in found.params.items():
+            if spec["required"] and name not in params:
+                raise KeyProblem(("params",) if "params" in options else (),
+                                 f"the {found.name} definition needs params: {{{name}: ...}}")
         base_url = options.get("base_url") or found.base_url
         if not base_url:
             raise KeyProblem(("base_url",) if "base_url" in options else (),
@@ -108,7 +125,7 @@ class HttpSource(Source, Erasable):
         rule = collection.erase
         if rule is None:
             return []
-        if rule.action == "delete" and cdef.delete is None:
+        if rule.action == "delete" and not cdef.delete:
             return [(("erase",), f"{found.name} {collection.name} cannot be deleted through the API (its definition "
                                  "has no delete request): use retain with a reason, or anonymize if it can be masked")]
         if rule.fields and cdef.mask is None:
@@ -168,7 +185,18 @@ class HttpSource(Source, Erasable):
         self._api = self._token_api = None
 
     def _call(self, spec, lookup, **kwargs) -> Call:
-        return Call(self.api, spec, lookup, max_pages=self.definition.limits.max_pages, **kwargs)
+        return Call(self.api, spec, self._with_params(lookup), max_pages=self.definition.limits.max_pages, **kwargs)
+
+    def _with_params(self, lookup):
+        """`lookup`, and `{params.NAME}` from the inventory's `params:`."""
+        params = self.system.options.get("params") or {}
+
+        def find(name: str):
+            if name.startswith("params.") and name[7:] in params:
+                return str(params[name[7:]])
+            return lookup(name)
+
+        return find
 
     def _cdef(self, collection) -> definitions.CollectionDef:
         return self.definition.collections[collection.name]
@@ -190,10 +218,25 @@ class HttpSource(Source, Erasable):
         asks = [(kind, value) for kind in collection.searched if kind in cdef.locate
                 for value in sorted(wanted.get(kind, ()))]
         found: dict[tuple, Record] = {}
+        from . import templates
+
+        for kind, fields in cdef.made.items():  # a service that cannot be searched: the identifier is the record
+            if kind in collection.searched:
+                for value in sorted(wanted.get(kind, ())):
+                    data = templates.render_tree(fields, self._with_params({kind: value}.__getitem__))
+                    key = self._key(cdef, data)
+                    if (self.system.name, collection.name, key) in _MADE_ERASED:
+                        continue
+                    found[key] = Record(self.system.name, collection.name, key, data, matcher.identities(data),
+                                        {(kind, value)}, location=f"{self.definition.name} {collection.name} "
+                                                                  f"{'/'.join(map(str, key))}")
         with self._talking():
             for (kind, value), records in self._each(asks, lambda ask: self._call(
                     cdef.locate[ask[0]], {ask[0]: ask[1]}.__getitem__).records()):
+                extra = cdef.locate[kind].set
                 for data in records:
+                    if extra:  # the value searched, written into a record that does not hold it (HubSpot)
+                        data.update(templates.render_tree(extra, self._with_params({kind: value}.__getitem__)))
                     identities = matcher.identities(data)
                     searched = FieldMatcher(collection, self.inventory, {kind: collection.searched[kind]})
                     if value not in searched.identities(data).get(kind, set()):
@@ -270,17 +313,21 @@ class HttpSource(Source, Erasable):
         from ..matching import FieldMatcher
 
         cdef = self._cdef(collection)
-        if cdef.scan is None:
+        if not cdef.scan:
             raise self.fail(f"{self.definition.name} {collection.name}: the definition cannot list every record "
-                            "(no scan request): search for the subject again instead")
+                            "(no scan request), which an interrupted erase needs to resume")
         matcher = FieldMatcher(collection, self.inventory)
+        seen = set()
         with self._talking():
-            parents = [{}] if cdef.scan.each is None else self._call(cdef.scan.each, {}.__getitem__).records()
-            for parent in parents:
-                for page in self._call(cdef.scan, _parent_lookup(parent)).pages():
-                    for data in page:
-                        yield Record(self.system.name, collection.name, self._key(cdef, data), data,
-                                     matcher.identities(data))
+            for spec in cdef.scan:
+                parents = [{}] if spec.each is None else self._call(spec.each, {}.__getitem__).records()
+                for parent in parents:
+                    for page in self._call(spec, _parent_lookup(parent)).pages():
+                        for data in page:
+                            key = self._key(cdef, data)
+                            if key not in seen:
+                                seen.add(key)
+                                yield Record(self.system.name, collection.name, key, data, matcher.identities(data))
 
     def read_records(self, collection, keys: list[Any]) -> dict[Any, dict[str, Any]] | None:
         cdef = self._cdef(collection)
@@ -311,11 +358,18 @@ class HttpSource(Source, Erasable):
             for target in targets:
                 context.checkpoint("http.before-request")
                 if target.action == "delete":
-                    call = self._call(cdef.delete, self._lookup(cdef, target.key))
-                    if call.gone(call.send()):
-                        outcome.missing += 1
-                    else:
+                    done = False  # a step that finds the record gone (404) was done by an earlier run
+                    for i, step in enumerate(cdef.delete):
+                        if i:
+                            context.checkpoint("http.between-steps")
+                        call = self._call(step, self._lookup(cdef, target.key))
+                        done |= not call.gone(call.send())
+                    if done:
                         outcome.deleted += 1
+                    else:
+                        outcome.missing += 1
+                    if cdef.made:
+                        _MADE_ERASED.add((self.system.name, collection.name, tuple(target.key)))
                 elif target.action == "mask":
                     self._mask(cdef, target, context, outcome)
                 else:
