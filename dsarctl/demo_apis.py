@@ -257,6 +257,8 @@ SYSTEMS = {
     lawful_basis: legitimate interests
     recipients: [HubSpot Ireland Ltd, processor]
     erase: delete
+    collections:
+      tickets: {{erase: delete}}      # else retained: the GDPR delete only unlinks them
 """,
     "zendesk": """\
   {system}:

@@ -66,7 +66,7 @@ def test_find_sends_the_documented_search_and_finds_exactly_alice(hubspot, tmp_p
     result = cli("-i", inventory(tmp_path, server.url), "find", "ALICE@example.com", "--json")
     assert result.code == 0, result
     found = {c["collection"]: c["count"] for s in result.json()["systems"] for c in s["collections"]}
-    assert found == {"contacts": 1, "emails": 1}
+    assert found == {"contacts": 1, "emails": 1, "tickets": 1, "deals": 1}
     searches = [r for r in server.requests if r.path == "/crm/v3/objects/contacts/search"]
     assert len(searches) == 1 and searches[0].method == "POST"
     body = searches[0].json()
@@ -74,7 +74,10 @@ def test_find_sends_the_documented_search_and_finds_exactly_alice(hubspot, tmp_p
                                                   "value": "alice@example.com"}]}]
     assert body["limit"] == 100 and "email" in body["properties"]
     assert {r.headers["authorization"] for r in server.requests} == {"Bearer pat-test-token"}
-    assert not [r for r in server.requests if "/tickets/" in r.path]  # find never reads what export attaches
+    [tickets] = [r for r in server.requests if r.path == "/crm/v3/objects/tickets/search"]  # round 2: by id
+    assert tickets.json()["filterGroups"] == [{"filters": [{"propertyName": "associations.contact", "operator": "EQ",
+                                                            "value": "101"}]}]
+    assert not [r for r in server.requests if r.path.startswith("/crm/v3/objects/contacts/1")]  # no reads: find
 
 
 def test_export_holds_the_contact_its_tickets_and_deals_and_nothing_of_bob(hubspot, tmp_path, cli):
@@ -85,12 +88,14 @@ def test_export_holds_the_contact_its_tickets_and_deals_and_nothing_of_bob(hubsp
     with zipfile.ZipFile(target) as package:
         contacts = json.loads(package.read("data/crm/contacts.json"))
         emails = json.loads(package.read("data/crm/emails.json"))
+        tickets = json.loads(package.read("data/crm/tickets.json"))
+        deals = json.loads(package.read("data/crm/deals.json"))
         everything = " ".join(package.read(n).decode("utf-8", "replace") for n in package.namelist())
     [contact] = contacts
     assert contact["properties"]["email"] == "alice@example.com" and contact["properties"]["jobtitle"] == "CTO"
     assert contact["properties"]["phone"] == "+44 20 7946 0958"  # read in full: more than the search returned
-    assert [t["properties"]["subject"] for t in contact["tickets"]] == ["Licence invalid"]
-    assert [d["properties"]["dealname"] for d in contact["deals"]] == ["Desktop upgrade"]
+    assert [(t["properties"]["subject"], t["contact_id"]) for t in tickets] == [("Licence invalid", "101")]
+    assert [d["properties"]["dealname"] for d in deals] == ["Desktop upgrade"]
     assert contact["associations"]["tickets"]["results"] == [{"id": "102", "type": "contact_to_ticket"}]
     assert set(contact["associations"]) == {"tickets", "deals"}  # no company: none is linked
     assert [e["properties"]["hs_email_subject"] for e in emails] == ["Question"]
@@ -120,7 +125,7 @@ def test_a_429_is_waited_out_as_retry_after_says(hubspot, tmp_path, cli, sleeps)
     _, server = hubspot
     server.inject(Fault("429", path="/contacts/search", retry_after=3, times=2))
     result = cli("-i", inventory(tmp_path, server.url), "find", "alice@example.com", "--json")
-    assert result.code == 0 and result.json()["total"] == 2, result
+    assert result.code == 0 and result.json()["total"] == 4, result  # contact, e-mail, ticket, deal
     assert sleeps.count(3) == 2, sleeps
     assert len([r for r in server.requests if r.path == "/crm/v3/objects/contacts/search"]) == 3
 
@@ -158,7 +163,7 @@ def test_search_pages_follow_the_after_cursor_in_the_body(hubspot, tmp_path, cli
     result = cli("-i", inventory(tmp_path, server.url), "find", "bob@example.net", "--json")
     assert result.code == 0, result
     counts = {c["collection"]: c["count"] for s in result.json()["systems"] for c in s["collections"]}
-    assert counts == {"contacts": 1, "emails": 250}
+    assert counts == {"contacts": 1, "emails": 250, "tickets": 1, "deals": 0}
     pages = [r.json() for r in server.requests if r.path == "/crm/v3/objects/emails/search"]
     assert [p.get("after") for p in pages] == [None, "100", "200"]
     assert all(p["filterGroups"][0]["filters"][0]["value"] == "bob@example.net" for p in pages)

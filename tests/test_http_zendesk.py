@@ -98,8 +98,11 @@ def test_erase_deletes_the_tickets_then_the_user(zendesk, tmp_path, cli):
     assert result.code == 0, result
     assert result.json()["remaining"] == [] and result.json()["problems"] == []
     deletes = [r.path for r in server.requests if r.method == "DELETE"]
-    assert deletes == [f"/api/v2/tickets/{open_ticket}", f"/api/v2/users/{bob}"]
-    assert bob in api.deleted_users and bob not in api.users and open_ticket in api.deleted_tickets
+    assert deletes == [f"/api/v2/tickets/{open_ticket}", f"/api/v2/deleted_tickets/{open_ticket}",
+                       f"/api/v2/users/{bob}", f"/api/v2/deleted_users/{bob}"]
+    assert bob not in api.users and bob in api.permanently_deleted
+    assert api.deleted_users[bob]["email"] is None and api.deleted_users[bob]["name"] == "Permanently Deleted User"
+    assert open_ticket not in api.tickets and open_ticket not in api.deleted_tickets
     assert zoe in api.users and zoes in api.tickets
 
 
@@ -114,7 +117,8 @@ def test_closed_tickets_stay_by_default_and_the_plan_says_so(zendesk, tmp_path, 
     result = cli("-i", path, "erase", "alice@example.com", "--yes", "--json")
     assert result.code == 0, result
     assert alice in api.deleted_users and api.tickets[ticket]["requester_id"] == alice  # the ticket stays
-    assert [r.path for r in server.requests if r.method == "DELETE"] == [f"/api/v2/users/{alice}"]
+    assert [r.path for r in server.requests if r.method == "DELETE"] == [f"/api/v2/users/{alice}",
+                                                                       f"/api/v2/deleted_users/{alice}"]
 
 
 def test_an_open_ticket_kept_blocks_the_users_deletion(zendesk, tmp_path, cli):
@@ -159,3 +163,15 @@ def test_a_slow_answer_times_out_and_is_asked_again(zendesk, tmp_path, cli):
     result = cli("-i", path, "find", "alice@example.com", "--json")
     assert result.code == 0 and result.json()["total"] == 1, result
     assert len([r for r in server.requests if r.path == "/api/v2/users/search.json"]) == 2
+
+
+def test_a_cut_between_the_two_deletion_steps_is_finished(zendesk, tmp_path, cli):
+    api, server = zendesk
+    alice = api.add_user("Alice", "alice@example.com")
+    server.inject(Fault("drop-after", method="DELETE", path=r"^/api/v2/users/\d+$"))  # deleted; answer lost
+    result = cli("-i", inventory(tmp_path, server.url), "erase", "alice@example.com", "--yes", "--json")
+    assert result.code == 0, result
+    assert result.json()["remaining"] == []
+    assert alice in api.permanently_deleted and api.deleted_users[alice]["email"] is None
+    assert [r.path for r in server.requests if r.method == "DELETE"] == [
+        f"/api/v2/users/{alice}", f"/api/v2/users/{alice}", f"/api/v2/deleted_users/{alice}"]
