@@ -4,7 +4,8 @@ requests (the floor: no client can answer faster than the requests that wait on 
     python benchmarks/http_find.py --latency 100 --runs 5 --save benchmarks/results/http_find.json
 
 Each fake (dsarctl/fakes, seeded as `dsarctl demo --apis` seeds them) waits `--latency` ms before every
-answer. `find SUBJECT` runs in this process through the library (`dsarctl.search.find_subject`) on an
+answer. The fakes run in a child process (`dsarctl.demo_apis.serve_over_pipe`), as a vendor's servers
+are not in dsarctl's process; `--in-process` runs them beside dsarctl (sharing its GIL: slower, noisier). `find SUBJECT` runs in this process through the library (`dsarctl.search.find_subject`) on an
 inventory holding only the API systems (and the shop's analytics-id links, a local CSV), after one
 warm-up run; the median wall time of `--runs` runs is kept. The target is a median at most
 1.3 x chain x latency, where the chain is the longest run of requests one system must send one after
@@ -54,43 +55,65 @@ def load_average() -> str:
         return "n/a"
 
 
-def run(subject: str, latency_ms: int, runs: int) -> dict:
+def _depth(entries: list[list]) -> int | None:
+    """The sequential depth of one fake's log ([method, path, started, ended]); None without times."""
+    from dsarctl.fakes.server import FakeRequest, sequential_depth
+
+    if any(e[2] is None for e in entries):
+        return None
+    return sequential_depth([FakeRequest(m, p, {}, {}, b"", started=s, ended=e) for m, p, s, e in entries])
+
+
+def run(subject: str, latency_ms: int, runs: int, in_process: bool = False) -> dict:
     from dsarctl import demo_apis
-    from dsarctl.fakes.server import sequential_depth
     from dsarctl.identity import parse_identifier
     from dsarctl.inventory import load_inventory
     from dsarctl.search import find_subject
 
-    servers = demo_apis.start(0, latency=latency_ms / 1000)
+    if in_process:  # the fakes share this process (and its GIL) with dsarctl: a harsher, noisier setting
+        servers = demo_apis.start(0, latency=latency_ms / 1000)
+
+        def clear() -> None:
+            for server in servers.values():
+                server.clear() if hasattr(server, "clear") else server.requests.clear()
+
+        def log() -> dict:
+            return {name: [[r.method, r.path, getattr(r, "started", None), getattr(r, "ended", None)]
+                           for r in server.requests] for name, server in servers.items()}
+
+        urls, stop = servers, lambda: demo_apis.stop(servers)
+    else:  # the fakes in a process of their own, as a vendor's servers are not in dsarctl's process
+        remote = demo_apis.RemoteServers(latency=latency_ms / 1000)
+        urls, clear, log, stop = remote.urls, remote.clear, remote.log, remote.stop
     try:
         with tempfile.TemporaryDirectory(prefix="dsarctl-http-bench-") as folder:
-            inventory = load_inventory(demo_apis.write_api_inventory(Path(folder), servers))
+            inventory = load_inventory(demo_apis.write_api_inventory(Path(folder), urls))
+            systems = sorted(n for n in urls if demo_apis.usable(n))
             wanted = [parse_identifier(subject, inventory.identities)]
             find_subject(inventory, wanted, contents=False)  # warm-up: imports, definitions parsed
             times, depths, counts, failures, total = [], {}, {}, [], 0
             for _ in range(runs):
-                for server in servers.values():
-                    server.clear() if hasattr(server, "clear") else server.requests.clear()
+                clear()
                 started = time.perf_counter()
                 result = find_subject(inventory, wanted, contents=False)  # as `dsarctl find`: no export reads
                 times.append(time.perf_counter() - started)
                 failures = [str(f) for f in result.failures]
                 total = len(list(result.records()))
-                for name, server in servers.items():
-                    timed = [r for r in server.requests if hasattr(r, "started")]  # the test fakes log no times
-                    depths[name] = max(depths.get(name, 0), sequential_depth(timed)) if timed or not server.requests \
-                        else None
-                    counts[name] = len(server.requests)
+                for name, entries in log().items():
+                    depth = _depth(entries)
+                    depths[name] = depth if depth is None else max(depths.get(name) or 0, depth)
+                    counts[name] = len(entries)
     finally:
-        demo_apis.stop(servers)
-    chain = max(CHAIN[name] for name in servers)
+        stop()
+    chain = max(CHAIN[name] for name in systems)
     floor = chain * latency_ms / 1000
     median = statistics.median(times)
     return {
         "benchmark": "http_find", "subject": subject, "latency_ms": latency_ms, "runs": runs,
-        "systems": sorted(servers), "records_found": total, "failures": failures,
+        "fakes": "in this process" if in_process else "in a child process",
+        "systems": systems, "records_found": total, "failures": failures,
         "times_s": [round(t, 4) for t in times], "median_s": round(median, 4),
-        "chain": {name: CHAIN[name] for name in servers}, "longest_chain": chain, "floor_s": floor,
+        "chain": {name: CHAIN[name] for name in systems}, "longest_chain": chain, "floor_s": floor,
         "observed_depth": depths, "requests": counts, "requests_total": sum(counts.values()),
         "sum_of_requests_s": round(sum(counts.values()) * latency_ms / 1000, 3),
         "ratio": round(median / floor, 3) if floor else None, "target": TARGET,
@@ -107,10 +130,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--latency", type=int, default=100, help="milliseconds per request (default 100)")
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--save", type=Path, help="write the result as JSON here")
+    parser.add_argument("--in-process", action="store_true",
+                        help="run the fakes in this process (default: a child process, as remote servers are)")
     args = parser.parse_args(argv)
     log(f"load average before: {load_average()}")
-    result = run(args.subject, args.latency, args.runs)
-    print(f"find {result['subject']} with fakes of {', '.join(result['systems'])} "
+    result = run(args.subject, args.latency, args.runs, args.in_process)
+    print(f"find {result['subject']} across {', '.join(result['systems'])} (fakes {result['fakes']}) "
           f"({result['records_found']} records, {result['requests_total']} requests)")
     print(f"  latency per request   {args.latency} ms")
     print(f"  longest chain         {result['longest_chain']} requests = {result['floor_s']:.3f} s")

@@ -151,20 +151,45 @@ class _CheckoutServer:
     def __init__(self, api: Any, latency: float):
         import contextlib
 
+        from fakes import base  # type: ignore[import-not-found]
         from fakes.base import serve  # type: ignore[import-not-found]
 
+        base._Handler.disable_nagle_algorithm = True  # TCP_NODELAY, as in dsarctl.fakes.server (asked of it)
+
+        import threading
+        import time
+
+        from .fakes.server import FakeRequest
+
         api.latency = latency
-        self.api, self._stack = api, contextlib.ExitStack()
+        self.api, self._stack, self.timed = api, contextlib.ExitStack(), []
+        handle, sleep, arrived = api.handle, api.sleep, threading.local()
+
+        def timed_sleep(seconds: float) -> None:  # the base sleeps `latency` first: the request arrived
+            arrived.at = time.monotonic()
+            sleep(seconds)
+
+        def timed_handle(request: Any) -> Any:
+            started = getattr(arrived, "at", None) or time.monotonic()
+            arrived.at = None
+            try:
+                return handle(request)
+            finally:
+                self.timed.append(FakeRequest(request.method, request.path, {}, {}, b"", started=started,
+                                              ended=time.monotonic()))
+
+        api.sleep, api.handle = timed_sleep, timed_handle
         base = self._stack.enter_context(serve(api))
         self.url = base[: -len(api.prefix)] if api.prefix else base
 
     @property
     def requests(self) -> list[Any]:
-        return self.api.requests()
+        return list(self.timed)
 
     def clear(self) -> None:
         with self.api.lock:
             self.api.exchanges.clear()
+        self.timed.clear()
 
     def stop(self) -> None:
         self._stack.close()
@@ -389,12 +414,13 @@ identities:
 
 def write_api_inventory(folder: Path, servers: dict[str, Any]) -> Path:
     """An inventory in `folder` holding only the API systems (and the analytics-id links): what the
-    benchmark and the tests search. Returns its path."""
+    benchmark and the tests search. `servers`: name -> a server (its `.url`) or the URL. Returns its path."""
     folder.mkdir(parents=True, exist_ok=True)
+    urls = {name: getattr(server, "url", server) for name, server in servers.items()}
     text = STANDALONE.replace("identities:\n", "identities:\n" + KINDS) + "systems:\n"
     for api in apis():
-        if api.name in servers and usable(api.name):
-            text += SYSTEMS[api.name].format(system=api.system, url=servers[api.name].url, token=TOKENS[api.name],
+        if api.name in urls and usable(api.name):
+            text += SYSTEMS[api.name].format(system=api.system, url=urls[api.name], token=TOKENS[api.name],
                                              agent=ZENDESK_AGENT, property=PROPERTY_ID) + "\n"
     text += IDS_SYSTEM.format(path=IDS_FILE)
     (folder / IDS_FILE).parent.mkdir(parents=True, exist_ok=True)
@@ -402,3 +428,62 @@ def write_api_inventory(folder: Path, servers: dict[str, Any]) -> Path:
     target = folder / "inventory.yaml"
     _write_aside(target, text)
     return target
+
+
+def serve_over_pipe(port: int = 0, latency: float = 0.0) -> None:
+    """Run the demo APIs in this process for another one (the benchmark), talking over stdin/stdout in
+    JSON lines: first `{"urls": {...}}`; then for each line read, `clear` empties the request logs and
+    `log` answers `{"log": {name: [[method, path, started, ended], ...]}}` (time.monotonic, which is one
+    clock for every process of the machine). Ends when stdin closes."""
+    import json
+
+    servers = start(port, latency=latency)
+    try:
+        print(json.dumps({"urls": {name: server.url for name, server in servers.items()}}), flush=True)
+        for line in sys.stdin:
+            command = line.strip()
+            if command == "clear":
+                for server in servers.values():
+                    server.clear() if hasattr(server, "clear") else server.requests.clear()
+                print(json.dumps({"cleared": True}), flush=True)
+            elif command == "log":
+                print(json.dumps({"log": {name: [[r.method, r.path, getattr(r, "started", None),
+                                                  getattr(r, "ended", None)] for r in server.requests]
+                                          for name, server in servers.items()}}), flush=True)
+    finally:
+        stop(servers)
+
+
+class RemoteServers:
+    """The demo APIs in a child process (`serve_over_pipe`), seen through FakeServer's `url` and logs."""
+
+    def __init__(self, latency: float = 0.0):
+        import json
+        import subprocess
+
+        self._json = json
+        self.process = subprocess.Popen(
+            [sys.executable, "-c", f"from dsarctl.demo_apis import serve_over_pipe; serve_over_pipe(0, {latency!r})"],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        self.urls: dict[str, str] = self._read()["urls"]
+
+    def _read(self) -> dict:
+        line = self.process.stdout.readline()
+        if not line:
+            raise RuntimeError("the demo APIs' process ended")
+        return self._json.loads(line)
+
+    def _ask(self, command: str) -> dict:
+        self.process.stdin.write(command + "\n")
+        self.process.stdin.flush()
+        return self._read()
+
+    def clear(self) -> None:
+        self._ask("clear")
+
+    def log(self) -> dict[str, list[list]]:
+        return self._ask("log")["log"]
+
+    def stop(self) -> None:
+        self.process.stdin.close()
+        self.process.wait(timeout=30)
