@@ -6,6 +6,7 @@ cursor-in-body pagination, and a next link to another host refused."""
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import textwrap
 from contextlib import ExitStack
@@ -388,3 +389,27 @@ def test_set_writes_the_value_searched_into_records_that_do_not_hold_it(helpdesk
     helpdesk.accept.add(KEY)
     result, counts = found(cli, inventory(tmp_path, helpdesk.base, f"api_key: {KEY}"))
     assert result.code == 0 and counts["notes"] == 3, result
+
+
+def test_placeholders_encode_a_path_segment_and_filter_values():
+    from dsarctl.connectors.http import templates
+
+    values = {"id": "a/../b?c", "email": "O'Brien@Example.org"}.__getitem__
+    assert templates.render("/users/{id}/x", values, segment=True) == "/users/a%2F..%2Fb%3Fc/x"
+    assert templates.render("email:'{email|quote}'", values) == "email:'O\\'Brien@Example.org'"
+    assert templates.render("{email|md5}", values) == hashlib.md5(b"o'brien@example.org").hexdigest()
+    assert templates.render("{{literal}} {email|lower}", values) == "{literal} o'brien@example.org"
+    with pytest.raises(ValueError, match="unknown filter 'upper'"):
+        templates.names("{email|upper}")
+
+
+def test_retry_after_reads_seconds_and_dates(monkeypatch):
+    from datetime import datetime, timezone
+
+    from dsarctl.connectors.http import client
+
+    monkeypatch.setattr(client, "now", lambda: datetime(2026, 3, 2, 9, 0, 0, tzinfo=timezone.utc))
+    assert client.retry_after("30") == 30.0
+    assert client.retry_after("Mon, 02 Mar 2026 09:01:00 GMT") == 60.0
+    assert client.retry_after("Mon, 02 Mar 2026 08:00:00 GMT") == 0.0  # a date past: at once
+    assert client.retry_after("soon") is None and client.retry_after(None) is None

@@ -7,7 +7,7 @@ import re
 from typing import Any, Callable
 from urllib.parse import quote
 
-_PLACEHOLDER = re.compile(r"\{\{|\}\}|\{([A-Za-z_][\w.\-]*)((?:\|[a-z]+)*)\}")
+_PLACEHOLDER = re.compile(r"\{\{|\}\}|\{([A-Za-z_][\w.\-]*)((?:\|[a-z][a-z0-9]*)*)\}")
 FILTERS: dict[str, Callable[[str], str]] = {
     "lower": str.lower,
     "md5": lambda text: hashlib.md5(text.lower().encode("utf-8")).hexdigest(),  # Mailchimp's subscriber hash
