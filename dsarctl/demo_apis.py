@@ -328,8 +328,9 @@ SYSTEMS = {
     auth:
       bearer: ${{DEMO_GA_TOKEN:-{token}}}
     params: {{property_id: "{property}"}}
-    purposes: [website analytics]
-    lawful_basis: consent (analytics cookies)
+    purposes: [understanding how the website is used]
+    lawful_basis: consent (cookie banner)
+    retention: 14 months (the property's data-retention setting)
     recipients: [Google Ireland Ltd (Google Analytics), processor]
     erase: delete
 """,
@@ -365,6 +366,8 @@ def write_inventory(inventory_path: Path, servers: dict[str, Any]) -> Path:
     if not text.rstrip().splitlines() or not any(line.rstrip() == "systems:" for line in lines):
         raise UsageError(f"{inventory_path}: no top-level 'systems:' — `demo --apis` needs the demo inventory.yaml")
     lines.insert(at + 1, KINDS)
+    if "google-analytics" in servers and usable("google-analytics"):
+        lines = _without_system(lines, "analytics")  # the manual task the API system replaces
     blocks = ["\n  # -- optional API systems: `dsarctl demo --apis` runs their fakes on localhost --------\n"]
     for api in apis():
         if api.name in servers and usable(api.name):
@@ -379,6 +382,19 @@ def write_inventory(inventory_path: Path, servers: dict[str, Any]) -> Path:
     ids.parent.mkdir(parents=True, exist_ok=True)
     _write_ids(ids)
     return target
+
+
+def _without_system(lines: list[str], name: str) -> list[str]:
+    """`lines` of an inventory without the system `name` (its block under `systems:`, up to the next line
+    indented two spaces or less that is not blank)."""
+    try:
+        start = lines.index(f"  {name}:\n")
+    except ValueError:
+        return lines
+    end = start + 1
+    while end < len(lines) and (not lines[end].strip() or lines[end].startswith("   ")):
+        end += 1
+    return lines[:start] + lines[end:]
 
 
 def _write_ids(path: Path) -> None:

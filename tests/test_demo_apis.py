@@ -82,7 +82,7 @@ def test_demo_apis_serves_the_demo_people_and_writes_the_inventory(folder):
         assert written == folder / "inventory-apis.yaml"
         document = YAML(typ="safe").load(written.read_text(encoding="utf-8"))
         original = YAML(typ="safe").load((folder / "inventory.yaml").read_text(encoding="utf-8"))
-        assert set(original["systems"]) < set(document["systems"])  # every demo system, and more
+        assert set(original["systems"]) - {"analytics"} < set(document["systems"])  # the demo's systems, and more
         assert document["systems"]["crm_api"]["definition"] == "hubspot"
         assert document["systems"]["crm_api"]["base_url"] == f"${{DEMO_HUBSPOT_URL:-{urls['hubspot']}}}"
         assert document["systems"]["helpdesk_api"]["auth"]["basic"]["username"] == "agent@northwind.example/token"
@@ -91,6 +91,8 @@ def test_demo_apis_serves_the_demo_people_and_writes_the_inventory(folder):
         assert started["left_out"] == ([] if usable("google-analytics") else ["google-analytics"])
         if usable("google-analytics"):  # the engine takes its params and request-less locate
             assert document["systems"]["web_analytics_api"]["params"] == {"property_id": "318000000"}
+            assert "analytics" not in document["systems"]  # the manual task it replaces
+            assert set(original["systems"]) - {"analytics"} < set(document["systems"])
         else:  # the fake runs, the system is left out rather than breaking the inventory
             assert "web_analytics_api" not in document["systems"] and "google-analytics" in urls
         assert {"ga_client_id", "ga_user_id"} <= set(document["identities"])  # the rest: the definitions' own
