@@ -85,6 +85,12 @@ class Helpdesk(FakeAPI):
     def deleted_users(self, request: Request) -> Response:
         return Response(200, {"deleted_users": self.soft_deleted})
 
+    @route("GET", "/api/orders")
+    def orders(self, request: Request) -> Response:
+        mine = [{"id": i, "email": ZOE, "item": f"item {i}"} for i in range(95)]
+        offset, limit = int(request.arg("offset")), int(request.arg("limit"))
+        return Response(200, {"orders": mine[offset: offset + limit], "total": len(mine)})
+
     @route("GET", "/api/notes/search")
     def notes(self, request: Request) -> Response:
         # notes of a user, which do not say whose they are
@@ -199,6 +205,10 @@ def test_oauth2_client_credentials_fetch_one_token_and_send_it(helpdesk, tmp_pat
           client_id: client-1
           client_secret: client-secret-9
         """)
+    # one request at a time to this host: the token request, on the same host, is sent from inside the
+    # sign-in of a request that holds that place, and must not wait for it
+    text = open(path).read().replace("    auth:\n", "    concurrency: 1\n    auth:\n")
+    open(path, "w").write(text)
     result, counts = found(cli, path)
     assert result.code == 0 and counts == {"users": 3, "tickets": 5}, result
     assert helpdesk.tokens == [{"authorization": "Basic " + base64.b64encode(b"client-1:client-secret-9").decode(),
@@ -413,3 +423,28 @@ def test_retry_after_reads_seconds_and_dates(monkeypatch):
     assert client.retry_after("Mon, 02 Mar 2026 09:01:00 GMT") == 60.0
     assert client.retry_after("Mon, 02 Mar 2026 08:00:00 GMT") == 0.0  # a date past: at once
     assert client.retry_after("soon") is None and client.retry_after(None) is None
+
+
+def test_offset_pages_are_fetched_side_by_side_once_the_total_is_known(helpdesk, tmp_path, cli):
+    (tmp_path / "helpdesk.yaml").write_text(DEFINITION + """\
+  orders:
+    key: id
+    identities:
+      email: email
+    locate:
+      email:
+        path: /api/orders
+        query: {email: "{email}"}
+        records: orders
+        paginate: {type: offset, param: offset, size_param: limit, size: 10, total: total}
+""")
+    helpdesk.accept.add(KEY)
+    helpdesk.latency = 0.05
+    path = inventory(tmp_path, helpdesk.base, f"api_key: {KEY}")
+    text = open(path).read().replace("    auth:\n", "    concurrency: 3\n    auth:\n")
+    open(path, "w").write(text)
+    result, counts = found(cli, path)
+    assert result.code == 0 and counts["orders"] == 95, result
+    pages = helpdesk.requests("GET", "^/api/orders$")
+    assert sorted(int(r.arg("offset")) for r in pages) == list(range(0, 95, 10))
+    assert helpdesk.max_in_flight == 3  # the other nine pages at once, three at a time (the host's limit)

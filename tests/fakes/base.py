@@ -192,6 +192,7 @@ class FakeAPI:
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive: clients pool connections as against a real API
+    disable_nagle_algorithm = True  # headers and body written apart would wait ~40 ms for a delayed ACK
     api: FakeAPI
 
     def log_message(self, format: str, *args: Any) -> None:  # quiet

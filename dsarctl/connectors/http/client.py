@@ -89,12 +89,15 @@ class Api:
 
     def __init__(self, base_url: str, *, auth: Any = None, headers: dict[str, str] | None = None,
                  params: dict[str, str] | None = None, timeout: float = 30, concurrency: int = 4, retries: int = 4,
-                 transport: Any = None):
+                 transport: Any = None, limited: bool = True):
+        """`limited=False`: outside the host's limit (a token request, sent while another request of the
+        host holds a place: waiting for a place there could wait for ever)."""
         import httpx
+        from contextlib import nullcontext
 
         self.base_url = base_url.rstrip("/")
         self.retries = retries
-        self.limit = host_limit(self.base_url, concurrency)
+        self.limit = host_limit(self.base_url, concurrency) if limited else nullcontext()
         self.params = dict(params or {})  # an api_key in the query: sent, never shown
         base = urlsplit(self.base_url)
         self.client = httpx.Client(auth=auth, headers=headers, timeout=httpx.Timeout(timeout),

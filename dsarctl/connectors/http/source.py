@@ -166,8 +166,8 @@ class HttpSource(Source, Erasable):
         request's sign-in, which holds a place of the API host's limit."""
         if self._token_api is None:
             self._token_api = Api(url, auth=auth, headers={"Accept": "application/json", "User-Agent": _agent()},
-                                  timeout=self.definition.limits.timeout, concurrency=2,
-                                  retries=self.definition.limits.retries)
+                                  timeout=self.definition.limits.timeout, retries=self.definition.limits.retries,
+                                  limited=False)
         with self._talking():
             return self._token_api.send("POST", url, data=data).body
 
@@ -225,7 +225,7 @@ class HttpSource(Source, Erasable):
                 for value in sorted(wanted.get(kind, ())):
                     data = templates.render_tree(fields, self._with_params({kind: value}.__getitem__))
                     key = self._key(cdef, data)
-                    if (self.system.name, collection.name, key) in _MADE_ERASED:
+                    if self._made_id(collection, key) in _MADE_ERASED:
                         continue
                     found[key] = Record(self.system.name, collection.name, key, data, matcher.identities(data),
                                         {(kind, value)}, location=f"{self.definition.name} {collection.name} "
@@ -267,6 +267,14 @@ class HttpSource(Source, Erasable):
         finally:
             for _item, future in futures:
                 future.cancel()
+
+    def _made_id(self, collection, key: tuple) -> tuple:
+        """A made record's identity across the process: the inventory, the service (base URL and params)
+        and the collection, so that another inventory's system of the same name is not confused with it."""
+        options = self.system.options
+        params = tuple(sorted((k, str(v)) for k, v in (options.get("params") or {}).items()))
+        return (str(self.inventory.path), self.system.name, options.get("base_url") or self.definition.base_url,
+                params, collection.name, tuple(key))
 
     def _key(self, cdef: definitions.CollectionDef, data: dict) -> tuple:
         from . import templates
@@ -369,7 +377,7 @@ class HttpSource(Source, Erasable):
                     else:
                         outcome.missing += 1
                     if cdef.made:
-                        _MADE_ERASED.add((self.system.name, collection.name, tuple(target.key)))
+                        _MADE_ERASED.add(self._made_id(collection, tuple(target.key)))
                 elif target.action == "mask":
                     self._mask(cdef, target, context, outcome)
                 else:
