@@ -151,10 +151,7 @@ class _CheckoutServer:
     def __init__(self, api: Any, latency: float):
         import contextlib
 
-        from fakes import base  # type: ignore[import-not-found]
         from fakes.base import serve  # type: ignore[import-not-found]
-
-        base._Handler.disable_nagle_algorithm = True  # TCP_NODELAY, as in dsarctl.fakes.server (asked of it)
 
         import threading
         import time
