@@ -5,11 +5,13 @@ pointing at them, so that a newcomer can try find / export / erase against APIs 
 
 The people are the demo's (dsarctl/demo.py): Alice is in every tool; Bob has an open Zendesk ticket (so
 Zendesk refuses to delete his user until the ticket is erased too); Zoe sits next to her look-alike
-xzoe@example.org.uk; Erin is a HubSpot lead only. Analytics ids reach Google Analytics the way they do in
+xzoe@example.org.uk; Erin is a HubSpot lead and a newsletter subscriber. Analytics ids reach Google Analytics the way they do in
 practice: the shop keeps, per account, the analytics client id of the browser it signed in from and sends
 its customer id as the Analytics user id (`demo/analytics-ids.csv`).
 
-Nothing here is imported by the other commands; the fakes need only the standard library.
+Nothing here is imported by the other commands; dsarctl's own fakes need only the standard library. The
+Mailchimp and Stripe fakes are the test suite's (tests/fakes, in a source checkout): they pick free ports
+of their own.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from typing import Any, Callable
 
 from .errors import UsageError
 
-DEFAULT_PORT = 8741  # the first of five consecutive ports
+DEFAULT_PORT = 8741  # the first of five consecutive ports (dsarctl's fakes take theirs among them)
 INVENTORY_NAME = "inventory-apis.yaml"
 IDS_FILE = "demo/analytics-ids.csv"
 PROPERTY_ID = "318000000"
