@@ -223,13 +223,16 @@ def write_package(
     now: datetime,
     request_id: str | None = None,
     verified: bool = False,
+    regime: str | None = None,
 ) -> ExportResult:
     """Write the access package for `result` to `target` (never replacing an existing file).
 
     `verified`: the request's subject has proven their identity; the manifest says so (`"verified"`), and
     an unverified package carries a banner in index.html. `"incomplete"` lists the Art. 15 items the
     inventory does not record for the systems the package describes: those where something was found or
-    that failed, and the processors (inventory/art15.py).
+    that failed, and the processors (inventory/art15.py). `regime`: the request's, when it is not the
+    controller's (an eu-gdpr or a US state request to a UK controller): the rights and the authority to
+    complain to in index.html are that regime's.
 
     RefusedError when `result` is ambiguous (two values of a unique kind): the package could hold another
     person's records; the operator names the account with `--id` first."""
@@ -247,7 +250,7 @@ def write_package(
         if hasattr(os, "fchmod"):
             os.fchmod(fd, 0o600)  # whatever the umask
         with os.fdopen(fd, "w+b") as handle:
-            builder = _Builder(inventory, result, now, request_id, verified)
+            builder = _Builder(inventory, result, now, request_id, verified, regime)
             with zipfile.ZipFile(handle, "w", zipfile.ZIP_DEFLATED) as zf:
                 manifest = builder.build(zf)
             handle.flush()
@@ -304,9 +307,10 @@ class _Builder:
     """Writes the entries of one package into an open ZipFile and keeps what the manifest needs."""
 
     def __init__(self, inventory: Inventory, result: FindResult, now: datetime, request_id: str | None,
-                 verified: bool = False):
+                 verified: bool = False, regime: str | None = None):
         self.inventory = inventory
         self.verified = verified
+        self.regime = regime
         self.result = result
         self.now = now.astimezone(timezone.utc)
         self.request_id = request_id
@@ -376,7 +380,7 @@ class _Builder:
                 if connector is not None:
                     close_quietly(connector)
         manifest = self._manifest(collections)
-        html = render_index(self.inventory, self.result, manifest, collections)
+        html = render_index(self.inventory, self.result, manifest, collections, regime=self.regime)
         self._entry("index.html", [utf8(html)])
         manifest["files"] = [f.to_dict() for f in self.files]
         self.files.append(PackageFile("manifest.json", "", 0))  # not hashed by itself
@@ -523,8 +527,14 @@ def _safe_url(url: str | None) -> str | None:
     return None
 
 
-def authority_for(inventory: Inventory) -> dict[str, Any]:
-    """The supervisory authority to complain to: the inventory's, else a default for the regime."""
+def authority_for(inventory: Inventory, regime: str | None = None) -> dict[str, Any]:
+    """The supervisory authority to complain to: the inventory's, else a default for the regime; for a
+    request under another regime than the controller's, that regime's (as the letters name it)."""
+    if regime and regime not in (inventory.controller.regime, "custom"):
+        from .letters.context import authority
+
+        other = authority(regime, inventory)
+        return {"name": other["name"], "url": _safe_url(other.get("url")), "from_inventory": False}
     given = dict(inventory.controller.authority or {})
     default = AUTHORITIES.get(inventory.controller.regime, _GENERIC_AUTHORITY)
     out = {**given}
@@ -604,8 +614,9 @@ def _uncategorised(coll: Collection, columns: list[str]) -> list[str]:
 
 
 def render_index(inventory: Inventory, result: FindResult, manifest: dict[str, Any],
-                 collections: dict[tuple[str, str], dict[str, Any]]) -> str:
-    """index.html of the package (Jinja2, autoescape on: the subject's data may contain markup)."""
+                 collections: dict[tuple[str, str], dict[str, Any]], regime: str | None = None) -> str:
+    """index.html of the package (Jinja2, autoescape on: the subject's data may contain markup); `regime`:
+    the request's (default the controller's), for the rights and the authority."""
     from jinja2 import Environment, PackageLoader, StrictUndefined
 
     env = Environment(loader=PackageLoader("dsarctl", "templates"), autoescape=True,
@@ -615,7 +626,7 @@ def render_index(inventory: Inventory, result: FindResult, manifest: dict[str, A
     generated = datetime.strptime(manifest["generated_at"], "%Y-%m-%dT%H:%M:%SZ")
     systems = [_system_view(inventory, sres, by_name[name], collections, generated.date())
                for name, sres in result.systems.items()]
-    regime = inventory.controller.regime
+    regime = regime or inventory.controller.regime
     consent = [s["description"] or s["name"] for s in systems
                if s["lawful_basis"] and "consent" in s["lawful_basis"].lower()]
     controller = inventory.controller
@@ -632,7 +643,7 @@ def render_index(inventory: Inventory, result: FindResult, manifest: dict[str, A
         identifiers=manifest["identifiers"],
         rights=GDPR_RIGHTS if regime in ("eu-gdpr", "uk-gdpr") else PLAIN_RIGHTS,
         consent_systems=consent,
-        authority=authority_for(inventory),
+        authority=authority_for(inventory, regime),
         gdpr=regime in ("eu-gdpr", "uk-gdpr"),
         html_rows=HTML_ROWS,
     )

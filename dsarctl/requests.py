@@ -352,15 +352,19 @@ class RequestBook:
 
     def _extension_notice(self, row: dict, today: date, notified_on: date | None) -> tuple[date, str] | None:
         """(when, how) the subject was told of the extension: `notified_on` ("other"; UsageError when it is
-        before receipt or after today), else the first extension letter in the log ("letter"), else None."""
+        before receipt or after today), else the first extension letter in the log that was not a failed
+        send ("letter"), else None."""
         received = _local_date(datetime.fromisoformat(row["received_at"]), row["timezone"])
         if notified_on is not None:
             if notified_on > today or notified_on < received:
                 raise UsageError(f"--notified-on {notified_on.isoformat()}: must be between the request's receipt "
                                  f"({received.isoformat()}) and today ({today.isoformat()})")
             return notified_on, "other"
+        # a letter whose --send failed is recorded with its error: it did not reach the subject that way
+        # (sent by hand afterwards, it is entered with --notified-on)
         letter = self.audit.conn.execute(
-            "SELECT at FROM events WHERE request_id = ? AND kind = 'letter.extend' ORDER BY seq LIMIT 1",
+            "SELECT at FROM events WHERE request_id = ? AND kind = 'letter.extend' "
+            "AND NOT (json_valid(data) AND json_extract(data, '$.send_error') IS NOT NULL) ORDER BY seq LIMIT 1",
             [row["id"]]).fetchone()
         return (_local_date(datetime.fromisoformat(letter[0]), row["timezone"]), "letter") if letter else None
 

@@ -45,7 +45,7 @@ def resolve_request(inventory, kind: str, identifiers: list, request_id: str | N
     manifest and the tasks erase opens carry its id: `request_id` (UsageError when unknown, RefusedError
     when it names none of the subject's `identifiers`), else the
     subject's active request of the matching type, else a new one received at `received` (default `now`).
-    Returns `{"id", "due_date", "created", "verified"}`, or None for kinds that do not attach by themselves
+    Returns `{"id", "due_date", "created", "verified", "regime"}`, or None for kinds that do not attach by themselves
     (find).
     """
     from .audit_marker import open_audit
@@ -59,7 +59,7 @@ def resolve_request(inventory, kind: str, identifiers: list, request_id: str | N
                                                 request_id=request_id, operator=operator, now=now,
                                                 received=received)
     return {"id": request["id"], "due_date": request["due_date"], "created": created,
-            "verified": bool(request["verified_at"])}
+            "verified": bool(request["verified_at"]), "regime": request["regime"]}
 
 
 def check_request(inventory, request_id: str, identifiers: list) -> None:

@@ -53,12 +53,14 @@ from typing import TYPE_CHECKING, Any, Callable, ClassVar, Iterable
 from .keyspec import KeySpec
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from .erase.mask import Masker
     from .inventory.model import Collection, Inventory, System
 
 __all__ = [
     "API_VERSION", "ENTRY_POINT_GROUP", "Source", "Erasable", "Record", "Finding", "ExportFile",
-    "EraseTarget", "EraseOutcome", "EraseContext", "KeySpec", "StartedSearch", "Wanted",
+    "EraseTarget", "EraseOutcome", "EraseContext", "KeySpec", "KeyProblem", "StartedSearch", "Wanted",
 ]
 
 API_VERSION = 2
@@ -229,6 +231,30 @@ class Source:
         self.inventory = inventory
 
     @classmethod
+    def implied_collections(cls, options: dict[str, Any], base_dir: "Path") -> dict[str, dict[str, Any]]:
+        """Collections the source defines itself, from what its keys name (an `http` system's definition
+        file): collection name -> the mapping an inventory collection would hold (`identities`,
+        `categories`, `erase`, `description`). The inventory then needs no `collections:`; where it gives
+        some, each must be one of these, and its keys (not `identities`) go over them. `base_dir` is the
+        inventory's folder. Raise `KeyProblem` for a system key at fault (named at its file:line), or an
+        `InventoryError` naming a file of the source's own (a definition's file:line). Default: none."""
+        return {}
+
+    @classmethod
+    def implied_identities(cls, options: dict[str, Any]) -> dict[str, dict[str, Any]]:
+        """Identity kinds the collections of `implied_collections` use, kind -> {type: email | phone |
+        string, unique: bool}: the inventory need not declare them (where it does, its declaration wins).
+        Called after `implied_collections`. Default: none."""
+        return {}
+
+    @classmethod
+    def collection_problems(cls, collection: "Collection") -> list[tuple[tuple, str]]:
+        """(key path under the collection, why) for what the loaded collection asks that this source
+        cannot do (an erase rule `delete` where its definition has no delete request): the inventory then
+        fails to load, naming that key's file:line. Default: none."""
+        return []
+
+    @classmethod
     def option_problems(cls, options: dict[str, Any]) -> list[tuple[str, str]]:
         """(key, why) for each of a system's keys that does not go with the others (a mail server's
         unencrypted connection to another host than localhost): the inventory then fails to load, naming
@@ -308,6 +334,16 @@ class Source:
 
     def __exit__(self, *exc):
         self.close()
+
+
+class KeyProblem(Exception):
+    """A system key at fault, raised by `Source.implied_collections`: `key` is its path under the system
+    (`("auth", "oauth2")`), `why` one line."""
+
+    def __init__(self, key: tuple, why: str):
+        super().__init__(why)
+        self.key = tuple(key)
+        self.why = why
 
 
 class Erasable:

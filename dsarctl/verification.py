@@ -17,7 +17,7 @@ Each point is `matched` (some record holds it), `mismatched` (records hold that 
 this value) or `absent` (no record found holds it: it proves nothing either way). A point *counts* when it
 matched and could not be known from the request itself: e-mail addresses never count (anyone who knows
 where to write knows one), nor the identifier the request was made with (its subject). The rule (`decide`): no point mismatched, and at least `minimum`
-points (default 1) count.
+points count (`default_minimum`: 1; under us-ca 3 for access and portability, 2 for other requests).
 
 What is kept (audit log): per point its KEY, outcome, whether it counted, where it matched, and a keyed
 hash (HMAC-SHA256 with the install key, as the suppression list keeps identifiers) of the normalised value;
@@ -97,6 +97,16 @@ def check_points(inventory: "Inventory", result: "FindResult", points: list[tupl
         checks.append(Check(name, outcome, counts, how, keyed_hash(key, f"match:{name.casefold()}", wanted),
                             sorted(set(where))))
     return checks
+
+
+def default_minimum(regime: str, request_type: str) -> int:
+    """How many data points must count when `--min` is not given: 1; under us-ca, 3 for a request to know
+    specific pieces of personal information (access, portability: a "reasonably high degree of certainty",
+    e.g. three pieces matched, 11 CCR §7062(c)) and 2 for the other verified requests (a "reasonable
+    degree", two data points, §7062(b), (d)); an opt-out (objection) needs no verification (§7026(d))."""
+    if regime == "us-ca" and request_type != "objection":
+        return 3 if request_type in ("access", "portability") else 2
+    return 1
 
 
 def decide(checks: list[Check], minimum: int) -> tuple[bool, str]:

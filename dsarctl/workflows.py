@@ -151,7 +151,8 @@ def export(inventory: "Inventory", identifiers: list["Identifier"], *, output: P
                                    extra={"zip_sha256": None, "file": None})
         return ExportRun(result, None, _request(recorded, attached))
     package = write_package(inventory, result, target, now=now, request_id=request_id,
-                            verified=bool(attached and attached.get("verified")))
+                            verified=bool(attached and attached.get("verified")),
+                            regime=attached.get("regime") if attached else None)
     try:
         recorded = runs.record_run(inventory, "export", result, request_id=request_id, now=now, operator=operator,
                                    extra={"zip_sha256": package.sha256, "file": str(package.path)})
@@ -315,19 +316,20 @@ class Verification:
 
 
 def verify_identity(inventory: "Inventory", request_id: str, points: list[tuple[str, str]], *, now: datetime,
-                    operator: str, minimum: int = 1, method: str | None = None,
+                    operator: str, minimum: int | None = None, method: str | None = None,
                     received: datetime | None = None, progress: Progress | None = None) -> Verification:
     """Check data points the requester gave (KEY, VALUE) against the records found for the request's
     subject (verification.py), record the search as a find run under the request, and either mark the
     request verified (event `request.verified` with the checks) or record the attempt (event
-    `request.verification_failed`). Only keyed hashes of the values are kept. Refused (exit 2, nothing
+    `request.verification_failed`). `minimum` None: the regime's (verification.default_minimum). Only
+    keyed hashes of the values are kept. Refused (exit 2, nothing
     recorded) for an unknown, closed or already verified request and an ambiguous subject."""
     from . import runs
     from .identity import parse_identifier
     from .keys import load_or_create_key
     from .requests import request_book
     from .search import find_subject
-    from .verification import check_points, decide
+    from .verification import check_points, decide, default_minimum
 
     if not points:
         from .errors import UsageError
@@ -335,6 +337,8 @@ def verify_identity(inventory: "Inventory", request_id: str, points: list[tuple[
         raise UsageError("give at least one --match KEY=VALUE (or verify without --match, with --method)")
     with request_book(inventory) as book:
         request = book.check_verifiable(request_id)
+    if minimum is None:
+        minimum = default_minimum(request["regime"], request["type"])
     idents = [parse_identifier(i, inventory.identities) for i in request["identifiers"]]
     result = _searching(progress, lambda p: find_subject(inventory, idents, progress=p))
     for kind, values in result.ambiguous.items():

@@ -272,3 +272,47 @@ def test_no_task_when_nothing_was_found_unless_always_ask(small, tmp_path):
     assert "Manual task — mailer: Acme Mail Ltd" in small("find", "nobody@example.com").out
     assert _tasks(small) == [("R-2026-0001", "mailer", "Ask Acme for a copy of the subscriber record."),
                              ("R-2026-0002", "mailer", "Open a ticket with Acme.")]
+
+
+def test_the_package_states_the_rights_and_authority_of_the_requests_regime(demo, demo_dir):
+    """A UK controller answering a Virginia consumer, or an EU resident under the GDPR: the package names
+    whom they may complain to under their law (as the letters do), not the controller's own authority."""
+    rid = demo("request", "new", "alice@example.com", "--type", "access", "--regime", "us-va", "--json").json()["id"]
+    assert demo("export", "alice@example.com", "--request", rid, "-o", str(demo_dir / "va.zip")).code == 0
+    index = _zip(demo_dir / "va.zip")["index.html"].decode()
+    assert ("If you are unhappy with how we handle your data, you can complain to\nthe Virginia Attorney General."
+            in index)
+    assert "Information Commissioner" not in index and "Art. 15" not in index.split("<h2>Your rights</h2>")[1]
+    demo("request", "close", rid)
+    rid = demo("request", "new", "alice@example.com", "--type", "access", "--regime", "eu-gdpr",
+               "--json").json()["id"]
+    assert demo("export", "alice@example.com", "--request", rid, "-o", str(demo_dir / "eu.zip")).code == 0
+    index = _zip(demo_dir / "eu.zip")["index.html"].decode()
+    assert ('you can complain to\n<a href="https://www.edpb.europa.eu/about-edpb/about-edpb/members_en">the data '
+            "protection authority of the EU/EEA country where you live, work, or where the alleged infringement "
+            "took place</a>") in index
+    assert "<strong>Access (Art. 15)</strong>" in index
+    # the controller's own regime: the inventory's authority, as before
+    demo("request", "close", rid)
+    rid = demo("request", "new", "alice@example.com", "--type", "access", "--json").json()["id"]
+    assert demo("export", "alice@example.com", "--request", rid, "-o", str(demo_dir / "uk.zip")).code == 0
+    assert "https://ico.org.uk/make-a-complaint/" in _zip(demo_dir / "uk.zip")["index.html"].decode()
+
+
+def test_the_response_letter_names_only_the_processors_that_were_asked(small, tmp_path):
+    from email import policy
+    from email.parser import BytesParser
+
+    def letter(rid: str, name: str) -> str:
+        result = small("letter", rid, "--kind", "response", "-o", str(tmp_path / name))
+        assert result.code == 0, result
+        with open(tmp_path / name, "rb") as f:
+            return BytesParser(policy=policy.default).parse(f).get_body(("plain",)).get_content()
+
+    assert small("export", "nobody@example.com", "-o", str(tmp_path / "n.zip")).code == 1
+    text = letter("R-2026-0001", "nobody.eml")
+    assert "found no personal data about you.\n\nIf you are not satisfied" in text
+    assert "Acme" not in text
+    assert small("export", "ann@example.com", "-o", str(tmp_path / "a.zip")).code == 0
+    assert ("We have also asked these service providers for the data they hold for us about you, and will send it "
+            "on when we receive it:\n- Acme Mail Ltd\n") in letter("R-2026-0002", "ann.eml")

@@ -121,7 +121,7 @@ def test_every_help_has_examples_of_real_commands(cli, path):
 @pytest.mark.parametrize("path", PATHS, ids=lambda p: " ".join(("dsarctl",) + p))
 def test_every_placeholder_is_named(cli, path):
     text = help_of(cli, *path)
-    assert not re.search(r"<(str|int|path|text)>|\{[a-z_]+\}|\b(TEXT|INTEGER|PATH)\b", text), text
+    assert not re.search(r"<(str|int|path|text|float|int range|float range)>|\{[a-z_]+\}|\b(TEXT|INTEGER|PATH)\b", text), text
 
 
 def test_placeholders_say_what_goes_there(cli):

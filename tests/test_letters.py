@@ -7,13 +7,14 @@ import hashlib
 import json
 import os
 import stat
+import zipfile
 from email import policy
 from email.parser import BytesParser
 from email.utils import parsedate_to_datetime
 
 import pytest
 
-from helpers import one_error_line
+from helpers import one_error_line, write_inventory
 
 NOW = "2026-02-10T09:00:00Z"
 
@@ -74,7 +75,10 @@ def test_acknowledge_is_a_draft_with_both_parts_recorded_by_its_hash(run, demo_d
     # uk-gdpr, received Saturday 2026-01-31: one month is 2026-02-28 (a Saturday), rolled to Monday 2 March
     assert "We received your request for a copy of your personal data on 31 January 2026." in text
     assert "We will answer by 2 March 2026.\n" in text
-    assert ("the one month we have to answer under the UK GDPR starts again when we have done so" in text)
+    assert ("Before we act on it, we may need to confirm that the request comes from you. If so, we will ask only "
+            "for details we already hold, such as your postcode or the number of your last order, not for new "
+            "documents. Under the UK GDPR, the one month we have to answer then starts again on the day we have "
+            "confirmed your identity, and we will tell you the new date.\n\nIf your request turns out") in text
     assert ("the UK GDPR allows us to take up to two months more. We would tell you so, with our reasons, "
             "by 28 February 2026.") in text
     assert "<p>We will answer by 2 March 2026.</p>" in html
@@ -130,13 +134,13 @@ def test_unknown_kind_request_and_missing_address(run):
          "for these reasons:\n\nYour data is held in eight systems, two run by processors.\n",
          "The UK GDPR allows us to extend the time to answer by up to two months (UK GDPR Art. 12(3), 12A). "
          "We will now answer by 30 April 2026.",
-         "You have the right to complain to a data protection supervisory authority: Information Commissioner's "
-         "Office (ICO) (https://ico.org.uk/make-a-complaint/)."]),
+         "If you are not satisfied with how we have handled your request, please tell us by replying to this "
+         "e-mail. You also have the right to complain to a data protection supervisory authority: Information "
+         "Commissioner's Office (ICO) (https://ico.org.uk/make-a-complaint/)."]),
     ("refuse", ["--reason", "We could not confirm your identity."], "Our decision on your request", [
         "we are not able to act on it, for this reason:\n\nWe could not confirm your identity.\n",
-        "You have the right to complain to a data protection supervisory authority: Information Commissioner's "
-        "Office (ICO) (https://ico.org.uk/make-a-complaint/).",
-        "You may also take the matter to court (a judicial remedy, UK GDPR Art. 79)."]),
+        "You also have the right to complain to a data protection supervisory authority: Information Commissioner's "
+        "Office (ICO) (https://ico.org.uk/make-a-complaint/).\nYou may also take the matter to court (a judicial remedy, UK GDPR Art. 79)."]),
     ("response", [], "Our answer to your request", [
         "This is our answer to your request for a copy of your personal data, received on 31 January 2026.",
         "Reference: R-2026-0001"]),
@@ -186,6 +190,10 @@ def test_refuse_takes_the_recorded_refusal_and_needs_a_reason(run, demo_dir):
     assert "for this reason:\n\nThe account is still under contract.\n" in text
     one_error_line(run("letter", rid, "--kind", "extend", "--reason", "x"),
                    f"request {rid} is denied: there is no extend letter to write")
+    other = new(run, "bob@example.net", "access")
+    assert run("request", "verify", other, "--method", "reply from the account address").code == 0
+    one_error_line(run("letter", other, "--kind", "verify"),
+                   f"request {other} is already verified (2026-02-10): there is no verify letter to write")
 
 
 # --- regimes: deadlines and authorities --------------------------------------------------------------------
@@ -199,7 +207,7 @@ def test_us_state_refusal_offers_the_appeal_and_names_the_attorney_general(run, 
     text, _ = parts(parse(demo_dir / result.json()["file"]))
     assert ("You may appeal this decision: reply to this e-mail saying that you appeal, and quote the reference "
             f"{rid}. We will answer your appeal within 60 days of receiving it. If we deny your appeal, you may "
-            "contact the Virginia Attorney General.") in text
+            "submit a complaint to the Virginia Attorney General.") in text
     assert "Information Commissioner" not in text
     # the appeal's own refusal: no second appeal, the attorney general
     monkeypatch.setenv("DSARCTL_NOW", "2026-02-11T09:00:00Z")
@@ -207,8 +215,12 @@ def test_us_state_refusal_offers_the_appeal_and_names_the_attorney_general(run, 
     result = run("letter", appeal, "--kind", "refuse", "--reason", "The refusal stands.", "--json")
     assert result.code == 0, result
     text, _ = parts(parse(demo_dir / result.json()["file"]))
-    assert ("This was our answer to your appeal. If you disagree with it, you may contact the Virginia Attorney "
-            "General.") in text
+    msg = parse(demo_dir / result.json()["file"])
+    assert msg["Subject"] == f"Our decision on your appeal ({appeal})"
+    assert (f"We have reviewed your appeal of our decision on your request {rid}, received on 10 February 2026, "
+            "and we are not able to change our decision, for this reason:\n\nThe refusal stands.\n") in text
+    assert ("This is our final answer to your appeal. If you disagree with it, you may submit a complaint to the "
+            "Virginia Attorney General, who enforces the Virginia Consumer Data Protection Act.") in text
     assert "You may appeal" not in text
 
 
@@ -222,8 +234,9 @@ def test_us_ca_acknowledgement_and_complaint_to_the_cppa(run, demo_dir):
             "so, with our reasons, by 19 March 2026.") in text
     result = run("letter", rid, "--kind", "refuse", "--reason", "No data.", "--json")
     text, _ = parts(parse(demo_dir / result.json()["file"]))
-    assert ("You have the right to complain to the regulator: the California Privacy Protection Agency (CPPA) or "
-            "the California Attorney General (https://cppa.ca.gov/webapplications/complaint).") in text
+    assert ("please tell us by replying to this e-mail. You may also contact the California Privacy Protection "
+            "Agency (CPPA) or the California Attorney General (https://cppa.ca.gov/webapplications/complaint), "
+            "which enforce the California Consumer Privacy Act (CCPA).") in text
 
 
 def test_eu_gdpr_names_the_lead_authority_of_the_inventory_and_uk_gdpr_the_ico(cli, tmp_path, monkeypatch):
@@ -251,7 +264,7 @@ def test_eu_gdpr_names_the_lead_authority_of_the_inventory_and_uk_gdpr_the_ico(c
     text, html = parts(msg)
     assert msg["From"] == "Ostwind GmbH <datenschutz@ostwind.example>"
     assert msg["Date"] == "Tue, 10 Feb 2026 10:00:00 +0100"  # now, in the controller's zone
-    assert ("You have the right to complain to a data protection supervisory authority: Berliner Beauftragte für "
+    assert ("You also have the right to complain to a data protection supervisory authority: Berliner Beauftragte für "
             "Datenschutz und Informationsfreiheit (https://www.datenschutz-berlin.de/).") in text
     assert "You may also take the matter to court (a judicial remedy, GDPR Art. 79)." in text
     assert "Data protection officer: dpo@ostwind.example" in text
@@ -309,8 +322,14 @@ def test_package_goes_only_to_a_verified_requester(run, demo_dir):
     one_error_line(run("letter", rid, "--kind", "response", "--package", "--unverified"),
                    "--unverified needs --reason")
     assert events(run, rid, "letter.response") == []
-    # verified after the export: the request's state now is what counts
+    # verified after the export: that package still says "Draft: identity not verified"; a new export goes
     assert run("request", "verify", rid, "--method", "reply from account e-mail").code == 0
+    one_error_line(run("letter", rid, "--kind", "response", "--package"),
+                   f"package.zip was exported before request {rid} was verified and is marked as an unverified "
+                   f"draft: export again (dsarctl export SUBJECT --request {rid}), or send it anyway with "
+                   "--unverified --reason TEXT (recorded in the audit log)")
+    package.unlink()
+    package = _export(run, demo_dir, rid)
     result = run("letter", rid, "--kind", "response", "--package", "--json")
     assert result.code == 0, result
     msg = parse(demo_dir / result.json()["file"])
@@ -338,27 +357,83 @@ def test_unverified_package_with_a_reason_is_recorded(run, demo_dir):
     assert event["data"]["package_sha256"] == hashlib.sha256(package.read_bytes()).hexdigest()
 
 
-def test_incomplete_package_is_refused_unless_allowed(run, demo_dir, monkeypatch):
-    from dsarctl import export
-
-    real = export._Builder._manifest
-
-    def with_gaps(self, collections):
-        return {**real(self, collections), "incomplete": ["retention (Art. 15(1)(d))",
-                                                          "automated decision-making (Art. 15(1)(h))"]}
-
-    monkeypatch.setattr(export._Builder, "_manifest", with_gaps)
-    rid = new(run, "erin@example.com", "access", "2026-02-01")
-    _export(run, demo_dir, rid)
-    assert run("request", "verify", rid).code == 0
-    one_error_line(run("letter", rid, "--kind", "response", "--package"),
-                   "package.zip lacks Art. 15 information: retention (Art. 15(1)(d)), automated decision-making "
-                   "(Art. 15(1)(h)). Complete the inventory and export again, or send it anyway with "
-                   "--allow-incomplete")
-    result = run("letter", rid, "--kind", "response", "--package", "--allow-incomplete")
+def test_an_incomplete_unverified_package_is_held_back_until_verified_and_complete(cli, tmp_path, monkeypatch):
+    """End to end, as a privacy team meets it: an inventory missing two Art. 15 items, a request not yet
+    verified; the package is marked both ways, the letter refuses, `request verify --match` verifies, a new
+    export is still incomplete, `--allow-incomplete` lets it go and the log records what was missing."""
+    monkeypatch.setenv("DSARCTL_NOW", NOW)
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "people.csv").write_text("email,name,postcode\nann@example.com,Ann Lee,BS1 1AA\n")
+    inventory = write_inventory(tmp_path, """
+        people:
+          connector: csv
+          path: people.csv
+          identities: {email: email}
+          categories: {email: contact details, name: contact details, postcode: contact details}
+          purposes: [accounts]
+          lawful_basis: contract
+          recipients: []
+          source: the subject
+          transfers: none
+          erase: delete
+    """)
+    run = lambda *args: cli("-i", str(inventory), *args)  # noqa: E731
+    assert run("inventory", "check").out == (
+        "warning: people: no 'retention' (Art. 15(1)(d)) (inventory.yaml:12)\n"
+        "warning: people: no 'automated_decisions' (Art. 15(1)(h); 'none' if none) (inventory.yaml:12)\n"
+        "inventory.yaml is valid: 1 system, 1 collection\n")
+    rid = new(run, "ann@example.com", "access", "2026-02-02")
+    result = run("export", "ann@example.com", "--request", rid, "-o", "first.zip")
     assert result.code == 0, result
+    assert result.err == (
+        f"warning: request {rid} is not verified: the package is marked unverified and must not be sent until it "
+        f"is (verify with: dsarctl request verify {rid} --match FIELD=VALUE, or --method TEXT)\n"
+        "warning: Art. 15 information missing from the inventory, shown as 'not recorded' in the package: "
+        "people.retention, people.automated_decisions (see: dsarctl inventory check)\n")
+    with zipfile.ZipFile(tmp_path / "first.zip") as zf:
+        manifest = json.loads(zf.read("manifest.json"))
+    assert (manifest["verified"], manifest["incomplete"]) == (False, ["people.retention",
+                                                                      "people.automated_decisions"])
+    one_error_line(run("letter", rid, "--kind", "response", "--package"), f"request {rid} is not verified")
+    result = run("request", "verify", rid, "--match", "postcode=bs11aa", "--json")
+    assert (result.code, result.json()["verified"]) == (0, True)
+    one_error_line(run("letter", rid, "--kind", "response", "--package"),
+                   "first.zip was exported before request")
+    result = run("export", "ann@example.com", "--request", rid, "-o", "second.zip", "--json")
+    assert result.code == 0, result
+    assert result.err == ("warning: Art. 15 information missing from the inventory, shown as 'not recorded' in "
+                          "the package: people.retention, people.automated_decisions (see: dsarctl inventory "
+                          "check)\n")
+    assert (result.json()["verified"], result.json()["incomplete"]) == (True, ["people.retention",
+                                                                              "people.automated_decisions"])
+    one_error_line(run("letter", rid, "--kind", "response", "--package"),
+                   "second.zip lacks Art. 15 information: people.retention, people.automated_decisions. Complete "
+                   "the inventory and export again, or send it anyway with --allow-incomplete")
+    assert not (tmp_path / f"letter-{rid}-response.eml").exists()
+    assert events(run, rid, "letter.response") == []
+    result = run("letter", rid, "--kind", "response", "--package", "--allow-incomplete", "--json")
+    assert result.code == 0, result
+    msg = parse(tmp_path / result.json()["file"])
+    [attachment] = list(msg.iter_attachments())
+    assert (attachment.get_filename(), attachment.get_content()) == ("second.zip",
+                                                                     (tmp_path / "second.zip").read_bytes())
+    text, _ = parts(msg)
+    assert "found 1 record about you:\n\n- people: 1 record\n\nThey are all in the attached file second.zip." \
+        in text
     [event] = events(run, rid, "letter.response")
-    assert event["data"]["incomplete"] == ["retention (Art. 15(1)(d))", "automated decision-making (Art. 15(1)(h))"]
+    assert event["data"]["incomplete"] == ["people.retention", "people.automated_decisions"]
+    assert "unverified_reason" not in event["data"]
+    assert event["data"]["package_sha256"] == hashlib.sha256((tmp_path / "second.zip").read_bytes()).hexdigest()
+    # the inventory completed: the next package is complete and goes without the flag
+    inventory.write_text(inventory.read_text().replace("    transfers: none\n", "    transfers: none\n"
+                                                       "    retention: 2 years after the account is closed\n"
+                                                       "    automated_decisions: none\n"))
+    result = run("export", "ann@example.com", "--request", rid, "-o", "third.zip", "--json")
+    assert (result.code, result.err, result.json()["incomplete"]) == (0, "", [])
+    result = run("letter", rid, "--kind", "response", "--package", "-o", "final.eml", "--json")
+    assert result.code == 0, result
+    assert "incomplete" not in events(run, rid, "letter.response")[-1]["data"]
+    assert run("audit", "verify").code == 0
 
 
 def test_another_requests_package_or_a_changed_one_is_refused(run, demo_dir):
@@ -533,3 +608,81 @@ def test_custom_regime_extends_without_notice(cli, tmp_path, monkeypatch):
     result = run("request", "extend", rid, "--reason", "busy", "--json")
     assert result.code == 0, result
     assert result.json()["due_date"] == "2026-04-02"
+
+
+# --- the words: whom to complain to, what could not be done -------------------------------------------------
+
+
+def _text(run, demo_dir, rid: str, kind: str, *extra: str) -> str:
+    result = run("letter", rid, "--kind", kind, *extra, "--json")
+    assert result.code == 0, result
+    return parts(parse(demo_dir / result.json()["file"]))[0]
+
+
+def test_an_eu_gdpr_request_to_a_uk_controller_names_the_authority_where_the_subject_lives(run, demo_dir):
+    # the demo inventory's authority is the ICO, the authority of its own regime (uk-gdpr), not of the GDPR
+    rid = new(run, "alice@example.com", "access", "2026-02-02", "--regime", "eu-gdpr")
+    text = _text(run, demo_dir, rid, "refuse", "--reason", "Manifestly unfounded.")
+    assert ("You also have the right to complain to a data protection supervisory authority: the data protection "
+            "authority of the EU/EEA country where you live, work, or where the alleged infringement took place "
+            "(https://www.edpb.europa.eu/about-edpb/about-edpb/members_en).\n"
+            "You may also take the matter to court (a judicial remedy, GDPR Art. 79).") in text
+    assert "Information Commissioner" not in text
+
+
+@pytest.mark.parametrize("regime, act, authority", [
+    ("us-co", "the Colorado Privacy Act", "the Colorado Attorney General"),
+    ("us-nh", "the New Hampshire consumer data privacy law", "the New Hampshire Attorney General"),
+    ("ca-pipeda", "PIPEDA", None),
+])
+def test_letters_name_the_act_and_the_right_authority(run, demo_dir, regime, act, authority):
+    rid = new(run, "alice@example.com", "access", "2026-02-02", "--regime", regime)
+    text = _text(run, demo_dir, rid, "extend", "--reason", "Eleven systems.")
+    if authority:
+        assert (f"You may also contact {authority}, who enforces {act}.") in text
+    else:
+        assert (f"{act} allows us to extend the time to answer by up to 30 days (PIPEDA s.8)." in text
+                and "You also have the right to complain to the privacy regulator: the Office of the Privacy "
+                    "Commissioner of Canada (https://www.priv.gc.ca/)." in text), text
+
+
+def test_the_response_says_which_systems_could_not_be_searched(run, demo_dir):
+    rid = new(run, "alice@example.com", "access", "2026-02-02")
+    assert run("request", "verify", rid, "--method", "reply from the account address").code == 0
+    (demo_dir / "demo" / "usage.jsonl").unlink()
+    result = run("export", "alice@example.com", "--request", rid, "-o", "alice.zip")
+    assert result.code == 3, result
+    text = _text(run, demo_dir, rid, "response", "--package")
+    assert "We searched the systems where we keep personal data and found 14 records about you:\n" in text
+    assert ("We could not search Product usage events sent by the desktop app when we prepared this answer. We will "
+            "write to you again with anything it holds about you.\n") in text
+    assert "every system" not in text
+
+
+def test_an_erasure_that_found_nothing_does_not_claim_to_have_erased(run, demo_dir):
+    rid = new(run, "nobody@example.com", "erasure", "2026-02-02")
+    assert run("erase", "nobody@example.com", "--request", rid, "--yes").code == 0
+    text = _text(run, demo_dir, rid, "response")
+    assert ("On 10 February 2026 we searched our systems and found no personal data about you that needed "
+            "erasing.\n") in text
+    assert "deleted" not in text and "we erased" not in text
+
+
+def test_an_appeal_is_acknowledged_as_an_appeal(run, demo_dir, monkeypatch):
+    rid = new(run, "alice@example.com", "access", "2026-02-02", "--regime", "us-co")
+    assert run("request", "deny", rid, "--reason", "We could not confirm your identity.").code == 0
+    monkeypatch.setenv("DSARCTL_NOW", "2026-02-12T09:00:00Z")
+    appeal = new(run, "alice@example.com", "appeal", "2026-02-11T08:00:00+00:00", "--appeal-of", rid)
+    text = _text(run, demo_dir, appeal, "acknowledge")
+    # Colorado: the appeal is answered within 45 days (2026-03-28, a Saturday: Colorado rolls to Monday),
+    # extendable by 60 with notice inside the 45 (not rolled)
+    assert text.startswith("Hello,\n\nWe received your appeal of our decision on your request on 11 February 2026. "
+                           f"Our reference is {appeal}; please quote it if you write to us about it.\n\n"
+                           "We will answer by 30 March 2026.\n\n"
+                           "If your appeal turns out to be complex, the Colorado Privacy Act allows us to take up to "
+                           "60 days more. We would tell you so, with our reasons, by 28 March 2026.\n\n"), text
+    assert "confirm that the request comes from you" not in text
+    text = _text(run, demo_dir, appeal, "extend", "--reason", "We are reviewing records held by two processors.")
+    # 45 + 60 = 105 days from 11 February 2026
+    assert ("The Colorado Privacy Act allows us to extend the time to answer by up to 60 days (C.R.S. "
+            "§6-1-1306(3)). We will now answer by 27 May 2026.") in text

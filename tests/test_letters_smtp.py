@@ -109,8 +109,8 @@ def test_send_delivers_the_draft_through_the_controllers_server(run, demo_dir, s
     with_smtp(demo_dir, port)
     rid = run("request", "new", "erin@example.com", "--type", "access", "--received", "2026-02-01",
               "--json").json()["id"]
-    assert run("export", "erin@example.com", "--request", rid, "-o", "erin.zip").code == 0
     assert run("request", "verify", rid).code == 0
+    assert run("export", "erin@example.com", "--request", rid, "-o", "erin.zip").code == 0
     result = run("letter", rid, "--kind", "response", "--package", "--send")
     assert result.code == 0, result
     assert result.out == (f"Wrote letter-{rid}-response.eml (response letter for {rid} to erin@example.com, "
@@ -155,6 +155,24 @@ def test_a_refused_recipient_keeps_the_draft_and_exits_3_without_the_password(ru
     [event] = events(run, rid)
     assert event["data"]["sent"] is False and "550 5.1.1" in event["data"]["send_error"]
     assert PASSWORD not in result.err + json.dumps(event)
+
+
+def test_an_extension_letter_that_could_not_be_sent_is_no_notice(run, demo_dir, smtp_server):
+    box, port = smtp_server(refuse="alice@example.com")
+    with_smtp(demo_dir, port)
+    rid = run("request", "new", "alice@example.com", "--type", "access", "--received", "2026-02-02",
+              "--json").json()["id"]
+    result = run("letter", rid, "--kind", "extend", "--reason", "Eleven systems.", "--send")
+    assert result.code == 3, result
+    one_error_line(run("request", "extend", rid, "--reason", "Eleven systems."),
+                   f"request {rid}: uk-gdpr requires telling the subject of an extension, with the reasons, by "
+                   "2026-03-02: write the letter first")
+    # the draft sent by hand, that day: entered as told another way
+    result = run("request", "extend", rid, "--reason", "Eleven systems.", "--notified-on", "2026-02-10", "--json")
+    assert result.code == 0, result
+    [extended] = [e for e in run("audit", "log", "--request", rid, "--json").json()["events"]
+                  if e["kind"] == "request.extended"]
+    assert (extended["data"]["notified_on"], extended["data"]["notified_by"]) == ("2026-02-10", "other")
 
 
 def test_a_server_that_is_not_there_is_exit_3(run, demo_dir):

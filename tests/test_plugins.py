@@ -189,7 +189,7 @@ def test_the_core_asks_capabilities_not_names():
     from dsarctl.connectors import get
 
     erasable = {name for name in registry.BUILTIN if issubclass(get(name), Erasable)}
-    assert erasable == {"sql", "csv", "jsonl", "mbox", "maildir", "imap"}
+    assert erasable == {"sql", "csv", "jsonl", "mbox", "maildir", "imap", "http"}
     assert [name for name in registry.BUILTIN if get(name).manual] == ["manual"]
     assert {name for name in registry.BUILTIN if get(name).local_files} == {"csv", "jsonl", "mbox", "maildir"}
     assert {name for name in registry.BUILTIN if get(name).mailbox} == {"mbox", "maildir", "imap"}
@@ -278,7 +278,7 @@ def test_a_plugin_bug_in_erase_fails_its_system_only_and_blocks_no_later_erase(t
     # the next erase, of someone the plugin does not hold, retries the failed unit, says so, and succeeds
     r = cli("-i", inv, "erase", "carol@example.org", "--yes", "--json")
     assert r.code == 0, r
-    assert "(1 source(s) still failing)" in r.err
+    assert "(1 source still failing)" in r.err
     assert (tmp_path / "people.csv").read_text() == "email,name\nbob@example.net,Bob\n"
     assert [list(e["plan"]["erased"]) for e in _erasures(tmp_path)] == [["newsletter"], ["newsletter"]]
 

@@ -9,6 +9,8 @@ import hmac
 import io
 import json
 import sys
+from email import policy
+from email.parser import BytesParser
 
 import pytest
 
@@ -141,6 +143,38 @@ def test_min_not_reached(run):
                                     "identifier the request was made with do not count)")
 
 
+def test_us_ca_needs_three_points_for_access_and_two_for_erasure_by_default(run, demo_dir, monkeypatch):
+    """11 CCR §7062: specific pieces of information to a "reasonably high degree of certainty" (three
+    pieces matched), deletion to a "reasonable degree" (two data points); elsewhere one is the default."""
+    monkeypatch.chdir(demo_dir)
+    access = run("request", "new", "alice@example.com", "--type", "access", "--regime", "us-ca",
+                 "--json").json()["id"]
+    # the verify letter asks for as many details as the rule needs
+    assert run("letter", access, "--kind", "verify", "-o", "v.eml").code == 0
+    with open(demo_dir / "v.eml", "rb") as f:
+        text = BytesParser(policy=policy.default).parse(f).get_body(("plain",)).get_content()
+    assert ("and tell us three details of your account that we already hold, such as your postcode, the number "
+            "of your last order or the phone number on your account.\n") in text
+    two = ["--match", "postcode=BS1 1AA", "--match", "order_id=5002"]
+    result = run("request", "verify", access, *two, "--json")
+    assert (result.code, result.json()["minimum"], result.json()["why"]) == (
+        1, 3, "2 of the 3 data points needed matched (e-mail addresses and the identifier the request was made "
+              "with do not count)")
+    result = run("request", "verify", access, *two, "--match", "phone=020 7946 0958", "--json")
+    assert (result.code, result.json()["minimum"], result.json()["verified"]) == (0, 3, True)
+    erasure = run("request", "new", "alice@example.com", "--type", "erasure", "--regime", "us-ca",
+                  "--json").json()["id"]
+    result = run("request", "verify", erasure, *two, "--json")
+    assert (result.code, result.json()["minimum"], result.json()["verified"]) == (0, 2, True)
+    # --min decides when given; other regimes need one
+    bob = run("request", "new", "bob@example.net", "--type", "access", "--regime", "us-ca", "--json").json()["id"]
+    result = run("request", "verify", bob, "--min", "1", "--match", "postcode=LS1 2BB", "--json")
+    assert (result.code, result.json()["minimum"]) == (0, 1)
+    uk = run("request", "new", "bob@example.net", "--type", "erasure", "--json").json()["id"]
+    result = run("request", "verify", uk, "--match", "postcode=LS1 2BB", "--json")
+    assert (result.code, result.json()["minimum"]) == (0, 1)
+
+
 def test_a_partial_postcode_never_matches_an_address(run):
     rid = alice(run)
     one_error_line(run("request", "verify", rid, "--match", "postcode=BS1"),
@@ -197,6 +231,12 @@ def test_explain_says_the_uk_clock_waits_for_identity(run):
     ca = run("request", "new", "bob@example.net", "--type", "access", "--regime", "us-ca", "--received",
              "2026-02-02", "--json").json()["id"]
     assert not any("Identity" in s for s in run("request", "show", ca, "--explain", "--json").json()["explain"])
+    run("request", "verify", ca, "--match", "postcode=LS1 2BB", "--match", "phone=07700 900123",
+        "--match", "order_id=5003")
+    steps = run("request", "show", ca, "--explain", "--json").json()
+    assert (steps["status"], steps["due_date"]) == ("verified", "2026-03-19")
+    assert steps["explain"][1:3] == ["Identity verified on 2026-02-10: does not move the clock under us-ca",
+                                     "Clock starts on 2026-02-02 (Monday) (receipt)"]
 
 
 def test_pause_names_its_art_12a_ground(run, monkeypatch):
@@ -256,6 +296,75 @@ def test_a_likely_duplicate_is_asked_about_on_a_terminal(run, monkeypatch, answe
             "2026-03-02). Open another anyway? [y/N]") in result.err
     listed = [r["id"] for r in run("request", "list", "--json").json()["requests"]]
     assert listed == ([first, "R-2026-0002"] if code == 0 else [first])
+
+
+def _on_a_pty(argv: list[str], answer: bytes | None, cwd) -> tuple[int, str]:
+    """Run `python -m dsarctl ARGV` with a real pseudo-terminal as stdin, stdout and stderr; answer its
+    [y/N] question with `answer`. (exit code, everything it wrote, CRLF as LF)."""
+    import os
+    import select
+    import subprocess
+    import time
+
+    master, slave = os.openpty()
+    env = {**os.environ, "NO_COLOR": "1", "PYTHONPATH": os.pathsep.join(sys.path)}
+    proc = subprocess.Popen([sys.executable, "-m", "dsarctl", *argv], stdin=slave, stdout=slave, stderr=slave,
+                            cwd=cwd, env=env, close_fds=True)
+    os.close(slave)
+    seen, deadline, answered = b"", time.monotonic() + 60, False
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([master], [], [], 0.5)
+        if ready:
+            try:
+                chunk = os.read(master, 4096)
+            except OSError:  # the child closed the terminal
+                break
+            if not chunk:
+                break
+            seen += chunk
+        if answer is not None and not answered and b"[y/N]" in seen:
+            os.write(master, answer)
+            answered = True
+        if proc.poll() is not None and not ready:
+            break
+    os.close(master)
+    return proc.wait(timeout=30), seen.decode().replace("\r\n", "\n")
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="pseudo-terminals are POSIX")
+@pytest.mark.parametrize("answer, code, opened", [(b"y\n", 0, True), (b"n\n", 1, False), (b"\n", 1, False)])
+def test_a_likely_duplicate_on_a_real_terminal(run, demo_dir, monkeypatch, answer, code, opened):
+    first = alice(run)
+    argv = ["-i", str(demo_dir / "inventory.yaml"), "request", "new", "alice@example.com", "--type", "access"]
+    status, output = _on_a_pty(argv, answer, demo_dir)
+    question = (f"alice@example.com already has an open access request: {first} (received 2026-02-02, due "
+                "2026-03-02). Open another anyway? [y/N]: ")
+    assert output.startswith(question), output
+    if opened:
+        assert output == (question + "y\nOpened R-2026-0002 (access, uk-gdpr) for alice@example.com: due 2026-03-10 "
+                          "(any extension to be notified by 2026-03-10)\n")
+    else:
+        assert output == question + answer.decode() + f"Not opened: {first} stays the open request.\n"
+    assert status == code
+    listed = [r["id"] for r in run("request", "list", "--json").json()["requests"]]
+    assert listed == ([first, "R-2026-0002"] if opened else [first])
+    if opened:
+        assert events(run, "R-2026-0002")[0]["data"]["duplicate_of"] == first
+    assert run("audit", "verify").code == 0
+
+
+def test_a_likely_duplicate_off_a_terminal_in_a_real_process(run, demo_dir):
+    import os
+    import subprocess
+
+    first = alice(run)
+    env = {**os.environ, "NO_COLOR": "1", "PYTHONPATH": os.pathsep.join(sys.path)}
+    proc = subprocess.run([sys.executable, "-m", "dsarctl", "-i", str(demo_dir / "inventory.yaml"), "request", "new",
+                           "alice@example.com", "--type", "access"], stdin=subprocess.DEVNULL, capture_output=True,
+                          text=True, env=env, timeout=60)
+    assert (proc.returncode, proc.stdout) == (2, "")
+    assert proc.stderr == (f"dsarctl: error: alice@example.com already has an open access request: {first} (received "
+                           "2026-02-02, due 2026-03-02); to open another, add --allow-duplicate\n")
 
 
 def test_verify_without_match_keeps_working(run):
@@ -334,7 +443,8 @@ def test_a_duplicate_names_the_local_date_its_first_request_was_received(run, mo
     result = run("request", "new", "alice@example.com", "--type", "access")
     assert result.code == 1, result
     assert result.err == (f"alice@example.com already has an open access request: {first['id']} (received "
-                          f"2026-06-01, due {first['due_date']}). Open another anyway? [y/N]: Nothing opened.\n")
+                          f"2026-06-01, due {first['due_date']}). Open another anyway? [y/N]: Not opened: "
+                          f"{first['id']} stays the open request.\n")
 
 
 def test_verify_output_piped_is_one_line_per_check_whatever_columns_says(run, monkeypatch):

@@ -128,7 +128,8 @@ def new(
 
 def _ask_duplicate(tz: str):
     """The duplicate check's `confirm`: on a terminal, ask whether to open a request although `other` is
-    open (no: "Nothing opened.", exit 1); without one, say no (the workflow refuses, exit 2)."""
+    open (no, Enter or Ctrl-D: "Not opened: R-… stays the open request.", exit 1; Ctrl-C: exit 130); without
+    one, say no (the workflow refuses, exit 2)."""
     import sys
 
     def ask(other: dict) -> bool:
@@ -137,7 +138,7 @@ def _ask_duplicate(tz: str):
         question = (f"{other['subject']} already has an open {other['type']} request: {other['id']} (received "
                     f"{local_date(other['received_at'], tz)}, due {other['due_date']}). Open another anyway?")
         if not Output().confirm(question):
-            Output().message("Nothing opened.")
+            Output().message(f"Not opened: {other['id']} stays the open request.")
             raise typer.Exit(ExitStatus.NO)
         return True
 
@@ -205,9 +206,11 @@ def verify(
         help="A data point the requester gave, KEY=VALUE (repeatable): an identity kind (phone=…, "
              "order_id=…), postcode=…, or a record field (FIELD, COLLECTION.FIELD). Compared with the records "
              "found for the subject; only keyed hashes of the values are kept.")] = None,
-    minimum: Annotated[int, typer.Option(
-        "--min", metavar="N", help="With --match: how many data points must match, not counting e-mail addresses and the "
-                      "request's own identifiers (any mismatch fails).")] = 1,
+    minimum: Annotated[Optional[int], typer.Option(
+        "--min", metavar="N", show_default=False,
+        help="With --match: how many data points must match, not counting e-mail addresses and the request's "
+             "own identifiers (any mismatch fails). Default 1; under us-ca 3 for access and portability, 2 "
+             "for other requests (11 CCR §7062).")] = None,
     method: Annotated[Optional[str], typer.Option(
         "--method", metavar="METHOD", show_default=False,
         help="How the identity was checked (e.g. 'reply from account email'); without --match, "

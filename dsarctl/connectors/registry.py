@@ -31,6 +31,7 @@ BUILTIN = {
     "maildir": "dsarctl.connectors.mail:MaildirConnector",
     "manual": "dsarctl.connectors.manual:ManualConnector",
     "imap": "dsarctl.connectors.imap:ImapConnector",
+    "http": "dsarctl.connectors.http:HttpSource",
 }
 
 _registered: dict[str, type[Source]] = {}

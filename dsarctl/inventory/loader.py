@@ -540,6 +540,9 @@ class _Loader:
                 raise self.error(kp, f"system '{name}' ({connector_name}) needs '{key}:' — {spec.doc}")
         for key, problem in getattr(cls, "option_problems", lambda options: [])(options):
             raise self.error(kp + (key,), problem)  # keys that do not go together (tls: none off localhost)
+        implied = self._implied_collections(cls, options, kp)
+        if implied:
+            self._implied_kinds(cls, options, kinds)
 
         if system.is_manual:
             system.options.pop("identities", None)
@@ -550,10 +553,15 @@ class _Loader:
         suppress_default = self._bool(raw, kp, "suppress")
         expand_default = self._bool(raw, kp, "expand", cls.default_expand)
         collections_raw = raw.get("collections")
+        if implied:
+            collections_raw = self._merge_implied(raw, kp, implied, system.connector)
         if collections_raw is not None:
             if not isinstance(collections_raw, dict) or not collections_raw:
                 raise self.error(kp + ("collections",), "collections must be a mapping of at least one collection")
             for key in ("identities", "categories"):
+                if key in raw and implied:
+                    raise self.error(kp + (key,), f"'{key}' of a {connector_name} system comes from its "
+                                                  "definition (set 'categories' per collection under 'collections:')")
                 if key in raw:
                     raise self.error(kp + (key,), f"'{key}' belongs to each collection when 'collections:' is given")
             for cname, craw in collections_raw.items():
@@ -584,6 +592,52 @@ class _Loader:
             declared.discard("purposes")
         system.declared = frozenset(declared)
 
+    def _implied_collections(self, cls, options: dict, kp: tuple) -> dict[str, dict]:
+        """The collections a source defines itself (`Source.implied_collections`: an http system's
+        definition file); a key the source finds at fault is reported at its file:line."""
+        from ..sources import KeyProblem
+
+        hook = getattr(cls, "implied_collections", None)
+        if hook is None:
+            return {}
+        try:
+            return hook(options, self.path.resolve().parent) or {}
+        except KeyProblem as problem:
+            raise self.error(kp + tuple(problem.key), problem.why) from None
+
+    def _implied_kinds(self, cls, options: dict, kinds: dict[str, "IdentityKind"]) -> None:
+        """Identity kinds the source's own collections use (`Source.implied_identities`), for those the
+        inventory does not declare (its declaration wins)."""
+        from ..identity import IdentityKind
+
+        for name, spec in cls.implied_identities(options).items():
+            if name not in kinds:
+                kinds[name] = IdentityKind(name=name, type=spec.get("type", "string"), unique=bool(spec.get("unique")))
+
+    def _merge_implied(self, raw: dict, kp: tuple, implied: dict[str, dict], connector: str) -> dict[str, dict]:
+        """The source's collections, each under what the inventory's `collections:` sets for it (erase,
+        categories, description); the identity fields stay the source's."""
+        given = raw.get("collections")
+        if given is None:
+            return implied
+        if not isinstance(given, dict) or not given:
+            raise self.error(kp + ("collections",), "collections must be a mapping of at least one collection")
+        merged = {name: dict(spec) for name, spec in implied.items()}
+        for name, craw in given.items():
+            ckp = kp + ("collections", name)
+            if name not in implied:
+                hint = _close_matches(name, list(implied), n=1)
+                suggestion = f"; did you mean '{hint[0]}'?" if hint else f" (its collections: {', '.join(implied)})"
+                raise self.error(ckp, f"unknown collection '{name}': the {connector} definition has no such "
+                                      f"collection{suggestion}")
+            if not isinstance(craw, dict):
+                raise self.error(ckp, f"collection '{name}' must be a mapping, got {_typename(craw)}")
+            if "identities" in craw:
+                raise self.error(ckp + ("identities",), f"the identity fields of '{name}' come from the "
+                                                        f"{connector} definition (write your own definition to change them)")
+            merged[name].update(craw)
+        return merged
+
     def _manual_kinds(self, raw: dict, kp: tuple) -> list[str]:
         value = raw.get("identities", [])
         if isinstance(value, dict):
@@ -608,6 +662,8 @@ class _Loader:
                     value = self._path(value)
                 elif spec.type == "secret" and len(value) >= 3:  # a password: never shown (see redact)
                     self.secrets.add(value)
+            elif spec.type == "secrets":
+                value = self._secrets(value, kp + (key,))
             elif spec.type == "bool":
                 value = self._bool(raw, kp, key)
             elif spec.type == "int":
@@ -628,6 +684,19 @@ class _Loader:
                                               f"{', '.join(spec.choices)}){suggestion}")
             out[key] = value
         return out
+
+    def _secrets(self, value: Any, kp: tuple) -> Any:
+        """A mapping (or a value) whose every text value is a secret (an http system's `auth:`): kept as
+        written, each value kept out of output like a password."""
+        if isinstance(value, dict):
+            return {k: self._secrets(v, kp + (k,)) for k, v in value.items()}
+        if isinstance(value, list):
+            raise self.error(kp, f"expected a value or a mapping, got {_typename(value)}")
+        if isinstance(value, str):
+            if len(value) >= 3:
+                self.secrets.add(value)
+            return value
+        return value
 
     def _emails(self, raw: dict, kp: tuple, key: str) -> list[str]:
         """An e-mail address or a list of them, normalised."""
@@ -698,7 +767,7 @@ class _Loader:
         if table and schema is None and "." in table:
             schema, table = table.split(".", 1)
         key = options.pop("key", None)
-        return Collection(
+        collection = Collection(
             name=name,
             system=system,
             identities=identities,
@@ -717,6 +786,13 @@ class _Loader:
             unsearched=unsearched,
             unfollowed=unfollowed,
         )
+        for key, problem in cls.collection_problems(collection) if hasattr(cls, "collection_problems") else ():
+            # a rule the source cannot carry out for this collection (no delete request in its definition)
+            where = kp + tuple(key)
+            if key and key[0] == "erase" and "erase" not in raw:
+                where = system.key_path + tuple(key)  # the system's rule, inherited
+            raise self.error(where, problem)
+        return collection
 
     def _erasable(self, system: System, cls, erase: EraseRule | None, kp: tuple) -> None:
         """Refuse an erase rule that changes records (delete, anonymize, retain with fields) on a source

@@ -15,6 +15,7 @@ _SIMPLE = {
     "path": {"type": "string"},
     "url": {"type": "string"},
     "secret": {"type": "string"},
+    "secrets": {"type": ["object", "string"]},
     "bool": {"type": "boolean"},
     "int": {"type": "integer"},
     "strlist": {"oneOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}]},

@@ -8,7 +8,8 @@ skips them:
   a `refuse` letter with the reason (the request's refusal reason when it was denied);
 - an access package goes only to a verified requester: a letter carrying one (`package=True`, or an
   attachment whose SHA-256 an export run recorded) is refused for a request not verified in the log unless
-  `unverified_reason` is given, and refused when the package's manifest lists missing Art. 15 items unless
+  `unverified_reason` is given (so is a package exported before the request was verified: it is marked as an
+  unverified draft), and refused when the package's manifest lists missing Art. 15 items unless
   `allow_incomplete`; a package recorded for another request is always refused;
 - the .eml never replaces a file; the event `letter.<kind>` records its SHA-256 (never the body or the
   address) and whether it was sent; a letter the log refuses to record is deleted.
@@ -87,7 +88,9 @@ def write_letter(inventory, request_id: str, kind: str, *, now: datetime, operat
         extended = book.deadline(rid, today, extended=True)
         reason = _reason_for(kind, request, deadline, reason, today)
         runs = log.runs(rid)
-        export, erase = runs_view(runs, inventory, tz)
+        tasked = {row[0] for row in log.conn.execute("SELECT DISTINCT system FROM tasks WHERE request_id = ?",
+                                                     [rid])}
+        export, erase = runs_view(runs, inventory, tz, tasked)
         files = _attachments(log, rid, attach, package, runs)
         pack = next((a for a in files if a.package_of), None)
         gate = _package_gate(request, pack, unverified_reason, allow_incomplete) if pack else {}
@@ -151,6 +154,9 @@ def _reason_for(kind: str, request: dict, deadline, reason: str | None, today) -
     if kind in ("acknowledge", "verify", "clarify", "extend") and request["status"] in ("closed", "denied"):
         raise UsageError(f"request {rid} is {request['status']}: there is no {kind} letter to write "
                          "(a response or refusal letter may still be sent)")
+    if kind == "verify" and request.get("verified_at"):
+        raise UsageError(f"request {rid} is already verified ({request['verified_at'][:10]}): there is no verify "
+                         "letter to write")
     if kind == "extend":
         if not deadline.extension_allowed:
             raise UsageError(f"request {rid}: {request['regime']} allows no extension for {request['type']} "
@@ -234,12 +240,18 @@ def _package_gate(request: dict, pack, unverified_reason: str | None, allow_inco
         raise RefusedError(f"request {rid} is not verified: an access package goes only to a verified requester. "
                            f"Verify first (dsarctl request verify {rid}), or send anyway with --unverified "
                            "--reason TEXT (recorded in the audit log)")
+    if verified and manifest.get("verified") is False and not unverified_reason:
+        # its index.html says "Draft: identity not verified ... must not be sent": not what the subject gets
+        raise RefusedError(f"{pack.name} was exported before request {rid} was verified and is marked as an "
+                           f"unverified draft: export again (dsarctl export SUBJECT --request {rid}), or send it "
+                           "anyway with --unverified --reason TEXT (recorded in the audit log)")
     incomplete = [str(i) for i in (manifest.get("incomplete") or [])]
     if incomplete and not allow_incomplete:
         raise RefusedError(f"{pack.name} lacks Art. 15 information: {', '.join(incomplete)}. Complete the "
                            "inventory and export again, or send it anyway with --allow-incomplete")
-    return {"verified": verified, "incomplete": incomplete,
-            "unverified_reason": None if verified else unverified_reason}
+    marked = manifest.get("verified") is False
+    return {"verified": verified and not marked, "incomplete": incomplete,
+            "unverified_reason": unverified_reason if (marked or not verified) else None}
 
 
 def _zoned(now: datetime, tz: str) -> datetime:

@@ -24,6 +24,16 @@ _LAW_NAMES = {
     "br-lgpd": "the LGPD (Lei Geral de Proteção de Dados)", "ca-pipeda": "PIPEDA",
     "ca-qc": "the Québec Act respecting the protection of personal information in the private sector",
     "ch-fadp": "the Swiss Federal Act on Data Protection (FADP)", "custom": "our privacy policy",
+    # the US state acts by their short titles; Oklahoma's and Alabama's as "the … consumer data privacy law"
+    "us-va": "the Virginia Consumer Data Protection Act", "us-co": "the Colorado Privacy Act",
+    "us-ct": "the Connecticut Data Privacy Act", "us-ut": "the Utah Consumer Privacy Act",
+    "us-tx": "the Texas Data Privacy and Security Act", "us-or": "the Oregon Consumer Privacy Act",
+    "us-mt": "the Montana Consumer Data Privacy Act", "us-de": "the Delaware Personal Data Privacy Act",
+    "us-ia": "the Iowa Consumer Data Protection Act", "us-ne": "the Nebraska Data Privacy Act",
+    "us-nj": "the New Jersey Data Privacy Act", "us-tn": "the Tennessee Information Protection Act",
+    "us-mn": "the Minnesota Consumer Data Privacy Act", "us-md": "the Maryland Online Data Privacy Act",
+    "us-in": "the Indiana Consumer Data Protection Act", "us-ky": "the Kentucky Consumer Data Protection Act",
+    "us-ri": "the Rhode Island Data Transparency and Privacy Protection Act",
 }
 
 # The CCPA: the CPPA takes complaints, the Attorney General enforces too (Cal. Civ. Code §1798.199.10,
@@ -69,12 +79,14 @@ def period_text(period: tuple[int, str] | None) -> str | None:
 
 def authority(regime: str, inventory: "Inventory") -> dict[str, Any]:
     """Whom the subject may complain to under `regime`: the inventory's authority for the controller's own
-    regime, for eu-gdpr (the lead authority) and custom; else the regime's: the ICO, the CPPA or the
-    California Attorney General, a US state's attorney general, the other regimes' regulators."""
+    regime (an eu-gdpr controller's lead authority) and custom; else the regime's: the ICO, for an eu-gdpr
+    request to a controller under another regime the authority where the subject lives or works (GDPR
+    Art. 77), the CPPA or the California Attorney General, a US state's attorney general, the other
+    regimes' regulators."""
     from ..export import AUTHORITIES
 
     given = {k: v for k, v in (inventory.controller.authority or {}).items() if v}
-    if given.get("name") and regime in (inventory.controller.regime, "eu-gdpr", "custom"):
+    if given.get("name") and regime in (inventory.controller.regime, "custom"):
         out = {"name": given["name"], "url": given.get("url"), "email": given.get("email"),
                "phone": given.get("phone"), "address": given.get("address"), "from_inventory": True}
     elif regime == "us-ca":
@@ -89,14 +101,19 @@ def authority(regime: str, inventory: "Inventory") -> dict[str, Any]:
     out.setdefault("phone", None)
     out.setdefault("address", None)
     out.setdefault("from_inventory", False)
-    out["role"] = "the attorney general" if regime.startswith("us-") and regime != "us-ca" else (
-        "the regulator" if regime == "us-ca" else "a data protection supervisory authority")
+    if regime.startswith("us-"):
+        out["role"] = "the regulator" if regime == "us-ca" else "the attorney general"
+    elif regime in ("br-lgpd", "ca-pipeda", "ca-qc", "ch-fadp"):
+        out["role"] = "the privacy regulator"
+    else:
+        out["role"] = "a data protection supervisory authority"
     return out
 
 
 def regime_view(request: dict, now: "Deadline", extended: "Deadline", inventory: "Inventory") -> dict[str, Any]:
     """The request's law as a letter states it: periods, the extension and its notice date, pauses, appeals."""
     from ..deadlines import _RULES, parse_period
+    from ..verification import default_minimum
 
     rid = request["regime"]
     rule = _RULES.get(rid)
@@ -104,6 +121,9 @@ def regime_view(request: dict, now: "Deadline", extended: "Deadline", inventory:
     if rule is not None:
         period, extension, pauses, source = rule.period, rule.extension, rule.pause, rule.source
         appeal, no_appeal = rule.appeal, rule.no_appeal
+        if request["type"] == "appeal":  # an appeal runs on the state's appeal period and its own extension
+            period, extension = rule.appeal or period, rule.appeal_extension
+            source = rule.appeal_source or source
     else:
         period = parse_period(custom["period"]) if custom.get("period") else None
         extension = parse_period(custom["extension"]) if custom.get("extension") else None
@@ -120,6 +140,7 @@ def regime_view(request: dict, now: "Deadline", extended: "Deadline", inventory:
         "extended_due": extended.due_date if now.extension_allowed else None,
         "pauses": pauses,
         "clock_at_verification": rid == "uk-gdpr",
+        "verify_points": default_minimum(rid, request["type"]),
         "confirm_receipt_due": now.confirm_receipt_due,
         "appeal": period_text(appeal),
         "no_appeal": no_appeal,
@@ -144,9 +165,12 @@ def request_view(request: dict, due: date, tz: str) -> dict[str, Any]:
     }
 
 
-def runs_view(runs: list[dict], inventory: "Inventory", tz: str) -> tuple[dict | None, dict | None]:
+def runs_view(runs: list[dict], inventory: "Inventory", tz: str,
+              tasked: set[str] | None = None) -> tuple[dict | None, dict | None]:
     """(the last export, the last erase) of the request, as letters tell them: counts per system, what was
-    erased, what is kept and why. Only what the audit log holds: counts and reasons, never the records."""
+    erased, what is kept and why. Only what the audit log holds: counts and reasons, never the records.
+    `tasked`: the systems with a processor task for the request; an export's processors are only those
+    (no task is opened for a processor when nothing of the subject was found, unless it is always asked)."""
     from ..deadlines import local_date
 
     export = erase = None
@@ -154,7 +178,7 @@ def runs_view(runs: list[dict], inventory: "Inventory", tz: str) -> tuple[dict |
         at = local_date(datetime.fromisoformat(run["at"]), tz)
         s = run["summary"]
         if run["kind"] == "export":
-            export = _export_view(s, inventory, at)
+            export = _export_view(s, inventory, at, tasked)
         elif run["kind"] == "erase" and not s.get("batch") and not s.get("replay"):
             erase = _erase_view(s, inventory, at)
     return export, erase
@@ -169,14 +193,15 @@ def _describe(inventory: "Inventory", name: str, collection: str | None = None) 
     return (coll.description if coll and coll.description else None) or system.description or collection or name
 
 
-def _export_view(s: dict, inventory: "Inventory", at: date) -> dict[str, Any]:
+def _export_view(s: dict, inventory: "Inventory", at: date, tasked: set[str] | None = None) -> dict[str, Any]:
     systems = s.get("systems") or {}
     found = [{"name": n, "description": _describe(inventory, n), "count": e.get("count") or 0}
              for n, e in systems.items() if e.get("status") != "manual" and e.get("count")]
     manual = [{"name": n, "description": _describe(inventory, n),
                "processor": getattr(inventory.systems.get(n), "processor", None)}
-              for n, e in systems.items() if e.get("status") == "manual"]
-    failed = [n for n, e in systems.items() if e.get("status") == "failed"]
+              for n, e in systems.items() if e.get("status") == "manual" and (tasked is None or n in tasked)]
+    failed = [{"name": n, "description": _describe(inventory, n)} for n, e in systems.items()
+              if e.get("status") == "failed"]
     file = s.get("file")
     return {"on": at, "total": s.get("total") or 0, "systems": found, "manual": manual, "failed": failed,
             "file": Path(file).name if file and not file.startswith("(") else None, "sha256": s.get("zip_sha256")}

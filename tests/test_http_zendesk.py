@@ -1,0 +1,177 @@
+"""The `zendesk` built-in definition through the real command line, against the Zendesk fake
+(dsarctl/fakes/zendesk.py): users by e-mail, their requested tickets across many pages, comments in the
+export, and an erase that deletes the tickets before the user (Zendesk refuses to delete the requester of
+a ticket that is not closed)."""
+
+from __future__ import annotations
+
+import json
+import zipfile
+import pytest
+
+from dsarctl.fakes.server import FakeServer, Fault
+from dsarctl.fakes.zendesk import ZendeskFake
+
+INVENTORY = """\
+version: 1
+controller: {{name: Test Ltd, contact: privacy@test.example, timezone: UTC}}
+identities:
+  email: {{type: email}}
+systems:
+  helpdesk:
+    connector: http
+    definition: zendesk
+    base_url: {url}
+    auth:
+      basic:
+        username: agent@example.com/token
+        password: zd-test-token
+{collections}"""
+
+
+@pytest.fixture(autouse=True)
+def no_sleep(monkeypatch):
+    from dsarctl.connectors.http import client
+
+    monkeypatch.setattr(client, "sleep", lambda seconds: None)
+
+
+@pytest.fixture
+def zendesk():
+    api = ZendeskFake()
+    with FakeServer(api) as server:
+        yield api, server
+
+
+BOTH = "    collections:\n      tickets: {erase: delete}\n      users: {erase: delete}\n"
+
+
+def inventory(folder, url, collections=BOTH):
+    path = folder / "inventory.yaml"
+    path.write_text(INVENTORY.format(url=url, collections=collections), encoding="utf-8")
+    return str(path)
+
+
+def test_find_follows_the_requested_tickets_across_pages(zendesk, tmp_path, cli):
+    api, server = zendesk
+    zoe = api.add_user("Zoe Zed", "Zoe@Example.org")
+    for n in range(250):
+        api.add_ticket(zoe, f"Ticket {n}", [f"body {n}"])
+    xzoe = api.add_user("Xavier", "xzoe@example.org.uk")
+    api.add_ticket(xzoe, "Merge me with zoe@example.org", ["please"])
+    result = cli("-i", inventory(tmp_path, server.url), "find", "zoe@example.org", "--json")
+    assert result.code == 0, result
+    counts = {c["collection"]: c["count"] for s in result.json()["systems"] for c in s["collections"]}
+    assert counts == {"users": 1, "tickets": 250}
+    pages = [r for r in server.requests if r.path == f"/api/v2/users/{zoe}/tickets/requested.json"]
+    assert sorted(int(r.arg("page", "1")) for r in pages) == [1, 2, 3]
+    [search] = [r for r in server.requests if r.path == "/api/v2/users/search.json"]
+    assert search.query == {"query": ["email:zoe@example.org"]}
+
+
+def test_export_holds_tickets_with_their_comments(zendesk, tmp_path, cli):
+    api, server = zendesk
+    alice = api.add_user("Alice", "alice@example.com", notes="Prefers e-mail")
+    ticket = api.add_ticket(alice, "Cannot activate", ["My key says invalid.", "Fixed, thanks"])
+    bob = api.add_user("Bob", "bob@example.net")
+    api.add_ticket(bob, "Bob's invoice", ["address change"])
+    target = tmp_path / "alice.zip"
+    result = cli("-i", inventory(tmp_path, server.url), "export", "alice@example.com", "-o", str(target))
+    assert result.code == 0, result
+    with zipfile.ZipFile(target) as package:
+        users = json.loads(package.read("data/helpdesk/users.json"))
+        tickets = json.loads(package.read("data/helpdesk/tickets.json"))
+        everything = " ".join(package.read(n).decode("utf-8", "replace") for n in package.namelist())
+    assert [u["notes"] for u in users] == ["Prefers e-mail"]
+    assert [(t["id"], [c["body"] for c in t["comments"]]) for t in tickets] == \
+        [(ticket, ["My key says invalid.", "Fixed, thanks"])]
+    assert "Bob" not in everything and "bob@example.net" not in everything
+
+
+def test_erase_deletes_the_tickets_then_the_user(zendesk, tmp_path, cli):
+    api, server = zendesk
+    bob = api.add_user("Bob", "bob@example.net")
+    open_ticket = api.add_ticket(bob, "Invoice address", ["change it"], status="open")
+    zoe = api.add_user("Zoe", "zoe@example.org")
+    zoes = api.add_ticket(zoe, "Zoe's", ["hi"])
+    result = cli("-i", inventory(tmp_path, server.url), "erase", "bob@example.net", "--yes", "--json")
+    assert result.code == 0, result
+    assert result.json()["remaining"] == [] and result.json()["problems"] == []
+    deletes = [r.path for r in server.requests if r.method == "DELETE"]
+    assert deletes == [f"/api/v2/tickets/{open_ticket}", f"/api/v2/deleted_tickets/{open_ticket}",
+                       f"/api/v2/users/{bob}", f"/api/v2/deleted_users/{bob}"]
+    assert bob not in api.users and bob in api.permanently_deleted
+    assert api.deleted_users[bob]["email"] is None and api.deleted_users[bob]["name"] == "Permanently Deleted User"
+    assert open_ticket not in api.tickets and open_ticket not in api.deleted_tickets
+    assert zoe in api.users and zoes in api.tickets
+
+
+def test_closed_tickets_stay_by_default_and_the_plan_says_so(zendesk, tmp_path, cli):
+    api, server = zendesk
+    alice = api.add_user("Alice", "alice@example.com")
+    ticket = api.add_ticket(alice, "Old question", ["hello"], status="closed")
+    path = inventory(tmp_path, server.url, "    erase: delete\n")  # no rule for tickets: the definition's
+    plan = cli("-i", path, "erase", "alice@example.com", "--dry-run", "--json")
+    assert plan.code == 0, plan
+    assert "Closed tickets stay in Zendesk" in plan.out and "unless deleted or redacted" in plan.out
+    result = cli("-i", path, "erase", "alice@example.com", "--yes", "--json")
+    assert result.code == 0, result
+    assert alice in api.deleted_users and api.tickets[ticket]["requester_id"] == alice  # the ticket stays
+    assert [r.path for r in server.requests if r.method == "DELETE"] == [f"/api/v2/users/{alice}",
+                                                                       f"/api/v2/deleted_users/{alice}"]
+
+
+def test_an_open_ticket_kept_blocks_the_users_deletion(zendesk, tmp_path, cli):
+    api, server = zendesk
+    bob = api.add_user("Bob", "bob@example.net")
+    api.add_ticket(bob, "Invoice address", ["change it"], status="open")
+    result = cli("-i", inventory(tmp_path, server.url, "    erase: delete\n"), "erase", "bob@example.net", "--yes")
+    assert result.code == 3, result  # Zendesk's 422, reported for that system
+    assert "422" in result.err and "helpdesk" in result.err and "zd-test-token" not in result.err
+    assert bob in api.users
+
+
+def test_a_next_page_on_another_host_fails_the_system(zendesk, tmp_path, cli, monkeypatch):
+    api, server = zendesk
+    alice = api.add_user("Alice", "alice@example.com")
+    for n in range(101):
+        api.add_ticket(alice, f"T{n}", ["x"])
+    original = api._url
+    monkeypatch.setattr(api, "_url", lambda request, path: original(request, path).replace("127.0.0.1", "localhost")
+                        if "page=2" in path else original(request, path))
+    result = cli("-i", inventory(tmp_path, server.url), "find", "alice@example.com")
+    assert result.code == 3, result
+    assert "zd-test-token" not in result.err and "helpdesk" in result.err
+    assert not [r for r in server.requests if r.arg("page") == "2"]  # localhost is not 127.0.0.1: not followed
+
+
+def test_server_errors_are_retried(zendesk, tmp_path, cli):
+    api, server = zendesk
+    api.add_user("Alice", "alice@example.com")
+    server.inject(Fault("500", path="/users/search", times=2))
+    server.inject(Fault("drop", path="/tickets/requested"))
+    result = cli("-i", inventory(tmp_path, server.url), "find", "alice@example.com", "--json")
+    assert result.code == 0 and result.json()["total"] == 1, result
+    assert len([r for r in server.requests if r.path == "/api/v2/users/search.json"]) == 3
+
+
+def test_a_slow_answer_times_out_and_is_asked_again(zendesk, tmp_path, cli):
+    api, server = zendesk
+    api.add_user("Alice", "alice@example.com")
+    server.inject(Fault("slow", path="/users/search", delay=2.5))
+    path = inventory(tmp_path, server.url, BOTH + "    timeout: 1\n")
+    result = cli("-i", path, "find", "alice@example.com", "--json")
+    assert result.code == 0 and result.json()["total"] == 1, result
+    assert len([r for r in server.requests if r.path == "/api/v2/users/search.json"]) == 2
+
+
+def test_a_cut_between_the_two_deletion_steps_is_finished(zendesk, tmp_path, cli):
+    api, server = zendesk
+    alice = api.add_user("Alice", "alice@example.com")
+    server.inject(Fault("drop-after", method="DELETE", path=r"^/api/v2/users/\d+$"))  # deleted; answer lost
+    result = cli("-i", inventory(tmp_path, server.url), "erase", "alice@example.com", "--yes", "--json")
+    assert result.code == 0, result
+    assert result.json()["remaining"] == []
+    assert alice in api.permanently_deleted and api.deleted_users[alice]["email"] is None
+    assert [r.path for r in server.requests if r.method == "DELETE"] == [
+        f"/api/v2/users/{alice}", f"/api/v2/users/{alice}", f"/api/v2/deleted_users/{alice}"]
