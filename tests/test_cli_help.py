@@ -207,6 +207,8 @@ def _bash_complete(cli, tmp_path, words: list[str]) -> list[str]:
     (["dsarctl", "inventory", "show", "--format", ""], ["table", "json", "markdown", "csv"]),
     (["dsarctl", "--completion", "f"], ["fish"]),
     (["dsarctl", "overdue", "--w"], ["--within"]),
+    (["dsarctl", "letter", "R-2026-0001", "--kind", "re"], ["response", "refuse"]),
+    (["dsarctl", "request", "pause", "R-2026-0001", "--ground", ""], ["identity", "clarification", "fee"]),
 ])
 def test_bash_completion_works(cli, tmp_path, words, expected):
     assert _bash_complete(cli, tmp_path, words) == expected
