@@ -177,6 +177,7 @@ _MESSY_HEADERS = [
     b"From: a@x.example\nTo: Bob <bob@y.example>\n\nbody bob@z.example\n",
     b"From: a@x.example\r\nCc: BOB@Y.EXAMPLE\r\n\r\nbody\r\n",
     b"\nFrom: bob@y.example\n",  # an empty first line: no headers at all
+    b"\nFrom: bob@y.example\n\nbody\n",  # the same, with an empty line further on
     b"\r\nFrom: bob@y.example\r\n",
     b"Subject: no empty line, the file is headers only bob@y.example",
     b"From: a@x.example\nX-Pad: " + b"p" * 9000 + b"\nTo: bob@y.example\n\nbody\n",  # beyond the first read
@@ -211,7 +212,7 @@ def test_header_block_agrees_with_the_reader_on_generated_files(lines, pad):
 
     from dsarctl.connectors.mail import _header_block
 
-    data = b"X-Pad: " + b"p" * pad + b"\n" + b"\n".join(lines)
+    data = (b"X-Pad: " + b"p" * pad + b"\n" if pad else b"") + b"\n".join(lines)
     with tempfile.NamedTemporaryFile(delete=False) as handle:
         path = handle.name
         handle.write(data)
