@@ -439,8 +439,17 @@ class SourceTests:
         target = tmp_path / "package.zip"
         exported = dsarctl("-i", inventory, "export", SUBJECT.searched, "-o", str(target))
         self.assert_one_line_failure(exported)
+        self.assert_one_failed_line(exported)
         if erase:
-            self.assert_one_line_failure(dsarctl("-i", inventory, "erase", SUBJECT.searched, "--yes"))
+            erased = dsarctl("-i", inventory, "erase", SUBJECT.searched, "--yes")
+            self.assert_one_line_failure(erased)
+            self.assert_one_failed_line(erased)
+
+    @staticmethod
+    def assert_one_failed_line(result: CliResult) -> None:
+        """One `failed:` line for the one system, however many of its collections failed alike."""
+        failed = [line for line in result.err.splitlines() if line.startswith("failed: ")]
+        assert len(failed) == 1 and failed[0].startswith(f"failed: {SYSTEM}"), result
 
     def test_an_unknown_key_is_refused_with_its_line(self, source_fixture, tmp_path, dsarctl):
         inventory = str(self.build(source_fixture, tmp_path, no_such_key="x"))

@@ -342,3 +342,21 @@ def test_plain_http_is_refused_off_localhost(company, cli):
     result = cli("-i", company.inventory, "inventory", "check")
     assert result.code == 2 and "systems.payments.base_url: http:// would send the credentials unencrypted " \
                                   "to api.stripe.example" in result.err, result
+
+
+def test_failures_print_one_line_per_system_and_message():
+    from dsarctl.search import failure_lines
+
+    down = "hubspot: connect to https://api.hubapi.com: connection failed (ConnectError) (after 4 retries)"
+    assert failure_lines([("crm", "contacts", down), ("crm", "emails", down), ("crm", "deals", "hubspot: GET "
+                          "/crm/v3/objects/deals/1: 403 Forbidden"), ("shop", "orders", down)]) == [
+        f"crm: {down}", "crm.deals: hubspot: GET /crm/v3/objects/deals/1: 403 Forbidden", f"shop.orders: {down}"]
+
+
+def test_an_unreachable_host_is_named_once_not_per_request(company, cli):
+    text = open(company.inventory).read().replace(company.urls["mailchimp"], "http://127.0.0.1:9/3.0")
+    open(company.inventory, "w").write(text)
+    result = cli("-i", company.inventory, "find", ZOE)
+    assert result.code == 3, result
+    assert result.err.splitlines() == ["failed: newsletter.members: mailchimp: connect to http://127.0.0.1:9: "
+                                       "connection failed (ConnectError) (after 4 retries)"], result.err

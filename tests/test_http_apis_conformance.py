@@ -132,12 +132,6 @@ class TestHubSpot(SourceTests):
     def source_fixture(self):
         yield from _fixture(HubSpotFixture)
 
-    @pytest.mark.xfail(strict=True, reason="the http engine reports an unreachable host once per collection "
-                       "searched (contacts, emails): two lines, not one (asked of the engine; strict: this "
-                       "fails once it is fixed, to be removed then)")
-    def test_an_unreachable_source_fails_in_one_line(self, source_fixture, source_class, tmp_path, dsarctl):
-        super().test_an_unreachable_source_fails_in_one_line(source_fixture, source_class, tmp_path, dsarctl)
-
 
 class TestZendesk(_ExpansionAware):
     @pytest.fixture

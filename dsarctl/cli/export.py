@@ -44,8 +44,8 @@ def export(
     run = export_package(inventory, identifiers, output=target, request_id=request, expand=not no_expand, now=now,
                          operator=default_operator(), progress=None if json_ else out.progress())
     if run.package is None:
-        for system, collection, error in run.failures:
-            out.message(f"failed: {system}.{collection}: {error}", style="red")
+        for line in run.failure_lines():
+            out.message(f"failed: {line}", style="red")
         out.emit(run.to_dict(), lambda console, d: None)
         out.message("nothing found: no package written")
         raise typer.Exit(ExitStatus.SOURCE_FAILED if run.failures else ExitStatus.NO)
@@ -53,8 +53,8 @@ def export(
     out.emit(data, render_export)
     for line in package_warnings(data):  # one line each, however narrow the terminal
         out.err.print(f"warning: {line}", style="yellow", markup=False, highlight=False, soft_wrap=True)
-    for system, collection, error in run.failures:
-        out.message(f"failed: {system}.{collection}: {error}", style="red")
+    for line in run.failure_lines():
+        out.message(f"failed: {line}", style="red")
     if run.failures:
         out.message("the package was written without the sources that failed; "
                     "index.html and manifest.json say so", style="red")
