@@ -215,7 +215,8 @@ class RequestBook:
             if not allow_duplicate and not (confirm_duplicate and confirm_duplicate(other)):
                 raise DuplicateRequest(
                     f"{other['subject']} already has an open {type} request: {other['id']} (received "
-                    f"{other['received_at'][:10]}, due {other['due_date']}); to open another, add --allow-duplicate")
+                    f"{_local_date(datetime.fromisoformat(other['received_at']), tz)}, due "
+                    f"{other['due_date']}); to open another, add --allow-duplicate")
             duplicate_of = other["id"]
         row = {
             "subject": shown, "identifiers": json.dumps(sorted({str(i) for i in idents})), "type": type,

@@ -169,6 +169,8 @@ def test_an_unverified_package_says_so(demo, demo_dir):
     result = demo("export", "alice@example.com", "-o", str(target), "--json")
     assert result.code == 0, result
     assert result.err == (
+        "opened request R-2026-0001, received 2026-02-10 (today; give --received DATE when the request arrived "
+        "earlier), due 2026-03-10\n"  # issue 20: the request the export opened
         "warning: request R-2026-0001 is not verified: the package is marked unverified and must not be sent "
         "until it is (verify with: dsarctl request verify R-2026-0001 --match FIELD=VALUE, or --method TEXT)\n")
     data = result.json()
@@ -213,7 +215,7 @@ def test_an_incomplete_package_names_what_is_missing(small, tmp_path):
                "people.automated_decisions", "people.transfers", "mailer.purposes", "mailer.lawful_basis",
                "mailer.recipients", "mailer.retention", "mailer.source", "mailer.automated_decisions",
                "mailer.transfers"]
-    assert result.err.splitlines()[1] == (
+    assert result.err.splitlines()[2] == (  # after the request it opened and that it is not verified
         "warning: Art. 15 information missing from the inventory, shown as 'not recorded' in the package: "
         + ", ".join(missing) + " (see: dsarctl inventory check)")
     files = _zip(target)

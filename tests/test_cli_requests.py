@@ -256,7 +256,7 @@ def test_find_with_request_attaches_the_run_and_opens_the_manual_task_once(run):
         (1, "R-2026-0001", "analytics", "open")]
     done = run("task", "done", "1", "--note", "Google ticket 42", "--operator", "bea")
     assert done.code == 0, done
-    assert done.out == "task 1 (analytics, R-2026-0001) done: confirmed by bea at 2026-02-10T09:00:00+00:00\n"
+    assert done.out == "task 1 (analytics, R-2026-0001) done: confirmed by bea at 2026-02-10 09:00 GMT (UTC+00:00)\n"
     t = run("task", "list", "--json").json()["tasks"][0]
     assert (t["status"], t["confirmed_by"], t["confirmed_at"], t["note"]) == (
         "done", "bea", "2026-02-10T09:00:00+00:00", "Google ticket 42")

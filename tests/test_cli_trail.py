@@ -48,24 +48,24 @@ def db_events(demo_dir) -> list[dict]:
 
 
 LINES = [
-    "2026-02-10 09:00 +00:00  request.new        R-2026-0001 alice@example.com  by ann  "
+    "2026-02-10 09:00 GMT (UTC+00:00)  request.new        R-2026-0001 alice@example.com  by ann  "
     "opened (access, uk-gdpr), received 2026-01-31, due 2026-03-02",
-    "2026-02-10 09:00 +00:00  run.export         R-2026-0001 alice@example.com  by ann  "
+    "2026-02-10 09:00 GMT (UTC+00:00)  run.export         R-2026-0001 alice@example.com  by ann  "
     "16 records from 7 systems exported",
-    "2026-02-10 09:00 +00:00  task.added         R-2026-0001 alice@example.com  by ann  "
+    "2026-02-10 09:00 GMT (UTC+00:00)  task.added         R-2026-0001 alice@example.com  by ann  "
     "manual task 1 opened: analytics (Google Ireland Ltd (Google Analytics))",
-    "2026-02-10 09:00 +00:00  run.find           -  by ann  nothing found",
-    "2026-04-01 14:30 +01:00  request.new        R-2026-0002 bob@example.net  by ann  "
+    "2026-02-10 09:00 GMT (UTC+00:00)  run.find           -  by ann  nothing found",
+    "2026-04-01 14:30 BST (UTC+01:00)  request.new        R-2026-0002 bob@example.net  by ann  "
     "opened (erasure, uk-gdpr), received 2026-04-01, due 2026-05-01",
-    "2026-04-01 14:30 +01:00  erasure.recorded   R-2026-0002 bob@example.net  by ann  "
+    "2026-04-01 14:30 BST (UTC+01:00)  erasure.recorded   R-2026-0002 bob@example.net  by ann  "
     "kept for a replay after a backup restore: 4 identifiers as keyed hashes",
-    "2026-04-01 14:30 +01:00  suppression.added  R-2026-0002 bob@example.net  by ann  "
+    "2026-04-01 14:30 BST (UTC+01:00)  suppression.added  R-2026-0002 bob@example.net  by ann  "
     "1 keyed hash added to the suppression list of newsletter",
-    "2026-04-01 14:30 +01:00  task.added         R-2026-0002 bob@example.net  by ann  "
+    "2026-04-01 14:30 BST (UTC+01:00)  task.added         R-2026-0002 bob@example.net  by ann  "
     "manual task 2 opened: analytics (Google Ireland Ltd (Google Analytics))",
-    "2026-04-01 14:30 +01:00  run.erase          R-2026-0002 bob@example.net  by ann  "
+    "2026-04-01 14:30 BST (UTC+01:00)  run.erase          R-2026-0002 bob@example.net  by ann  "
     "5 deleted, 1 anonymized, 1 redacted, 2 retained",
-    "2026-04-01 14:30 +01:00  request.closed     R-2026-0001 alice@example.com  by ann  "
+    "2026-04-01 14:30 BST (UTC+01:00)  request.closed     R-2026-0001 alice@example.com  by ann  "
     "closed 30 days late: package sent",
 ]
 
@@ -74,7 +74,7 @@ def test_audit_log_prints_one_line_per_event_what_to_whom_by_whom_and_the_counts
     result = trail("audit", "log")
     assert result.code == 0, result
     assert result.out == "".join(line + "\n" for line in LINES)
-    assert [line.split()[3] for line in LINES] == [e["kind"] for e in db_events(demo_dir)]  # every event
+    assert [line.split()[4] for line in LINES] == [e["kind"] for e in db_events(demo_dir)]  # every event
 
 
 def test_audit_log_json_is_the_events_as_stored(trail, demo_dir):
@@ -97,9 +97,9 @@ def test_audit_log_newest_first_limit_and_since(trail):
     # a date is the controller's local day: 2026-04-01 00:00 in London is 03-31 23:00 UTC
     assert trail("audit", "log", "--since", "2026-04-02").out == "No events.\n"
     first = trail("audit", "log", "--since", "2026-04-01T14:30+01:00").out.splitlines()[0]
-    assert first.startswith("2026-04-01 14:30 +01:00  request.new ")
+    assert first.startswith("2026-04-01 14:30 BST (UTC+01:00)  request.new ")
     assert trail("audit", "log", "--request", "R-2026-0001", "--since", "2026-03-01").out == (
-        "2026-04-01 14:30 +01:00  request.closed  R-2026-0001 alice@example.com  by ann  "
+        "2026-04-01 14:30 BST (UTC+01:00)  request.closed  R-2026-0001 alice@example.com  by ann  "
         "closed 30 days late: package sent\n")
 
 
@@ -132,12 +132,12 @@ def test_request_show_lists_runs_tasks_and_letters(trail, demo_dir):
     tail = result.out.split("\n\n", 1)[1]
     assert tail == (
         "Runs:\n"
-        "  2026-02-10 09:00 +00:00  export  by ann  16 records from 7 systems exported\n"
+        "  2026-02-10 09:00 GMT (UTC+00:00)  export  by ann  16 records from 7 systems exported\n"
         "Manual tasks:\n"
-        "  task 1  analytics (Google Ireland Ltd (Google Analytics))  open since 2026-02-10 09:00 +00:00; "
+        "  task 1  analytics (Google Ireland Ltd (Google Analytics))  open since 2026-02-10 09:00 GMT (UTC+00:00); "
         "confirm with: dsarctl task done 1\n"
         "Letters:\n"
-        "  2026-04-02 09:15 +01:00  letter.response  by bea  lang en\n")
+        "  2026-04-02 09:15 BST (UTC+01:00)  letter.response  by bea  drafted\n")
     data = trail("request", "show", "R-2026-0001", "--json").json()
     assert [(r["id"], r["kind"], r["operator"], r["summary"]["total"]) for r in data["runs"]] == [
         (1, "export", "ann", 16)]
@@ -239,4 +239,22 @@ def test_counts_agree_with_their_nouns_in_output(run):
     assert late.code == 1 and late.out.splitlines() == [
         "Overdue (1):",
         "  R-2026-0001  access        alice@example.com  due 2026-02-09, 1 day overdue (open, uk-gdpr)",
+    ]
+
+
+def test_audit_log_piped_keeps_each_event_on_one_line_whatever_columns_says(trail, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "40")
+    assert trail("audit", "log").out == "".join(line + "\n" for line in LINES)
+
+
+def test_audit_log_on_a_narrow_terminal_wraps_between_words_under_its_event(trail, demo_dir):
+    import terminal
+
+    screen = terminal.run(["-i", str(demo_dir / "inventory.yaml"), "audit", "log", "--limit", "1"], cols=60)
+    assert screen.code == 0
+    assert screen.lines() == [
+        "2026-04-01 14:30 BST (UTC+01:00)  request.closed",
+        "    R-2026-0001 alice@example.com  by ann  closed 30 days",
+        "    late: package sent",
+        "",
     ]

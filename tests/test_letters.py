@@ -54,7 +54,8 @@ def new(run, subject: str, type_: str, received: str = "2026-01-31", *extra: str
 # --- the draft and its record ----------------------------------------------------------------------------
 
 
-def test_acknowledge_is_a_draft_with_both_parts_recorded_by_its_hash(run, demo_dir):
+def test_acknowledge_is_a_draft_with_both_parts_recorded_by_its_hash(run, demo_dir, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "40")  # piped: each line whole, whatever COLUMNS says (output.py)
     rid = new(run, "Alice@Example.com", "access")
     result = run("letter", rid, "--kind", "acknowledge")
     assert result.code == 0, result
@@ -106,6 +107,9 @@ def test_unknown_kind_request_and_missing_address(run):
     rid = new(run, "alice@example.com", "access")
     one_error_line(run("letter", rid, "--kind", "thanks"), "--kind: unknown letter 'thanks' (one of: acknowledge, "
                                                           "verify, clarify, extend, response, refuse)")
+    # a near miss gets a "did you mean", as every choice does (issue 20)
+    one_error_line(run("letter", rid, "--kind", "acknowlege"), "--kind: unknown letter 'acknowlege'; did you mean "
+                                                               "'acknowledge'?")
     one_error_line(run("letter", "R-2026-0099", "--kind", "verify"), "unknown request id 'R-2026-0099'")
     cid = new(run, "customer_id:1042", "access")
     one_error_line(run("letter", cid, "--kind", "verify"), f"request {cid} has no e-mail address: give the "

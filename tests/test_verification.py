@@ -253,7 +253,8 @@ def test_pause_names_its_art_12a_ground(run, monkeypatch):
             "UK GDPR Art. 12A): 12 days, both days included") in d["explain"]
     assert d["due_date"] == "2026-04-14"
     shown = run("request", "show", rid)
-    assert "Pauses:               2026-03-05T10:00:00+00:00 to 2026-03-16T10:00:00+00:00 (clarification)" in shown.out
+    # the controller's local dates, as --explain counts them (issue 20)
+    assert "Pauses:               2026-03-05 to 2026-03-16 (clarification)" in shown.out
     one_error_line(run("request", "pause", rid, "--reason", "x", "--ground", "holiday"),
                    "--ground: unknown ground 'holiday' (one of: identity, clarification, fee)")
 
@@ -427,3 +428,50 @@ def test_a_source_that_fails_is_named_and_not_verified_is_exit_3(run, demo_dir):
     assert result.err.startswith("failed: telemetry.telemetry: ") and result.err.endswith("(not compared)\n")
     # what the other sources hold still verifies
     assert run("request", "verify", rid, "--match", "postcode=BS1 1AA").code == 0
+
+
+def test_a_duplicate_names_the_local_date_its_first_request_was_received(run, monkeypatch):
+    # 00:30 in London on 1 June (BST) is 23:30 UTC on 31 May: the request was received on 1 June
+    monkeypatch.setenv("DSARCTL_NOW", "2026-06-02T09:00:00Z")
+    first = run("request", "new", "alice@example.com", "--type", "access", "--received", "2026-06-01T00:30+01:00",
+                "--json").json()
+    assert first["received_at"].startswith("2026-05-31T23:30")
+    result = run("request", "new", "alice@example.com", "--type", "access")
+    one_error_line(result, f"alice@example.com already has an open access request: {first['id']} (received "
+                           f"2026-06-01, due {first['due_date']}); to open another, add --allow-duplicate")
+    monkeypatch.setattr(sys, "stdin", _Terminal("n\n"))
+    result = run("request", "new", "alice@example.com", "--type", "access")
+    assert result.code == 1, result
+    assert result.err == (f"alice@example.com already has an open access request: {first['id']} (received "
+                          f"2026-06-01, due {first['due_date']}). Open another anyway? [y/N]: Not opened: "
+                          f"{first['id']} stays the open request.\n")
+
+
+def test_verify_output_piped_is_one_line_per_check_whatever_columns_says(run, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "40")  # output.py: off a terminal nothing is wrapped
+    rid = alice(run)
+    result = run("request", "verify", rid, "--match", "postcode=BS1 1AB", "--match", "order_id=5002")
+    assert result.code == 1, result
+    assert result.out == (
+        "  postcode: DID NOT MATCH\n"
+        "  order_id: matched (orders.order_items, orders.orders)\n"
+        f"{rid} NOT verified: did not match the records found: postcode; the request stays open, due 2026-03-02\n")
+
+
+def test_verify_output_on_a_narrow_terminal_wraps_between_words(run, demo_dir):
+    import terminal
+
+    rid = alice(run)
+    screen = terminal.run(["-i", str(demo_dir / "inventory.yaml"), "request", "verify", rid,
+                           "--match", "postcode=BS1 1AB", "--match", "order_id=5002"], cols=40,
+                          stderr_pipe=True)  # the search's progress goes to stderr
+    assert screen.code == 1
+    assert screen.lines() == [
+        "  postcode: DID NOT MATCH",
+        "  order_id: matched (orders.order_items,",
+        "    orders.orders)",
+        f"{rid} NOT verified: did not match",
+        "the records found: postcode; the request",
+        "stays open, due 2026-03-02",
+        "",
+    ]

@@ -55,6 +55,8 @@ def main(argv: Optional[list[str]] = None) -> None:
     restore = _stop_on_signals()
     try:
         code = _run(argv)
+        if code == ExitStatus.INTERRUPTED:  # typer's main turns Ctrl-C into exit 130, silently
+            raise KeyboardInterrupt
     except DsarError as exc:
         if debug:
             raise
@@ -69,12 +71,12 @@ def main(argv: Optional[list[str]] = None) -> None:
         if _is_abort(exc):
             _error_line("aborted")
             code = int(ExitStatus.NO)
+        elif type(exc).__name__ == "NoArgsIsHelpError":
+            # a bare `dsarctl` or `dsarctl request`: its usage and help, as --help prints them
+            sys.stdout.write(exc.ctx.get_help() + "\n")
+            code = int(ExitStatus.OK)
         elif hasattr(exc, "exit_code") and hasattr(exc, "format_message"):
-            ctx = getattr(exc, "ctx", None)
-            where = f"{ctx.command_path}: " if ctx is not None else ""
-            hint = f" (see '{ctx.command_path} --help')" if ctx is not None else ""
-            _error_line(f"{where}{exc.format_message()}{hint}")
-            code = int(exc.exit_code)
+            code = _usage_error(exc)
         else:
             if debug:
                 raise
@@ -130,10 +132,24 @@ def _run(argv: Optional[list[str]]) -> int:
         found = lookup.parse(args)
         if found is not None:
             return lookup.invoke(found)
+    if os.environ.get("_DSARCTL_COMPLETE"):
+        from typer.completion import completion_init
+
+        completion_init()  # registers typer's bash, zsh and fish completion (add_completion=False skips it)
     from .root import app
 
     result = app(args=argv, prog_name="dsarctl", standalone_mode=False)
     return result if isinstance(result, int) else 0
+
+
+def _usage_error(exc) -> int:
+    """click's usage error in one line, naming the subcommand (not `dsarctl` twice) and where its help is."""
+    ctx = getattr(exc, "ctx", None)
+    path = ctx.command_path if ctx is not None else ""
+    where = f"{path.split(' ', 1)[1]}: " if " " in path else ""
+    hint = f" (see '{path} --help')" if path else ""
+    _error_line(f"{where}{exc.format_message()}{hint}")
+    return int(exc.exit_code)
 
 
 def _is_abort(exc: Exception) -> bool:

@@ -8,18 +8,25 @@ import typer
 
 from ..errors import ExitStatus
 from ..wording import plural
-from .common import JsonOpt, state
+from .common import Command, Group, JsonOpt, examples, state
 from .output import Output
 
-app = typer.Typer(help="The audit log: every request, step, run and task, hash-chained.",
+app = typer.Typer(cls=Group, help="The audit log: every request, step, run and task, hash-chained.",
+                  epilog=examples(("What happened to one request", "dsarctl audit log --request R-2026-0001"),
+                                  ("Has anyone edited or deleted an event?", "dsarctl audit verify")),
                   no_args_is_help=True, add_completion=False, rich_markup_mode=None)
 
 
-@app.command("log")
+@app.command("log", cls=Command, epilog=examples(
+    ("Every event", "dsarctl audit log"),
+    ("One request's trail, for a regulator", "dsarctl audit log --request R-2026-0001 --json"),
+    ("The 20 most recent events, newest first", "dsarctl audit log --newest-first --limit 20"),
+    ("What happened since Monday (the controller's local day)", "dsarctl audit log --since 2026-11-30"),
+))
 def log(
     ctx: typer.Context,
-    request: Annotated[Optional[str], typer.Option("--request", "-r", show_default=False,
-                                                   help="Only the events of request ID.")] = None,
+    request: Annotated[Optional[str], typer.Option("--request", "-r", metavar="REQUEST_ID", show_default=False,
+                                                   help="Only the events of request REQUEST_ID.")] = None,
     since: Annotated[Optional[str], typer.Option(
         "--since", metavar="DATE", show_default=False,
         help="Only events from DATE on: an ISO date (the controller's local day) or datetime.")] = None,
@@ -57,7 +64,9 @@ def _since(text: str, zone: str, parse_when):
                          "(2026-11-20T14:30+01:00)") from None
 
 
-@app.command("verify")
+@app.command("verify", cls=Command, epilog=examples(
+    ("Check the chain (exit 1 naming each problem when it is broken)", "dsarctl audit verify"),
+))
 def verify(ctx: typer.Context, json_: JsonOpt = False) -> None:
     """Check the hash chain and the tables against it; exit 1 naming each problem when it is broken."""
     from ..audit_marker import open_audit
@@ -72,12 +81,14 @@ def verify(ctx: typer.Context, json_: JsonOpt = False) -> None:
 
 
 def _render_log(console, data: dict, zone: str, subjects: dict[str, str]) -> None:
-    """One line per event, never wrapped (grep and cron mail read it):
-    `2026-10-01 14:02 +01:00  run.erase  R-2026-0012 alice@example.com  by ops  3 deleted, 1 kept`."""
-    from .events import describe, local_time
+    """One line per event, never wrapped off a terminal (grep and cron mail read it; on one, wrapped between
+    words with the continuation indented):
+    `2026-10-01 14:02 BST (UTC+01:00)  run.erase  R-2026-0012 alice@example.com  by ops  3 deleted, 1 kept`."""
+    from .events import describe
+    from .output import local_time
 
     def line(text: str) -> None:
-        console.print(text, markup=False, highlight=False, soft_wrap=True)
+        console.print(text, markup=False, highlight=False, hang=4)
 
     events = data["events"]
     if not events:

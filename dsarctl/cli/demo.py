@@ -6,14 +6,19 @@ from typing import Annotated
 
 import typer
 
-from .common import JsonOpt, state
+from .common import Command, JsonOpt, examples, state
 from .output import Output
 
 
 app = typer.Typer(add_completion=False, rich_markup_mode=None)
 
 
-@app.command("demo")
+@app.command("demo", cls=Command, epilog=examples(
+    ("Create the demo sources next to the inventory, then try a search", "dsarctl demo && dsarctl find alice@example.com"),
+    ("Start again from fresh demo data", "dsarctl demo --force"),
+    ("Also run the SaaS APIs' fakes on localhost (Ctrl-C stops them), as over a slow network",
+     "dsarctl demo --apis --latency 100"),
+))
 def demo(
     ctx: typer.Context,
     force: Annotated[bool, typer.Option("--force", help="Recreate the demo sources even if they exist.")] = False,
@@ -21,9 +26,9 @@ def demo(
         "--apis", help="Also run fakes of the demo's SaaS tools (Mailchimp, HubSpot, Zendesk, Stripe, Google "
                        "Analytics) on localhost and write inventory-apis.yaml pointing at them; runs until "
                        "Ctrl-C.")] = False,
-    port: Annotated[int, typer.Option("--port", help="With --apis: the first of five ports on 127.0.0.1 "
+    port: Annotated[int, typer.Option("--port", metavar="PORT", help="With --apis: the first of five ports on 127.0.0.1 "
                                                      "(0: any free ports).", min=0, max=65530)] = 8741,
-    latency: Annotated[int, typer.Option("--latency", help="With --apis: milliseconds each fake waits before "
+    latency: Annotated[int, typer.Option("--latency", metavar="MS", help="With --apis: milliseconds each fake waits before "
                                                            "answering (a slow network).", min=0)] = 0,
     json_: JsonOpt = False,
 ) -> None:

@@ -10,24 +10,35 @@ import typer
 
 from ..errors import ExitStatus, RefusedError, UsageError
 from ..wording import plural
-from .common import IdOpt, JsonOpt, RequestOpt, YesOpt, state, subject_identifiers
-from .output import Output
+from .common import (Command, IdOpt, JsonOpt, ReceivedOpt, RequestOpt, YesOpt, examples, parse_received, state,
+                     subject_identifiers, tell_request)
+from .output import Column, Output, table
 
 
 app = typer.Typer(add_completion=False, rich_markup_mode=None)
 
 
-@app.command("erase")
+@app.command("erase", cls=Command, epilog=examples(
+    ("The plan only: what would be deleted, anonymised, kept and why", "dsarctl erase bob@example.net --dry-run"),
+    ("Plan, confirm, erase, search again (the e-mail asking for it came on 20 November)",
+     "dsarctl erase bob@example.net --received 2026-11-20"),
+    ("From a script (no terminal to confirm on)", "dsarctl erase bob@example.net --yes --json"),
+    ("Many subjects, one per line, each file rewritten once", "dsarctl erase --batch leavers.txt --yes"),
+    ("The same, also keeping a suppression entry for lines that match nobody",
+     "dsarctl erase --batch leavers.txt --suppress-unmatched --yes"),
+))
 def erase(
     ctx: typer.Context,
     subject: Annotated[Optional[str], typer.Argument(
-        help="The subject: an e-mail, +phone, or KIND:VALUE (customer_id:1042).", show_default=False)] = None,
+        metavar="SUBJECT", help="The subject: an e-mail, +phone, or KIND:VALUE (customer_id:1042).",
+        show_default=False)] = None,
     ids: IdOpt = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the plan only; change nothing.")] = False,
     yes: YesOpt = False,
     request: RequestOpt = None,
+    received: ReceivedOpt = None,
     batch: Annotated[Optional[Path], typer.Option(
-        "--batch", help="Erase every subject in FILE (one per line), rewriting each file source once.")] = None,
+        "--batch", metavar="FILE", show_default=False, help="Erase every subject in FILE (one per line), rewriting each file source once.")] = None,
     suppress_unmatched: Annotated[bool, typer.Option(
         "--suppress-unmatched",
         help="With --batch: also keep a suppression entry for lines that match nobody (default: none).")] = False,
@@ -46,28 +57,40 @@ def erase(
     now = clock()
     operator = default_operator()
     if replay:
-        if subject or batch or request:
+        if subject or batch or request or received:
             # a replay acts for every past erasure: no one subject a request could belong to
-            raise UsageError("--replay takes no subject, no --batch and no --request")
+            raise UsageError("--replay takes no subject, no --batch, no --request and no --received")
         if dry_run:
             raise UsageError("--replay has no --dry-run; it acts only on records of past erasures")
-        run = workflows.replay(inventory, now=now, operator=operator, on_wait=_waiting(out),
-                               confirm=lambda: _confirm(out, yes, "Re-apply every recorded erasure to the sources now?"))
+        try:
+            run = workflows.replay(inventory, now=now, operator=operator, on_wait=_waiting(out),
+                                   confirm=lambda: _confirm(out, yes, "Re-apply every recorded erasure to the sources now?"))
+        except workflows.NotConfirmed:
+            out.message("Nothing erased.")
+            raise typer.Exit(ExitStatus.BAD_INPUT) from None
         out.emit(run.to_dict(), render_result)
         _fail_exit(out, run)
         return
     if suppress_unmatched and batch is None:
         raise UsageError("--suppress-unmatched goes with --batch FILE")
     subjects, lines = _subjects(inventory, subject, ids, batch)
+    if received is not None and (batch is not None or dry_run):
+        raise UsageError("--received is the date of the request an erase opens: not with --batch or --dry-run")
+    received_at = parse_received(inventory, received, request)
     options = dict(request_id=request, dry_run=dry_run, now=now, operator=operator,
                    confirm=_plan_confirmation(out, yes, json_, lines), progress=None if json_ else out.progress(),
                    on_wait=_waiting(out), on_resumed=_resumed(out))
-    run = (workflows.erase_batch(inventory, subjects, suppress_unmatched=suppress_unmatched, **options)
-           if batch is not None else workflows.erase(inventory, subjects[0], **options))
+    try:
+        run = (workflows.erase_batch(inventory, subjects, suppress_unmatched=suppress_unmatched, **options)
+               if batch is not None else workflows.erase(inventory, subjects[0], received=received_at, **options))
+    except workflows.NotConfirmed:
+        out.message("Nothing erased.")
+        raise typer.Exit(ExitStatus.BAD_INPUT) from None
     data = _with_lines(run.to_dict(), lines)
     if run.dry_run:
         out.emit(data, lambda console, data: render_plan(console, data["plan"]))
         return
+    tell_request(out, run.request, inventory, received_at, now)
     out.emit(data, render_result)
     _fail_exit(out, run)
 
@@ -143,15 +166,14 @@ def _subjects(inventory, subject, ids, batch) -> tuple[list, list[int] | None]:
 
 
 def _confirm(out: Output, yes: bool, question: str) -> bool:
-    """True with --yes or when the person says yes; a "no" aborts (exit 1), no terminal is refused (exit 2)."""
+    """True with --yes or when the person says yes (a "no" is False: the workflow then changes nothing);
+    no terminal is refused (exit 2)."""
     if yes:
         return True
     if not sys.stdin.isatty():
         raise RefusedError("erase needs confirmation: no terminal to ask on; run it again with --yes "
                            "(see the plan with --dry-run first)")
-    if not typer.confirm(question, default=False, err=True):
-        raise typer.Abort()
-    return True
+    return out.confirm(question)
 
 
 def _fail_exit(out: Output, run) -> None:
@@ -161,20 +183,22 @@ def _fail_exit(out: Output, run) -> None:
         raise typer.Exit(ExitStatus.SOURCE_FAILED)
 
 
-def render_plan(console, plan: dict) -> None:
-    from rich.table import Table
+_PLAN_COLUMNS = (Column("system", whole=True), Column("collection", whole=True), Column("records", whole=True),
+                 Column("action"))
 
+
+
+def render_plan(console, plan: dict) -> None:
     if plan.get("subjects") is not None:
         _render_batch_plan(console, plan)
         return
     if plan["identifiers"]:
         console.print(f"Erasure plan for: {', '.join(plan['identifiers'])}", style="bold", markup=False)
-    table = Table(title_justify="left", show_edge=False)
-    for col in ("system", "collection", "records", "action"):
-        table.add_column(col, overflow="fold")
+    rows, styles = [], []
     for coll in plan["collections"]:
         if coll["status"] == "failed":
-            table.add_row(coll["system"], coll["collection"], "FAILED", coll.get("error") or "", style="red")
+            rows.append((coll["system"], coll["collection"], "FAILED", coll.get("error") or ""))
+            styles.append("red")
             continue
         action = _describe(coll)
         shared = coll.get("shared") or []
@@ -184,9 +208,10 @@ def render_plan(console, plan: dict) -> None:
             action += f" — but {len(kept)} left as they are, {reasons}"
         if shared:
             action += " — except: " + "; ".join(_shared(s) for s in shared)
-        table.add_row(coll["system"], coll["collection"], str(coll["count"]), action)
+        rows.append((coll["system"], coll["collection"], str(coll["count"]), action))
+        styles.append(None)
     if plan["collections"]:
-        console.print(table)
+        table(console, _PLAN_COLUMNS, rows, styles=styles)
     else:
         console.print("Nothing found to erase.", markup=False)
     _render_plan_extras(console, plan)
@@ -207,7 +232,7 @@ def _render_batch_plan(console, plan: dict) -> None:
     """A batch's plan subject by subject (its line, what was found of it, its table), then the lines that
     match nobody, then the tasks and suppression entries of the whole batch."""
     def line(text: str, style: str | None = None) -> None:
-        console.print(text, style=style, markup=False, highlight=False, soft_wrap=True)
+        console.print(text, style=style, markup=False, highlight=False)
 
     subjects = plan["subjects"]
     matched = [s for s in subjects if s["matched"]]
@@ -316,7 +341,7 @@ def _render_batch_result(console, data: dict) -> None:
     """A batch's report subject by subject: what was done to its records, what remains of them and why;
     then the lines that matched nobody, and what remains of the batch as a whole (tasks, failures)."""
     def line(text: str, style: str | None = None) -> None:
-        console.print(text, style=style, markup=False, highlight=False, soft_wrap=True)
+        console.print(text, style=style, markup=False, highlight=False)
 
     subjects = data["subjects"]
     unmatched = [s for s in subjects if not s["matched"]]

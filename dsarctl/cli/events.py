@@ -1,35 +1,19 @@
 """How an audit event, a run and a task read to a person: one line each, with counts, never the raw data.
 
 `audit log` and `request show` print these; `--json` keeps the events as stored. Times are shown in the
-controller's zone with its offset (`2026-10-01 14:02 +01:00`): the log itself keeps UTC.
+controller's zone with its name and offset (`2026-10-01 14:02 BST (UTC+01:00)`, output.local_time): the
+log itself keeps UTC.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 from ..wording import plural
+from .output import local_date
 
 _ACTIONS = (("delete", "deleted"), ("anonymize", "anonymized"), ("redact", "redacted"), ("retain", "retained"),
             ("keep", "kept"), ("none", "left (no erase rule)"))
-
-
-def local_time(at: str, timezone: str) -> str:
-    """A stored UTC timestamp as the controller's local date and time with the offset."""
-    from zoneinfo import ZoneInfo
-
-    try:
-        value = datetime.fromisoformat(at).astimezone(ZoneInfo(timezone))
-    except (TypeError, ValueError):
-        return str(at)
-    offset = value.strftime("%z")
-    return f"{value:%Y-%m-%d %H:%M} {offset[:3]}:{offset[3:]}"
-
-
-def local_date(at: str, timezone: str) -> str:
-    """A stored UTC timestamp as the controller's local date (the legal one: a receipt date)."""
-    return local_time(at, timezone)[:10]
 
 
 def describe(event: dict[str, Any], timezone: str) -> str:
@@ -39,6 +23,8 @@ def describe(event: dict[str, Any], timezone: str) -> str:
         return describe_run(kind[4:], data.get("summary") or {})
     if kind.startswith("request."):
         return _request(kind[8:], data, timezone)
+    if kind.startswith("letter."):
+        return _letter(data)
     row = data.get("row") or {}
     if kind == "task.added":
         return f"manual task {row.get('key')} opened: {_system(data)}"
@@ -106,6 +92,30 @@ def _request(step: str, data: dict[str, Any], timezone: str) -> str:
         text = step + (f" {plural(late, 'day')} late" if late else "")
         return text + (f": {data.get('note') or data.get('reason')}" if data.get("note") or data.get("reason") else "")
     return _generic(data)
+
+
+def _letter(data: dict[str, Any]) -> str:
+    """A letter to the subject: drafted or sent (and where), what it carried, the gates it went through."""
+    if data.get("sent"):
+        parts = ["sent" + (f" through {data['smtp']}" if data.get("smtp") else "")]
+    else:
+        parts = ["drafted" + (f", not sent: {data['send_error']}" if data.get("send_error") else "")]
+    others = len(data.get("attachments") or []) - (1 if data.get("package_sha256") else 0)
+    if data.get("package_sha256"):
+        parts.append("with the access package")
+    if others > 0:
+        parts.append(f"with {plural(others, 'attachment')}")
+    if data.get("unverified_reason"):
+        parts.append(f"to a requester not verified: {data['unverified_reason']}")
+    if data.get("incomplete"):
+        parts.append(f"Art. 15 items missing: {', '.join(data['incomplete'])}")
+    if data.get("template") not in (None, "shipped"):
+        parts.append(f"{data['template']} template")
+    if data.get("lang") not in (None, "en"):
+        parts.append(f"in {data['lang']}")
+    if data.get("sha256"):
+        parts.append(f"SHA-256 {data['sha256'][:12]}…")
+    return ", ".join(parts) + (f"; reason: {data['reason']}" if data.get("reason") else "")
 
 
 def _system(data: dict[str, Any]) -> str:

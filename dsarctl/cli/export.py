@@ -8,26 +8,34 @@ from typing import Annotated
 import typer
 
 from ..errors import ExitStatus
-from .common import IdOpt, JsonOpt, NoExpandOpt, RequestOpt, SubjectArg, state, subject_identifiers
-from .output import Output
+from .common import (Command, IdOpt, JsonOpt, NoExpandOpt, ReceivedOpt, RequestOpt, SubjectArg, examples, parse_received,
+                     state, subject_identifiers, tell_request)
+from .output import Column, Output, table
 
 
 app = typer.Typer(add_completion=False, rich_markup_mode=None)
 
 
-@app.command("export")
+@app.command("export", cls=Command, epilog=examples(
+    ("The access package, filed under the subject's open access request (or a new one)",
+     "dsarctl export alice@example.com"),
+    ("The e-mail asking for it came on 20 November: the request this opens says so",
+     "dsarctl export zoe@example.org --received 2026-11-20"),
+    ("Under a given request, to a chosen file", "dsarctl export alice@example.com -r R-2026-0001 -o alice.zip"),
+))
 def export(
     ctx: typer.Context,
     subject: SubjectArg,
     output: Annotated[
         Path | None,
-        typer.Option("--output", "-o", show_default=False,
+        typer.Option("--output", "-o", metavar="FILE", show_default=False,
                      help="The zip to write (default: access-<request or subject>….zip here); "
                           "never overwritten."),
     ] = None,
     ids: IdOpt = None,
     no_expand: NoExpandOpt = False,
     request: RequestOpt = None,
+    received: ReceivedOpt = None,
     json_: JsonOpt = False,
 ) -> None:
     """The access package: a zip with every record found, index.html and manifest.json (Art. 15 and 20)."""
@@ -40,9 +48,12 @@ def export(
     inventory = state(ctx).inventory()
     identifiers = subject_identifiers(inventory, subject, ids)
     now = clock()
+    received_at = parse_received(inventory, received, request)
     target = output if output is not None else Path(default_filename(subject, request, now))
-    run = export_package(inventory, identifiers, output=target, request_id=request, expand=not no_expand, now=now,
+    run = export_package(inventory, identifiers, output=target, request_id=request, received=received_at,
+                         expand=not no_expand, now=now,
                          operator=default_operator(), progress=None if json_ else out.progress())
+    tell_request(out, run.request, inventory, received_at, now)
     if run.package is None:
         for line in run.failure_lines():
             out.message(f"failed: {line}", style="red")
@@ -51,8 +62,8 @@ def export(
         raise typer.Exit(ExitStatus.SOURCE_FAILED if run.failures else ExitStatus.NO)
     data = run.to_dict()
     out.emit(data, render_export)
-    for line in package_warnings(data):  # one line each, however narrow the terminal
-        out.err.print(f"warning: {line}", style="yellow", markup=False, highlight=False, soft_wrap=True)
+    for line in package_warnings(data):  # one line each off a terminal; on one, wrapped between words
+        out.warn(line)
     for line in run.failure_lines():
         out.message(f"failed: {line}", style="red")
     if run.failures:
@@ -76,21 +87,22 @@ def package_warnings(data: dict) -> list[str]:
     return lines
 
 
-def render_export(console, data) -> None:
-    from rich.table import Table
+_COLUMNS = (Column("system", whole=True), Column("collection", whole=True), Column("records", whole=True),
+            Column("status"))
 
-    table = Table(title=f"Records exported: {data['total']}", title_justify="left")
-    for col in ("system", "collection", "records", "status"):
-        table.add_column(col, overflow="fold")
+
+def render_export(console, data) -> None:
+    rows, styles = [], []
     for system in data["systems"]:
         if system["status"] == "manual":
-            table.add_row(system["system"], "", "", "manual task (not in the package)", style="yellow")
+            rows.append((system["system"], "", "", "manual task (not in the package)"))
+            styles.append("yellow")
             continue
         for coll in system["collections"]:
             failed = coll["status"] == "failed"
-            table.add_row(system["system"], coll["collection"], str(coll["count"]),
-                          f"FAILED: {coll.get('error', '')}" if failed else "ok",
-                          style="red" if failed else (None if coll["count"] else "dim"))
-    console.print(table)
+            rows.append((system["system"], coll["collection"], str(coll["count"]),
+                         f"FAILED: {coll.get('error', '')}" if failed else "ok"))
+            styles.append("red" if failed else (None if coll["count"] else "dim"))
+    table(console, _COLUMNS, rows, title=f"Records exported: {data['total']}", styles=styles)
     console.print(f"Wrote {data['file']} ({data['bytes']} bytes, {data['files']} files)", markup=False)
     console.print(f"SHA-256 {data['sha256']}", markup=False)

@@ -9,16 +9,22 @@ import typer
 
 from ..errors import ExitStatus
 from ..wording import plural
-from .common import JsonOpt, state
-from .output import Output, dumps
+from .common import Command, Group, JsonOpt, choice, completer, examples, state
+from .output import Column, Output, dumps, table
 
-app = typer.Typer(help="Validate and show the inventory (the data map).",
+app = typer.Typer(cls=Group, help="Validate and show the inventory (the data map).",
+                  epilog=examples(("Check the file, then reach every source", "dsarctl inventory check --connect"),
+                                  ("The record of processing for the DPO, as Markdown",
+                                   "dsarctl inventory show --format markdown > ropa.md")),
                   no_args_is_help=True, add_completion=False, rich_markup_mode=None)
 
 FORMATS = ("table", "json", "markdown", "csv")
 
 
-@app.command("check")
+@app.command("check", cls=Command, epilog=examples(
+    ("Is the file valid (keys, identities, erase rules)?", "dsarctl inventory check"),
+    ("Also reach every source: tables, columns, files, folders, indexes", "dsarctl -i inventory.yaml inventory check --connect"),
+))
 def check(
     ctx: typer.Context,
     connect: Annotated[bool, typer.Option("--connect", help="Also reach every source and compare it with the inventory.")] = False,
@@ -46,8 +52,8 @@ def check(
         for f in findings:
             style = {"error": "red", "warning": "yellow"}.get(f.level, "")
             where = f" ({f.where})" if f.where and f.level != "error" else ""
-            console.print(f"{f.level}: {f.system}: {f.message}{where}", style=style or None, markup=False,
-                          soft_wrap=True)
+            # one line each off a terminal (output.console_for); on one, wrapped between words
+            console.print(f"{f.level}: {f.system}: {f.message}{where}", style=style or None, markup=False, hang=2)
         verdict = "has errors" if errors else "is valid"
         console.print(f"{inventory.path.name} {verdict}: {plural(data['systems'], 'system')}, "
                       f"{plural(data['collections'], 'collection')}"
@@ -60,18 +66,21 @@ def check(
         raise typer.Exit(ExitStatus.BAD_INPUT if bad_input else ExitStatus.SOURCE_FAILED)
 
 
-@app.command("show")
+@app.command("show", cls=Command, epilog=examples(
+    ("The data map on screen", "dsarctl inventory show"),
+    ("For a spreadsheet or a document", "dsarctl inventory show --format csv > ropa.csv"),
+    ("", "dsarctl inventory show --format markdown > ropa.md"),
+))
 def show(
     ctx: typer.Context,
-    format: Annotated[str, typer.Option("--format", "-f", help="table, json, markdown or csv.")] = "table",
+    format: Annotated[str, typer.Option("--format", "-f", metavar="FORMAT", autocompletion=completer(FORMATS),
+                                        help="table, json, markdown or csv.")] = "table",
     json_: JsonOpt = False,
 ) -> None:
     """The record of processing: systems, categories, purposes, lawful basis, retention, recipients."""
-    from ..errors import UsageError
     from ..inventory.record import record_of_processing, to_csv, to_markdown
 
-    if format not in FORMATS:
-        raise UsageError(f"--format: unknown format '{format}' (one of: {', '.join(FORMATS)})")
+    choice(format, FORMATS, "--format", "format")
     data = record_of_processing(state(ctx).inventory())
     if json_ or format == "json":
         Output(True).emit(data)
@@ -80,21 +89,26 @@ def show(
     elif format == "csv":
         sys.stdout.write(to_csv(data))
     else:
-        from rich.table import Table
-
         from ..inventory.record import _cell
 
-        table = Table(title=f"Record of processing — {data['controller']['name']}", show_lines=True)
-        shown = ["system", "collection", "categories", "purposes", "lawful_basis", "retention", "recipients",
-                 "source", "automated_decisions", "transfers", "erase"]
-        for col in shown:
-            table.add_column(col.replace("_", " "), overflow="fold")
-        for row in data["systems"]:
-            table.add_row(*[_cell(row.get(col)) for col in shown])
-        Output().out.print(table)
+        table(Output().out, _SHOW_COLUMNS, [[_cell(row.get(key)) for key in _SHOWN] for row in data["systems"]],
+              title=f"Record of processing — {data['controller']['name']}", lines=True)
 
 
-@app.command("schema")
+_SHOWN = ("system", "collection", "categories", "purposes", "lawful_basis", "retention", "recipients", "source",
+          "automated_decisions", "transfers", "erase")
+# on a narrow terminal: the source goes first, then transfers, automated decisions, recipients, retention,
+# lawful basis, purposes, the erase rule
+_SHOW_COLUMNS = (Column("system", whole=True), Column("collection", whole=True), Column("categories"),
+                 Column("purposes", drop=7), Column("lawful basis", drop=6), Column("retention", drop=5),
+                 Column("recipients", drop=4), Column("source", drop=1), Column("automated decisions", drop=3),
+                 Column("transfers", drop=2), Column("erase", drop=8))
+
+
+@app.command("schema", cls=Command, epilog=examples(
+    ("For editors that validate YAML as you type (yaml-language-server)",
+     "dsarctl inventory schema > inventory.schema.json"),
+))
 def schema() -> None:
     """Print the JSON Schema of inventory.yaml (for editors: yaml-language-server)."""
     from ..inventory.schema import inventory_json_schema

@@ -7,36 +7,53 @@ from typing import Annotated, Optional
 
 import typer
 
-from .common import JsonOpt, state
+from ..wording import plural
+from .common import Command, JsonOpt, choice, examples, state
 from .output import Output
+from .request import IdArg, OperatorOpt, operator_name
 
 app = typer.Typer(add_completion=False, rich_markup_mode=None)
 
 
-@app.command("letter")
+def _kinds() -> tuple[str, ...]:
+    from ..letters import KINDS
+
+    return KINDS
+
+
+@app.command("letter", cls=Command, epilog=examples(
+    ("Acknowledge a new request: its reference, when it was received, when it is due",
+     "dsarctl letter R-2026-0001 --kind acknowledge"),
+    ("Ask for what confirms the identity, no more", "dsarctl letter R-2026-0001 --kind verify --reason 'your postcode'"),
+    ("The cover note with the access package, sent through controller.smtp",
+     "dsarctl letter R-2026-0001 --kind response --package --send"),
+    ("The extension notice (before request extend, where the law demands notice)",
+     "dsarctl letter R-2026-0001 --kind extend --reason 'records in 14 systems' -o extend.eml"),
+))
 def letter(
     ctx: typer.Context,
-    id: Annotated[str, typer.Argument(help="The request id (R-2026-0001; case-insensitive).", show_default=False)],
+    id: IdArg,
     kind: Annotated[str, typer.Option(
-        "--kind", "-k", show_default=False,
+        "--kind", "-k", metavar="KIND", show_default=False,
+        autocompletion=lambda incomplete: [k for k in _kinds() if k.startswith(incomplete)],
         help="acknowledge, verify (what is needed to confirm identity), clarify, extend (with the reasons, "
              "before the notice date), response (cover note of an access package or erasure report), "
              "refuse (the reason and the right to complain or appeal).")],
-    lang: Annotated[str, typer.Option("--lang", help="Language of the templates (letters/LANG/ beside the "
+    lang: Annotated[str, typer.Option("--lang", metavar="LANG", help="Language of the templates (letters/LANG/ beside the "
                                                      "inventory, else the shipped ones: en).")] = "en",
     output: Annotated[Optional[Path], typer.Option(
-        "--output", "-o", show_default=False,
+        "--output", "-o", metavar="FILE", show_default=False,
         help="The .eml draft to write (default: letter-ID-KIND.eml here); never overwritten.")] = None,
     to: Annotated[Optional[str], typer.Option(
-        "--to", show_default=False,
+        "--to", metavar="ADDRESS", show_default=False,
         help="The recipient (default: the request's e-mail address).")] = None,
     reason: Annotated[Optional[str], typer.Option(
-        "--reason", show_default=False,
+        "--reason", metavar="REASON", show_default=False,
         help="extend: the reasons for the delay (default: the recorded extension reason); refuse: the reason "
              "(default: the recorded refusal); verify, clarify: what is needed; with --unverified: why the "
              "package goes to an unverified requester.")] = None,
     attach: Annotated[Optional[list[Path]], typer.Option(
-        "--attach", show_default=False, help="A file to attach (repeatable).")] = None,
+        "--attach", metavar="FILE", show_default=False, help="A file to attach (repeatable).")] = None,
     package: Annotated[bool, typer.Option(
         "--package", help="Attach the access package of the request's last export (as recorded, unchanged).")]
         = False,
@@ -47,9 +64,7 @@ def letter(
         "--allow-incomplete", help="Send an access package whose manifest lists missing Art. 15 items.")] = False,
     send: Annotated[bool, typer.Option(
         "--send", help="Also send it through the inventory's controller.smtp server.")] = False,
-    operator: Annotated[Optional[str], typer.Option(
-        "--operator", show_default=False,
-        help="Who is acting, recorded in the audit log (default $DSARCTL_OPERATOR, else the login user).")] = None,
+    operator: OperatorOpt = None,
     json_: JsonOpt = False,
 ) -> None:
     """The message to the subject for a step of the request, from templates: an .eml draft, recorded in the
@@ -57,8 +72,8 @@ def letter(
     from ..errors import UsageError
     from ..letters import write_letter
     from ..runs import now
-    from .request import operator_name
 
+    choice(kind, _kinds(), "--kind", "letter")
     if unverified and not (reason and reason.strip()):
         raise UsageError("--unverified needs --reason: why the package may go to a requester not verified")
     result = write_letter(state(ctx).inventory(), id, kind, now=now(), operator=operator_name(operator),
@@ -69,8 +84,7 @@ def letter(
 
 
 def _render(console, d: dict) -> None:
-    attached = f", {len(d['attachments'])} attachment{'s' if len(d['attachments']) != 1 else ''}" \
-        if d["attachments"] else ""
+    attached = f", {plural(len(d['attachments']), 'attachment')}" if d["attachments"] else ""
     console.print(f"Wrote {d['file']} ({d['kind']} letter for {d['request']} to {d['to']}{attached})",
                   markup=False, highlight=False)
     console.print(f"Subject: {d['subject']}", markup=False, highlight=False)

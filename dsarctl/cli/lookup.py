@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, NamedTuple, Optional
 from ..errors import ExitStatus
 from ..wording import plural
 from .morning import guarded, inventory_option
+from .output import Column
 
 if TYPE_CHECKING:
     from .state import State
@@ -78,13 +79,17 @@ def run(state: "State", subject: str, ids: Optional[list[str]], no_expand: bool,
     return int(ExitStatus.OK)
 
 
+_IDENTIFIER_COLUMNS = (Column("identifier", whole=True), Column("how it was found"))
+# on a narrow terminal "found via" goes first, then "on erase"
+_RECORD_COLUMNS = (Column("system", whole=True), Column("collection", whole=True), Column("records", whole=True),
+                   Column("found via", drop=1), Column("on erase", drop=2))
+
+
 def render_find(console, data) -> None:
-    from rich.table import Table
+    from .output import table
 
     console.print(f"Subject: {', '.join(data['subject'])}", style="bold", markup=False)
-    idents = Table(title=f"Identifiers ({plural(data['rounds'], 'search round')})", title_justify="left", show_edge=False)
-    for col in ("identifier", "how it was found"):
-        idents.add_column(col, overflow="fold")
+    idents = []
     for ident in data["identifiers"]:
         if ident["source"] == "given":
             how = "given"
@@ -93,11 +98,9 @@ def render_find(console, data) -> None:
             how = f"found in {link} ({ident['location']}) via {ident['via']}"
             if ident.get("followed") is False:
                 how += " — not followed (not among the values you named)"
-        idents.add_row(f"{ident['kind']}:{ident['value']}", how)
-    console.print(idents)
-    table = Table(title=f"Records found: {data['total']}", title_justify="left", show_lines=False)
-    for col in ("system", "collection", "records", "found via", "on erase"):
-        table.add_column(col, overflow="fold")
+        idents.append((f"{ident['kind']}:{ident['value']}", how))
+    table(console, _IDENTIFIER_COLUMNS, idents, title=f"Identifiers ({plural(data['rounds'], 'search round')})")
+    rows, styles = [], []
     tasks = []
     for system in data["systems"]:
         if system["status"] == "manual":
@@ -105,7 +108,8 @@ def render_find(console, data) -> None:
             continue
         for coll in system["collections"]:
             if coll["status"] == "failed":
-                table.add_row(system["system"], coll["collection"], "FAILED", coll.get("error", ""), "", style="red")
+                rows.append((system["system"], coll["collection"], "FAILED", coll.get("error", ""), ""))
+                styles.append("red")
                 continue
             erase = coll["erase"]
             if erase is None:
@@ -116,10 +120,10 @@ def render_find(console, data) -> None:
                 erase_text = "anonymize " + ", ".join(f"{k}: {v}" for k, v in erase["fields"].items())
             else:
                 erase_text = erase["action"]
-            table.add_row(system["system"], coll["collection"], str(coll["count"]),
-                          ", ".join(coll["matched_by"]) or "-", erase_text if coll["count"] else "",
-                          style=None if coll["count"] else "dim")
-    console.print(table)
+            rows.append((system["system"], coll["collection"], str(coll["count"]),
+                         ", ".join(coll["matched_by"]) or "-", erase_text if coll["count"] else ""))
+            styles.append(None if coll["count"] else "dim")
+    table(console, _RECORD_COLUMNS, rows, title=f"Records found: {data['total']}", styles=styles)
     for task in tasks:
         t = task["task"]
         if t.get("needed") is False:  # nothing of the subject found: no processor to ask (unless always_ask)

@@ -156,7 +156,8 @@ def run(state: State, within: int, json_: bool) -> int:
 
 def render_overdue(console, data: dict) -> None:
     def line(text: str, style: str | None = None) -> None:
-        console.print(text, style=style, markup=False, highlight=False, soft_wrap=True)  # never wrapped: cron mail, grep
+        # never wrapped off a terminal (cron mail, grep: output.console_for); on one, between words
+        console.print(text, style=style, markup=False, highlight=False)
 
     quiet = True
     if data["untrusted"]:

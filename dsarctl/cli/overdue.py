@@ -9,12 +9,16 @@ from typing import Annotated
 import typer
 
 from . import morning
-from .common import JsonOpt, state
+from .common import Command, JsonOpt, examples, state
 
 app = typer.Typer(add_completion=False, rich_markup_mode=None)
 
 
-@app.command("overdue")
+@app.command("overdue", cls=Command, epilog=examples(
+    ("What needs attention today (exit 1 when anything is overdue)", "dsarctl overdue"),
+    ("Also what is due within the next 14 days", "dsarctl overdue --within 14"),
+    ("Cron: mail the list only when something is late", "dsarctl overdue > /tmp/dsar.txt || mail -s 'DSAR overdue' privacy@example.com < /tmp/dsar.txt"),
+))
 def overdue(
     ctx: typer.Context,
     within: Annotated[int, typer.Option("--within", metavar="DAYS",

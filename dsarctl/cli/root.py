@@ -15,10 +15,10 @@ from pathlib import Path
 from typing import Annotated, Any, Optional
 
 import typer
-from typer.core import TyperCommand, TyperGroup
 
 from .. import __version__
 from . import COMMANDS
+from .help import Group, examples
 from .state import State
 
 
@@ -63,7 +63,7 @@ class _LazyCommands(MutableMapping):
         return self._built.get(name)
 
 
-class LazyGroup(TyperGroup):
+class LazyGroup(Group):
     """The root group: imports a command's module only when that command is invoked or asked for."""
 
     def __init__(self, **attrs: Any) -> None:
@@ -76,28 +76,34 @@ class LazyGroup(TyperGroup):
     def list_commands(self, ctx) -> list[str]:
         return list(self.commands)  # names only: TyperGroup's own would build every command
 
-    def format_commands(self, ctx, formatter) -> None:
-        # The root help lists names and one-line helps from COMMANDS without importing any module; a
-        # stand-in command gives each line exactly the shortening the real command's help would get.
-        real = self.commands
-        stand_ins = {name: real.built(name) or TyperCommand(name, help=COMMANDS[name][1]) for name in real}
-        self.commands = stand_ins
-        try:
-            super().format_commands(ctx, formatter)
-        finally:
-            self.commands = real
+    def summaries(self, ctx) -> list[tuple[str, str]]:
+        # from COMMANDS, without importing any module (a test checks them against each command's own help)
+        return [(name, COMMANDS[name][1]) for name in self.commands]
 
 
 app = typer.Typer(
     name="dsarctl",
     cls=LazyGroup,
     help="Answer data subject requests (GDPR, UK GDPR, CCPA, ...) from one inventory file.",
+    epilog=examples(
+        ("Create the demo company's sources, then find a person in every system",
+         "dsarctl demo && dsarctl find alice@example.com"),
+        ("Open a request that arrived on 20 November", "dsarctl request new alice@example.com --type access --received 2026-11-20"),
+        ("Every morning: what is late or due soon", "dsarctl overdue"),
+        ("Use another inventory", "dsarctl -i /srv/privacy/inventory.yaml request list"),
+        ("Shell completion: bash (add to ~/.bashrc), zsh (to ~/.zshrc, after compinit), fish",
+         'eval "$(dsarctl --completion bash)"'),
+        ("", 'eval "$(dsarctl --completion zsh)"'),
+        ("", "dsarctl --completion fish > ~/.config/fish/completions/dsarctl.fish"),
+    ),
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
+
+SHELLS = ("bash", "zsh", "fish")
 
 
 def _version(value: bool) -> None:
@@ -106,16 +112,44 @@ def _version(value: bool) -> None:
         raise typer.Exit(0)
 
 
+def _completion(value: Optional[str]) -> None:
+    """Print the completion script of SHELL: what `eval "$(dsarctl --completion bash)"` loads."""
+    if value is None:
+        return
+    if value not in SHELLS:
+        from ..errors import UsageError
+
+        from .common import did_you_mean
+
+        raise UsageError(f"--completion: unknown shell '{value}'{did_you_mean(value, SHELLS)}")
+    from typer.completion import get_completion_script
+
+    sys.stdout.write(get_completion_script(prog_name="dsarctl", complete_var="_DSARCTL_COMPLETE",
+                                           shell=value).strip() + "\n")
+    raise typer.Exit(0)
+
+
+def _complete_shells(incomplete: str) -> list[str]:
+    return [shell for shell in SHELLS if shell.startswith(incomplete)]
+
+
 @app.callback()
 def root(
     ctx: typer.Context,
     inventory: Annotated[
         Optional[Path],
-        typer.Option("--inventory", "-i", help="Inventory file (default $DSARCTL_INVENTORY, else ./inventory.yaml).",
-                     show_default=False),
+        typer.Option("--inventory", "-i", metavar="FILE", show_default=False,
+                     help="Inventory file (default $DSARCTL_INVENTORY, else ./inventory.yaml)."),
     ] = None,
     version: Annotated[
-        bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version and exit.")
+        bool, typer.Option("--version", "-V", callback=_version, is_eager=True, help="Show the version and exit.")
     ] = False,
+    completion: Annotated[
+        Optional[str], typer.Option(
+            "--completion", metavar="SHELL", callback=_completion, is_eager=True, show_default=False,
+            autocompletion=_complete_shells,
+            help="Print the shell completion script for SHELL (bash, zsh or fish) and exit; see Examples "
+                 "for how to install it.")
+    ] = None,
 ) -> None:
     ctx.obj = State(inventory_path=inventory)

@@ -11,20 +11,28 @@ import typer
 
 from ..errors import ExitStatus, UsageError
 from ..wording import plural
-from .common import JsonOpt, state
+from .common import Command, Group, JsonOpt, examples, state
 from .output import Output
 
-app = typer.Typer(help="The suppression list: erased subjects who must not be re-imported.",
+app = typer.Typer(cls=Group, help="The suppression list: erased subjects who must not be re-imported.",
+                  epilog=examples(("Was this address erased (exit 0) or not (exit 1)?",
+                                   "dsarctl suppress check alice@example.com"),
+                                  ("Drop erased people from a list before importing it",
+                                   "dsarctl suppress filter import.csv --column email -o clean.csv")),
                   no_args_is_help=True, add_completion=False, rich_markup_mode=None)
 
 
-@app.command("check")
+@app.command("check", cls=Command, epilog=examples(
+    ("An e-mail address", "dsarctl suppress check alice@example.com"),
+    ("Another kind of identifier, in a script", "dsarctl suppress check customer_id:1042 --json"),
+))
 def check(
     ctx: typer.Context,
-    value: Annotated[str, typer.Argument(help="An identifier: an e-mail, +phone, or KIND:VALUE.")],
+    value: Annotated[str, typer.Argument(metavar="IDENTIFIER", show_default=False,
+                                         help="An identifier: an e-mail, +phone, or KIND:VALUE.")],
     json_: JsonOpt = False,
 ) -> None:
-    """Whether VALUE is on a suppression list (exit 0 yes, 1 no)."""
+    """Whether IDENTIFIER is on a suppression list (exit 0 yes, 1 no)."""
     from ..suppress import check as check_value
 
     out = Output(json_)
@@ -36,14 +44,24 @@ def check(
         raise typer.Exit(ExitStatus.NO)
 
 
-@app.command("filter")
+@app.command("filter", cls=Command, epilog=examples(
+    ("A newsletter import without the people who asked to be erased",
+     "dsarctl suppress filter import.csv --column email -o clean.csv"),
+    ("Phone numbers, checked against one system's list only",
+     "dsarctl suppress filter calls.csv -c number --kind phone --system crm > clean.csv"),
+))
 def filter_(
     ctx: typer.Context,
-    file: Annotated[Path, typer.Argument(help="The import file (CSV with a header row).")],
-    column: Annotated[str, typer.Option("--column", "-c", help="The column holding the identifier.")],
-    kind: Annotated[Optional[str], typer.Option("--kind", help="Identifier kind of the column (default: the e-mail kind).")] = None,
-    system: Annotated[Optional[str], typer.Option("--system", help="Only this system's suppression list (default: any).")] = None,
-    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Write here instead of stdout.")] = None,
+    file: Annotated[Path, typer.Argument(metavar="FILE", show_default=False,
+                                         help="The import file (CSV with a header row).")],
+    column: Annotated[str, typer.Option("--column", "-c", metavar="COLUMN", show_default=False,
+                                        help="The column holding the identifier.")],
+    kind: Annotated[Optional[str], typer.Option("--kind", metavar="KIND", show_default=False,
+                                                help="Identifier kind of the column (default: the e-mail kind).")] = None,
+    system: Annotated[Optional[str], typer.Option("--system", metavar="SYSTEM", show_default=False,
+                                                  help="Only this system's suppression list (default: any).")] = None,
+    output: Annotated[Optional[Path], typer.Option("--output", "-o", metavar="FILE", show_default=False,
+                                                   help="Write here instead of stdout (never overwritten).")] = None,
 ) -> None:
     """Copy FILE without the rows whose COLUMN holds a suppressed identifier (counts on stderr)."""
     from ..suppress import filter_csv
