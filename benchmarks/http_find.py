@@ -3,8 +3,8 @@ requests (the floor: no client can answer faster than the requests that wait on 
 
     python benchmarks/http_find.py --latency 100 --runs 5 --save benchmarks/results/http_find.json
 
-Each fake (dsarctl/fakes, seeded as `dsarctl demo --apis` seeds them) waits `--latency` ms before every
-answer. The fakes run in a child process (`dsarctl.demo_apis.serve_over_pipe`), as a vendor's servers
+Each fake (dsarctl/fakes/, all five on one base, seeded as `dsarctl demo --apis` seeds them) waits
+`--latency` ms before every answer. The fakes run in a child process (`dsarctl.demo_apis.serve_over_pipe`), as a vendor's servers
 are not in dsarctl's process; `--in-process` runs them beside dsarctl (sharing its GIL: slower, noisier). `find SUBJECT` runs in this process through the library (`dsarctl.search.find_subject`) on an
 inventory holding only the API systems (and the shop's analytics-id links, a local CSV), after one
 warm-up run; the median wall time of `--runs` runs is kept. The target is a median at most

@@ -9,15 +9,13 @@ xzoe@example.org.uk; Erin is a HubSpot lead and a newsletter subscriber. Analyti
 practice: the shop keeps, per account, the analytics client id of the browser it signed in from and sends
 its customer id as the Analytics user id (`demo/analytics-ids.csv`).
 
-Nothing here is imported by the other commands; dsarctl's own fakes need only the standard library. The
-Mailchimp and Stripe fakes are the test suite's (tests/fakes, in a source checkout): they pick free ports
-of their own.
+Nothing here is imported by the other commands. The fakes (dsarctl/fakes/) ship with dsarctl and need only
+the standard library, so the demo runs from an installed dsarctl as from a source checkout.
 """
 
 from __future__ import annotations
 
 import csv
-import importlib
 import os
 import sys
 from dataclasses import dataclass
@@ -31,8 +29,7 @@ INVENTORY_NAME = "inventory-apis.yaml"
 IDS_FILE = "demo/analytics-ids.csv"
 PROPERTY_ID = "318000000"
 TOKENS = {"hubspot": "pat-demo-hubspot", "zendesk": "zd-demo-token", "google-analytics": "ya29.demo-token",
-          "mailchimp": "0123456789abcdef0123456789abcdef-us21",  # the fakes' own keys (tests/fakes)
-          "stripe": "sk_test_51FakeDsarctlKey0123456789abcdef"}
+          "mailchimp": "0123456789abcdef0123456789abcdef-us21", "stripe": "sk_test_51FakeDsarctlKey0123456789abcdef"}
 ZENDESK_AGENT = "agent@northwind.example"
 
 # customer id, e-mail, analytics client id of the browser the account signed in from
@@ -100,27 +97,10 @@ def google_analytics() -> Any:
     return api
 
 
-def _vendor_fake(module: str) -> Callable[[], Any] | None:
-    """The Mailchimp and Stripe fakes: `dsarctl.fakes.<module>.demo()` when the installed dsarctl ships
-    them; else, in a source checkout, the test suite's fakes (tests/fakes), seeded here."""
-    try:
-        return getattr(importlib.import_module(f"dsarctl.fakes.{module}"), "demo")
-    except (ImportError, AttributeError):
-        pass
-    tests = Path(__file__).resolve().parent.parent / "tests"
-    if not (tests / "fakes" / f"{module}.py").is_file():
-        return None
-    try:
-        if str(tests) not in sys.path:
-            sys.path.append(str(tests))
-        fake = importlib.import_module(f"fakes.{module}")
-    except Exception:  # the checkout's test dependencies are missing: leave the tool out
-        return None
-    return lambda: CHECKOUT_SEEDS[module](fake)
+def mailchimp() -> Any:
+    from .fakes.mailchimp import Mailchimp
 
-
-def _mailchimp(fake: Any) -> Any:
-    api = fake.Mailchimp(validate=False)
+    api = Mailchimp(api_key=TOKENS["mailchimp"])
     api.add_list("nw0news01", "Northwind newsletter")
     api.add_list("nw0beta01", "Beta testers")
     api.add_member("nw0news01", "alice@example.com", first="Alice", last="Example", activity=3)
@@ -131,8 +111,10 @@ def _mailchimp(fake: Any) -> Any:
     return api
 
 
-def _stripe(fake: Any) -> Any:
-    api = fake.Stripe(validate=False)
+def stripe() -> Any:
+    from .fakes.stripe import Stripe
+
+    api = Stripe(secret_key=TOKENS["stripe"])
     alice = api.add_customer("alice@example.com", "Alice Example", description="customer 1042")["id"]
     api.add_charge(alice, 4900)
     api.add_charge(alice, 9900)
@@ -142,56 +124,6 @@ def _stripe(fake: Any) -> Any:
     api.add_customer("zoe@example.org", "Zoe Zed", description="customer 1044")
     api.add_customer("xzoe@example.org.uk", "Xavier Zoe", description="customer 1047")
     return api
-
-
-CHECKOUT_SEEDS = {"mailchimp": _mailchimp, "stripe": _stripe}
-
-
-class _CheckoutServer:
-    """The test suite's fake-server runner (`fakes.base.serve`) behind FakeServer's few attributes."""
-
-    def __init__(self, api: Any, latency: float):
-        import contextlib
-
-        from fakes.base import serve  # type: ignore[import-not-found]
-
-        import threading
-        import time
-
-        from .fakes.server import FakeRequest
-
-        api.latency = latency
-        self.api, self._stack, self.timed = api, contextlib.ExitStack(), []
-        handle, sleep, arrived = api.handle, api.sleep, threading.local()
-
-        def timed_sleep(seconds: float) -> None:  # the base sleeps `latency` first: the request arrived
-            arrived.at = time.monotonic()
-            sleep(seconds)
-
-        def timed_handle(request: Any) -> Any:
-            started = getattr(arrived, "at", None) or time.monotonic()
-            arrived.at = None
-            try:
-                return handle(request)
-            finally:
-                self.timed.append(FakeRequest(request.method, request.path, {}, {}, b"", started=started,
-                                              ended=time.monotonic()))
-
-        api.sleep, api.handle = timed_sleep, timed_handle
-        base = self._stack.enter_context(serve(api))
-        self.url = base[: -len(api.prefix)] if api.prefix else base
-
-    @property
-    def requests(self) -> list[Any]:
-        return list(self.timed)
-
-    def clear(self) -> None:
-        with self.api.lock:
-            self.api.exchanges.clear()
-        self.timed.clear()
-
-    def stop(self) -> None:
-        self._stack.close()
 
 
 def usable(definition: str) -> bool:
@@ -208,13 +140,13 @@ def usable(definition: str) -> bool:
 
 
 def apis() -> list[DemoApi]:
-    """The demo's APIs, in port order (a tool whose fake is not installed is left out)."""
-    known = [("mailchimp", "newsletter_api", "DEMO_MAILCHIMP_URL", _vendor_fake("mailchimp")),
+    """The demo's APIs, in port order."""
+    known = [("mailchimp", "newsletter_api", "DEMO_MAILCHIMP_URL", mailchimp),
              ("hubspot", "crm_api", "DEMO_HUBSPOT_URL", hubspot),
              ("zendesk", "helpdesk_api", "DEMO_ZENDESK_URL", zendesk),
-             ("stripe", "payments_api", "DEMO_STRIPE_URL", _vendor_fake("stripe")),
+             ("stripe", "payments_api", "DEMO_STRIPE_URL", stripe),
              ("google-analytics", "web_analytics_api", "DEMO_GA_URL", google_analytics)]
-    return [DemoApi(name, system, env, make) for name, system, env, make in known if make is not None]
+    return [DemoApi(name, system, env, make) for name, system, env, make in known]
 
 
 def start(port: int = DEFAULT_PORT, *, latency: float = 0.0) -> dict[str, Any]:
@@ -225,11 +157,7 @@ def start(port: int = DEFAULT_PORT, *, latency: float = 0.0) -> dict[str, Any]:
     try:
         for offset, api in enumerate(apis()):
             try:
-                fake = api.make()
-                if hasattr(fake, "exchanges"):  # the test suite's fake base: it picks a free port itself
-                    servers[api.name] = _CheckoutServer(fake, latency)
-                else:
-                    servers[api.name] = FakeServer(fake, latency=latency, port=port + offset if port else 0).start()
+                servers[api.name] = FakeServer(api.make(), latency=latency, port=port + offset if port else 0).start()
             except OSError as exc:
                 raise UsageError(f"--port: cannot listen on 127.0.0.1:{port + offset} for the {api.name} fake "
                                  f"({exc.strerror or exc}); choose another with --port") from None
@@ -459,7 +387,7 @@ def serve_over_pipe(port: int = 0, latency: float = 0.0) -> None:
             command = line.strip()
             if command == "clear":
                 for server in servers.values():
-                    server.clear() if hasattr(server, "clear") else server.requests.clear()
+                    server.requests.clear()
                 print(json.dumps({"cleared": True}), flush=True)
             elif command == "log":
                 print(json.dumps({"log": {name: [[r.method, r.path, getattr(r, "started", None),

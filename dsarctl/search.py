@@ -108,6 +108,25 @@ class SystemResult:
         return out
 
 
+def failure_groups(failures: Iterable[tuple[str, str, str]]) -> list[tuple[str, list[str], str]]:
+    """(system, collections, message) for `failures` ((system, collection, message) triples): the
+    collections of one system that failed with the same message together (an unreachable server fails
+    every collection alike), in the order first seen."""
+    groups: dict[tuple[str, str], list[str]] = {}
+    for system, collection, message in failures:
+        collections = groups.setdefault((system, message), [])
+        if collection not in collections:
+            collections.append(collection)
+    return [(system, collections, message) for (system, message), collections in groups.items()]
+
+
+def failure_lines(failures: Iterable[tuple[str, str, str]]) -> list[str]:
+    """One line per group of `failure_groups`: `SYSTEM.COLLECTION: message` for one collection,
+    `SYSTEM: message` for several with the same message (the commands print each after `failed: `)."""
+    return [f"{system}.{collections[0]}: {message}" if len(collections) == 1 else f"{system}: {message}"
+            for system, collections, message in failure_groups(failures)]
+
+
 @dataclass
 class FindResult:
     given: list[Identifier]
@@ -134,6 +153,10 @@ class FindResult:
             for c in s.collections.values()
             if c.status == "failed"
         ]
+
+    def failure_groups(self) -> list[tuple[str, list[str], str]]:
+        """The failures grouped by system and message: see `failure_groups`."""
+        return failure_groups(self.failures)
 
     def records(self) -> Iterable[Record]:
         for system in self.systems.values():

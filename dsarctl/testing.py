@@ -31,7 +31,17 @@ not `Erasable`.
 The fixture (`SourceFixture`) knows the source; the suite knows the people (`PEOPLE`). Each person has
 one record per label (`Person.labels`); a record holds the person's e-mail address in a field of identity
 kind `email` and its label in a field the source exports (a note, a name, a mail's Subject), so that the
-suite can tell which records a package holds.
+suite can tell which records a package holds. A record may also be reached through an identifier that
+another of the person's records carries (a help desk's ticket through its requester's user id, a kind the
+source declares): `find` must then say so in its `matched`.
+
+A source that cannot be searched, whose records are made of identifiers another system holds (Google
+Analytics' User Deletion API: a record is the deletion request for a client id), is *record-style*: its
+fixture sets `record_style` to that identity kind, and the suite gives dsarctl each person's labels as
+identifiers of that kind (`KIND:L-zoe-1 --id KIND:L-zoe-2`) instead of the address. The tests that need a
+search by address (the stored case, an unknown address) are skipped with a reason naming
+`record_style`; the others (find, export, check, erase, its crash and kill recovery, the audit chain,
+an unreachable server failing the erase in one line, bad input) run.
 """
 
 from __future__ import annotations
@@ -98,6 +108,13 @@ class SourceFixture(Protocol):
     # Optional: a field of the records that an `anonymize` rule can mask (`redact`); the mask test is
     # skipped without it.
     masked_field: str | None
+
+    # Optional, for a source that cannot be searched (record-style, see the module docstring): the
+    # identity kind whose values given to dsarctl are its records. `make` then holds what the source keeps
+    # under one identifier per label, the label itself as its value (Zoe: `L-zoe-1` and `L-zoe-2`), and
+    # `records_of` returns what it still holds under the person's labels. The kind must be one the source
+    # declares itself (`Source.implied_identities`): the suite's inventory declares only `email`.
+    record_style: str | None
 
     def break_source(self) -> dict[str, Any] | None:
         """Make the source unreachable (delete its file or folder, drop its table), so that reading it
@@ -228,6 +245,48 @@ class SourceTests:
         self.system = system
         return write_inventory(folder, system)
 
+    @staticmethod
+    def given(fixture: SourceFixture, person: Person) -> list[str]:
+        """What the suite gives dsarctl for `person`: the address as typed; for a record-style source, one
+        `KIND:LABEL` per label (see `SourceFixture.record_style`)."""
+        kind = getattr(fixture, "record_style", None)
+        return [f"{kind}:{label}" for label in person.labels] if kind else [person.searched]
+
+    def subject_args(self, fixture: SourceFixture, person: Person) -> list[str]:
+        """`SUBJECT [--id KIND:VALUE ...]` on a command line for `person`."""
+        first, *rest = self.given(fixture, person)
+        return [first] + [arg for value in rest for arg in ("--id", value)]
+
+    @staticmethod
+    def skip_if_record_style(fixture: SourceFixture, why: str) -> None:
+        kind = getattr(fixture, "record_style", None)
+        if kind:
+            pytest.skip(f"record-style source (record_style = {kind!r}: its records are the {kind} values "
+                        f"given, it cannot be searched): {why}")
+
+    @staticmethod
+    def assert_found_through(records: list[Any], given: list[Any]) -> None:
+        """Each record says what led to it (`matched`): an identifier given, carried in that record's
+        identities; or one that a record found before carries (expansion through a kind the source
+        declares: a ticket through its requester's user id) — never anything else."""
+        reachable = {(i.kind, i.value) for i in given}
+        direct = [r for r in records if r.matched & reachable]
+        assert direct or not records, f"no record was found by what was given ({reachable}): {records!r}"
+        for record in direct:
+            for kind, value in record.matched & reachable:
+                assert value in record.identities.get(kind, set()), record
+        grown = True
+        while grown:
+            grown = False
+            for record in records:
+                if record.matched & reachable:
+                    carried = {(k, v) for k, values in record.identities.items() for v in values} - reachable
+                    if carried:
+                        reachable |= carried
+                        grown = True
+        for record in records:
+            assert record.matched and record.matched <= reachable, record
+
     def stored(self, fixture: SourceFixture) -> dict[str, list[Any]]:
         stored = {person.email: list(fixture.records_of(person)) for person in PEOPLE}
         for person in PEOPLE:
@@ -264,26 +323,29 @@ class SourceTests:
         self.stored(source_fixture)
         inventory = load_inventory(inventory_path)
         for person in PEOPLE:
-            result = find_subject(inventory, [parse_identifier(person.searched, inventory.identities)])
+            given = [parse_identifier(text, inventory.identities) for text in self.given(source_fixture, person)]
+            result = find_subject(inventory, given)
             assert not result.failures, result.failures
             records = list(result.records())
             found = self.labels(" ".join(json.dumps(r.data, default=str) for r in records))
             assert found == set(person.labels) and len(records) == len(person.labels), (person.email, records)
+            self.assert_found_through(records, given)
             for record in records:
                 assert record.system == SYSTEM
-                assert ("email", person.searched) in record.matched, record
-                assert person.searched in record.identities.get("email", set()), record
                 json.dumps(record.key)  # the journal keeps keys as JSON: opaque, but serialisable
-            cli = dsarctl("-i", str(inventory_path), "find", person.searched, "--json")
+            cli = dsarctl("-i", str(inventory_path), "find", *self.subject_args(source_fixture, person), "--json")
             assert cli.code == 0, cli
             assert cli.json()["total"] == len(person.labels), cli
 
     def test_find_given_the_stored_case(self, source_fixture, tmp_path, dsarctl):
+        self.skip_if_record_style(source_fixture, "no address is stored, in any case")
         inventory = self.build(source_fixture, tmp_path)
         result = dsarctl("-i", str(inventory), "find", ANN.email.upper(), "--json")
         assert result.code == 0 and result.json()["total"] == len(ANN.labels), result
 
     def test_nobody_is_found_for_an_unknown_address(self, source_fixture, tmp_path, dsarctl):
+        self.skip_if_record_style(source_fixture, "it holds no address to miss, and any value given is a record "
+                                                  "(a request that can be sent)")
         inventory = self.build(source_fixture, tmp_path)
         for address in ("oe@example.org", "zoe@example.org.uk", "nobody@example.org"):
             result = dsarctl("-i", str(inventory), "find", address, "--json")
@@ -299,7 +361,8 @@ class SourceTests:
         inventory = self.build(source_fixture, tmp_path / "source")
         for person in (ZOE, ANN):
             target = tmp_path / f"{person.labels[0]}.zip"
-            result = dsarctl("-i", str(inventory), "export", person.searched, "-o", str(target), "--json")
+            result = dsarctl("-i", str(inventory), "export", *self.subject_args(source_fixture, person), "-o",
+                             str(target), "--json")
             assert result.code == 0, result
             assert result.json()["total"] == len(person.labels), result
             with zipfile.ZipFile(target) as package:
@@ -314,15 +377,15 @@ class SourceTests:
     def test_erase_removes_exactly_the_subjects_records(self, erasable, source_fixture, tmp_path, dsarctl):
         inventory = str(self.build(source_fixture, tmp_path, erase="delete"))
         before = self.stored(source_fixture)
-        result = dsarctl("-i", inventory, "erase", SUBJECT.searched, "--yes", "--json")
+        result = dsarctl("-i", inventory, "erase", *self.subject_args(source_fixture, SUBJECT), "--yes", "--json")
         assert result.code == 0, result
         report = result.json()
         assert report["status"] == "ok" and report["remaining"] == [] and report["problems"] == [], report
         assert report["plan"]["counts"]["delete"] == len(SUBJECT.labels), report["plan"]
         self.assert_erased(source_fixture, before)
-        found = dsarctl("-i", inventory, "find", SUBJECT.searched, "--json")
+        found = dsarctl("-i", inventory, "find", *self.subject_args(source_fixture, SUBJECT), "--json")
         assert found.code == 1 and found.json()["total"] == 0, found
-        again = dsarctl("-i", inventory, "erase", SUBJECT.searched, "--yes", "--json")
+        again = dsarctl("-i", inventory, "erase", *self.subject_args(source_fixture, SUBJECT), "--yes", "--json")
         assert again.code == 0 and again.json()["run"] is None, again
         self.assert_erased(source_fixture, before, "a second erase")
         verified = dsarctl("-i", inventory, "audit", "verify")
@@ -331,7 +394,7 @@ class SourceTests:
     def test_erase_dry_run_changes_nothing(self, erasable, source_fixture, tmp_path, dsarctl):
         inventory = str(self.build(source_fixture, tmp_path, erase="delete"))
         before = self.stored(source_fixture)
-        result = dsarctl("-i", inventory, "erase", SUBJECT.searched, "--dry-run", "--json")
+        result = dsarctl("-i", inventory, "erase", *self.subject_args(source_fixture, SUBJECT), "--dry-run", "--json")
         assert result.code == 0, result
         assert self.stored(source_fixture) == before
 
@@ -342,7 +405,7 @@ class SourceTests:
         rule = {"action": "anonymize", "fields": {field: "redact"}}
         inventory = str(self.build(source_fixture, tmp_path, erase=rule))
         before = self.stored(source_fixture)
-        result = dsarctl("-i", inventory, "erase", SUBJECT.searched, "--yes", "--json")
+        result = dsarctl("-i", inventory, "erase", *self.subject_args(source_fixture, SUBJECT), "--yes", "--json")
         assert result.code == 0, result
         assert result.json()["plan"]["counts"]["anonymize"] == len(SUBJECT.labels), result
         masked = self.stored(source_fixture)  # the subject's records are still there, one per label
@@ -350,7 +413,7 @@ class SourceTests:
         assert all(a != b for a, b in zip(masked[SUBJECT.email], before[SUBJECT.email])), masked
         assert {k: v for k, v in masked.items() if k != SUBJECT.email} == \
             {k: v for k, v in before.items() if k != SUBJECT.email}
-        again = dsarctl("-i", inventory, "erase", SUBJECT.searched, "--yes", "--json")
+        again = dsarctl("-i", inventory, "erase", *self.subject_args(source_fixture, SUBJECT), "--yes", "--json")
         assert again.code == 0, again
         assert self.stored(source_fixture) == masked, "a second erase changed the masked records"
 
@@ -361,11 +424,11 @@ class SourceTests:
             inventory = str(self.build(source_fixture, tmp_path / f"crash-{index}", erase="delete"))
             before = self.stored(source_fixture)
             with pytest.raises(Crash):
-                self.erase_until(inventory, index)
-            result = dsarctl("-i", inventory, "erase", SUBJECT.searched, "--yes", "--json")
+                self.erase_until(inventory, index, subject=self.given(source_fixture, SUBJECT))
+            result = dsarctl("-i", inventory, "erase", *self.subject_args(source_fixture, SUBJECT), "--yes", "--json")
             assert result.code == 0, (point, result)
             self.assert_erased(source_fixture, before, f"an erase interrupted at {point}, then run again,")
-            again = dsarctl("-i", inventory, "erase", SUBJECT.searched, "--yes", "--json")
+            again = dsarctl("-i", inventory, "erase", *self.subject_args(source_fixture, SUBJECT), "--yes", "--json")
             assert again.code == 0 and again.json()["run"] is None, (point, again)
 
     @pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="SIGKILL is POSIX")
@@ -384,11 +447,12 @@ class SourceTests:
         inventory = str(self.build(source_fixture, tmp_path / "killed", erase="delete"))
         before = self.stored(source_fixture)
         env = {k: v for k, v in os.environ.items() if k != "DSARCTL_INVENTORY"}
-        killed = subprocess.run([sys.executable, "-m", "dsarctl", "-i", inventory, "erase", SUBJECT.searched,
-                                 "--yes", "--json"], env={**env, "DSARCTL_TEST_KILL_AT": point},
+        killed = subprocess.run([sys.executable, "-m", "dsarctl", "-i", inventory, "erase",
+                                 *self.subject_args(source_fixture, SUBJECT), "--yes", "--json"],
+                                env={**env, "DSARCTL_TEST_KILL_AT": point},
                                 capture_output=True, timeout=300)
         assert killed.returncode == -signal.SIGKILL, (point, killed.stderr.decode())
-        result = dsarctl("-i", inventory, "erase", SUBJECT.searched, "--yes", "--json")
+        result = dsarctl("-i", inventory, "erase", *self.subject_args(source_fixture, SUBJECT), "--yes", "--json")
         assert result.code == 0, (point, result)
         self.assert_erased(source_fixture, before, f"an erase killed at {point}, then run again,")
 
@@ -396,13 +460,15 @@ class SourceTests:
         """The checkpoints an uninterrupted erase of SUBJECT passes, in order."""
         inventory = str(self.build(fixture, folder, erase="delete"))
         points: list[str] = []
-        self.erase_until(inventory, None, points.append)
+        self.erase_until(inventory, None, points.append, subject=self.given(fixture, SUBJECT))
         assert points, "the erase passed no checkpoint"
         return points
 
     @staticmethod
-    def erase_until(inventory_path: str, index: int | None, seen=None) -> None:
-        """Erase SUBJECT through the library, raising Crash at the `index`-th checkpoint."""
+    def erase_until(inventory_path: str, index: int | None, seen=None, *, subject: Sequence[str] | None = None
+                    ) -> None:
+        """Erase SUBJECT (or the identifiers `subject`, `KIND:VALUE` texts) through the library, raising
+        Crash at the `index`-th checkpoint."""
         from datetime import datetime, timezone
 
         from dsarctl.erase import carry_out, prepare
@@ -410,7 +476,7 @@ class SourceTests:
         from dsarctl.inventory import load_inventory
 
         inventory = load_inventory(inventory_path)
-        subject = [parse_identifier(SUBJECT.searched, inventory.identities)]
+        identifiers = [parse_identifier(text, inventory.identities) for text in subject or [SUBJECT.searched]]
         now = datetime.now(timezone.utc)
         reached = [0]
 
@@ -421,7 +487,7 @@ class SourceTests:
                 raise Crash(point)
             reached[0] += 1
 
-        carry_out(inventory, prepare(inventory, [subject], now=now), operator="conformance", now=now,
+        carry_out(inventory, prepare(inventory, [identifiers], now=now), operator="conformance", now=now,
                   checkpoint=checkpoint)
 
     # -- bad input -------------------------------------------------------------------------------------
@@ -429,18 +495,32 @@ class SourceTests:
         from dsarctl.sources import Erasable
 
         erase = "delete" if issubclass(source_class, Erasable) else None
+        record_style = getattr(source_fixture, "record_style", None)
+        if record_style and not erase:
+            self.skip_if_record_style(source_fixture, "find and export send nothing, and it cannot erase")
         inventory = str(self.build(source_fixture, tmp_path / "source", erase=erase))
         changed = source_fixture.break_source()
         if changed:
             write_inventory(tmp_path / "source", {**self.system, **changed})
-        found = dsarctl("-i", inventory, "find", SUBJECT.searched)
-        self.assert_one_line_failure(found)
-        assert len(found.err.strip().splitlines()) == 1 and SYSTEM in found.err, found
-        target = tmp_path / "package.zip"
-        exported = dsarctl("-i", inventory, "export", SUBJECT.searched, "-o", str(target))
-        self.assert_one_line_failure(exported)
+        subject = self.subject_args(source_fixture, SUBJECT)
+        if not record_style:  # a record-style source is not asked anything before the erase
+            found = dsarctl("-i", inventory, "find", *subject)
+            self.assert_one_line_failure(found)
+            assert len(found.err.strip().splitlines()) == 1 and SYSTEM in found.err, found
+            target = tmp_path / "package.zip"
+            exported = dsarctl("-i", inventory, "export", *subject, "-o", str(target))
+            self.assert_one_line_failure(exported)
+            self.assert_one_failed_line(exported)
         if erase:
-            self.assert_one_line_failure(dsarctl("-i", inventory, "erase", SUBJECT.searched, "--yes"))
+            erased = dsarctl("-i", inventory, "erase", *subject, "--yes")
+            self.assert_one_line_failure(erased)
+            self.assert_one_failed_line(erased)
+
+    @staticmethod
+    def assert_one_failed_line(result: CliResult) -> None:
+        """One `failed:` line for the one system, however many of its collections failed alike."""
+        failed = [line for line in result.err.splitlines() if line.startswith("failed: ")]
+        assert len(failed) == 1 and failed[0].startswith(f"failed: {SYSTEM}"), result
 
     def test_an_unknown_key_is_refused_with_its_line(self, source_fixture, tmp_path, dsarctl):
         inventory = str(self.build(source_fixture, tmp_path, no_such_key="x"))

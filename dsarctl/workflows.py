@@ -73,6 +73,12 @@ class ExportRun:
         """(system, collection, error) of every source that failed; the package was written without them."""
         return list(self.package.failures) if self.package else list(self.find.failures)
 
+    def failure_lines(self) -> list[str]:
+        """One line per system and message that failed (`search.failure_lines`)."""
+        from .search import failure_lines
+
+        return failure_lines(self.failures)
+
     def to_dict(self) -> dict[str, Any]:
         if self.package is None:
             return {"file": None, "total": 0, "subject": [str(i) for i in self.find.given],

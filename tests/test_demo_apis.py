@@ -21,9 +21,9 @@ from ruamel.yaml import YAML
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def start_demo(folder: Path, *args: str) -> tuple[subprocess.Popen, dict]:
+def start_demo(folder: Path, *args: str, pythonpath: Path = ROOT) -> tuple[subprocess.Popen, dict]:
     env = {k: v for k, v in os.environ.items() if k not in ("DSARCTL_INVENTORY", "CRM_DATABASE_URL")}
-    env["PYTHONPATH"] = str(ROOT)
+    env["PYTHONPATH"] = str(pythonpath)
     process = subprocess.Popen([sys.executable, "-m", "dsarctl", "-i", str(folder / "inventory.yaml"), "demo",
                                 "--apis", *args, "--json"], cwd=folder, env=env, stdout=subprocess.PIPE,
                                stderr=subprocess.PIPE, text=True)
@@ -64,7 +64,7 @@ def test_demo_apis_serves_the_demo_people_and_writes_the_inventory(folder):
     process, started = start_demo(folder, "--port", "0")
     try:
         urls = started["apis"]
-        assert {"hubspot", "zendesk", "google-analytics"} <= set(urls)
+        assert list(urls) == ["mailchimp", "hubspot", "zendesk", "stripe", "google-analytics"]
         env = started["env"]
         hubspot = get(f"{urls['hubspot']}/crm/v3/objects/contacts/search",
                       {"Authorization": f"Bearer {env['DEMO_HUBSPOT_TOKEN']}"},
@@ -89,6 +89,7 @@ def test_demo_apis_serves_the_demo_people_and_writes_the_inventory(folder):
         from dsarctl.demo_apis import usable
 
         assert started["left_out"] == ([] if usable("google-analytics") else ["google-analytics"])
+        assert {"newsletter_api", "payments_api"} <= set(document["systems"])
         if usable("google-analytics"):  # the engine takes its params and request-less locate
             assert document["systems"]["web_analytics_api"]["params"] == {"property_id": "318000000"}
             assert "analytics" not in document["systems"]  # the manual task it replaces
@@ -146,5 +147,41 @@ def test_the_newcomer_flow_find_and_erase_against_the_demo_apis(folder, cli, mon
                 for c in s.get("collections", [])}
         assert left[("helpdesk_api", "users")] == 0 and left[("helpdesk_api", "tickets")] == 0
         assert left[("crm_api", "contacts")] == 0
+    finally:
+        stop_demo(process)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not os.environ.get("DSARCTL_TEST_SLOW"), reason="builds dsarctl with pip: set DSARCTL_TEST_SLOW=1")
+def test_demo_apis_runs_all_five_fakes_from_an_installed_dsarctl(tmp_path):
+    """Installed as a user installs it (not editable, no tests/ beside it), the demo still runs every fake."""
+    source, site, work = tmp_path / "src", tmp_path / "site", tmp_path / "work"
+    source.mkdir()
+    import shutil
+
+    shutil.copytree(ROOT / "dsarctl", source / "dsarctl", ignore=shutil.ignore_patterns("__pycache__"))
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(ROOT / name, source / name)
+    built = subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target", str(site),
+                            str(source)], capture_output=True, text=True, timeout=300)
+    assert built.returncode == 0, built.stderr
+    assert not (site / "tests").exists() and (site / "dsarctl" / "fakes" / "stripe.py").is_file()
+    work.mkdir()
+    (work / "inventory.yaml").write_text((ROOT / "inventory.yaml").read_text(encoding="utf-8"), encoding="utf-8")
+    process, started = start_demo(work, "--port", "0", pythonpath=site)
+    try:
+        urls, env = started["apis"], started["env"]
+        assert list(urls) == ["mailchimp", "hubspot", "zendesk", "stripe", "google-analytics"]
+        assert started["left_out"] == []
+        basic = base64.b64encode(f"demo:{env['DEMO_MAILCHIMP_KEY']}".encode()).decode()
+        members = get(f"{urls['mailchimp']}/3.0/search-members?query=alice@example.com",
+                      {"Authorization": f"Basic {basic}"})
+        assert sorted(m["list_id"] for m in members["exact_matches"]["members"]) == ["nw0beta01", "nw0news01"]
+        customers = get(f"{urls['stripe']}/v1/customers/search?query=email:%27bob@example.net%27",
+                        {"Authorization": f"Bearer {env['DEMO_STRIPE_KEY']}"})
+        assert [c["name"] for c in customers["data"]] == ["Bob Builder"]
+        document = YAML(typ="safe").load(Path(started["inventory"]).read_text(encoding="utf-8"))
+        assert {"newsletter_api", "crm_api", "helpdesk_api", "payments_api", "web_analytics_api"} <= \
+            set(document["systems"])
     finally:
         stop_demo(process)

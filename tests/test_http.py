@@ -14,11 +14,11 @@ from contextlib import ExitStack
 
 import pytest
 
-from fakes.base import serve
-from fakes.mailchimp import API_KEY as MAILCHIMP_KEY
-from fakes.mailchimp import Mailchimp, subscriber_hash
-from fakes.stripe import SECRET_KEY as STRIPE_KEY
-from fakes.stripe import Stripe
+from dsarctl.fakes.mailchimp import API_KEY as MAILCHIMP_KEY
+from dsarctl.fakes.mailchimp import Mailchimp, subscriber_hash
+from dsarctl.fakes.stripe import SECRET_KEY as STRIPE_KEY
+from dsarctl.fakes.stripe import Stripe
+from fakes import Fault, serve
 from helpers import write_inventory
 
 ZOE = "zoe@example.org"
@@ -53,7 +53,8 @@ def company(tmp_path, monkeypatch, slept):
     bob = stripe.add_customer("bob@example.net", "Bob Stone")
     stripe.add_charge(bob["id"], 999)
     with ExitStack() as stack:
-        urls = {"mailchimp": stack.enter_context(serve(mailchimp)), "stripe": stack.enter_context(serve(stripe))}
+        http = {"mailchimp": stack.enter_context(serve(mailchimp)), "stripe": stack.enter_context(serve(stripe))}
+        urls = {name: served.url for name, served in http.items()}
         inventory = write_inventory(tmp_path, f"""
             newsletter:
               connector: http
@@ -70,9 +71,10 @@ def company(tmp_path, monkeypatch, slept):
                 bearer: ${{STRIPE_SECRET_KEY}}
               erase: delete
             """)
-        yield type("Company", (), {"mailchimp": mailchimp, "stripe": stripe, "inventory": str(inventory),
-                                   "urls": urls, "folder": tmp_path, "zoe": zoe, "bob": bob})
-    problems = mailchimp.problems + stripe.problems
+        yield type("Company", (), {"mailchimp": mailchimp, "stripe": stripe, "http": http,
+                                   "inventory": str(inventory), "urls": urls, "folder": tmp_path, "zoe": zoe,
+                                   "bob": bob})
+    problems = http["mailchimp"].problems + http["stripe"].problems
     assert problems == [], "exchanges that break the vendor's OpenAPI document:\n" + "\n".join(problems)
 
 
@@ -91,9 +93,9 @@ def test_find_reaches_both_apis_and_follows_the_stripe_customer_to_its_charges(c
     found = {(i["kind"], i["value"]) for i in result.json()["identifiers"]}
     assert ("stripe_customer", company.zoe["id"]) in found
     # the API's search is wider than an exact match: only exact_matches are read, and each is checked
-    searched = company.mailchimp.requests("GET", "^/search-members$")
+    searched = company.http["mailchimp"].requests("GET", "^/search-members$")
     assert [r.arg("query") for r in searched] == [ZOE]
-    assert not company.mailchimp.requests("GET", "activity-feed")  # find reads no more than it needs
+    assert not company.http["mailchimp"].requests("GET", "activity-feed")  # find reads no more than it needs
 
 
 def test_a_decoy_holding_the_address_inside_is_not_found(company, cli):
@@ -159,22 +161,22 @@ def test_anonymize_patches_only_the_masked_merge_field(company, cli):
     open(company.inventory, "w").write(text)
     result = cli("-i", company.inventory, "erase", ZOE, "--yes", "--json")
     assert result.code == 0, result
-    patches = company.mailchimp.requests("PATCH")
+    patches = company.http["mailchimp"].requests("PATCH")
     assert len(patches) == 3 and all(p.json() == {"merge_fields": {"LNAME": "[redacted]"}} for p in patches), \
         [p.json() for p in patches]
     assert all(m["merge_fields"] == {"FNAME": "Zoe", "LNAME": "[redacted]"} for m in company.mailchimp.find(ZOE))
     again = cli("-i", company.inventory, "erase", ZOE, "--yes", "--json")
-    assert again.code == 0 and len(company.mailchimp.requests("PATCH")) == 3, again  # nothing left to change
+    assert again.code == 0 and len(company.http["mailchimp"].requests("PATCH")) == 3, again  # nothing left to change
 
 
 # -- a client that copes ------------------------------------------------------------------------------------
 
 def test_429_is_retried_after_the_seconds_retry_after_asks(company, cli, slept):
-    company.mailchimp.fault(status=429, retry_after="7", path="^/search-members$", times=2)
+    company.http["mailchimp"].inject(Fault("429", retry_after="7", path="^/search-members$", times=2))
     result = cli("-i", company.inventory, "find", ZOE, "--json")
     assert result.code == 0 and counts(result)[("newsletter", "members")] == 3, result
     assert slept == [7.0, 7.0]
-    assert len(company.mailchimp.requests("GET", "^/search-members$")) == 3
+    assert len(company.http["mailchimp"].requests("GET", "^/search-members$")) == 3
 
 
 def test_429_with_an_http_date_waits_until_then(company, cli, slept, monkeypatch):
@@ -183,14 +185,15 @@ def test_429_with_an_http_date_waits_until_then(company, cli, slept, monkeypatch
     from dsarctl.connectors.http import client
 
     monkeypatch.setattr(client, "now", lambda: datetime(2026, 3, 2, 9, 0, 0, tzinfo=timezone.utc))
-    company.stripe.fault(status=429, retry_after="Mon, 02 Mar 2026 09:00:12 GMT", path="^/v1/customers/search$")
+    company.http["stripe"].inject(Fault("429", retry_after="Mon, 02 Mar 2026 09:00:12 GMT",
+                                       path="^/v1/customers/search$"))
     result = cli("-i", company.inventory, "find", ZOE, "--json")
     assert result.code == 0 and counts(result)[("payments", "customers")] == 1, result
     assert slept == [12.0]
 
 
 def test_a_429_asking_to_wait_too_long_fails_that_system_only(company, cli, slept):
-    company.stripe.fault(status=429, retry_after="3600", path="^/v1/customers/search$")
+    company.http["stripe"].inject(Fault("429", retry_after="3600", path="^/v1/customers/search$"))
     result = cli("-i", company.inventory, "find", ZOE, "--json")
     assert result.code == 3, result
     assert counts(result)[("newsletter", "members")] == 3 and counts(result)[("payments", "customers")] == "failed"
@@ -200,14 +203,14 @@ def test_a_429_asking_to_wait_too_long_fails_that_system_only(company, cli, slep
 
 
 def test_500s_are_retried_with_backoff(company, cli, slept):
-    company.mailchimp.fault(status=500, path="^/search-members$", times=3)
+    company.http["mailchimp"].inject(Fault("500", path="^/search-members$", times=3))
     result = cli("-i", company.inventory, "find", ZOE, "--json")
     assert result.code == 0 and counts(result)[("newsletter", "members")] == 3, result
     assert slept == [0.5, 1.0, 2.0]
 
 
 def test_an_api_that_keeps_failing_is_that_systems_failure_and_the_rest_is_answered(company, cli, slept):
-    company.mailchimp.fault(status=503, path="^/search-members$", times=100)
+    company.http["mailchimp"].inject(Fault("503", path="^/search-members$", times=100))
     result = cli("-i", company.inventory, "find", ZOE, "--json")
     assert result.code == 3, result
     assert counts(result) == {("newsletter", "members"): "failed", ("payments", "customers"): 1,
@@ -220,13 +223,13 @@ def test_an_api_that_keeps_failing_is_that_systems_failure_and_the_rest_is_answe
 
 def test_a_connection_dropped_after_the_delete_is_retried_and_counted_once(company, cli):
     # the first delete happens on the server, but its answer never arrives: the retry finds it gone
-    company.mailchimp.fault(drop="after", method="POST", path="delete-permanent$")
+    company.http["mailchimp"].inject(Fault("drop-after", method="POST", path="delete-permanent$"))
     result = cli("-i", company.inventory, "erase", ZOE, "--yes", "--json")
     assert result.code == 0, result
     outcome = result.json()["run"]["units"]
     members = next(u for u in outcome if u["system"] == "newsletter")["collections"]["members"]
     assert members["deleted"] + members["missing"] == 3 and members["missing"] == 1, members
-    assert company.mailchimp.find(ZOE) == [] and company.mailchimp.dropped == 1
+    assert company.mailchimp.find(ZOE) == [] and company.http["mailchimp"].server.dropped == 1
     assert result.json()["remaining"] == [r for r in result.json()["remaining"] if r["status"] == "retained"]
 
 
@@ -235,7 +238,7 @@ def test_an_erase_cut_off_mid_way_fails_that_system_and_the_next_erase_finishes_
 
     monkeypatch.setattr(client, "BACKOFF", 0.0)
     # the second member's delete: the connection drops before the server acts, on every retry
-    company.mailchimp.fault(drop="before", method="POST", path="/aud1/.*delete-permanent$", times=5)
+    company.http["mailchimp"].inject(Fault("drop", method="POST", path="/aud1/.*delete-permanent$", times=5))
     first = cli("-i", company.inventory, "erase", ZOE, "--yes", "--json")
     assert first.code == 3, first
     assert "newsletter: mailchimp: POST /3.0/lists/aud1/members/" in first.err, first.err
@@ -261,33 +264,33 @@ def test_many_pages_of_activity_and_charges_are_all_read(company, cli, tmp_path)
         charges = json.loads(package.read("data/payments/charges.json"))
     aud0 = next(r for r in members if r["list_id"] == "aud0")
     assert [a["campaign_id"] for a in aud0["activity"]] == [f"c{i}" for i in range(2345)]
-    feed = company.mailchimp.requests("GET", "/aud0/members/.*/activity-feed$")
+    feed = company.http["mailchimp"].requests("GET", "/aud0/members/.*/activity-feed$")
     assert [(r.arg("offset"), r.arg("count")) for r in feed] == [("0", "1000"), ("1000", "1000"), ("2000", "1000")]
     assert len(charges) == 252 and len({c["id"] for c in charges}) == 252
-    pages = company.stripe.requests("GET", "^/v1/charges$")
+    pages = company.http["stripe"].requests("GET", "^/v1/charges$")
     assert [r.arg("starting_after") is None for r in pages] == [True, False, False]
 
 
 def test_a_slow_answer_times_out_and_is_asked_again(company, cli, slept):
     text = open(company.inventory).read().replace("    definition: stripe\n", "    definition: stripe\n    timeout: 1\n")
     open(company.inventory, "w").write(text)
-    company.stripe.fault(delay=2.5, path="^/v1/customers/search$")
+    company.http["stripe"].inject(Fault("slow", delay=2.5, path="^/v1/customers/search$"))
     result = cli("-i", company.inventory, "find", ZOE, "--json")
     assert result.code == 0 and counts(result)[("payments", "customers")] == 1, result
     assert slept == [0.5]
     deadline = time.monotonic() + 10
-    while len(company.stripe.requests("GET", "^/v1/customers/search$")) < 2 and time.monotonic() < deadline:
-        time.sleep(0.05)  # the slow answer is recorded when the fake has finished it, after dsarctl gave up
-    assert len(company.stripe.requests("GET", "^/v1/customers/search$")) == 2
+    while len(company.http["stripe"].requests("GET", "^/v1/customers/search$")) < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)  # the retry reaches the fake after dsarctl gave up on the slow answer
+    assert len(company.http["stripe"].requests("GET", "^/v1/customers/search$")) == 2
 
 
 def test_requests_to_one_host_stay_within_its_concurrency(company, cli, tmp_path):
     text = open(company.inventory).read().replace("    definition: mailchimp\n", "    definition: mailchimp\n    concurrency: 2\n")
     open(company.inventory, "w").write(text)
-    company.mailchimp.latency = 0.05
+    company.http["mailchimp"].server.latency = 0.05
     result = cli("-i", company.inventory, "export", ZOE, "-o", str(tmp_path / "z.zip"), "--json")
     assert result.code == 0, result
-    assert company.mailchimp.max_in_flight == 2  # the three members' reads ran beside each other, two at a time
+    assert company.http["mailchimp"].server.max_in_flight == 2  # the three members' reads ran beside each other, two at a time
 
 
 # -- secrets --------------------------------------------------------------------------------------------------
@@ -339,3 +342,21 @@ def test_plain_http_is_refused_off_localhost(company, cli):
     result = cli("-i", company.inventory, "inventory", "check")
     assert result.code == 2 and "systems.payments.base_url: http:// would send the credentials unencrypted " \
                                   "to api.stripe.example" in result.err, result
+
+
+def test_failures_print_one_line_per_system_and_message():
+    from dsarctl.search import failure_lines
+
+    down = "hubspot: connect to https://api.hubapi.com: connection failed (ConnectError) (after 4 retries)"
+    assert failure_lines([("crm", "contacts", down), ("crm", "emails", down), ("crm", "deals", "hubspot: GET "
+                          "/crm/v3/objects/deals/1: 403 Forbidden"), ("shop", "orders", down)]) == [
+        f"crm: {down}", "crm.deals: hubspot: GET /crm/v3/objects/deals/1: 403 Forbidden", f"shop.orders: {down}"]
+
+
+def test_an_unreachable_host_is_named_once_not_per_request(company, cli):
+    text = open(company.inventory).read().replace(company.urls["mailchimp"], "http://127.0.0.1:9/3.0")
+    open(company.inventory, "w").write(text)
+    result = cli("-i", company.inventory, "find", ZOE)
+    assert result.code == 3, result
+    assert result.err.splitlines() == ["failed: newsletter.members: mailchimp: connect to http://127.0.0.1:9: "
+                                       "connection failed (ConnectError) (after 4 retries)"], result.err

@@ -10,12 +10,12 @@ from contextlib import ExitStack
 
 import pytest
 
+from dsarctl.fakes.mailchimp import API_KEY as MAILCHIMP_KEY
+from dsarctl.fakes.mailchimp import Mailchimp
+from dsarctl.fakes.stripe import SECRET_KEY as STRIPE_KEY
+from dsarctl.fakes.stripe import Stripe
 from dsarctl.testing import SourceTests
-from fakes.base import serve
-from fakes.mailchimp import API_KEY as MAILCHIMP_KEY
-from fakes.mailchimp import Mailchimp
-from fakes.stripe import SECRET_KEY as STRIPE_KEY
-from fakes.stripe import Stripe
+from fakes import serve
 
 
 @pytest.fixture(autouse=True)
@@ -29,14 +29,14 @@ def no_waiting(monkeypatch):
 class _Served:
     def __init__(self, stack: ExitStack):
         self.stack = stack
-        self.fakes = []
+        self.served = []
 
     def serve(self, api) -> str:
-        self.fakes.append(api)
-        return self.stack.enter_context(serve(api))
+        self.served.append(self.stack.enter_context(serve(api)))
+        return self.served[-1].url
 
     def problems(self) -> list[str]:
-        return [problem for api in self.fakes for problem in api.problems]
+        return [problem for served in self.served for problem in served.problems]
 
 
 class MailchimpFixture(_Served):

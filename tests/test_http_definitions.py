@@ -13,14 +13,16 @@ from contextlib import ExitStack
 
 import pytest
 
-from fakes.base import FakeAPI, Request, Response, route, serve
+from fakes import FakeApi, Fault, serve
+from fakes import FakeRequest as Request
+from fakes import FakeResponse as Response
 from helpers import write_inventory
 
 ZOE = "zoe@example.org"
 KEY = "helpdesk-key-7f3c9a1b"
 
 
-class Helpdesk(FakeAPI):
+class Helpdesk(FakeApi):
     """A small help desk: users searched by e-mail, 2 per page, linked by `next_page` URLs; tickets by user
     id in a POST search whose cursor travels in the body; and an OAuth2 token endpoint."""
 
@@ -34,6 +36,15 @@ class Helpdesk(FakeAPI):
         self.tokens: list[dict] = []
         self.soft_deleted: list[dict] = []
         self.accept: set[str] = set()  # Authorization headers (or "query:KEY") that are let in
+        self.route("POST", "/oauth/token", self.token)
+        self.route("GET", "/api/users/search", self.search)
+        self.route("DELETE", "/api/users/{user_id}", self.delete_user)
+        self.route("DELETE", "/api/deleted_users/{user_id}", self.purge_user)
+        self.route("GET", "/api/users", self.all_users)
+        self.route("GET", "/api/deleted_users", self.deleted_users)
+        self.route("GET", "/api/orders", self.orders)
+        self.route("GET", "/api/notes/search", self.notes)
+        self.route("POST", "/api/tickets/search", self.tickets_search)
 
     def handle(self, request: Request) -> Response:
         if request.path == "/oauth/token":
@@ -44,14 +55,12 @@ class Helpdesk(FakeAPI):
             return Response(401, {"error": "unauthorised"})
         return super().handle(request)
 
-    @route("POST", "/oauth/token")
     def token(self, request: Request) -> Response:
         self.tokens.append({"authorization": request.headers.get("authorization"), **request.form()})
         token = f"tok-{len(self.tokens)}-abcdef"
         self.accept.add(f"Bearer {token}")
         return Response(200, {"access_token": token, "token_type": "Bearer", "expires_in": 3600})
 
-    @route("GET", "/api/users/search")
     def search(self, request: Request) -> Response:
         query = (request.arg("email") or "").lower()
         found = [u for u in self.users if query and query in u["email"].lower()]  # wider than exact
@@ -60,8 +69,8 @@ class Helpdesk(FakeAPI):
         return Response(200, {"users": found[(page - 1) * 2: page * 2],
                               "next_page": f"{self.base}/api/users/search?email={query}&page={page + 1}" if more else None})
 
-    @route("DELETE", "/api/users/{user_id}")
-    def delete_user(self, request: Request, user_id: str) -> Response:
+    def delete_user(self, request: Request) -> Response:
+        user_id = request.params["user_id"]
         user = next((u for u in self.users if str(u["id"]) == user_id), None)
         if user is None:
             return Response(404, {"error": "RecordNotFound"})
@@ -69,34 +78,29 @@ class Helpdesk(FakeAPI):
         self.soft_deleted.append(user)
         return Response(204)
 
-    @route("DELETE", "/api/deleted_users/{user_id}")
-    def purge_user(self, request: Request, user_id: str) -> Response:
+    def purge_user(self, request: Request) -> Response:
+        user_id = request.params["user_id"]
         user = next((u for u in self.soft_deleted if str(u["id"]) == user_id), None)
         if user is None:
             return Response(404, {"error": "RecordNotFound"})
         self.soft_deleted.remove(user)
         return Response(200, {"deleted_user": {"id": user["id"], "active": False}})
 
-    @route("GET", "/api/users")
     def all_users(self, request: Request) -> Response:
         return Response(200, {"users": self.users})
 
-    @route("GET", "/api/deleted_users")
     def deleted_users(self, request: Request) -> Response:
         return Response(200, {"deleted_users": self.soft_deleted})
 
-    @route("GET", "/api/orders")
     def orders(self, request: Request) -> Response:
         mine = [{"id": i, "email": ZOE, "item": f"item {i}"} for i in range(95)]
         offset, limit = int(request.arg("offset")), int(request.arg("limit"))
         return Response(200, {"orders": mine[offset: offset + limit], "total": len(mine)})
 
-    @route("GET", "/api/notes/search")
     def notes(self, request: Request) -> Response:
         # notes of a user, which do not say whose they are
         return Response(200, {"notes": [{"id": 900 + int(request.arg("user")), "text": "a note"}]})
 
-    @route("POST", "/api/tickets/search")
     def tickets_search(self, request: Request) -> Response:
         body = request.json()
         found = [t for t in self.tickets if str(t["requester_id"]) == str(body["requester"])]
@@ -152,7 +156,8 @@ def helpdesk(tmp_path, monkeypatch):
     monkeypatch.setattr(client, "sleep", lambda seconds: None)
     api = Helpdesk()
     with ExitStack() as stack:
-        api.base = stack.enter_context(serve(api))
+        api.served = stack.enter_context(serve(api))
+        api.base = api.served.url
         (tmp_path / "helpdesk.yaml").write_text(DEFINITION)
         yield api
 
@@ -174,9 +179,9 @@ def test_a_users_definition_finds_across_next_links_and_body_cursors(helpdesk, t
     result, counts = found(cli, inventory(tmp_path, helpdesk.base, f"api_key: {KEY}"))
     assert result.code == 0, result
     assert counts == {"users": 3, "tickets": 5}  # Xavier's address holds Zoe's: searched, not kept
-    pages = helpdesk.requests("GET", "/api/users/search")
+    pages = helpdesk.served.requests("GET", "/api/users/search")
     assert [r.arg("page") for r in pages] == [None, "2"]
-    bodies = [r.json() for r in helpdesk.requests("POST", "/api/tickets/search")]
+    bodies = [r.json() for r in helpdesk.served.requests("POST", "/api/tickets/search")]
     assert sorted((b["requester"], b.get("after") or "") for b in bodies) == [
         ("1", ""), ("1", "100"), ("2", ""), ("2", "101"), ("3", "")]  # the cursor in the body, page by page
     assert all(r.headers.get("x-api-key") == KEY for r in pages)
@@ -247,7 +252,7 @@ def test_a_next_link_to_another_host_is_not_followed(helpdesk, tmp_path, cli):
     assert result.code == 3, result
     assert "support.users: helpdesk: GET /api/users/search: the next page is on another host: not followed" \
         in result.err
-    assert not any("elsewhere" in r.raw_path for r in helpdesk.requests())
+    assert not any("elsewhere" in r.raw_path for r in helpdesk.served.requests())
 
 
 @pytest.mark.parametrize("change, line, message", [
@@ -319,12 +324,12 @@ collections:
 """
 
 
-class Analytics(FakeAPI):
+class Analytics(FakeApi):
     def __init__(self):
         super().__init__()
         self.deletions: list[dict] = []
+        self.route("POST", "/v3/userDeletion/userDeletionRequests:upsert", self.upsert)
 
-    @route("POST", "/v3/userDeletion/userDeletionRequests:upsert")
     def upsert(self, request: Request) -> Response:
         if request.headers.get("x-api-key") != KEY:
             return Response(401, {"error": "unauthorised"})
@@ -335,13 +340,14 @@ class Analytics(FakeAPI):
 def test_a_service_that_cannot_be_searched_takes_the_identifier_as_its_record(tmp_path, cli, monkeypatch):
     (tmp_path / "analytics.yaml").write_text(ECHO_DEFINITION)
     api = Analytics()
-    with serve(api) as base:
+    with serve(api) as served:
+        base = served.url
         path = str(write_inventory(tmp_path, f"ga:\n  connector: http\n  definition: analytics.yaml\n"
                                              f"  base_url: {base}\n  auth:\n    api_key: {KEY}\n"
                                              f"  params: {{property_id: '123456'}}\n  erase: delete\n"))
         found = cli("-i", path, "find", "ga_client_id:1197596843.1673515272", "--json")
         assert found.code == 0 and found.json()["total"] == 1, found
-        assert api.exchanges == []  # nothing to ask: the identifier is the record
+        assert served.requests() == []  # nothing to ask: the identifier is the record
         erased = cli("-i", path, "erase", "ga_client_id:1197596843.1673515272", "--yes", "--json")
         assert erased.code == 0, erased
     assert api.deletions == [{"kind": "analytics#userDeletionRequest", "propertyId": "123456",
@@ -371,7 +377,7 @@ def test_a_delete_in_two_steps_finishes_after_a_crash_between_them(helpdesk, tmp
     path = inventory(tmp_path, helpdesk.base, f"api_key: {KEY}")
     text = open(path).read().replace("    auth:\n", "    erase: delete\n    auth:\n")
     open(path, "w").write(text)
-    helpdesk.fault(status=503, method="DELETE", path="^/api/deleted_users/1$", times=5)
+    helpdesk.served.inject(Fault("503", method="DELETE", path="^/api/deleted_users/1$", times=5))
     first = cli("-i", path, "erase", ZOE, "--yes", "--json")
     assert first.code == 3, first
     assert [u["id"] for u in helpdesk.soft_deleted] == [1]  # step one done, step two refused
@@ -379,7 +385,7 @@ def test_a_delete_in_two_steps_finishes_after_a_crash_between_them(helpdesk, tmp
     assert second.code == 0, second
     assert [u["status"] for u in second.json()["resumed"][0]["units"]] == ["done"], second.json()["resumed"]
     assert helpdesk.soft_deleted == [] and [u["id"] for u in helpdesk.users] == [4, 5]
-    gone = [r.path for r in helpdesk.requests("DELETE")]
+    gone = [r.path for r in helpdesk.served.requests("DELETE")]
     assert gone.count("/api/deleted_users/2") == 1 and gone.count("/api/deleted_users/3") == 1
 
 
@@ -439,12 +445,12 @@ def test_offset_pages_are_fetched_side_by_side_once_the_total_is_known(helpdesk,
         paginate: {type: offset, param: offset, size_param: limit, size: 10, total: total}
 """)
     helpdesk.accept.add(KEY)
-    helpdesk.latency = 0.05
+    helpdesk.served.server.latency = 0.05
     path = inventory(tmp_path, helpdesk.base, f"api_key: {KEY}")
     text = open(path).read().replace("    auth:\n", "    concurrency: 3\n    auth:\n")
     open(path, "w").write(text)
     result, counts = found(cli, path)
     assert result.code == 0 and counts["orders"] == 95, result
-    pages = helpdesk.requests("GET", "^/api/orders$")
+    pages = helpdesk.served.requests("GET", "^/api/orders$")
     assert sorted(int(r.arg("offset")) for r in pages) == list(range(0, 95, 10))
-    assert helpdesk.max_in_flight == 3  # the other nine pages at once, three at a time (the host's limit)
+    assert helpdesk.served.server.max_in_flight == 3  # the other nine pages at once, three at a time (the host's limit)

@@ -2,10 +2,9 @@
 the ids come from another system of the inventory (a CSV that keeps each account's analytics client id
 and user id), `find` lists one deletion target per id without sending anything, `erase` sends one
 User Deletion upsert per id with the GA4 property id, signing in as a service account (JWT bearer).
-
-Skipped, with the reason, while the http engine cannot load the definition (it needs a locate that
-builds the record from the identifier, `record:`, and per-system `params:`): until then the definition
-waits in docs/sources/google-analytics.yaml, not among the built-ins."""
+The definition also passes the sources conformance suite as a record-style source
+(tests/test_http_apis_conformance.py). The guard below skips, with the reason, an engine that cannot load
+the definition (one without `record:` locates or per-system `params:`)."""
 
 from __future__ import annotations
 

@@ -55,8 +55,8 @@ def export(
                          operator=default_operator(), progress=None if json_ else out.progress())
     tell_request(out, run.request, inventory, received_at, now)
     if run.package is None:
-        for system, collection, error in run.failures:
-            out.message(f"failed: {system}.{collection}: {error}", style="red")
+        for line in run.failure_lines():
+            out.message(f"failed: {line}", style="red")
         out.emit(run.to_dict(), lambda console, d: None)
         out.message("nothing found: no package written")
         raise typer.Exit(ExitStatus.SOURCE_FAILED if run.failures else ExitStatus.NO)
@@ -64,8 +64,8 @@ def export(
     out.emit(data, render_export)
     for line in package_warnings(data):  # one line each off a terminal; on one, wrapped between words
         out.warn(line)
-    for system, collection, error in run.failures:
-        out.message(f"failed: {system}.{collection}: {error}", style="red")
+    for line in run.failure_lines():
+        out.message(f"failed: {line}", style="red")
     if run.failures:
         out.message("the package was written without the sources that failed; "
                     "index.html and manifest.json say so", style="red")

@@ -55,6 +55,7 @@ def run(state: "State", subject: str, ids: Optional[list[str]], no_expand: bool,
     """The command: the records found on stdout; exit 3 when a source failed, 1 when nothing was found."""
     from ..requests import default_operator
     from ..runs import now
+    from ..search import failure_lines
     from ..workflows import find
     from .output import Output
     from .subjects import subject_identifiers
@@ -69,8 +70,8 @@ def run(state: "State", subject: str, ids: Optional[list[str]], no_expand: bool,
     for kind, values in result.ambiguous.items():
         out.warn(f"ambiguous: {len(values)} values of unique identity '{kind}' ({', '.join(values)}); "
                  f"export and erase refuse until you name the right one with --id {kind}:VALUE")
-    for system, collection, error in result.failures:
-        out.message(f"failed: {system}.{collection}: {error}", style="red")
+    for line in failure_lines(result.failures):  # one line per system and message
+        out.message(f"failed: {line}", style="red")
     if result.failures:
         return int(ExitStatus.SOURCE_FAILED)
     if result.total == 0:

@@ -34,10 +34,20 @@ class EraseResult:
 
     @property
     def problems(self) -> list[str]:
-        out = [f"{c.system}.{c.collection}: {c.error}" for c in self.plan.failures]
+        from ..search import failure_lines
+
+        # one line per system and message (an unreachable server fails each collection alike); a
+        # collection the plan could not search is not said again for its verification's search, nor are
+        # records left by a system's failed erase whose reason is that failure (the report lists them)
+        unsearched = {(c.system, c.collection) for c in self.plan.failures}
+        out = failure_lines((c.system, c.collection, c.error or "failed") for c in self.plan.failures)
         if self.run:
             out += [f"{u.system}: {u.error}" for u in self.run.failures]
-        out += [f"{r['system']}.{r['collection']}: {r['reason']}" for r in self.remaining if r["status"] in ("failed", "not erased")]
+        out += failure_lines((r["system"], r["collection"], r["reason"]) for r in self.remaining
+                             if r["status"] == "failed" and (r["system"], r["collection"]) not in unsearched)
+        unit_errors = {(u.system, u.error) for u in self.run.failures} if self.run else set()
+        out += [f"{r['system']}.{r['collection']}: {r['reason']}" for r in self.remaining if r["status"] == "not erased"
+                and (r["system"], r["reason"]) not in unit_errors]  # else said by its system's line already
         return out
 
     @property

@@ -2,8 +2,9 @@
 
 A fake is a `FakeApi`: routes (method, path pattern) to handlers that read a `FakeRequest` and return a
 `FakeResponse`. The server adds what every test needs around it: a request log, latency per request (the
-benchmark's 100 ms), and faults injected for the next matching requests (429 with Retry-After, a 5xx, a
-connection dropped before or after the request was acted on, a slow answer).
+benchmark's 100 ms), faults injected for the next matching requests (429 with Retry-After, a 5xx, a
+connection dropped before or after the request was acted on, a slow answer), and observers called with
+every exchange (the test suite checks each against the vendor's OpenAPI document there: tests/fakes/).
 
 Only the standard library: the fakes must run wherever dsarctl is installed (`dsarctl demo --apis`).
 """
@@ -28,13 +29,14 @@ class FakeRequest:
     """A request as the fake saw it."""
 
     method: str
-    path: str
+    path: str  # without the API's `prefix` (Mailchimp's "/3.0")
     query: dict[str, list[str]]
     headers: dict[str, str]  # names in lower case
     body: bytes
     params: dict[str, str] = field(default_factory=dict)  # the route's named groups
     started: float = 0.0  # time.monotonic() when the request arrived, and when its answer was sent
     ended: float = 0.0
+    raw_path: str = ""  # as sent: with the prefix and the query string
 
     def arg(self, name: str, default: str | None = None) -> str | None:
         values = self.query.get(name)
@@ -42,6 +44,10 @@ class FakeRequest:
 
     def json(self) -> Any:
         return json.loads(self.body.decode("utf-8")) if self.body else None
+
+    def form(self) -> dict[str, str]:
+        """An `application/x-www-form-urlencoded` body (Stripe's), the last value of each field."""
+        return {key: values[-1] for key, values in parse_qs(self.body.decode("utf-8"), keep_blank_values=True).items()}
 
     def to_dict(self) -> dict[str, Any]:
         return {"method": self.method, "path": self.path, "query": self.query,
@@ -67,9 +73,11 @@ Handler = Callable[[FakeRequest], FakeResponse]
 
 class FakeApi:
     """A vendor's API: subclasses register routes in `__init__` with `self.route(...)` and keep their state
-    behind `self.lock` (the server answers requests on several threads)."""
+    behind `self.lock` (the server answers requests on several threads). `prefix` is the path of the
+    vendor's base URL (Mailchimp's "/3.0"): routes and `FakeRequest.path` are relative to it."""
 
     name = "fake"
+    prefix = ""
 
     def __init__(self) -> None:
         self.lock = threading.RLock()
@@ -79,6 +87,8 @@ class FakeApi:
         """`pattern` is a path with `{name}` segments (one path segment each)."""
         regex = re.sub(r"\\\{(\w+)\\\}", r"(?P<\1>[^/]+)", re.escape(pattern))
         self._routes.append((method, re.compile(f"^{regex}$"), handler))
+        # a literal segment wins over a placeholder (/customers/search before /customers/{id}); stable
+        self._routes.sort(key=lambda r: r[1].pattern.count("(?P<"))
 
     def authorize(self, request: FakeRequest) -> FakeResponse | None:
         """None when the request's credentials are accepted, else the vendor's refusal."""
@@ -86,6 +96,10 @@ class FakeApi:
 
     def not_found(self, request: FakeRequest) -> FakeResponse:
         return FakeResponse(404, {"error": "not found", "path": request.path})
+
+    def error(self, status: int, message: str) -> FakeResponse:
+        """An error in the vendor's shape (an injected 429 or 5xx is answered with it)."""
+        return FakeResponse(status, {"error": message})
 
     def handle(self, request: FakeRequest) -> FakeResponse:
         refused = self.authorize(request)
@@ -110,16 +124,18 @@ class Fault:
     """What to do instead of (or around) the next `times` requests matching `method` and `path` (a
     regular expression searched in the path; None matches any).
 
-    kind: `429` (with `retry_after` seconds), `500`/`502`/`503` (a 5xx), `drop` (close the connection
-    without acting or answering), `drop-after` (act on the request, then close without answering: the
-    client cannot know the delete happened), `slow` (answer after `delay` seconds)."""
+    kind: `429` (with `retry_after`: seconds, or an HTTP date as a string), `500`/`502`/`503` (a 5xx),
+    `drop` (close the connection without acting or answering), `drop-after` (act on the request, then
+    close without answering: the client cannot know the delete happened), `slow` (answer after `delay`
+    seconds). A 429 or 5xx is answered with `body` if given, else the API's `error()` shape."""
 
     kind: str
     method: str | None = None
     path: str | None = None
     times: int = 1
-    retry_after: float = 1
+    retry_after: float | str = 1
     delay: float = 0.0
+    body: Any = None
 
     def matches(self, request: FakeRequest) -> bool:
         return (self.method is None or self.method == request.method) and \
@@ -133,6 +149,8 @@ class FakeServer:
             server.url        # http://127.0.0.1:PORT
             server.inject(Fault("429", path="/search", retry_after=1))
             server.requests   # every request received, in order
+            server.sent("GET", "^/search$")   # those of one method whose path matches
+            server.observers.append(check)    # check(request, response) after every answer
     """
 
     def __init__(self, api: FakeApi, *, latency: float = 0.0, host: str = "127.0.0.1", port: int = 0):
@@ -145,11 +163,26 @@ class FakeServer:
         self._thread: threading.Thread | None = None
         self.in_flight = 0
         self.max_in_flight = 0  # the most requests served at once: tests of bounded concurrency read it
+        self.dropped = 0  # connections closed by a `drop` or `drop-after` fault
+        self.observers: list[Callable[[FakeRequest, FakeResponse], None]] = []
 
     @property
     def url(self) -> str:
+        """http://127.0.0.1:PORT, without the API's prefix."""
         host, port = self._httpd.server_address[:2]
         return f"http://{host}:{port}"
+
+    @property
+    def base_url(self) -> str:
+        """The URL a definition's `base_url` takes: `url` and the API's prefix."""
+        return self.url + self.api.prefix
+
+    def sent(self, method: str | None = None, path: str | None = None) -> list[FakeRequest]:
+        """The requests received, in order: all, or those of `method` whose path matches the regular
+        expression `path` (searched in the path without the prefix)."""
+        with self._lock:
+            return [r for r in self.requests
+                    if (method is None or r.method == method) and (path is None or re.search(path, r.path))]
 
     def start(self) -> "FakeServer":
         self._thread = threading.Thread(target=self._httpd.serve_forever, name=f"fake-{self.api.name}",
@@ -182,6 +215,10 @@ class FakeServer:
                         self.faults.remove(fault)
                     return fault
         return None
+
+    def _observe(self, request: FakeRequest, response: FakeResponse) -> None:
+        for observer in list(self.observers):
+            observer(request, response)
 
     def _record(self, request: FakeRequest, delta: int) -> None:
         with self._lock:
@@ -216,8 +253,14 @@ def _handler_class(server: FakeServer) -> type[BaseHTTPRequestHandler]:
             parts = urlsplit(self.path)
             length = int(self.headers.get("Content-Length") or 0)
             body = self.rfile.read(length) if length else b""
-            request = FakeRequest(self.command, parts.path, parse_qs(parts.query, keep_blank_values=True),
-                                  {k.lower(): v for k, v in self.headers.items()}, body, started=time.monotonic())
+            api = server.api
+            path, outside = parts.path, False
+            if api.prefix:
+                outside = path != api.prefix and not path.startswith(api.prefix + "/")
+                path = path if outside else (path[len(api.prefix):] or "/")
+            request = FakeRequest(self.command, path, parse_qs(parts.query, keep_blank_values=True),
+                                  {k.lower(): v for k, v in self.headers.items()}, body, started=time.monotonic(),
+                                  raw_path=self.path)
             server._record(request, +1)
             try:
                 if server.latency:
@@ -227,13 +270,13 @@ def _handler_class(server: FakeServer) -> type[BaseHTTPRequestHandler]:
                     return self._drop()
                 if fault is not None and fault.kind == "slow":
                     time.sleep(fault.delay)
-                if fault is not None and fault.kind == "429":
-                    response = FakeResponse(429, {"error": "too many requests"},
-                                            {"Retry-After": _seconds(fault.retry_after)})
-                elif fault is not None and fault.kind.isdigit():
-                    response = FakeResponse(int(fault.kind), {"error": "internal server error"})
+                if fault is not None and fault.kind.isdigit():
+                    response = _fault_response(api, fault)
+                elif outside:
+                    response = api.not_found(request)
                 else:
-                    response = server.api.handle(request)
+                    response = api.handle(request)
+                server._observe(request, response)
                 if fault is not None and fault.kind == "drop-after":
                     return self._drop()
                 self._send(response)
@@ -255,6 +298,8 @@ def _handler_class(server: FakeServer) -> type[BaseHTTPRequestHandler]:
                 self.wfile.write(payload)
 
         def _drop(self) -> None:
+            with server._lock:
+                server.dropped += 1
             self.close_connection = True
             try:
                 self.connection.shutdown(socket.SHUT_RDWR)
@@ -266,7 +311,20 @@ def _handler_class(server: FakeServer) -> type[BaseHTTPRequestHandler]:
     return _Handler
 
 
-def _seconds(value: float) -> str:
+def _fault_response(api: FakeApi, fault: Fault) -> FakeResponse:
+    from http import HTTPStatus
+
+    status = int(fault.kind)
+    response = FakeResponse(status, fault.body) if fault.body is not None else \
+        api.error(status, HTTPStatus(status).phrase)
+    if status == 429:
+        response.headers["Retry-After"] = _seconds(fault.retry_after)
+    return response
+
+
+def _seconds(value: float | str) -> str:
+    if isinstance(value, str):
+        return value
     return str(int(value)) if float(value).is_integer() else str(value)
 
 

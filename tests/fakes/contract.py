@@ -13,7 +13,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from fakes.base import Request, Response
+from dsarctl.fakes.server import FakeRequest as Request
+from dsarctl.fakes.server import FakeResponse as Response
 
 SPECS = Path(__file__).resolve().parent.parent / "openapi"
 
@@ -93,6 +94,12 @@ def _inline_discriminators(node) -> int:
         for value in node:
             count += _inline_discriminators(value)
     return count
+
+
+@lru_cache(maxsize=None)
+def contract(name: str, server: str | None = None) -> "Contract":
+    """One `Contract` per document and server (building one parses the document: seconds for Stripe's)."""
+    return Contract(name, server)
 
 
 class Contract:

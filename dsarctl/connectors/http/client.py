@@ -105,6 +105,7 @@ class Api:
                                    verify=tls_context() if base.scheme == "https" else False,
                                    limits=httpx.Limits(max_connections=max(concurrency, 1) * 2))
         self.origin = (base.scheme, (base.hostname or "").lower(), base.port)
+        self.origin_text = f"{base.scheme}://{base.hostname or ''}" + (f":{base.port}" if base.port else "")
 
     def close(self) -> None:
         self.client.close()
@@ -127,11 +128,18 @@ class Api:
             url, query = str(httpx.URL(url).copy_merge_params(query)), None
         attempt = 0
         while True:
+            where = shown
             try:
                 with self.limit:
                     response = self.client.request(method, url, params=query or None, json=json, data=data,
                                                    headers=headers)
                     body = response.content
+            except httpx.ConnectError as exc:  # nothing was sent: the host, not this request, is at fault
+                where = f"connect to {self.origin_text}"  # one message for every request of the system
+                problem = f"connection failed ({type(exc).__name__})"
+            except httpx.ConnectTimeout:
+                where = f"connect to {self.origin_text}"
+                problem = "no answer in time (ConnectTimeout)"
             except httpx.TimeoutException:
                 problem = "no answer in time (timeout)"
             except httpx.TransportError as exc:
@@ -154,7 +162,7 @@ class Api:
                 if status < 500:
                     raise ApiError(f"{shown}: {problem}", status)
             if attempt >= self.retries:
-                raise ApiError(f"{shown}: {problem}" + (f" (after {attempt} retries)" if attempt else ""))
+                raise ApiError(f"{where}: {problem}" + (f" (after {attempt} retries)" if attempt else ""))
             sleep(BACKOFF * (2 ** attempt))
             attempt += 1
 
