@@ -276,3 +276,45 @@ def test_a_maildir_search_reads_headers_with_atscan_not_grep(tmp_path, monkeypat
     names = job.names()
     assert len(names) == 6 and all(n.startswith(("cur/", "new/")) for n in names)
     assert len(started) == 1 and bytescan._ATSCAN in started[0] and "--headers" in started[0]
+
+
+def test_a_scan_killed_before_its_end_answers_nothing_rather_than_a_partial_list(tmp_path):
+    """A killed scan (out of memory, a signal) exits with a negative status: its output may stop anywhere,
+    so the job says it has no answer and the connector reads the folder itself."""
+    import signal
+
+    from dsarctl.connectors.bytescan import FilesJob, Needles
+
+    root = _maildir(tmp_path)
+    job = FilesJob(root, ["cur", "new"], Needles((b"bob@y.example",), (b"=?",)))
+    for proc, _out, _err in job.scans:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    assert job.names() is None
+
+
+def test_a_grep_killed_before_its_end_fails_the_search_instead_of_finding_nothing(tmp_path):
+    import signal
+
+    from dsarctl.connectors.bytescan import LinesJob, Needles
+
+    _grep()
+    path = tmp_path / "list.csv"
+    path.write_bytes(b"email\n" + b"someone@x.example\n" * 1000 + b"bob@y.example\n")
+    job = LinesJob(path, Needles((b"bob@y.example",)))
+    for racers in job.greps.runs:
+        for proc, _out, _err in racers:
+            proc.send_signal(signal.SIGKILL)
+            proc.wait()
+    with pytest.raises(OSError, match="grep failed"):
+        list(job.lines())
+    job.close()
+
+
+def test_atscan_fails_with_status_2_not_1_when_it_cannot_finish(tmp_path):
+    root = _maildir(tmp_path)
+    # its output closed: writing a name fails; 1 ("none found") would be taken as a complete answer
+    run = subprocess.run([sys.executable, "-I", "-S", atscan.__file__, "--files", "--headers", "-e", "bob@y.example",
+                          "--", os.path.join(root, "cur"), os.path.join(root, "new")],
+                         stdout=open(os.devnull, "rb"), stderr=subprocess.PIPE)
+    assert run.returncode == 2, run.stderr

@@ -331,5 +331,16 @@ def main(argv: list[str]) -> int:
     return 2 if failed else 0 if found else 1
 
 
+def run(argv: list[str]) -> int:
+    """main(), with any failure (an output that cannot be written, a bug) exit status 2, never 1: 1 says
+    "none found", which the caller would take as a complete answer."""
+    try:
+        return main(argv)
+    except BaseException as exc:  # noqa: BLE001 - whatever stops the scan makes its answer incomplete
+        sys.stderr.write(f"atscan: {type(exc).__name__}: {exc}\n")
+        sys.stderr.flush()
+        os._exit(2)  # not through the interpreter's exit: flushing a broken stdout again would exit 120
+
+
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    sys.exit(run(sys.argv[1:]))

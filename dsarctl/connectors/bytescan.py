@@ -424,7 +424,7 @@ class _Greps:
             winner = None
             while winner is None:
                 done = [r for r in racers if r[0].poll() is not None]
-                winner = next((r for r in done if r[0].returncode <= 1), None)
+                winner = next((r for r in done if _finished(r[0].returncode)), None)
                 if winner is None and len(done) == len(racers):
                     winner = done[0]
                 if winner is None:
@@ -434,7 +434,7 @@ class _Greps:
                     proc.kill()
                     proc.wait()
             proc, out, err = winner
-            if proc.returncode > 1:
+            if not _finished(proc.returncode):
                 err.seek(0)
                 errors.append(err.read().decode(errors="replace").strip() or f"grep exited with {proc.returncode}")
             out.seek(0)
@@ -487,7 +487,7 @@ def _faster(ways: list[tuple[list[str], dict]], sample: "bytes | None") -> list[
         while True:
             done = [r for r in racers if r[0].poll() is not None]
             if done:
-                winner = next((r for r in done if r[0].returncode <= 1), None)
+                winner = next((r for r in done if _finished(r[0].returncode)), None)
                 return [winner[2]] if winner else ways
             time.sleep(0.002)
     except OSError:
@@ -654,8 +654,8 @@ class FilesJob:
             found = set()
             prefix = self.root.rstrip(os.sep) + os.sep
             for proc, out, _err in self.scans:
-                if proc.wait() > 1:
-                    return None  # e.g. a file vanished while it was listed: read the folder in Python
+                if not _finished(proc.wait()):
+                    return None  # a file vanished while it was listed, or the scan was killed: read the folder in Python
                 out.seek(0)
                 for name in out.read().split(b"\0"):
                     path = os.fsdecode(name)
@@ -676,6 +676,13 @@ class FilesJob:
             out.close()
             err.close()
         self.scans = []
+
+
+def _finished(status: int) -> bool:
+    """Whether a scan ran to its end: grep's and atscan's 0 (found) or 1 (none). 2 is an error, and a
+    negative status a signal (killed, out of memory): its output may stop anywhere, so it answers
+    nothing (the caller reads the source itself or reports the failure)."""
+    return status in (0, 1)
 
 
 def _parts(folders: list[str]) -> int:
