@@ -164,3 +164,24 @@ def test_a_failed_source_is_said_per_subject_and_for_the_lines_matching_nobody(r
         "  analytics: manual — manual task open: Google Ireland Ltd (Google Analytics)\n")
     # said once: the verification's search of a collection the plan could not search is the same failure
     assert done.err.splitlines() == ["failed: telemetry.telemetry: file not found: demo/usage.jsonl"]
+
+
+def test_a_subjects_remaining_records_are_told_apart_by_system_and_collection_not_by_location_text():
+    """`customers (id=5)` of one SQL system is not `customers (id=5)` of another: a subject's part of the
+    report lists what remains of its own records only."""
+    from dsarctl.erase import _remaining_of
+
+    remaining = [
+        {"system": "crm", "collection": "customers", "status": "retained", "count": 1,
+         "records": ["customers (id=5)"], "until": "2030-01-01"},
+        {"system": "shop", "collection": "customers", "status": "not erased", "count": 2,
+         "records": ["customers (id=5)", "customers (id=6)"]},
+    ]
+    mine = {("crm", "customers", "customers (id=5)")}
+    assert _remaining_of(remaining, mine, {("crm", "customers"): "2029-06-30"}) == [
+        {"system": "crm", "collection": "customers", "status": "retained", "count": 1,
+         "records": ["customers (id=5)"], "until": "2029-06-30"}]
+    theirs = {("shop", "customers", "customers (id=6)")}
+    assert _remaining_of(remaining, theirs, {}) == [
+        {"system": "shop", "collection": "customers", "status": "not erased", "count": 1,
+         "records": ["customers (id=6)"]}]

@@ -71,7 +71,7 @@ class EraseResult:
         failed = {u.system: u.error for u in self.run.units if u.status == "failed"} if self.run else {}
         out = []
         for subject in self.plan.subjects or []:
-            mine: set[str] = set()
+            mine: set[tuple[str, str, str]] = set()
             colls = []
             for c in subject.collections:
                 if not c.steps and c.status != "failed":
@@ -80,7 +80,7 @@ class EraseResult:
                 for step in c.steps:
                     outcomes[outcome(step)] = outcomes.get(outcome(step), 0) + 1
                     if step.location:
-                        mine.add(step.location)
+                        mine.add((c.system, c.collection, step.location))
                 entry: dict[str, Any] = {"system": c.system, "collection": c.collection, "count": len(c.steps),
                                          "status": "failed" if c.status == "failed" or c.system in failed else "ok",
                                          "outcomes": outcomes}
@@ -107,13 +107,16 @@ class EraseResult:
         }
 
 
-def _remaining_of(remaining: list[dict[str, Any]], locations: set[str],
+def _remaining_of(remaining: list[dict[str, Any]], locations: set[tuple[str, str, str]],
                   until: dict[tuple[str, str], str | None]) -> list[dict[str, Any]]:
-    """The entries of "what remains" about the records at `locations`, counted for those records only, a
-    retained one kept until the latest date of those records (`until`: per system and collection)."""
+    """The entries of "what remains" about the records at `locations` ((system, collection, location) of
+    the subject's planned records: the same text names different records in two systems, such as
+    "customers (id=5)"), counted for those records only, a retained one kept until the latest date of
+    those records (`until`: per system and collection)."""
     out = []
     for entry in remaining:
-        records = [r for r in entry.get("records") or () if r in locations]
+        place = (entry["system"], entry.get("collection"))
+        records = [r for r in entry.get("records") or () if (*place, r) in locations]
         if records:
             mine = {**entry, "count": len(records), "records": records}
             if "until" in entry and (entry["system"], entry["collection"]) in until:
