@@ -24,12 +24,15 @@ PASSWORD = "s3cret-smtp-pw"
 class Mailbox:
     """What the server received: (envelope sender, recipients, raw bytes, whether the session logged in)."""
 
-    def __init__(self, refuse: str | None = None) -> None:
+    def __init__(self, refuse: str | None = None, echo: bool = False) -> None:
         self.received: list[tuple[str, list[str], bytes, bool]] = []
         self.refuse = refuse
+        self.echo = echo  # the refusal names the address, as Postfix does (in its own case)
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
-        if self.refuse and address == self.refuse:
+        if self.refuse and address.lower() == self.refuse:
+            if self.echo:
+                return f"550 5.1.1 <{address.upper()}>: Recipient address rejected"
             return "550 5.1.1 no such mailbox here"
         envelope.rcpt_tos.append(address)
         return "250 OK"
@@ -61,8 +64,8 @@ def smtp_server():
 
     started = []
 
-    def start(refuse: str | None = None):
-        box = Mailbox(refuse)
+    def start(refuse: str | None = None, echo: bool = False):
+        box = Mailbox(refuse, echo)
         port = _free_port()
         controller = Controller(box, hostname="127.0.0.1", port=port, authenticator=_login,
                                 auth_require_tls=False, auth_required=True)
@@ -155,6 +158,18 @@ def test_a_refused_recipient_keeps_the_draft_and_exits_3_without_the_password(ru
     [event] = events(run, rid)
     assert event["data"]["sent"] is False and "550 5.1.1" in event["data"]["send_error"]
     assert PASSWORD not in result.err + json.dumps(event)
+
+
+def test_a_refusal_that_echoes_the_address_keeps_it_out_of_the_error_and_the_log(run, demo_dir, smtp_server):
+    box, port = smtp_server(refuse="alice@example.com", echo=True)
+    with_smtp(demo_dir, port)
+    rid = run("request", "new", "alice@example.com", "--type", "access", "--json").json()["id"]
+    result = run("letter", rid, "--kind", "acknowledge", "--send", "--to", "Alice Q <Alice@Example.com>")
+    assert result.code == 3, result
+    assert result.err == (f"dsarctl: error: smtp 127.0.0.1:{port}: the letter was not sent (550 5.1.1 <the "
+                          f"recipient>: Recipient address rejected); the draft is kept: letter-{rid}-acknowledge.eml\n")
+    [event] = events(run, rid)
+    assert "alice@example.com" not in json.dumps(event).lower()
 
 
 def test_an_extension_letter_that_could_not_be_sent_is_no_notice(run, demo_dir, smtp_server):

@@ -100,13 +100,26 @@ def send(msg: "EmailMessage", smtp: dict, *, redact=lambda text: text, timeout: 
                 server.login(smtp["username"], smtp.get("password") or "")
             refused = server.send_message(msg)
     except (smtplib.SMTPException, OSError) as exc:
-        reason = _reason(exc)
-        for address in msg.get_all("To", []):  # the subject's address stays out of the message and the log
-            reason = reason.replace(str(address), "the recipient")
+        reason = _without_recipients(_reason(exc), msg)
         raise SendError(redact(f"smtp {where}: the letter was not sent ({reason}); the draft is kept"))
     if refused:
         raise SendError(f"smtp {where}: the server refused the recipient; the draft is kept")
     return where
+
+
+def _without_recipients(text: str, msg) -> str:
+    """`text` (a server's or the library's words) without the recipients' addresses, in whatever case
+    or form the server echoed them (`<zoe@example.org>`, not `Zoe Q <zoe@example.org>` as written in To):
+    the subject's address stays out of the message and the audit log."""
+    import re
+    from email.utils import getaddresses
+
+    for header in ("To", "Cc"):
+        for name, address in getaddresses([str(v) for v in msg.get_all(header, [])]):
+            for value in (address, name):
+                if value and "@" in value:
+                    text = re.sub(re.escape(value), "the recipient", text, flags=re.IGNORECASE)
+    return text
 
 
 def _reason(exc: Exception) -> str:
