@@ -446,6 +446,17 @@ def test_another_requests_package_or_a_changed_one_is_refused(run, demo_dir):
     one_error_line(run("letter", alice, "--kind", "response", "--package"),
                    f"--package: request {alice} has no export yet")
     assert run("request", "verify", erin).code == 0
+    # a package changed after export, attached under any name to any request, is not told apart from
+    # another person's: refused (here: a file added to Erin's zip, attached for Alice)
+    import shutil
+    import zipfile
+
+    changed = demo_dir / "changed.zip"
+    shutil.copy(package, changed)
+    with zipfile.ZipFile(changed, "a") as zf:
+        zf.writestr("note.txt", "added by hand")
+    one_error_line(run("letter", alice, "--kind", "response", "--attach", str(changed)),
+                   "is an access package that no export recorded")
     package.write_bytes(package.read_bytes() + b"\0")
     one_error_line(run("letter", erin, "--kind", "response", "--package"),
                    f"changed since the export of {erin} recorded it")

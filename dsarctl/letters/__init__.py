@@ -205,10 +205,28 @@ def _attachments(log, rid: str, paths, package: bool, runs: list[dict]) -> list:
         if owners and rid not in owners:
             raise RefusedError(f"{path} is the access package of request {owners[0]}, not of {rid}: "
                                "it is not sent to this subject")
+        if not owners and _is_package(data):
+            raise RefusedError(f"{path} is an access package that no export recorded (changed after it was "
+                               f"made, or made by another installation): its request and checks cannot be "
+                               f"told; export again (dsarctl export SUBJECT --request {rid})")
         out.append(Attachment(path.name, data, digest, rid if owners else None))
     if len({a.name for a in out}) != len(out):
         raise UsageError("--attach: two attachments have the same file name")
     return out
+
+
+def _is_package(data: bytes) -> bool:
+    """Whether the bytes are a zip holding an access package's manifest.json (a request id or the tool's
+    name and a generation time): such a file goes only as the package an export recorded."""
+    import io
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as zf:
+            manifest = json.loads(zf.read("manifest.json"))
+    except (zipfile.BadZipFile, KeyError, ValueError, OSError):
+        return False
+    return isinstance(manifest, dict) and ("request_id" in manifest or "generated_at" in manifest)
 
 
 def _package_path(rid: str, last: dict | None) -> Path:
