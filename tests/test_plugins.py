@@ -108,6 +108,30 @@ crm:
     assert [r.key for r in result.records()] == [1]
 
 
+def test_a_plugin_that_declares_url_and_path_reads_them_in_its_options(tmp_path, plugin_module):
+    """`url` and `path` are keys the core reads too (SQL, files), but a plugin that declares them finds
+    them in `collection.options`, as the contract says of every declared key."""
+
+    class Located(FakeCrm):
+        name = "locatedcrm"
+        system_keys = {"url": KeySpec("url", "the CRM's address"), "path": KeySpec("path", "an export folder")}
+
+    registry.register(Located)
+    try:
+        inv = load(tmp_path, """
+crm:
+  connector: locatedcrm
+  url: https://crm.example/api
+  path: exports
+  identities: {email: mail}
+""")
+        options = inv.systems["crm"].collections["crm"].options
+        assert options["url"] == "https://crm.example/api"
+        assert options["path"] == tmp_path / "exports"
+    finally:
+        registry.unregister("locatedcrm")
+
+
 def test_plugin_keys_are_validated(tmp_path, plugin_module):
     from dsarctl.errors import InventoryError
 
