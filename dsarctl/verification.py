@@ -132,9 +132,18 @@ def _comparison(inventory: "Inventory", result: "FindResult", name: str) -> tupl
     """How `name` is compared: a description, the normaliser, and the values found, per collection."""
     kinds = inventory.identities
     if name in kinds:
+        from .connectors.matching import FieldMatcher
+
         kind = kinds[name]
-        found = [(c.collection.qualified_name, {v for r in c.records for v in r.identities.get(name, ())})
-                 for c in _collections(result)]
+        # the subject's own values only: those the search would follow, not the other people a shared
+        # message names (a collection that does not expand) nor a one-way link's values (follow: false)
+        found = []
+        for c in _collections(result):
+            if not c.collection.expand:
+                continue
+            matcher = FieldMatcher(c.collection, inventory, c.collection.followed)
+            found.append((c.collection.qualified_name,
+                          {v for r in c.records for v in matcher.identities(r.data).get(name, ())}))
         return f"identity kind {name} ({kind.type})", kind.normalise, found
     if name.casefold() in POSTCODE_KEYS:
         found = []
