@@ -32,6 +32,16 @@ class Screen:
         return [line.rstrip() for line in self.text.split("\n")]
 
 
+def interruptible() -> None:
+    """In the child, before exec: SIGINT as a shell leaves it for a command in the foreground. A test run
+    started in the background of a script (`cmd &` without job control, as some CI runners do) has SIGINT
+    ignored, every child inherits that, and Python then installs no KeyboardInterrupt handler at all:
+    Ctrl-C would do nothing, whatever dsarctl does with it."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def run(args: list[str], *, cols: int = 80, rows: int = 40, env: dict | None = None,
         steps: tuple = (), stderr_pipe: bool = False, python: str | None = None, timeout: float = 60) -> Screen:
     """Run `dsarctl ARGS` (or `python -c PYTHON ARGS`) on a pty of `cols` x `rows`. `steps` are (text to wait
@@ -48,6 +58,7 @@ def run(args: list[str], *, cols: int = 80, rows: int = 40, env: dict | None = N
     def controlling_terminal() -> None:
         os.setsid()
         fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+        interruptible()
 
     proc = subprocess.Popen([*command, *args], stdin=slave, stdout=slave,
                             stderr=subprocess.PIPE if stderr_pipe else slave, env=environment,

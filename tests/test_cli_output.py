@@ -245,7 +245,7 @@ main()
                          ids=["fast path", "typer"])
 def test_ctrl_c_during_a_long_find_is_130_and_interrupted(env, args):
     proc = subprocess.Popen([sys.executable, "-c", _SLOW_FIND, "-i", env, *args], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+                            stderr=subprocess.PIPE, text=True, preexec_fn=terminal.interruptible)
     assert proc.stderr.readline() == "SEARCHING\n"
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=60)
