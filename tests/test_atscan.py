@@ -286,8 +286,12 @@ def test_a_scan_killed_before_its_end_answers_nothing_rather_than_a_partial_list
     from dsarctl.connectors.bytescan import FilesJob, Needles
 
     root = _maildir(tmp_path)
+    # a message that is a FIFO nobody writes: the scan blocks opening it, so it is surely still running
+    # when killed (a scan that had finished first would ignore the signal and answer in full)
+    os.mkfifo(os.path.join(root, "cur", "1700000000.fifo.host:2,S"))
     job = FilesJob(root, ["cur", "new"], Needles((b"bob@y.example",), (b"=?",)))
     for proc, _out, _err in job.scans:
+        assert proc.poll() is None
         proc.send_signal(signal.SIGKILL)
         proc.wait()
     assert job.names() is None
@@ -299,16 +303,24 @@ def test_a_grep_killed_before_its_end_fails_the_search_instead_of_finding_nothin
     from dsarctl.connectors.bytescan import LinesJob, Needles
 
     _grep()
+    # a FIFO held open for writing: grep waits for more input, so it is surely still running when killed
+    # (on a small file it could finish first, and a signal to a finished process does nothing)
     path = tmp_path / "list.csv"
-    path.write_bytes(b"email\n" + b"someone@x.example\n" * 1000 + b"bob@y.example\n")
-    job = LinesJob(path, Needles((b"bob@y.example",)))
-    for racers in job.greps.runs:
-        for proc, _out, _err in racers:
-            proc.send_signal(signal.SIGKILL)
-            proc.wait()
-    with pytest.raises(OSError, match="grep failed"):
-        list(job.lines())
-    job.close()
+    os.mkfifo(path)
+    writer = os.open(path, os.O_RDWR)
+    try:
+        os.write(writer, b"email\n" + b"someone@x.example\n" * 100 + b"bob@y.example\n")
+        job = LinesJob(path, Needles((b"bob@y.example",)))
+        for racers in job.greps.runs:
+            for proc, _out, _err in racers:
+                assert proc.poll() is None
+                proc.send_signal(signal.SIGKILL)
+                proc.wait()
+        with pytest.raises(OSError, match="grep failed"):
+            list(job.lines())
+        job.close()
+    finally:
+        os.close(writer)
 
 
 def test_atscan_fails_with_status_2_not_1_when_it_cannot_finish(tmp_path):
