@@ -1,8 +1,9 @@
 """Run `dsarctl` in a real pseudo-terminal of a given size, as a person at a terminal would.
 
 The child gets a new session with the pty as its controlling terminal, so a Ctrl-C typed into it (the byte
-0x03) reaches it as SIGINT from the terminal driver, as it does for a person. Echo is off: what the test
-reads is exactly what dsarctl wrote (with the driver's CRLF turned back into LF and colours stripped).
+0x03) reaches it as SIGINT from the terminal driver, as it does for a person. Echo is off unless asked for:
+what the test reads is exactly what dsarctl wrote (with the driver's CRLF turned back into LF and colours
+stripped); with `echo=True` it also holds what was typed, where a person would see it.
 """
 
 from __future__ import annotations
@@ -43,16 +44,19 @@ def interruptible() -> None:
 
 
 def run(args: list[str], *, cols: int = 80, rows: int = 40, env: dict | None = None,
-        steps: tuple = (), stderr_pipe: bool = False, python: str | None = None, timeout: float = 60) -> Screen:
-    """Run `dsarctl ARGS` (or `python -c PYTHON ARGS`) on a pty of `cols` x `rows`. `steps` are (text to wait
-    for, bytes to type) pairs, played in order."""
+        steps: tuple = (), stderr_pipe: bool = False, python: str | None = None, timeout: float = 60,
+        cwd=None, echo: bool = False) -> Screen:
+    """Run `dsarctl ARGS` (or `python -c PYTHON ARGS`) on a pty of `cols` x `rows`, in `cwd`. `steps` are
+    (text to wait for, bytes to type) pairs, played in order."""
     master, slave = os.openpty()
     fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
     attrs = termios.tcgetattr(slave)
-    attrs[3] &= ~termios.ECHO  # lflag: what is typed is not written back
+    if not echo:
+        attrs[3] &= ~termios.ECHO  # lflag: what is typed is not written back
     termios.tcsetattr(slave, termios.TCSANOW, attrs)
     environment = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES")}
-    environment.update({"TERM": "xterm", "NO_COLOR": "1"}, **(env or {}))
+    # PYTHONPATH: the dsarctl this test imported (a checkout that is not the installed one)
+    environment.update({"TERM": "xterm", "NO_COLOR": "1", "PYTHONPATH": os.pathsep.join(sys.path)}, **(env or {}))
     command = [sys.executable, "-c", python] if python else [sys.executable, "-m", "dsarctl"]
 
     def controlling_terminal() -> None:
@@ -62,7 +66,7 @@ def run(args: list[str], *, cols: int = 80, rows: int = 40, env: dict | None = N
 
     proc = subprocess.Popen([*command, *args], stdin=slave, stdout=slave,
                             stderr=subprocess.PIPE if stderr_pipe else slave, env=environment,
-                            preexec_fn=controlling_terminal, close_fds=True)
+                            preexec_fn=controlling_terminal, close_fds=True, cwd=cwd)
     os.close(slave)
     out = b""
     pending = list(steps)

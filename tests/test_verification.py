@@ -14,6 +14,7 @@ from email.parser import BytesParser
 
 import pytest
 
+import terminal
 from helpers import at, one_error_line
 
 
@@ -298,45 +299,13 @@ def test_a_likely_duplicate_is_asked_about_on_a_terminal(run, monkeypatch, answe
     assert listed == ([first, "R-2026-0002"] if code == 0 else [first])
 
 
-def _on_a_pty(argv: list[str], answer: bytes | None, cwd) -> tuple[int, str]:
-    """Run `python -m dsarctl ARGV` with a real pseudo-terminal as stdin, stdout and stderr; answer its
-    [y/N] question with `answer`. (exit code, everything it wrote, CRLF as LF)."""
-    import os
-    import select
-    import subprocess
-    import time
-
-    master, slave = os.openpty()
-    env = {**os.environ, "NO_COLOR": "1", "PYTHONPATH": os.pathsep.join(sys.path)}
-    proc = subprocess.Popen([sys.executable, "-m", "dsarctl", *argv], stdin=slave, stdout=slave, stderr=slave,
-                            cwd=cwd, env=env, close_fds=True)
-    os.close(slave)
-    seen, deadline, answered = b"", time.monotonic() + 60, False
-    while time.monotonic() < deadline:
-        ready, _, _ = select.select([master], [], [], 0.5)
-        if ready:
-            try:
-                chunk = os.read(master, 4096)
-            except OSError:  # the child closed the terminal
-                break
-            if not chunk:
-                break
-            seen += chunk
-        if answer is not None and not answered and b"[y/N]" in seen:
-            os.write(master, answer)
-            answered = True
-        if proc.poll() is not None and not ready:
-            break
-    os.close(master)
-    return proc.wait(timeout=30), seen.decode().replace("\r\n", "\n")
-
-
 @pytest.mark.skipif(sys.platform == "win32", reason="pseudo-terminals are POSIX")
 @pytest.mark.parametrize("answer, code, opened", [(b"y\n", 0, True), (b"n\n", 1, False), (b"\n", 1, False)])
 def test_a_likely_duplicate_on_a_real_terminal(run, demo_dir, monkeypatch, answer, code, opened):
     first = alice(run)
     argv = ["-i", str(demo_dir / "inventory.yaml"), "request", "new", "alice@example.com", "--type", "access"]
-    status, output = _on_a_pty(argv, answer, demo_dir)
+    screen = terminal.run(argv, cols=200, cwd=demo_dir, echo=True, steps=(("[y/N]", answer),))
+    status, output = screen.code, screen.text
     question = (f"alice@example.com already has an open access request: {first} (received 2026-02-02, due "
                 "2026-03-02). Open another anyway? [y/N]: ")
     assert output.startswith(question), output
@@ -459,8 +428,6 @@ def test_verify_output_piped_is_one_line_per_check_whatever_columns_says(run, mo
 
 
 def test_verify_output_on_a_narrow_terminal_wraps_between_words(run, demo_dir):
-    import terminal
-
     rid = alice(run)
     screen = terminal.run(["-i", str(demo_dir / "inventory.yaml"), "request", "verify", rid,
                            "--match", "postcode=BS1 1AB", "--match", "order_id=5002"], cols=40,
