@@ -85,6 +85,11 @@ class Record:
     digest: str | None = None  # SHA-256 of the record's stored bytes, for sources whose records are found
     #                            by their content (`local_files`): the erase acts only on a record
     #                            with it
+    people: dict[str, set[str]] | None = None  # identity kind -> normalised values of every person the
+    #                            record names (a ticket's requester, people in CC, authors of comments),
+    #                            the controller's own staff left out; None: the source cannot tell. The
+    #                            erase leaves a record naming anyone other than the subject as it is
+    #                            (shared); these values are never followed to other records.
 
     @property
     def ref(self) -> tuple[str, str, Any]:

@@ -109,7 +109,11 @@ def test_erase_uses_the_gdpr_delete_and_leaves_bob(hubspot, tmp_path, cli):
     result = cli("-i", path, "erase", "alice@example.com", "--yes", "--json")
     assert result.code == 0, result
     report = result.json()
-    assert report["remaining"] == [] and report["problems"] == [], report
+    assert report["problems"] == [], report
+    # the retained ticket and deal are out of the search's reach once the contact is gone (the GDPR delete
+    # unlinks them), yet still at HubSpot: "What remains" names them, from the plan
+    assert sorted((r["collection"], r["status"], r["records"]) for r in report["remaining"]) == [
+        ("deals", "retained", ["hubspot deals 103"]), ("tickets", "retained", ["hubspot tickets 102"])], report
     gdpr = [r for r in server.requests if r.path == "/crm/v3/objects/contacts/gdpr-delete"]
     assert [(r.method, r.json()) for r in gdpr] == [("POST", {"objectId": "101"})]
     assert "101" not in api.objects["contacts"] and "alice@example.com" in api.blocklist
@@ -135,7 +139,7 @@ def test_a_delete_whose_answer_is_lost_is_finished_by_the_retry(hubspot, tmp_pat
     server.inject(Fault("drop-after", path="/gdpr-delete"))  # HubSpot deletes, the answer never arrives
     result = cli("-i", inventory(tmp_path, server.url), "erase", "alice@example.com", "--yes", "--json")
     assert result.code == 0, result
-    assert result.json()["remaining"] == []
+    assert {r["status"] for r in result.json()["remaining"]} == {"retained"}  # the ticket and deal only
     assert len([r for r in server.requests if r.path.endswith("/gdpr-delete")]) == 2  # retried: 404 = gone
     assert "101" not in api.objects["contacts"]
 
@@ -167,3 +171,39 @@ def test_search_pages_follow_the_after_cursor_in_the_body(hubspot, tmp_path, cli
     pages = [r.json() for r in server.requests if r.path == "/crm/v3/objects/emails/search"]
     assert [p.get("after") for p in pages] == [None, "100", "200"]
     assert all(p["filterGroups"][0]["filters"][0]["value"] == "bob@example.net" for p in pages)
+
+
+def test_what_is_associated_with_another_contact_too_is_left_as_it_is(hubspot, tmp_path, cli):
+    """A ticket or deal associated with Alice and Bob, an e-mail Alice sent to Bob: shared. With tickets
+    and e-mails set to delete, the erase archives only what is Alice's alone (an e-mail to the controller's
+    own support address is hers) and names the shared ones in "What remains"."""
+    api, server = hubspot
+    alice, bob = "101", api.contact_by_email("bob@example.net")
+    team = api.add("tickets", {"subject": "Team licence"}, associations=[("contacts", alice), ("contacts", bob)])
+    joint = api.add("deals", {"dealname": "Joint purchase"}, associations=[("contacts", alice), ("contacts", bob)])
+    to_bob = api.add("emails", {"hs_email_from_email": "alice@example.com", "hs_email_subject": "Hi Bob",
+                                "hs_email_to_email": "bob@example.net;support@test.example"})
+    to_us = api.add("emails", {"hs_email_from_email": "alice@example.com", "hs_email_subject": "Upgrade",
+                               "hs_email_to_email": "support@test.example", "hs_email_cc_email": "sales@test.example"})
+    extra = "    collections:\n      tickets: {erase: delete}\n      emails: {erase: delete}\n"
+    path = inventory(tmp_path, server.url, extra)
+    result = cli("-i", path, "erase", "alice@example.com", "--yes", "--json")
+    assert result.code == 0, result
+    kept = {(r["collection"], r["status"], r["reason"]): sorted(r["records"]) for r in result.json()["remaining"]}
+    retained = kept.pop(("deals", "retained", api_reason(path)))
+    assert retained == sorted(["hubspot deals 103", f"hubspot deals {joint}"])  # deals cannot be deleted
+    assert kept == {("tickets", "kept", "shared with 1 other"): [f"hubspot tickets {team}"],
+                    ("emails", "kept", "shared with 1 other"): [f"hubspot emails {to_bob}"]}, result.json()
+    plan = {s["record"]: s["others"] for c in result.json()["plan"]["collections"] for s in c.get("shared", ())}
+    assert plan == {f"hubspot tickets {team}": 1, f"hubspot deals {joint}": 1, f"hubspot emails {to_bob}": 1}
+    assert team in api.objects["tickets"] and joint in api.objects["deals"] and to_bob in api.objects["emails"]
+    assert to_us in api.archived["emails"] and to_us not in api.objects["emails"]
+    assert [p["subject"] for p in api.archived["tickets"].values()] == ["Licence invalid"]  # hers alone: archived
+    assert api.linked("tickets", team, "contacts") == [bob]  # still Bob's
+
+
+def api_reason(path) -> str:
+    """The reason the hubspot definition gives for retaining deals."""
+    from dsarctl.inventory import load_inventory as load
+
+    return load(path).systems["crm"].collections["deals"].erase.reason

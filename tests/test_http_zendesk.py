@@ -119,6 +119,10 @@ def test_closed_tickets_stay_by_default_and_the_plan_says_so(zendesk, tmp_path, 
     assert alice in api.deleted_users and api.tickets[ticket]["requester_id"] == alice  # the ticket stays
     assert [r.path for r in server.requests if r.method == "DELETE"] == [f"/api/v2/users/{alice}",
                                                                        f"/api/v2/deleted_users/{alice}"]
+    # out of the search's reach once its requester is deleted, the ticket is still there: "What remains" says so
+    [left] = result.json()["remaining"]
+    assert (left["collection"], left["status"], left["records"]) == ("tickets", "retained", [f"zendesk tickets {ticket}"])
+    assert left["reason"].startswith("Closed tickets stay in Zendesk")
 
 
 def test_an_open_ticket_kept_blocks_the_users_deletion(zendesk, tmp_path, cli):
@@ -175,3 +179,56 @@ def test_a_cut_between_the_two_deletion_steps_is_finished(zendesk, tmp_path, cli
     assert alice in api.permanently_deleted and api.deleted_users[alice]["email"] is None
     assert [r.path for r in server.requests if r.method == "DELETE"] == [
         f"/api/v2/users/{alice}", f"/api/v2/users/{alice}", f"/api/v2/deleted_users/{alice}"]
+
+
+def test_a_ticket_another_end_user_writes_in_or_is_copied_on_is_left_as_it_is(zendesk, tmp_path, cli):
+    """A ticket names other people (in CC, the author of a comment): shared. `erase: delete` deletes
+    the subject's own tickets, agents' replies included, and leaves the shared ones whole; the plan and
+    "What remains" say which and with how many others."""
+    api, server = zendesk
+    agent = api.add_user("Agent Smith", "smith@test.example", role="agent")
+    alice = api.add_user("Alice", "alice@example.com")
+    bob = api.add_user("Bob", "bob@example.net")
+    carol = api.add_user("Carol", "carol@example.org")
+    own = api.add_ticket(alice, "Cannot activate", ["My key says invalid."])
+    api.add_comment(own, agent, "Fixed on our side.")
+    copied = api.add_ticket(alice, "Team licence", ["Please add Bob."], email_cc_ids=[bob])
+    written = api.add_ticket(alice, "Our invoices", ["Where is the invoice?"])
+    api.add_comment(written, carol, "Same question from me.")
+    api.add_comment(written, bob, "And me.")
+    bobs = api.add_ticket(bob, "Bob's own", ["hi"])
+    path = inventory(tmp_path, server.url)
+    plan = cli("-i", path, "erase", "alice@example.com", "--dry-run", "--json")
+    assert plan.code == 0, plan
+    shared = {s["record"]: (s["others"], s["action"]) for c in plan.json()["plan"]["collections"]
+              for s in c.get("shared", ())}
+    assert shared == {f"zendesk tickets {copied}": (1, "keep"), f"zendesk tickets {written}": (2, "keep")}, plan.json()
+    result = cli("-i", path, "erase", "alice@example.com", "--yes", "--json")
+    assert result.code == 0, result
+    assert own not in api.tickets and own not in api.deleted_tickets  # the subject's own: deleted for good
+    assert set(api.tickets) == {copied, written, bobs}  # the shared ones and Bob's stay, whole
+    assert [c["body"] for c in api.comments[written]] == ["Where is the invoice?", "Same question from me.", "And me."]
+    assert api.tickets[copied]["email_cc_ids"] == [bob]
+    assert alice in api.permanently_deleted and {bob, carol, agent} <= set(api.users)
+    remaining = {(r["status"], r["reason"]): sorted(r["records"]) for r in result.json()["remaining"]}
+    assert remaining == {("kept", "shared with 1 other"): [f"zendesk tickets {copied}"],
+                         ("kept", "shared with 2 others"): [f"zendesk tickets {written}"]}, result.json()
+    deletes = {r.path for r in server.requests if r.method == "DELETE"}
+    assert not deletes & {f"/api/v2/tickets/{copied}", f"/api/v2/tickets/{written}"}
+    # the people were told apart by role, one request per person
+    shown = [r.path for r in server.requests if r.method == "GET" and r.path.startswith("/api/v2/users/")
+             and r.path.endswith(".json") and "/tickets/" not in r.path and "search" not in r.path]
+    assert sorted(set(shown)) == sorted({f"/api/v2/users/{u}.json" for u in (agent, alice, bob, carol)})
+    assert len(shown) == len(set(shown)) * 2  # once for the dry run, once for the erase
+
+
+def test_in_a_batch_a_ticket_shared_only_by_subjects_of_the_batch_is_deleted(zendesk, tmp_path, cli):
+    api, server = zendesk
+    alice = api.add_user("Alice", "alice@example.com")
+    bob = api.add_user("Bob", "bob@example.net")
+    both = api.add_ticket(alice, "Team licence", ["Please add Bob."], email_cc_ids=[bob])
+    batch = tmp_path / "batch.txt"
+    batch.write_text("alice@example.com\nbob@example.net\n", encoding="utf-8")
+    result = cli("-i", inventory(tmp_path, server.url), "erase", "--batch", str(batch), "--yes", "--json")
+    assert result.code == 0, result
+    assert both not in api.tickets and both not in api.deleted_tickets

@@ -200,9 +200,9 @@ def replay(inventory: Inventory, *, operator: str, now: datetime,
     # that recorded it left it
     own = {r.ref for records in chosen.found.values() for r in records}
     kept = pointed_at(inventory, chosen.targets, own)
+    erased = frozenset(h for e in erasures for h in e["identifier_hashes"])
     plan = build_plan(inventory, chosen.found, chosen.failed, [], key=key, erased_on=now.date(), open_tasks=False,
-                      kept=kept,
-                      subjects=erased_subjects(inventory, key, {h for e in erasures for h in e["identifier_hashes"]}))
+                      kept=kept, subjects=erased_subjects(inventory, key, set(erased)), owners=lambda _record: erased)
     run = None
     if any(s.target() for s in plan.steps):
         run = execute(inventory, plan, operator=operator, now=now, checkpoint=checkpoint, kind="replay")

@@ -221,6 +221,26 @@ def shared_kept(inventory: Inventory, collection, records: list[Record], identif
     return out
 
 
+def people_others(inventory: Inventory, collection, people: dict[str, set[str]], subject: frozenset[str],
+                  key: bytes, owns: dict) -> int:
+    """How many of the people a record names (`Record.people`: kind -> values) are neither the subject
+    (`subject`: keyed hashes of its identifiers) nor the controller's own (an e-mail address of the
+    mailbox's or the controller's domains, as for shared mail)."""
+    from ..connectors.shared_mail import own_address_test
+
+    if collection.qualified_name not in owns:
+        owns[collection.qualified_name] = own_address_test(inventory, collection)
+    own = owns[collection.qualified_name]
+    count = 0
+    for kind, values in people.items():
+        spec = inventory.identities.get(kind)
+        for value in values:
+            if keyed_hash(key, kind, value) in subject or (spec is not None and spec.type == "email" and own(value)):
+                continue
+            count += 1
+    return count
+
+
 def record_id(key: bytes, system: str, collection: str, record_key: Any) -> str:
     return keyed_hash(key, "record", _RECORD_JSON.encode([system, collection, record_key]))
 
@@ -232,13 +252,17 @@ _RECORD_JSON = json.JSONEncoder(default=str)
 def build_plan(inventory: Inventory, found: dict[tuple[str, str], list[Record]], failed: dict[tuple[str, str], str],
                identifiers: list[Identifier], *, key: bytes, erased_on: date, open_tasks: bool = True,
                kept: dict[tuple, str] | None = None,
-               subjects: Callable[[Record], Iterable[str]] | None = None) -> Plan:
+               subjects: Callable[[Record], Iterable[str]] | None = None,
+               owners: Callable[[Record], frozenset[str]] | None = None) -> Plan:
     """The plan for the records `found` per (system, collection); `kept`: record ref -> why it is left
     as it is (a row other people's records point at); `subjects`: the keyed hashes of the identifiers
     of the subject whose record it is (default: every one of `identifiers`), which tell a shared
-    message's other people from the subject and what a redaction takes out of it."""
+    message's other people from the subject and what a redaction takes out of it; `owners`: the keyed
+    hashes of every identifier, of any kind, of the subject(s) whose record it is (default: every one
+    of `identifiers`), which tell the other people a record names (`Record.people`) from the subject."""
     kept = kept or {}
     everyone = subject_hashes(inventory, key, identifiers)
+    everyone_all = frozenset(keyed_hash(key, i.kind, i.value) for i in identifiers)
     tests: dict[frozenset, SubjectTest] = {}
 
     def subject_of(record: Record) -> SubjectTest:
@@ -276,6 +300,11 @@ def build_plan(inventory: Inventory, found: dict[tuple[str, str], list[Record]],
                         or (0, None)
                     if policy in ("redact", "keep") and action in ("delete", "anonymize"):
                         action, fields = policy, {}  # the other people's message stays theirs
+                    if record.people and not shared:  # a ticket other people wrote in or are copied on
+                        shared = people_others(inventory, coll, record.people,
+                                               owners(record) if owners else everyone_all, key, owns)
+                        if shared and action in ("delete", "anonymize"):
+                            action, fields = "keep", {}  # no one else's record is deleted or altered
                     cplan.steps.append(Step(system.name, coll.name, action, record.key,
                                             record_id(key, system.name, coll.name, record.key), record.digest, fields,
                                             until, record.location,
@@ -350,7 +379,7 @@ def plan_from_find(inventory: Inventory, results: list, *, key: bytes, erased_on
 
     plan = build_plan(inventory, found, failed, list(identifiers), key=key, erased_on=erased_on,
                       open_tasks=True, kept=shared_rows(inventory, results, seen),
-                      subjects=subjects)
+                      subjects=subjects)  # a record naming only people of the batch is no one else's
     if batch:
         plan.subjects = _subject_plans(plan, found, results)
         plan.suppress_unmatched = suppress_unmatched

@@ -54,12 +54,15 @@ def verify(inventory: Inventory, plan: Any, run: Any = None) -> list[dict[str, A
     key = install_key(inventory)
     steps = {(s.system, s.collection, _key(s.key)): s for s in plan.steps}
     judge = _Judge(Masker(key), failed_units, plan.erased_on)
+    seen: set[tuple] = set()
     for sres in again.systems.values():
         if sres.system.is_manual:
             continue
         for cres in sres.collections.values():
             coll = cres.collection
             place = (sres.system.name, coll.name)
+            seen.update(place + (_key(r.key),) for r in cres.records)
+            seen.update(place + (k,) for k in read.get(place, {}))
             left = _left_alone(inventory, plan, cres, steps, key)
             if left:  # rows other people's records point at, messages they share: left on purpose, said so
                 shared = [r for r in cres.records if id(r) in left]
@@ -77,9 +80,47 @@ def verify(inventory: Inventory, plan: Any, run: Any = None) -> list[dict[str, A
                 if verdict:
                     groups.setdefault(verdict, []).append((location, data))
             out.extend(judge.entry(coll, status, reason, members) for (status, reason), members in groups.items())
+    out.extend(_untouched(inventory, plan, seen, unreadable))
     for task in plan.tasks:
         out.append({"system": task["system"], "collection": None, "status": "manual", "count": None,
                     "reason": f"manual task open: {task['processor'] or task['system']}"})
+    return out
+
+
+def _untouched(inventory: Inventory, plan: Any, seen: set[tuple], unreadable: set[tuple[str, str]]
+               ) -> list[dict[str, Any]]:
+    """The planned records the erase left as they are (retained, kept, shared, no rule) that the search
+    cannot reach any more: a ticket found through its requester's account, which the erase deleted. They
+    are still there, so they are reported from the plan (not for file sources, whose records are found
+    by their contents, nor for a collection that could not be searched again)."""
+    from ..connectors import get
+
+    groups: dict[tuple[str, str, str, str], list] = {}
+    for cplan in plan.collections:
+        place = (cplan.system, cplan.collection)
+        cls = get(cplan.connector)
+        if cplan.status != "ok" or place in unreadable or cls is None or cls.local_files:
+            continue
+        for step in cplan.steps:
+            if place + (_key(step.key),) in seen or step.target() is not None or step.done:
+                continue
+            if step.kept:
+                status, reason = "kept", step.kept
+            elif cplan.rule is None:
+                status, reason = "kept", "no erase rule in the inventory"
+            elif cplan.rule.action == "retain":
+                status, reason = "retained", cplan.rule.reason or ""
+            else:
+                continue
+            groups.setdefault(place + (status, reason), []).append(step)
+    out = []
+    for (system, collection, status, reason), members in groups.items():
+        entry: dict[str, Any] = {"system": system, "collection": collection, "count": len(members),
+                                 "records": [s.location for s in members], "status": status, "reason": reason}
+        if status == "retained":
+            dates = [s.until for s in members if s.until]
+            entry["until"] = max(dates).isoformat() if dates else None
+        out.append(entry)
     return out
 
 

@@ -101,6 +101,17 @@ class ZendeskFake(FakeApi):
                 for text in comments]
         return ticket_id
 
+    def add_comment(self, ticket_id: int, author_id: int, text: str, *, public: bool = True) -> int:
+        """A later comment on a ticket, written by `author_id` (an agent, or an end user in CC)."""
+        comment_id = next(self._comment_ids)
+        with self.lock:
+            self.comments[ticket_id].append(
+                {"id": comment_id, "type": "Comment", "author_id": author_id, "body": text,
+                 "html_body": f"<div class=\"zd-comment\"><p>{text}</p></div>", "plain_body": text,
+                 "public": public, "attachments": [], "audit_id": 0, "via": {"channel": "web"},
+                 "created_at": TIMESTAMP, "metadata": {"system": {}, "custom": {}}})
+        return comment_id
+
     def user_by_email(self, email: str) -> list[int]:
         wanted = email.strip().lower()
         return [i for i, u in sorted(self.users.items()) if (u.get("email") or "").lower() == wanted]

@@ -30,7 +30,9 @@ _AUTH = {
     "service_account": {"scopes", "token_url"},
 }
 _COLLECTION = {"description", "key", "identities", "categories", "erase", "locate", "read", "attach", "scan",
-               "delete", "mask"}
+               "delete", "mask", "people"}
+_PEOPLE = {"kind", "fields", "staff"}
+_STAFF = {"field", "values"}  # besides a request's keys
 _REQUEST = {"method", "path", "query", "headers", "json", "form", "records", "paginate", "gone"}
 _LOCATE_REQUEST = _REQUEST | {"set"}  # fields written into each record found (the value searched)
 _PAGINATE = {
@@ -76,6 +78,19 @@ class RequestSpec:
 
 
 @dataclass(frozen=True)
+class PeopleSpec:
+    """`people:` who a record names: the values of identity `kind` at `fields` (dotted paths into the
+    record with its `attach`ments), less the controller's own staff: those for whom the `staff` request
+    (one per value, `{KIND}` in its path) answers a record whose `staff_field` is one of `staff_values`."""
+
+    kind: str
+    fields: tuple[str, ...]
+    staff: "RequestSpec | None" = None
+    staff_field: str | None = None
+    staff_values: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class CollectionDef:
     name: str
     key: tuple[str, ...]
@@ -87,6 +102,7 @@ class CollectionDef:
     scan: tuple[RequestSpec, ...] = ()  # listings whose records together are every record
     delete: tuple[RequestSpec, ...] = ()  # run in order (Zendesk: delete, then delete permanently)
     mask: RequestSpec | None = None
+    people: PeopleSpec | None = None
 
 
 @dataclass(frozen=True)
@@ -183,6 +199,7 @@ class _Reader:
         collections = self.mapping(tree, (), "collections", required=True)
         params = self.params_of(tree)
         self.params = {f"params.{name}" for name in params}
+        self.kinds_declared = set(self.mapping(tree, (), "identities"))
         if not collections:
             raise self.error(("collections",), "a definition needs at least one collection")
         return Definition(
@@ -353,7 +370,37 @@ class _Reader:
             scan=self.steps(raw.get("scan"), kp + ("scan",), set(), scan=True),
             delete=self.steps(raw.get("delete"), kp + ("delete",), key_names),
             mask=self.request(raw["mask"], kp + ("mask",), allowed=key_names, mask=True) if "mask" in raw else None,
+            people=self.people(raw["people"], kp + ("people",), name, identities) if "people" in raw else None,
         )
+
+    def people(self, raw: Any, kp: tuple, name: str, identities: dict) -> PeopleSpec:
+        self.keys(raw, kp, _PEOPLE, "people")
+        kind = self.text(raw, kp, "kind", required=True)
+        known = set(identities) | set(self.kinds_declared)
+        if kind not in known:
+            raise self.error(kp + ("kind",), f"'{kind}' is not an identity kind of '{name}' or of the definition "
+                                             f"(known: {', '.join(sorted(known))})")
+        fields = raw.get("fields")
+        fields = [fields] if isinstance(fields, str) else fields
+        if not isinstance(fields, list) or not fields or not all(isinstance(f, str) and f for f in fields):
+            raise self.error(kp + ("fields",) if "fields" in raw else kp,
+                             "people: needs 'fields:' (the record's fields, dotted paths, that hold people's ids)")
+        staff = raw.get("staff")
+        if staff is None:
+            return PeopleSpec(kind, tuple(fields))
+        if not isinstance(staff, dict):
+            raise self.error(kp + ("staff",), "staff: a request for one person, with field: and values:")
+        request = {k: v for k, v in staff.items() if k not in _STAFF}
+        field_name = staff.get("field")
+        values = staff.get("values")
+        if not isinstance(field_name, str) or not field_name:
+            raise self.error(kp + ("staff",), "staff: needs 'field:' (the field of the person's record that tells "
+                                              "staff, e.g. role)")
+        if not isinstance(values, list) or not values or not all(isinstance(v, (str, int)) for v in values):
+            raise self.error(kp + ("staff", "values") if "values" in staff else kp + ("staff",),
+                             "staff: needs 'values:' (the values of the field that mean staff, e.g. [agent, admin])")
+        spec = self.request(request, kp + ("staff",), allowed={kind})
+        return PeopleSpec(kind, tuple(fields), spec, field_name, tuple(str(v) for v in values))
 
     def made(self, raw: dict, kp: tuple, kind: str) -> dict[str, Any]:
         """`locate: {KIND: {record: {FIELD: "{KIND}", ...}}}`: a service that cannot be searched (Google
@@ -419,6 +466,7 @@ class _Reader:
                 continue
             if name not in allowed:
                 what = (f"the identity searched ({', '.join(sorted(allowed))})" if kp[2] == "locate"
+                        else f"the person's id ({', '.join(sorted(allowed))})" if kp[2] == "people"
                         else f"a field of the record's key ({', '.join(sorted(allowed)) or 'none here'})")
                 raise self.error(kp, f"placeholder '{{{name}}}' is not {what}")
         return spec

@@ -143,6 +143,7 @@ class HttpSource(Source, Erasable):
         self._api: Api | None = None
         self._token_api: Api | None = None
         self._lock = threading.Lock()  # searches of two collections start the client from two threads
+        self._staff_seen: dict[str, bool] = {}  # person's value -> staff (people.staff), asked once
 
     @property
     def api(self) -> Api:
@@ -252,7 +253,54 @@ class HttpSource(Source, Erasable):
                 full = dict(self._each(list(found), lambda key: self._full(cdef, key, found[key].data)))
                 for key, record in found.items():
                     record.data = full[key]
+            if cdef.people is not None and found and not lookup_only:  # `find` shows no sharing: not asked
+                self._people(cdef, found)
         yield from found.values()
+
+    def _people(self, cdef: definitions.CollectionDef, found: dict[tuple, Record]) -> None:
+        """Each record's `people`: the values of the definition's `people.kind` at its `people.fields`
+        (the record read in full, with its attachments), less the staff."""
+        from ..matching import field_values
+
+        spec = cdef.people
+        kind = self.inventory.identities.get(spec.kind)
+        if kind is None:
+            return  # the inventory does not know the kind: the record's people cannot be told (None)
+        named: dict[tuple, set[str]] = {}
+        for key, record in found.items():
+            values = set()
+            for name in spec.fields:
+                for raw in field_values(record.data, name):
+                    for one in _addresses(raw) if kind.type == "email" else [raw]:
+                        value = kind.normalise(one)
+                        if value is not None:
+                            values.add(value)
+            named[key] = values
+        staff = self._staff(spec, sorted(set().union(*named.values()))) if spec.staff else set()
+        for key, record in found.items():
+            record.people = {spec.kind: named[key] - staff}
+
+    def _staff(self, spec: definitions.PeopleSpec, values: list[str]) -> set[str]:
+        """Of `values`, those the `people.staff` request says are the controller's own staff (cached)."""
+        from . import templates
+        from .pages import records_of
+
+        cache = self._staff_seen
+        with self._lock:
+            asks = [v for v in values if v not in cache]
+
+        def ask(value: str) -> bool:
+            call = self._call(spec.staff, {spec.kind: value}.__getitem__)
+            reply = call.send()
+            if call.gone(reply):
+                return False  # no such person any more: not staff (counted as another person)
+            got = records_of(reply.body, spec.staff.records, spec.staff.path)
+            return bool(got) and str(templates.dig(got[0], spec.staff_field)) in spec.staff_values
+
+        for value, is_staff in self._each(asks, ask):
+            with self._lock:
+                cache[value] = is_staff
+        return {v for v in values if cache.get(v)}
 
     def _each(self, items: list, work) -> Iterator[tuple]:
         """(item, work(item)) for each item, the items' requests beside each other where they can be."""
@@ -427,6 +475,16 @@ def _put(tree: dict, dotted: str, value: Any) -> None:
     for part in parts[:-1]:
         tree = tree.setdefault(part, {})
     tree[parts[-1]] = value
+
+
+def _addresses(raw: Any) -> list[str]:
+    """The e-mail addresses in a field's value: one, or a list as mail headers and CRMs write them
+    (`a@x.example; "B" <b@y.example>`)."""
+    if not isinstance(raw, str):
+        return [raw]
+    from email.utils import getaddresses
+
+    return [address for _name, address in getaddresses([raw.replace(";", ",")]) if address]
 
 
 def _agent() -> str:
