@@ -74,7 +74,14 @@ def test_erase_waits_for_a_file_held_by_another_dsarctl(demo_dir):
     try:
         process = subprocess.Popen(_erase(demo_dir, "alice@example.com"), env=_env(), stdout=subprocess.PIPE,
                                    stderr=subprocess.PIPE)
-        time.sleep(2.5)
+        # until the erase has rewritten another file (its units run side by side, the newsletter's one is at
+        # the lock by then), however long a loaded machine takes to start it: a fixed 2.5 s could pass before
+        # the erase had reached the lock at all
+        usage, deadline = demo_dir / "demo" / "usage.jsonl", time.monotonic() + 60
+        while b'"account": 1042' in usage.read_bytes():
+            assert time.monotonic() < deadline and process.poll() is None, process.poll()
+            time.sleep(0.05)
+        time.sleep(0.5)
         assert process.poll() is None, "erase did not wait for the lock"
         assert path.read_bytes() == content
     finally:
