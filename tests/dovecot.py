@@ -26,6 +26,7 @@ import pytest
 from helpers import required_binary
 
 ENV = "DSARCTL_TEST_DOVECOT"
+STARTUP = 60  # seconds for a new server to answer on both ports (a loaded CI machine is slow to start it)
 
 
 def dovecot_binary() -> str:
@@ -34,9 +35,16 @@ def dovecot_binary() -> str:
 
 
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+    return free_ports(1)[0]
+
+
+def free_ports(count: int) -> list[int]:
+    """`count` different ports free now: all bound at once, so that the kernel cannot hand out one twice."""
+    with contextlib.ExitStack() as stack:
+        socks = [stack.enter_context(socket.socket()) for _ in range(count)]
+        for sock in socks:
+            sock.bind(("127.0.0.1", 0))
+        return [sock.getsockname()[1] for sock in socks]
 
 
 class Dovecot:
@@ -46,8 +54,7 @@ class Dovecot:
         self.binary = binary
         self.root = Path(tempfile.mkdtemp(prefix="dsarctl-dovecot-"))
         os.chmod(self.root, 0o755)
-        self.port = free_port()
-        self.tls_port = free_port()
+        self.port, self.tls_port = free_ports(2)
         self.ca_file = self.root / "ca.pem"
         self.process: subprocess.Popen | None = None
         me = pwd.getpwuid(os.getuid())
@@ -94,7 +101,7 @@ class Dovecot:
         self.process = subprocess.Popen([self.binary, "-F", "-c", str(self.config)], stdout=log, stderr=log,
                                         stdin=subprocess.DEVNULL)
         log.close()
-        deadline = time.monotonic() + 20
+        deadline = time.monotonic() + STARTUP
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 pytest.fail(f"dovecot exited with {self.process.returncode}:\n{self.log()}")
@@ -102,7 +109,7 @@ class Dovecot:
                 return
             time.sleep(0.05)
         self.stop()
-        pytest.fail(f"dovecot did not answer on 127.0.0.1:{self.port} within 20 s:\n{self.log()}")
+        pytest.fail(f"dovecot did not answer on 127.0.0.1:{self.port} within {STARTUP} s:\n{self.log()}")
 
     @staticmethod
     def _answers(port: int) -> bool:

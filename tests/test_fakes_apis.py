@@ -230,7 +230,10 @@ def test_latency_applies_to_each_request_and_requests_overlap(hubspot):
     import threading
 
     _, server = hubspot
-    server.latency = 0.2
+    # a latency long enough that the four are surely all in flight together, also on a loaded machine
+    # (at 0.2 s a thread started late, or a slow answer, took the run past a tight bound); one after the
+    # other they would take four latencies, 6 s
+    server.latency = 1.5
     started = time.monotonic()
     threads = [threading.Thread(target=search, args=(server.url, "a@example.com")) for _ in range(4)]
     for thread in threads:
@@ -238,5 +241,5 @@ def test_latency_applies_to_each_request_and_requests_overlap(hubspot):
     for thread in threads:
         thread.join()
     elapsed = time.monotonic() - started
-    assert 0.2 <= elapsed < 0.6, elapsed  # four at once: one latency, not four
+    assert 1.5 <= elapsed < 4.5, elapsed  # four at once: one latency, not four
     assert server.max_in_flight == 4

@@ -272,9 +272,11 @@ def test_many_pages_of_activity_and_charges_are_all_read(company, cli, tmp_path)
 
 
 def test_a_slow_answer_times_out_and_is_asked_again(company, cli, slept):
-    text = open(company.inventory).read().replace("    definition: stripe\n", "    definition: stripe\n    timeout: 1\n")
+    # the retry must be answered within the timeout: 3 s, not 1, so that a loaded machine cannot time it out
+    # too; the slow answer comes far later (the fake's threads do not hold up its shutdown)
+    text = open(company.inventory).read().replace("    definition: stripe\n", "    definition: stripe\n    timeout: 3\n")
     open(company.inventory, "w").write(text)
-    company.http["stripe"].inject(Fault("slow", delay=2.5, path="^/v1/customers/search$"))
+    company.http["stripe"].inject(Fault("slow", delay=10, path="^/v1/customers/search$"))
     result = cli("-i", company.inventory, "find", ZOE, "--json")
     assert result.code == 0 and counts(result)[("payments", "customers")] == 1, result
     assert slept == [0.5]
@@ -287,7 +289,8 @@ def test_a_slow_answer_times_out_and_is_asked_again(company, cli, slept):
 def test_requests_to_one_host_stay_within_its_concurrency(company, cli, tmp_path):
     text = open(company.inventory).read().replace("    definition: mailchimp\n", "    definition: mailchimp\n    concurrency: 2\n")
     open(company.inventory, "w").write(text)
-    company.http["mailchimp"].server.latency = 0.05
+    # long enough that two requests sent some ms apart overlap also on a loaded machine (0.05 s left little room)
+    company.http["mailchimp"].server.latency = 0.3
     result = cli("-i", company.inventory, "export", ZOE, "-o", str(tmp_path / "z.zip"), "--json")
     assert result.code == 0, result
     assert company.http["mailchimp"].server.max_in_flight == 2  # the three members' reads ran beside each other, two at a time

@@ -3,6 +3,7 @@ port, with a login; the message received is read back with the standard library'
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import socket
@@ -66,10 +67,17 @@ def smtp_server():
 
     def start(refuse: str | None = None, echo: bool = False):
         box = Mailbox(refuse, echo)
-        port = _free_port()
-        controller = Controller(box, hostname="127.0.0.1", port=port, authenticator=_login,
-                                auth_require_tls=False, auth_required=True)
-        controller.start()
+        for attempt in range(5):
+            port = _free_port()
+            # ready_timeout: aiosmtpd's 5 s default for its thread to answer can run out on a loaded machine
+            controller = Controller(box, hostname="127.0.0.1", port=port, authenticator=_login,
+                                    auth_require_tls=False, auth_required=True, ready_timeout=60)
+            try:
+                controller.start()
+                break
+            except OSError as exc:  # the free port was taken by another process before the server bound it
+                if exc.errno != errno.EADDRINUSE or attempt == 4:
+                    raise
         started.append(controller)
         return box, port
 

@@ -147,6 +147,16 @@ class Crash(Exception):
     pass
 
 
+def working(checkpoint, name: str, seconds: float = 30.0) -> None:
+    """A unit still at work, passing checkpoints, until one stops it (or `seconds` have passed: a unit
+    that was never stopped then goes on to commit, and the test fails). A fixed sleep instead raced the
+    caller's thread, which on a loaded machine could see the other unit's error only after it ended."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        checkpoint(f"{name}.working")
+        time.sleep(0.01)
+
+
 def test_an_error_in_one_unit_stops_the_others_at_their_next_checkpoint():
     from dsarctl.erase.apply import side_by_side
 
@@ -158,7 +168,7 @@ def test_an_error_in_one_unit_stops_the_others_at_their_next_checkpoint():
         if name == "bad":
             checkpoint("bad.before-rename")  # the test's crash hook fires here
         else:
-            time.sleep(1.0)  # still working when the other unit fails
+            working(checkpoint, name)  # still working when the other unit fails
             checkpoint("good.before-commit")
             committed.append(name)
         return _unit(name)
@@ -182,7 +192,7 @@ def test_an_error_while_marking_a_unit_stops_the_others():
     def run(name, checkpoint):
         started.wait()
         if name == "slow":
-            time.sleep(1.0)
+            working(checkpoint, name)
             checkpoint("slow.before-commit")
             steps.append("slow committed")
         return _unit(name)

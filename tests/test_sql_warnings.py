@@ -34,9 +34,9 @@ _RACE = textwrap.dedent("""
 
     def indexes(self, *args, **kwargs):
         if threading.current_thread().name == "first":
-            assert second_in.wait(10)
+            assert second_in.wait(60)
         else:
-            assert first_done.wait(10)
+            assert first_done.wait(60)
         return get_indexes(self, *args, **kwargs)
 
     SQLiteDialect.get_columns, SQLiteDialect.get_indexes = columns, indexes
@@ -51,10 +51,10 @@ _RACE = textwrap.dedent("""
     first = threading.Thread(target=reflect, args=("one", first_done), name="first")
     second = threading.Thread(target=reflect, args=("two",), name="second")
     first.start()
-    assert first_in.wait(10)
+    assert first_in.wait(60)
     second.start()
-    first.join(20)
-    second.join(20)
+    first.join(120)
+    second.join(120)
     print("reflected")
 """)
 
@@ -91,7 +91,7 @@ def test_threads_reflecting_at_once_print_no_sawarning(tmp_path):
     """)
     for _ in range(3):
         proc = subprocess.run([sys.executable, "-c", _RACE, str(inventory)], capture_output=True, text=True,
-                              timeout=60, env=_env())
+                              timeout=300, env=_env())
         assert proc.returncode == 0 and proc.stdout == "reflected\n", proc.stderr
         assert proc.stderr == "", proc.stderr
 
