@@ -289,7 +289,7 @@ def _describe(coll: dict) -> str:
 
 _SHARED = {
     "redact": "the subject's addresses are taken out of its headers, the message stays",
-    "keep": "left as it is (shared: keep)",
+    "keep": "left as it is",
     "delete": "deleted all the same (shared: delete)",
     "anonymize": "anonymized all the same (shared: delete)",
 }
