@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from datetime import date, datetime, time, timedelta
 from typing import TYPE_CHECKING
 
-from .audit import AuditLog, utc_iso
+from .audit import ACTIVE, AuditLog, utc_iso
 from .errors import RefusedError, UsageError
 
 if TYPE_CHECKING:
@@ -32,7 +32,6 @@ class DuplicateRequest(RefusedError):
     """The subject already has an open request of this type, and opening another was not confirmed."""
 
 
-ACTIVE = ("open", "verified", "paused")
 FINAL = ("closed", "denied")
 STATUSES = ACTIVE + FINAL
 
@@ -414,8 +413,9 @@ class RequestBook:
 
     def overdue(self, today: date, within: int = 7) -> dict:
         """Active requests past due and due within `within` days, pending extension notices, open tasks,
-        and the active requests whose stored row cannot be trusted (`untrusted`, see
-        `AuditLog.untrusted_requests`): those are listed there only, with what the log recorded.
+        and the requests whose stored row cannot be trusted (`untrusted`, see `AuditLog.untrusted_requests`:
+        an active row that is not what the log recorded, or a request the log records as active whose row
+        was closed or deleted outside dsarctl): those are listed there only, with what the log recorded.
 
         Each list is most urgent first. Request entries carry `days_overdue` (negative: days left).
         `today` is the controller's local date.
@@ -428,7 +428,7 @@ class RequestBook:
         # A paused request's due date moves a day later for every day of the pause, so the date stored
         # when it was paused is a lower bound: only those stored within the horizon can be due within it,
         # and only for them is the deadline computed as of today.
-        untrusted = self.audit.untrusted_requests(ACTIVE)
+        untrusted = self.audit.untrusted_requests()
         suspect = {u["id"] for u in untrusted}
         entries = [self._public(r) for r in self.audit.query(
             "SELECT * FROM requests WHERE status IN ('open', 'verified') AND due_date <= ? "
