@@ -185,8 +185,10 @@ def test_resume_before_the_pause_started_is_refused(book):
 def test_verification_restarts_the_uk_clock(book):
     r = new(book, received=utc(2026, 1, 10, 12))
     assert r["due_date"] == "2026-02-10"
+    book.pause(r["id"], "asked for a passport copy", ground="identity", operator="ann", now=utc(2026, 1, 12, 9))
     r = book.verify(r["id"], "passport", operator="ann", now=utc(2026, 1, 20, 15))
     assert (r["status"], r["verify_method"], r["due_date"]) == ("verified", "passport", "2026-02-20")
+    assert "clock" not in r
     with pytest.raises(UsageError, match="already verified at 2026-01-20T15:00:00"):
         book.verify(r["id"], "passport", operator="ann", now=utc(2026, 1, 21, 9))
     book.pause(r["id"], "clarify scope", operator="ann", now=utc(2026, 1, 22, 9))
