@@ -148,7 +148,8 @@ def fill_audit_log(data: Path, count: int) -> str:
     computation, events in the chain), the rest are bulk-inserted with the same columns (as
     tests/test_requests.py does), each with the `request.new` event that records it in the chain (so the
     log verifies, and `overdue`, which compares every active row with its latest event, finds each one as
-    dsarctl wrote it). A log left by an earlier, different fill is rebuilt.
+    dsarctl wrote it), counting the requests the log holds as active as dsarctl's events do
+    (`active_requests`). A log left by an earlier, different fill (or one without that count) is rebuilt.
     """
     from datetime import timedelta
 
@@ -167,7 +168,9 @@ def fill_audit_log(data: Path, count: int) -> str:
                 "SELECT count(*), count(*) FILTER (WHERE status IN ('open', 'verified', 'paused')) "
                 "FROM requests").fetchone()
             logged = db.execute("SELECT count(*) FROM events WHERE kind = 'request.new'").fetchone()[0]
-        if total >= count and active <= count // 20 and logged >= total:
+            counted = db.execute("SELECT json_extract(data, '$.active_requests') FROM events "
+                                 "WHERE kind LIKE 'request.%' ORDER BY seq DESC LIMIT 1").fetchone()
+        if total >= count and active <= count // 20 and logged >= total and counted and counted[0] is not None:
             return f"{total} requests already in the log ({active} active)"
         for suffix in ("", "-wal", "-shm"):
             Path(f"{path}{suffix}").unlink(missing_ok=True)
@@ -202,6 +205,7 @@ def fill_audit_log(data: Path, count: int) -> str:
                 "GB-ENG", f"{received}T12:00:00+00:00", due.isoformat(), due.isoformat(), "[]", 0,
                 f"{received}T12:05:00+00:00", "bench", closed_at,
             ))
+        active_requests = audit.logged_active_count()  # what the events of RequestBook.new counted
         with audit.transaction():
             audit.conn.executemany(
                 "INSERT INTO requests (id, subject, identifiers, type, status, regime, timezone, calendar, "
@@ -209,10 +213,12 @@ def fill_audit_log(data: Path, count: int) -> str:
                 "closed_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
             for stored in audit.query("SELECT * FROM requests WHERE created_by = 'bench' AND id NOT LIKE "
                                       "'R-____-____' ORDER BY created_at, id"):
+                active_requests += stored["status"] in ACTIVE
                 audit.append("request.new", {
                     "type": stored["type"], "regime": stored["regime"], "received_at": stored["received_at"],
                     "status": stored["status"], "due_date": stored["due_date"],
-                    "row": {"table": "requests", "key": stored["id"], "sha256": row_digest(stored)}},
+                    "row": {"table": "requests", "key": stored["id"], "sha256": row_digest(stored)},
+                    "active_requests": active_requests},
                     request_id=stored["id"], operator="bench", at=datetime.fromisoformat(stored["created_at"]))
         report = book.overdue(today)
         total = audit.conn.execute("SELECT count(*) FROM requests").fetchone()[0]

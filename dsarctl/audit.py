@@ -145,6 +145,13 @@ def m003_request_links(db: "Database") -> None:
     db["requests"].add_column("since", str)
 
 
+@_migration
+def m004_events_by_kind(db: "Database") -> None:
+    """Events by kind, in order: `overdue` finds the latest event that wrote a request row (and the count of
+    active requests it records) with one index lookup per kind, whatever the size of the log."""
+    db["events"].create_index(["kind", "seq"])
+
+
 # Columns added to a tracked table after its first version: left empty, they are left out of the row's
 # digest, so the digest of a row written before they existed still matches it (`audit verify`).
 _LATER_COLUMNS = ("appeal_of", "since")
@@ -211,6 +218,13 @@ class VerifyResult:
         return {"ok": self.ok, "checked": self.checked, "problems": list(self.problems),
                 "head_seq": self.head_seq, "head_hash": self.head_hash}
 
+
+# The statuses of a request whose clock runs (requests.ACTIVE), and the kinds of the events that write a
+# request's row (RequestBook._save): each records the row's `status` and `due_date`, and `active_requests`,
+# how many requests the log records as active once it is written (see `logged_active_count`).
+ACTIVE = ("open", "verified", "paused")
+REQUEST_ROW_KINDS = ("request.new", "request.verified", "request.paused", "request.resumed", "request.extended",
+                     "request.closed", "request.denied")
 
 # Mutable tables whose rows each event records (table -> key column). Verify compares every row with the
 # digest in the latest event that wrote it, so an edit outside dsarctl is caught even though rows change.
@@ -412,7 +426,12 @@ class AuditLog:
         with the table. Returns (the row's key, the event's seq).
         """
         key_col = _TRACKED[table]
+        if table == "requests" and kind not in REQUEST_ROW_KINDS:
+            raise ValueError(f"a request's row is written by one of {', '.join(REQUEST_ROW_KINDS)}, not {kind!r}")
         with self.transaction():
+            counted = None
+            if table == "requests" and data is not None and "status" in data:
+                counted = self._active_after(row.get(key_col), data["status"])
             if row.get(key_col) is None:
                 cols = [k for k in row if k != key_col]
                 key = self.conn.execute(
@@ -431,20 +450,29 @@ class AuditLog:
             stored = self.query(f"SELECT * FROM [{table}] WHERE [{key_col}] = ?", [key])[0]
             event = dict(data or {})
             event["row"] = {"table": table, "key": key, "sha256": row_digest(stored)}
+            if counted is not None:
+                event["active_requests"] = counted
             seq = self.append(kind, event, request_id=request_id, operator=operator, at=at)
         return key, seq
 
-    def untrusted_requests(self, statuses: Iterable[str]) -> list[dict]:
-        """Requests with one of `statuses` whose stored status or due date is not what the latest event
-        that wrote the row (a `request.*` event with `row.table` "requests") recorded: edited outside
-        dsarctl, or written by no event. Returns `{id, subject, status, due_date, logged_status,
-        logged_due_date, problem}` by id.
+    def untrusted_requests(self) -> list[dict]:
+        """The requests whose stored row is not what the log recorded, among those the morning must see:
+        an active row (open, verified, paused) whose status or due date is not what the latest event that
+        wrote it (a `request.*` event with `row.table` "requests") recorded, or that no event wrote; and a
+        request the log records as active whose row is no longer active (set to closed or denied) or is
+        gone (deleted). Edited or deleted outside dsarctl: `{id, subject, status, due_date, logged_status,
+        logged_due_date, problem}` by id (a deleted row's own values are null).
 
-        What the morning `overdue` can afford: one indexed lookup per active request, comparing two values
-        in SQL, no hashing (`verify()` checks every row in full). A due date moved past the horizon, or a
-        status edited, cannot make `overdue` drop a request silently.
+        What the morning `overdue` can afford: one indexed lookup per active row, two values compared in
+        SQL, no hashing (`verify()` checks every row in full). The requests whose row left the active ones
+        are found through a count: every event that writes a request's row records how many requests the
+        log holds as active (`active_requests`); when the active rows that agree with the log are as many
+        as the latest event counts, none is missing, and only otherwise (something was edited, or the
+        log is older than the count) is every request's last logged state read, in one SQL query. A due
+        date moved past the horizon, a status edited, or a row deleted cannot make `overdue` drop a request
+        silently.
         """
-        wanted = list(statuses)
+        marks = ", ".join("?" for _ in ACTIVE)
         rows = self.query(
             "SELECT r.id, r.subject, r.status, r.due_date, e.seq AS logged_seq, "
             "CASE WHEN json_valid(e.data) THEN json_extract(e.data, '$.status') END AS logged_status, "
@@ -452,13 +480,74 @@ class AuditLog:
             "FROM requests r LEFT JOIN events e ON e.seq = ("
             "  SELECT max(seq) FROM events WHERE request_id = r.id AND kind LIKE 'request.%' "
             "  AND json_valid(data) AND json_extract(data, '$.row.table') = 'requests') "
-            f"WHERE r.status IN ({', '.join('?' for _ in wanted)}) "
+            f"WHERE r.status IN ({marks}) "
             "AND (e.seq IS NULL OR logged_status IS NOT r.status OR logged_due_date IS NOT r.due_date) "
-            "ORDER BY r.id", wanted)
+            "ORDER BY r.id", ACTIVE)
         for row in rows:
             row["problem"] = ("not in the audit log (written outside dsarctl)" if row.pop("logged_seq") is None
                               else "its stored row differs from what the audit log recorded (edited outside dsarctl)")
+        # Every active row that the log also holds as active is one of the requests the log counts; if
+        # they are as many as it counts, no request the log holds as active has lost its active row.
+        active_rows, counted = self.conn.execute(
+            f"SELECT (SELECT count(*) FROM requests WHERE status IN ({marks})), "
+            f"({self._LATEST_COUNT})", [*ACTIVE, *REQUEST_ROW_KINDS]).fetchone()
+        agreeing = active_rows - sum(1 for r in rows if r["logged_status"] not in ACTIVE)
+        if counted is None or agreeing != counted:
+            rows.extend(self._active_in_log_only())
+            rows.sort(key=lambda r: r["id"])
         return rows
+
+    # The `active_requests` count recorded by the latest event that wrote a request's row: the latest event
+    # of each such kind is one step down the (kind, seq) index. Null when that event records no count (a
+    # log written before dsarctl counted).
+    _LATEST_COUNT = (
+        "SELECT CASE WHEN json_valid(data) THEN json_extract(data, '$.active_requests') END FROM events "
+        "WHERE seq = (SELECT max(" + ", ".join(
+            "coalesce((SELECT max(seq) FROM events WHERE kind = ?), 0)" for _ in REQUEST_ROW_KINDS) + "))")
+
+    def logged_active_count(self) -> int | None:
+        """How many requests the log records as active, as the latest event that wrote a request's row
+        counted them; None when it did not count (written by a dsarctl before the count existed)."""
+        value = self.conn.execute(self._LATEST_COUNT, REQUEST_ROW_KINDS).fetchone()
+        return value[0] if value and isinstance(value[0], int) else None
+
+    # Each request's last logged state: the latest event that wrote its row, read from the whole log.
+    _LAST_LOGGED = (
+        "SELECT last.request_id AS id, json_extract(e.data, '$.status') AS logged_status, "
+        "json_extract(e.data, '$.due_date') AS logged_due_date FROM ("
+        "  SELECT request_id, max(seq) AS seq FROM events WHERE kind LIKE 'request.%' AND json_valid(data) "
+        "  AND json_extract(data, '$.row.table') = 'requests' GROUP BY request_id) last "
+        "JOIN events e ON e.seq = last.seq")
+
+    def _active_in_log_only(self) -> list[dict]:
+        """The requests whose last logged state is active but whose row is not (closed or denied outside
+        dsarctl) or is gone: read from every request's last event, in SQL."""
+        marks = ", ".join("?" for _ in ACTIVE)
+        rows = self.query(
+            f"SELECT l.id, r.subject, r.status, r.due_date, l.logged_status, l.logged_due_date, "
+            f"r.id IS NULL AS deleted FROM ({self._LAST_LOGGED}) l LEFT JOIN requests r ON r.id = l.id "
+            f"WHERE l.logged_status IN ({marks}) AND (r.id IS NULL OR r.status NOT IN ({marks})) ORDER BY l.id",
+            [*ACTIVE, *ACTIVE])
+        for row in rows:
+            row["problem"] = ("its row was deleted outside dsarctl (the audit log records it)" if row.pop("deleted")
+                              else "its stored row differs from what the audit log recorded (edited outside dsarctl)")
+        return rows
+
+    def _active_after(self, request_id: str, status: str) -> int:
+        """How many requests the log will record as active once `request_id` is logged with `status`: the
+        latest count, less this request if its previous logged state was active, plus it if `status` is.
+        A log without a count yet (written before dsarctl counted) is counted once, in SQL."""
+        previous = self.conn.execute(
+            "SELECT CASE WHEN json_valid(data) THEN json_extract(data, '$.status') END FROM events "
+            "WHERE request_id = ? AND kind LIKE 'request.%' AND json_valid(data) "
+            "AND json_extract(data, '$.row.table') = 'requests' ORDER BY seq DESC LIMIT 1",
+            [request_id]).fetchone()
+        count = self.logged_active_count()
+        if count is None:
+            marks = ", ".join("?" for _ in ACTIVE)
+            count = self.conn.execute(f"SELECT count(*) FROM ({self._LAST_LOGGED}) WHERE logged_status IN ({marks})",
+                                      ACTIVE).fetchone()[0]
+        return count - (previous is not None and previous[0] in ACTIVE) + (status in ACTIVE)
 
     # --- runs, tasks, suppressions, erasures ----------------------------------------------------------------
 

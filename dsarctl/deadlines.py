@@ -79,6 +79,9 @@ class Timeline:
     verified_at: datetime | None = None
     fee_paid_at: datetime | None = None
     pauses: tuple[Pause, ...] = ()
+    # When the controller asked the subject for identity information other than by a pause on the
+    # `identity` ground (a verify letter): under uk-gdpr only information asked for restarts the clock.
+    identity_asked_at: datetime | None = None
     extended: bool = False
     custom: CustomRegime | None = None
 
@@ -93,6 +96,8 @@ class Deadline:
     confirm_receipt_due: date | None
     paused_days: int
     steps: tuple[str, ...]
+    # Why a verification did not restart a clock that restarts on verification (uk-gdpr), in one line
+    restart_refused: str | None = None
 
 
 # --- regimes -------------------------------------------------------------------------------------------
@@ -504,6 +509,7 @@ def compute_deadline(t: Timeline, *, today: date) -> Deadline:
 
     # Anchor: UK GDPR restarts the month when ID or the fee arrives (Art. 12A); other regimes ignore both.
     anchor, why = receipt, "receipt"
+    refused = None
     for label, at in (("identity verified", t.verified_at), ("fee paid", t.fee_paid_at)):
         if at is None:
             continue
@@ -511,13 +517,21 @@ def compute_deadline(t: Timeline, *, today: date) -> Deadline:
         if t.regime != "uk-gdpr":
             steps.append(f"{label.capitalize()} on {day.isoformat()}: "
                          f"does not move the clock under {t.regime}")
-        elif day > anchor:
+            continue
+        if label == "identity verified":
+            refused = _identity_restart_refused(t, day, today)
+            if refused:
+                steps.append(f"Identity verified on {day.isoformat()}: {refused}")
+                continue
+        if day > anchor:
             anchor, why = day, label
     if why == "receipt":
         steps.append(f"Clock starts on {_fmt(anchor)} (receipt)")
         if t.regime == "uk-gdpr" and t.verified_at is None and t.request_type != "appeal":
-            steps.append("Identity not confirmed yet: where information is needed to confirm it, the month "
-                         "starts again on the day identity is confirmed (UK GDPR Art. 12A; dsarctl request verify)")
+            steps.append("Identity not confirmed yet: where information is needed to confirm it and is asked "
+                         "for while the request is not yet due (dsarctl request pause --ground identity, or "
+                         "letter --kind verify), the month starts again on the day it arrives (UK GDPR Art. "
+                         "12A; dsarctl request verify)")
     else:
         steps.append(f"Clock restarts on {_fmt(anchor)} ({why}; UK GDPR Art. 12(3), the period starts again)")
 
@@ -592,7 +606,42 @@ def compute_deadline(t: Timeline, *, today: date) -> Deadline:
         confirm_receipt_due=confirm,
         paused_days=paused,
         steps=tuple(steps),
+        restart_refused=refused,
     )
+
+
+def identity_asked(t: Timeline) -> date | None:
+    """The local date the controller first asked for identity information: a pause on the `identity` ground
+    or `identity_asked_at` (a verify letter), whichever came first; None when it never asked."""
+    asked = [p.start for p in t.pauses if p.ground == "identity"]
+    if t.identity_asked_at is not None:
+        asked.append(t.identity_asked_at)
+    return min(local_date(a, t.timezone) for a in asked) if asked else None
+
+
+def _identity_restart_refused(t: Timeline, verified: date, today: date) -> str | None:
+    """Why verifying on `verified` does not restart the uk-gdpr month, or None when it does.
+
+    UK GDPR Art. 12A (and the ICO): the time limit waits for information the controller reasonably needs
+    to confirm identity and asked for; the month runs from the day that information arrives. So it
+    restarts only when identity information was asked for (a pause on the identity ground, a verify
+    letter) on or before the verification, and while the request was not yet due: a time limit that has
+    already run out cannot wait, and verifying a late request does not make it timely."""
+    asked = identity_asked(t)
+    why = "the clock does not restart"
+    if asked is None or asked > verified:
+        return (f"{why}: identity information was not asked for (UK GDPR Art. 12A: the month starts again only "
+                "when information asked for to confirm identity arrives; ask with dsarctl request pause --ground "
+                "identity or letter --kind verify)")
+    from dataclasses import replace
+
+    earlier = tuple(p for p in t.pauses if local_date(p.start, t.timezone) < asked)  # the pause asking adds none
+    due = compute_deadline(replace(t, verified_at=None, identity_asked_at=None, pauses=earlier),
+                           today=today).due_date
+    if asked > due:
+        return (f"{why}: identity information was asked for on {asked.isoformat()}, after the request was "
+                f"due on {due.isoformat()} (a time limit that has run out cannot wait; UK GDPR Art. 12A)")
+    return None
 
 
 def _roll(due: date, rule: _Rule, cal: _WorkCalendar, regime: str, steps: list[str]) -> date:

@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from datetime import date, datetime, time, timedelta
 from typing import TYPE_CHECKING
 
-from .audit import AuditLog, utc_iso
+from .audit import ACTIVE, AuditLog, utc_iso
 from .errors import RefusedError, UsageError
 
 if TYPE_CHECKING:
@@ -32,7 +32,6 @@ class DuplicateRequest(RefusedError):
     """The subject already has an open request of this type, and opening another was not confirmed."""
 
 
-ACTIVE = ("open", "verified", "paused")
 FINAL = ("closed", "denied")
 STATUSES = ACTIVE + FINAL
 
@@ -242,7 +241,9 @@ class RequestBook:
     def verify(self, id: str, method: str | None = None, *, evidence: dict | None = None,
                received: datetime | None = None, operator: str, now: datetime) -> dict:
         """Record that the subject's identity was verified (under uk-gdpr the clock starts again on the day
-        the information confirming it arrived: `received`, default `now`); `evidence`: the data points
+        the information confirming it arrived: `received`, default `now`, but only when that information was
+        asked for, by a pause on the identity ground or a verify letter, while the request was not yet due;
+        otherwise the result's `clock` says why the due date stays, and so does the event); `evidence`: the data points
         checked (verification.py: keyed hashes, never the values). A request paused on the `identity`
         ground is resumed: the information it waited for has come."""
         with self.audit.transaction():
@@ -261,10 +262,13 @@ class RequestBook:
                 resumed = True
             if row["status"] == "open" or resumed:
                 row["status"] = "verified"
-            self._schedule(row, now)
-            self._save(row, "request.verified", {"method": method, "resumed": resumed, **(evidence or {})},
-                       operator, now)
-        return self._public(row)
+            refused = self._schedule(row, now).restart_refused
+            self._save(row, "request.verified", {"method": method, "resumed": resumed, **(evidence or {}),
+                                                 "clock": refused}, operator, now)
+        public = self._public(row)
+        if refused:
+            public["clock"] = refused  # one line: why the month did not start again (uk-gdpr)
+        return public
 
     def check_verifiable(self, id: str) -> dict:
         """The request, if it can still be verified (active, not verified yet); UsageError otherwise."""
@@ -414,8 +418,9 @@ class RequestBook:
 
     def overdue(self, today: date, within: int = 7) -> dict:
         """Active requests past due and due within `within` days, pending extension notices, open tasks,
-        and the active requests whose stored row cannot be trusted (`untrusted`, see
-        `AuditLog.untrusted_requests`): those are listed there only, with what the log recorded.
+        and the requests whose stored row cannot be trusted (`untrusted`, see `AuditLog.untrusted_requests`:
+        an active row that is not what the log recorded, or a request the log records as active whose row
+        was closed or deleted outside dsarctl): those are listed there only, with what the log recorded.
 
         Each list is most urgent first. Request entries carry `days_overdue` (negative: days left).
         `today` is the controller's local date.
@@ -428,7 +433,7 @@ class RequestBook:
         # A paused request's due date moves a day later for every day of the pause, so the date stored
         # when it was paused is a lower bound: only those stored within the horizon can be due within it,
         # and only for them is the deadline computed as of today.
-        untrusted = self.audit.untrusted_requests(ACTIVE)
+        untrusted = self.audit.untrusted_requests()
         suspect = {u["id"] for u in untrusted}
         entries = [self._public(r) for r in self.audit.query(
             "SELECT * FROM requests WHERE status IN ('open', 'verified') AND due_date <= ? "
@@ -551,7 +556,20 @@ class RequestBook:
                          for s, e, *ground in json.loads(row["pauses"])),
             extended=bool(row["extended"]),
             custom=custom,
+            identity_asked_at=self._verify_letter(row),
         )
+
+    def _verify_letter(self, row: dict) -> datetime | None:
+        """When the first verify letter (asking the subject for identity information) was written, where it
+        can matter: a verified uk-gdpr request (its clock restarts only on information asked for). A letter
+        whose --send failed did not ask."""
+        if row["regime"] != "uk-gdpr" or not row["verified_at"]:
+            return None
+        letter = self.audit.conn.execute(
+            "SELECT at FROM events WHERE request_id = ? AND kind = 'letter.verify' "
+            "AND NOT (json_valid(data) AND json_extract(data, '$.send_error') IS NOT NULL) ORDER BY seq LIMIT 1",
+            [row["id"]]).fetchone()
+        return datetime.fromisoformat(letter[0]) if letter else None
 
     def _deadline(self, row: dict, today: date) -> "Deadline":
         from .deadlines import compute_deadline
@@ -561,12 +579,13 @@ class RequestBook:
         except ValueError as exc:
             raise UsageError(f"request {row['id']}: {exc}") from None
 
-    def _schedule(self, row: dict, now: datetime) -> None:
+    def _schedule(self, row: dict, now: datetime) -> "Deadline":
         """Store the due dates as of `now` (a paused request's grows daily; see get(today=...))."""
         d = self._deadline(row, _local_date(now, row["timezone"]))
         row["due_date"] = d.due_date.isoformat()
         row["extension_notice_due"] = d.extension_notice_due.isoformat() if d.extension_notice_due else None
         row["confirm_receipt_due"] = d.confirm_receipt_due.isoformat() if d.confirm_receipt_due else None
+        return d
 
     def _save(self, row: dict, kind: str, data: dict, operator: str, now: datetime) -> None:
         data = {k: v for k, v in data.items() if v is not None}

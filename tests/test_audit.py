@@ -57,7 +57,7 @@ def test_migrations_apply_once(tmp_path):
     AuditLog.open(path).close()
     log = AuditLog.open(path)
     applied = [m.name for m in migrations.applied(log.db)]
-    assert applied == ["m001_initial", "m002_log_identity", "m003_request_links"]
+    assert applied == ["m001_initial", "m002_log_identity", "m003_request_links", "m004_events_by_kind"]
     assert migrations.pending(log.db) == []
     assert {"events", "chain_head", "requests", "runs", "tasks", "suppressions", "erasures", "log_identity"} <= set(
         log.db.table_names())
@@ -398,7 +398,7 @@ def test_processes_creating_a_new_log_at_once_migrate_it_once(tmp_path):
         p.join(120)
         assert p.exitcode == 0
     assert [m.name for m in migrations.applied(AuditLog.open(path).db)] == [
-        "m001_initial", "m002_log_identity", "m003_request_links"]
+        "m001_initial", "m002_log_identity", "m003_request_links", "m004_events_by_kind"]
 
 
 # --- the install key ------------------------------------------------------------------------------------

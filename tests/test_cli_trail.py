@@ -208,6 +208,40 @@ def test_overdue_names_a_row_no_event_wrote_and_a_status_edited_between_active_o
     ]
 
 
+@pytest.mark.parametrize("change, row_says", [
+    ("UPDATE requests SET status = 'closed' WHERE id = 'R-2026-0001'",
+     "alice@example.com  cannot be trusted: its stored row differs from what the audit log recorded (edited "
+     "outside dsarctl); the log says open, due 2026-11-02; its row says closed, due 2026-11-02"),
+    ("DELETE FROM requests WHERE id = 'R-2026-0001'",
+     "-  cannot be trusted: its row was deleted outside dsarctl (the audit log records it); the log says open, "
+     "due 2026-11-02; it has no row (the subject is named only there)"),
+])
+def test_overdue_names_a_request_closed_or_deleted_outside_dsarctl_from_its_last_logged_state(
+        run, demo_dir, cli, monkeypatch, change, row_says):
+    """The log, not the row, says which requests are open: a row closed or deleted with a SQLite tool leaves
+    the request listed, with the due date the log recorded, and the exit code of an overdue request."""
+    at(monkeypatch, "2026-12-07T09:00:00Z")
+    run("request", "new", "alice@example.com", "--type", "access", "--received", "2026-10-01")  # due 11-02
+    run("request", "new", "bob@example.net", "--type", "access", "--received", "2026-12-01")  # due 2027-01-04
+    before = run("overdue")
+    assert before.code == 1 and "R-2026-0001" in before.out
+    edit(demo_dir, change)
+    inventory = str(demo_dir / "inventory.yaml")
+    fast, slow = both_paths(cli, monkeypatch, morning)("-i", inventory, "overdue")
+    for result in (fast, slow):
+        assert result.code == 1, result
+        assert result.out == ("Cannot be trusted (1): check the log with `dsarctl audit verify`\n"
+                              f"  R-2026-0001  {row_says}\n")
+    report = run("overdue", "--json").json()
+    assert report["overdue"] == [] and report["due_soon"] == []
+    (entry,) = report["untrusted"]
+    assert (entry["id"], entry["logged_status"], entry["logged_due_date"]) == ("R-2026-0001", "open", "2026-11-02")
+    assert run("audit", "verify").code == 1  # the full check agrees
+    # a later event counts the active requests from the log, not from the rows: the request stays listed
+    assert run("request", "close", "R-2026-0002").code == 0
+    assert run("overdue", "--json").json()["untrusted"] == [entry]
+
+
 def test_overdue_of_an_intact_log_has_no_untrusted_section(run):
     run("request", "new", "alice@example.com", "--type", "access", "--received", "2026-01-20")  # due 02-20
     result = run("overdue", "--within", "1")

@@ -347,7 +347,7 @@ def test_regimes_without_pauses_ignore_them_and_say_so():
 
 def test_pause_before_uk_clock_restart_is_not_counted():
     d = deadline("uk-gdpr", "2026-01-10", verified_at=at("2026-01-20"),
-                 pauses=(Pause(at("2026-01-12"), at("2026-01-15")),))
+                 pauses=(Pause(at("2026-01-12"), at("2026-01-15"), "identity"),))
     assert d.paused_days == 0
     assert d.due_date == date(2026, 2, 20)
 
@@ -356,14 +356,43 @@ def test_pause_before_uk_clock_restart_is_not_counted():
 
 
 def test_uk_gdpr_clock_restarts_when_id_arrives():
-    d = deadline("uk-gdpr", "2026-01-10", verified_at=at("2026-01-20"))
+    d = deadline("uk-gdpr", "2026-01-10", verified_at=at("2026-01-20"), identity_asked_at=at("2026-01-12"))
     assert d.anchor_date == date(2026, 1, 20)
     assert d.due_date == date(2026, 2, 20)
     assert "restarts" in text(d)
+    assert d.restart_refused is None
+
+
+def test_uk_gdpr_clock_does_not_restart_on_identity_information_nobody_asked_for():
+    d = deadline("uk-gdpr", "2026-10-01", verified_at=at("2026-12-07"), today=date(2026, 12, 7))
+    assert (d.anchor_date, d.due_date) == (date(2026, 10, 1), date(2026, 11, 2))
+    assert d.restart_refused.startswith("the clock does not restart: identity information was not asked for")
+    assert "Identity verified on 2026-12-07: the clock does not restart" in text(d)
+    # nor on a pause for another ground, nor when asked only after the verification
+    d = deadline("uk-gdpr", "2026-10-01", verified_at=at("2026-10-12"),
+                 pauses=(Pause(at("2026-10-05"), at("2026-10-08"), "clarification"),),
+                 identity_asked_at=at("2026-10-13"))
+    assert d.anchor_date == date(2026, 10, 1) and d.restart_refused
+
+
+def test_uk_gdpr_identity_asked_for_once_the_request_was_due_does_not_restart_it():
+    # due 2026-11-02 (11-01 is a Sunday): asked on the due date still restarts, the day after does not
+    on_time = deadline("uk-gdpr", "2026-10-01", verified_at=at("2026-11-10"), identity_asked_at=at("2026-11-02"))
+    assert (on_time.anchor_date, on_time.restart_refused) == (date(2026, 11, 10), None)
+    late = deadline("uk-gdpr", "2026-10-01", verified_at=at("2026-11-10"), identity_asked_at=at("2026-11-03"))
+    assert late.anchor_date == date(2026, 10, 1)
+    assert late.restart_refused == ("the clock does not restart: identity information was asked for on "
+                                    "2026-11-03, after the request was due on 2026-11-02 (a time limit that has "
+                                    "run out cannot wait; UK GDPR Art. 12A)")
+    # the days of the pause that asked do not make the request due later for this test
+    paused = deadline("uk-gdpr", "2026-10-01", verified_at=at("2026-12-07"), today=date(2026, 12, 7),
+                      pauses=(Pause(at("2026-11-20"), at("2026-12-07"), "identity"),))
+    assert paused.anchor_date == date(2026, 10, 1) and "asked for on 2026-11-20" in paused.restart_refused
 
 
 def test_uk_gdpr_latest_of_id_and_fee_wins():
-    d = deadline("uk-gdpr", "2026-01-10", verified_at=at("2026-01-20"), fee_paid_at=at("2026-01-25"))
+    d = deadline("uk-gdpr", "2026-01-10", verified_at=at("2026-01-20"), fee_paid_at=at("2026-01-25"),
+                 identity_asked_at=at("2026-01-12"))
     assert d.anchor_date == date(2026, 1, 25)
     assert d.due_date == date(2026, 2, 25)
 
@@ -374,7 +403,8 @@ def test_uk_gdpr_verification_before_receipt_does_not_move_clock():
 
 
 def test_uk_gdpr_extension_after_restart_counts_from_restart():
-    d = deadline("uk-gdpr", "2026-01-10", verified_at=at("2026-01-31"), extended=True)
+    d = deadline("uk-gdpr", "2026-01-10", verified_at=at("2026-01-31"), extended=True,
+                 identity_asked_at=at("2026-01-12"))
     assert d.due_date == date(2026, 4, 30)
     assert d.extension_notice_due == date(2026, 2, 28)
 
@@ -563,13 +593,14 @@ def timelines(draw):
     for _ in range(draw(st.integers(0, 2))):
         start = received + timedelta(hours=draw(st.integers(-100, 2000)))
         end = draw(st.one_of(st.none(), st.integers(0, 1000).map(lambda h: start + timedelta(hours=h))))
-        pauses.append(Pause(start, end))
+        pauses.append(Pause(start, end, draw(st.sampled_from([None, "identity", "clarification"]))))
     hours = st.integers(-100, 2000).map(lambda h: received + timedelta(hours=h))
     verified = draw(st.one_of(st.none(), hours))
+    asked = draw(st.one_of(st.none(), hours))
     t = Timeline(
         regime, received, draw(st.sampled_from(["Europe/London", "America/Los_Angeles", "Asia/Tokyo"])),
         calendar, draw(st.sampled_from(["access", "erasure", "objection"])), verified_at=verified,
-        pauses=tuple(pauses), extended=draw(st.booleans()), custom=cust,
+        pauses=tuple(pauses), extended=draw(st.booleans()), custom=cust, identity_asked_at=asked,
     )
     today = received.date() + timedelta(days=draw(st.integers(0, 400)))
     return t, today

@@ -43,9 +43,12 @@ def alice(run, received="2026-02-02") -> str:
 # --- matching ---------------------------------------------------------------------------------------------
 
 
-def test_postcode_and_order_number_verify_and_restart_the_uk_clock(run, demo_dir):
+def test_postcode_and_order_number_verify_and_restart_the_uk_clock(run, demo_dir, monkeypatch):
     rid = alice(run)
     assert run("request", "show", rid, "--json").json()["due_date"] == "2026-03-02"
+    at(monkeypatch, "2026-02-03T09:00:00Z")  # the data points were asked for (UK GDPR Art. 12A)
+    assert run("letter", rid, "--kind", "verify", "-o", str(demo_dir / "verify.eml")).code == 0
+    at(monkeypatch, "2026-02-10T09:00:00Z")
     result = run("request", "verify", rid, "--match", "postcode=bs1 1aa", "--match", "order_id=5002")
     assert result.code == 0, result
     assert result.out == (
@@ -58,7 +61,7 @@ def test_postcode_and_order_number_verify_and_restart_the_uk_clock(run, demo_dir
         "verified", "2026-02-10T09:00:00+00:00", "data points matched: postcode, order_id")
     # the search that was compared is on record under the request, then the verification with its evidence
     kinds = [e["kind"] for e in events(run, rid)]
-    assert kinds == ["request.new", "run.find", "request.verified"]
+    assert kinds == ["request.new", "letter.verify", "run.find", "request.verified"]
     data = events(run, rid)[-1]["data"]
     assert [(c["key"], c["outcome"], c["counts"], c["where"]) for c in data["checks"]] == [
         ("postcode", "matched", True, ["crm.customers", "orders.orders"]),
@@ -225,8 +228,10 @@ def test_explain_says_the_uk_clock_waits_for_identity(run):
     steps = run("request", "show", rid, "--explain", "--json").json()["explain"]
     assert steps[1:3] == [
         "Clock starts on 2026-02-02 (Monday) (receipt)",
-        "Identity not confirmed yet: where information is needed to confirm it, the month starts again on the "
-        "day identity is confirmed (UK GDPR Art. 12A; dsarctl request verify)"]
+        "Identity not confirmed yet: where information is needed to confirm it and is asked for while the "
+        "request is not yet due (dsarctl request pause --ground identity, or letter --kind verify), the month "
+        "starts again on the day it arrives (UK GDPR Art. 12A; dsarctl request verify)"]
+    run("request", "pause", rid, "--reason", "asked for the postcode on the account", "--ground", "identity")
     run("request", "verify", rid, "--match", "postcode=BS1 1AA")
     steps = run("request", "show", rid, "--explain", "--json").json()["explain"]
     assert steps[1] == ("Clock restarts on 2026-02-10 (Tuesday) (identity verified; UK GDPR Art. 12(3), "
@@ -345,13 +350,18 @@ def test_verify_without_match_keeps_working(run):
     result = run("request", "verify", rid, "--method", "passport seen at the counter", "--json")
     assert result.code == 0, result
     r = result.json()
+    # nothing was asked for: the month does not start again (UK GDPR Art. 12A), and the result says so
     assert (r["status"], r["verify_method"], r["due_date"]) == ("verified", "passport seen at the counter",
-                                                                 "2026-03-10")
+                                                                 "2026-03-02")
+    assert r["clock"].startswith("the clock does not restart: identity information was not asked for")
     assert json.dumps(events(run, rid)[-1]["data"]).count("checks") == 0
 
 
-def test_the_uk_clock_starts_when_the_confirming_information_arrived(run):
+def test_the_uk_clock_starts_when_the_confirming_information_arrived(run, demo_dir, monkeypatch):
     rid = alice(run)
+    at(monkeypatch, "2026-02-03T09:00:00Z")  # asked for on the 3rd
+    assert run("letter", rid, "--kind", "verify", "-o", str(demo_dir / "verify.eml")).code == 0
+    at(monkeypatch, "2026-02-10T09:00:00Z")
     # the postcode came in on 5 February; the operator checks it on the 10th: the month runs from the 5th
     result = run("request", "verify", rid, "--match", "postcode=BS1 1AA", "--received", "2026-02-05", "--json")
     assert result.code == 0, result
@@ -359,8 +369,11 @@ def test_the_uk_clock_starts_when_the_confirming_information_arrived(run):
     assert (r["verified_at"], r["due_date"]) == ("2026-02-05T00:00:00+00:00", "2026-03-05")
 
 
-def test_verify_received_must_lie_between_receipt_and_now(run):
+def test_verify_received_must_lie_between_receipt_and_now(run, demo_dir, monkeypatch):
     rid = alice(run)
+    at(monkeypatch, "2026-02-03T09:00:00Z")  # asked for on the 3rd
+    assert run("letter", rid, "--kind", "verify", "-o", str(demo_dir / "verify.eml")).code == 0
+    at(monkeypatch, "2026-02-10T09:00:00Z")
     one_error_line(run("request", "verify", rid, "--received", "2026-02-01"),
                    "--received: 2026-02-01T00:00:00+00:00 is before the request arrived (2026-02-02T00:00:00+00:00)")
     one_error_line(run("request", "verify", rid, "--received", "2026-02-11"),
@@ -476,3 +489,75 @@ def test_a_value_the_subjects_records_only_point_at_does_not_verify(cli, tmp_pat
     result = run("request", "verify", rid, "--match", "phone=07700 900123")
     assert result.code == 0, result
     assert result.out.splitlines()[0] == "  phone: matched (people.people)"
+
+
+# --- uk-gdpr: the month starts again only on identity information asked for in time ----------------------
+
+
+def test_verifying_a_late_uk_request_nobody_asked_for_id_keeps_it_late(run, monkeypatch):
+    """Received 2026-10-01, due 2026-11-02, verified on 2026-12-07 with nothing asked for: the due date stays,
+    the output says why in one line, and the request stays overdue."""
+    at(monkeypatch, "2026-12-07T09:00:00Z")
+    rid = alice(run, "2026-10-01")
+    result = run("request", "verify", rid, "--method", "reply from account address")
+    assert result.code == 0, result
+    assert result.out == (
+        f"{rid} verified: verified, due 2026-11-02 (any extension to be notified by 2026-11-01)\n"
+        "  the clock does not restart: identity information was not asked for (UK GDPR Art. 12A: the month "
+        "starts again only when information asked for to confirm identity arrives; ask with dsarctl request "
+        "pause --ground identity or letter --kind verify)\n")
+    overdue = run("overdue", "--json")
+    assert overdue.code == 1
+    assert [(e["id"], e["days_overdue"]) for e in overdue.json()["overdue"]] == [(rid, 35)]
+    steps = run("request", "show", rid, "--explain", "--json").json()["explain"]
+    assert steps[1:3] == [
+        "Identity verified on 2026-12-07: the clock does not restart: identity information was not asked for "
+        "(UK GDPR Art. 12A: the month starts again only when information asked for to confirm identity arrives; "
+        "ask with dsarctl request pause --ground identity or letter --kind verify)",
+        "Clock starts on 2026-10-01 (Thursday) (receipt)"]
+    assert events(run, rid)[-1]["data"]["clock"].startswith("the clock does not restart")
+    # with --match, the same
+    bob = run("request", "new", "bob@example.net", "--type", "access", "--received", "2026-10-01",
+              "--json").json()["id"]
+    result = run("request", "verify", bob, "--match", "postcode=LS1 2BB")
+    assert result.code == 0, result
+    assert result.out.splitlines()[-2:] == [
+        f"{bob} verified (matched: postcode): verified, due 2026-11-02 (any extension to be notified by 2026-11-01)",
+        "  the clock does not restart: identity information was not asked for (UK GDPR Art. 12A: the month "
+        "starts again only when information asked for to confirm identity arrives; ask with dsarctl request "
+        "pause --ground identity or letter --kind verify)"]
+
+
+def test_the_uk_month_restarts_on_identity_information_asked_for_before_the_request_was_due(run, demo_dir,
+                                                                                            monkeypatch):
+    # asked with a pause on the identity ground on 10-05; the answer came on 10-12: due a month from then
+    at(monkeypatch, "2026-10-05T09:00:00Z")
+    paused = alice(run, "2026-10-01")
+    run("request", "pause", paused, "--reason", "asked for the postcode on the account", "--ground", "identity")
+    # asked with a verify letter on 10-05
+    lettered = run("request", "new", "bob@example.net", "--type", "access", "--received", "2026-10-01",
+                   "--json").json()["id"]
+    assert run("letter", lettered, "--kind", "verify", "-o", str(demo_dir / "verify.eml")).code == 0
+    at(monkeypatch, "2026-10-12T09:00:00Z")
+    for rid in (paused, lettered):
+        result = run("request", "verify", rid, "--method", "postcode given by reply", "--json")
+        assert result.code == 0, result
+        assert (result.json()["due_date"], result.json().get("clock")) == ("2026-11-12", None)
+        steps = run("request", "show", rid, "--explain", "--json").json()["explain"]
+        assert steps[1] == ("Clock restarts on 2026-10-12 (Monday) (identity verified; UK GDPR Art. 12(3), "
+                            "the period starts again)")
+
+
+def test_identity_information_asked_for_once_the_request_was_late_does_not_restart_the_uk_month(run, monkeypatch):
+    at(monkeypatch, "2026-11-20T09:00:00Z")
+    rid = alice(run, "2026-10-01")  # due 2026-11-02
+    run("request", "pause", rid, "--reason", "asked for ID", "--ground", "identity")
+    at(monkeypatch, "2026-12-07T09:00:00Z")
+    result = run("request", "verify", rid, "--method", "passport copy", "--json")
+    assert result.code == 0, result
+    r = result.json()
+    assert r["clock"] == ("the clock does not restart: identity information was asked for on 2026-11-20, after "
+                          "the request was due on 2026-11-02 (a time limit that has run out cannot wait; "
+                          "UK GDPR Art. 12A)")
+    assert r["status"] == "verified" and r["due_date"] < "2026-12-07"
+    assert run("overdue").code == 1

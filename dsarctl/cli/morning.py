@@ -166,8 +166,9 @@ def render_overdue(console, data: dict) -> None:
         for r in data["untrusted"]:
             logged = (f"the log says {r['logged_status']}, due {r['logged_due_date']}" if r["logged_status"]
                       else "the log has no record of it")
-            line(f"  {r['id']}  {r['subject']}  cannot be trusted: {r['problem']}; {logged}; "
-                 f"its row says {r['status']}, due {r['due_date']}", "red")
+            row = (f"its row says {r['status']}, due {r['due_date']}" if r["status"]
+                   else "it has no row (the subject is named only there)")
+            line(f"  {r['id']}  {r['subject'] or '-'}  cannot be trusted: {r['problem']}; {logged}; {row}", "red")
     if data["overdue"]:
         quiet = False
         line(f"Overdue ({len(data['overdue'])}):", "bold red")

@@ -339,7 +339,7 @@ def _change(ctx, json_: bool, verb: str, action, operator: Optional[str]) -> Non
         at, _ = clock(book)
         r = action(book, at, operator_name(operator))
     Output(json_).emit(r, lambda console, d: _line(
-        console, f"{d['id']} {verb}: {d['status']}, due {d['due_date']}" + _extras(d)))
+        console, f"{d['id']} {verb}: {d['status']}, due {d['due_date']}" + _extras(d) + _clock(d)))
 
 
 # --- rendering ------------------------------------------------------------------------------------------
@@ -355,9 +355,14 @@ def _render_verification(console, d: dict) -> None:
         note = "" if c["counts"] or c["outcome"] != "matched" else " (does not count: known from the request itself)"
         _line(console, f"  {c['key']}: {_OUTCOMES[c['outcome']]}{where}{note}")
     if d["verified"]:
-        _line(console, f"{r['id']} verified ({d['why']}): {r['status']}, due {r['due_date']}" + _extras(r))
+        _line(console, f"{r['id']} verified ({d['why']}): {r['status']}, due {r['due_date']}" + _extras(r) + _clock(r))
     else:
         _line(console, f"{r['id']} NOT verified: {d['why']}; the request stays {r['status']}, due {r['due_date']}")
+
+
+def _clock(d: dict) -> str:
+    """The line saying why verifying did not restart the clock (uk-gdpr), when it did not."""
+    return f"\n  {d['clock']}" if d.get("clock") else ""
 
 
 def _line(console, text: str) -> None:
