@@ -121,6 +121,24 @@ def test_unknown_kind_request_and_missing_address(run):
                    "--to: 'alice at example' is not an e-mail address")
 
 
+@pytest.mark.parametrize("to, error", [
+    ("alice@example.com, attacker@evil.example", "names 2 addresses; a letter goes to exactly one"),
+    ("<alice@example.com> <attacker@evil.example>", "names 2 addresses; a letter goes to exactly one"),
+    ("alice@example.com; attacker@evil.example", "names 2 addresses; a letter goes to exactly one"),
+    ("alice@example.com attacker@evil.example", "is not an e-mail address"),
+    (" , ", "is not an e-mail address"),
+])
+def test_to_is_exactly_one_address(run, demo_dir, to, error):
+    # a second address was dropped in silence (To: alice@example.com, exit 0): refused, nothing written
+    rid = new(run, "alice@example.com", "access")
+    one_error_line(run("letter", rid, "--kind", "acknowledge", "--to", to), f"--to: '{to}' {error}")
+    assert not (demo_dir / f"letter-{rid}-acknowledge.eml").exists()
+    assert events(run, rid, "letter.acknowledge") == []
+    result = run("letter", rid, "--kind", "acknowledge", "--to", '"Smith, Alice" <Alice@Example.com>', "--json")
+    assert result.code == 0, result
+    assert parse(demo_dir / result.json()["file"])["To"].addresses[0].addr_spec == "alice@example.com"
+
+
 @pytest.mark.parametrize("kind, extra, subject, sentences", [
     ("verify", [], "Please confirm it is you", [
         "we need to be sure that we are dealing with you, so that your personal data goes to you and nobody else.",

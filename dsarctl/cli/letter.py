@@ -46,7 +46,7 @@ def letter(
         help="The .eml draft to write (default: letter-ID-KIND.eml here); never overwritten.")] = None,
     to: Annotated[Optional[str], typer.Option(
         "--to", metavar="ADDRESS", show_default=False,
-        help="The recipient (default: the request's e-mail address).")] = None,
+        help="The recipient: exactly one address (default: the request's e-mail address).")] = None,
     reason: Annotated[Optional[str], typer.Option(
         "--reason", metavar="REASON", show_default=False,
         help="extend: the reasons for the delay (default: the recorded extension reason); refuse: the reason "

@@ -295,15 +295,10 @@ def _sender(inventory) -> tuple[tuple[str, str], str | None]:
 
 def _recipient(request: dict, to: str | None, inventory) -> str:
     """--to, else the request's e-mail address (its subject, else its first e-mail identifier)."""
-    from ..identity import normalise_email
-
     if to:
-        from email.utils import formataddr, parseaddr
+        from email.utils import formataddr
 
-        name, address = parseaddr(to)
-        address = normalise_email(address) if address else None
-        if address is None:
-            raise UsageError(f"--to: '{to}' is not an e-mail address")
+        name, address = parse_recipient(to)
         return formataddr((name, address)) if name else address
     if "@" in request["subject"]:
         return request["subject"]
@@ -313,3 +308,20 @@ def _recipient(request: dict, to: str | None, inventory) -> str:
         if kind in email_kinds:
             return value
     raise UsageError(f"request {request['id']} has no e-mail address: give the recipient with --to ADDRESS")
+
+
+def parse_recipient(to: str) -> tuple[str, str]:
+    """(display name, normalised address) of `--to`: exactly one valid address, else UsageError. A second
+    address is never dropped in silence: the letter would go to someone no check looked at."""
+    from email.utils import getaddresses
+
+    from ..identity import normalise_email
+
+    found = getaddresses([to])
+    given = [(name, address) for name, address in found if address]
+    if len(given) > 1:
+        raise UsageError(f"--to: '{to}' names {len(given)} addresses; a letter goes to exactly one")
+    address = normalise_email(given[0][1]) if len(given) == 1 and len(found) == 1 else None
+    if address is None:
+        raise UsageError(f"--to: '{to}' is not an e-mail address")
+    return given[0][0], address
