@@ -375,6 +375,73 @@ def test_unverified_package_with_a_reason_is_recorded(run, demo_dir):
     assert event["data"]["package_sha256"] == hashlib.sha256(package.read_bytes()).hexdigest()
 
 
+def _recipient_hash(demo_dir, address: str) -> str:
+    import hmac
+
+    [key] = demo_dir.rglob("secret.key")
+    return hmac.new(key.read_bytes(), f"recipient:{address}".encode(), hashlib.sha256).hexdigest()
+
+
+def test_the_subjects_data_goes_only_to_the_subjects_address(run, demo_dir):
+    # an acceptance test sent a verified subject's package to any --to address, and the log did not say so
+    rid = new(run, "erin@example.com", "access", "2026-02-01")
+    assert run("request", "verify", rid, "--method", "reply from account e-mail").code == 0
+    package = _export(run, demo_dir, rid)
+    result = run("letter", rid, "--kind", "response", "--package", "--to", "attacker@evil.example")
+    one_error_line(result, f"--to: attacker@evil.example is not an e-mail address of request {rid}'s subject, and "
+                           "this letter carries their data: leave out --to to write to the subject, or send it "
+                           "anyway with --to-other --reason TEXT (recorded in the audit log)")
+    # a response without the package, or another attachment, tells the subject's data too
+    one_error_line(run("letter", rid, "--kind", "response", "--to", "Eve <eve@evil.example>"),
+                   "eve@evil.example is not an e-mail address of request")
+    (demo_dir / "notes.txt").write_text("Erin's records\n")
+    one_error_line(run("letter", rid, "--kind", "acknowledge", "--attach", "notes.txt", "--to", "eve@evil.example"),
+                   "eve@evil.example is not an e-mail address of request")
+    one_error_line(run("letter", rid, "--kind", "response", "--package", "--to", "eve@evil.example", "--to-other"),
+                   "--to-other needs --reason: why the subject's data may go to that address")
+    assert sorted(p.name for p in demo_dir.glob("*.eml")) == []
+    assert [e for e in events(run, rid) if e["kind"].startswith("letter.")] == []
+    # the subject's own address, in any case or with a name: no override needed, recorded as the subject's
+    result = run("letter", rid, "--kind", "response", "--package", "--to", "Erin <ERIN@Example.com>", "--json")
+    assert result.code == 0, result
+    assert result.json()["to_subject"] is True
+    [event] = events(run, rid, "letter.response")
+    assert event["data"]["to_subject"] is True and "to_other_reason" not in event["data"]
+    assert event["data"]["to_hash"] == _recipient_hash(demo_dir, "erin@example.com")
+    # an authorised agent: sent with a reason, which the log keeps beside the recipient's keyed hash
+    result = run("letter", rid, "--kind", "response", "--package", "--to", "Agent <Agent@Lawyers.example>",
+                 "--to-other", "--reason", "Authorised agent, signed mandate on file", "-o", "agent.eml", "--json")
+    assert result.code == 0, result
+    assert result.json()["to_subject"] is False
+    assert parse(demo_dir / "agent.eml")["To"].addresses[0].addr_spec == "agent@lawyers.example"
+    event = events(run, rid, "letter.response")[-1]
+    assert event["data"]["to_subject"] is False
+    assert event["data"]["to_other_reason"] == "Authorised agent, signed mandate on file"
+    assert event["data"]["to_hash"] == _recipient_hash(demo_dir, "agent@lawyers.example")
+    assert event["data"]["package_sha256"] == hashlib.sha256(package.read_bytes()).hexdigest()
+    assert "lawyers" not in json.dumps(event).lower() and "erin" not in json.dumps(event).lower()
+    shown = run("audit", "log", "--request", rid)
+    assert "to an address not the subject's: Authorised agent, signed mandate on file" in shown.out, shown.out
+    # a letter that carries no data may go elsewhere, and says where it went
+    result = run("letter", rid, "--kind", "acknowledge", "--to", "agent@lawyers.example")
+    assert result.code == 0, result
+    [event] = events(run, rid, "letter.acknowledge")
+    assert event["data"]["to_subject"] is False
+    assert event["data"]["to_hash"] == _recipient_hash(demo_dir, "agent@lawyers.example")
+
+
+def test_a_request_without_an_address_sends_data_only_with_a_reason(run, demo_dir):
+    rid = new(run, "customer_id:1042", "rectification")
+    one_error_line(run("letter", rid, "--kind", "response", "--to", "alice@example.com"),
+                   f"--to: request {rid} has no e-mail address of its own, so alice@example.com cannot be told to "
+                   "be the subject's, and this letter carries their data: send it anyway with --to-other --reason "
+                   "TEXT (recorded in the audit log)")
+    result = run("letter", rid, "--kind", "response", "--to", "alice@example.com", "--to-other", "--reason",
+                 "the address on customer 1042's account", "--json")
+    assert result.code == 0, result
+    assert events(run, rid, "letter.response")[0]["data"]["to_other_reason"] == "the address on customer 1042's account"
+
+
 def test_an_incomplete_unverified_package_is_held_back_until_verified_and_complete(cli, tmp_path, monkeypatch):
     """End to end, as a privacy team meets it: an inventory missing two Art. 15 items, a request not yet
     verified; the package is marked both ways, the letter refuses, `request verify --match` verifies, a new

@@ -144,6 +144,20 @@ def test_send_delivers_the_draft_through_the_controllers_server(run, demo_dir, s
     assert PASSWORD not in json.dumps(event) and PASSWORD not in result.out + result.err
 
 
+def test_a_package_for_another_address_is_not_sent(run, demo_dir, smtp_server):
+    # the acceptance test's command sent a verified subject's package to attacker@evil.example
+    box, port = smtp_server()
+    with_smtp(demo_dir, port)
+    rid = run("request", "new", "erin@example.com", "--type", "access", "--received", "2026-02-01",
+              "--json").json()["id"]
+    assert run("request", "verify", rid).code == 0
+    assert run("export", "erin@example.com", "--request", rid, "-o", "erin.zip").code == 0
+    result = run("letter", rid, "--kind", "response", "--package", "--to", "attacker@evil.example", "--send")
+    one_error_line(result, f"--to: attacker@evil.example is not an e-mail address of request {rid}'s subject")
+    assert box.received == [] and events(run, rid) == []
+    assert not (demo_dir / f"letter-{rid}-response.eml").exists()
+
+
 def test_a_refused_recipient_keeps_the_draft_and_exits_3_without_the_password(run, demo_dir, smtp_server):
     box, port = smtp_server(refuse="alice@example.com")
     with_smtp(demo_dir, port)
