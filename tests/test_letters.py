@@ -165,6 +165,8 @@ def test_to_is_exactly_one_address(run, demo_dir, to, error):
 ])
 def test_every_kind_reads_back(run, demo_dir, kind, extra, subject, sentences):
     rid = new(run, "alice@example.com", "access")
+    if kind == "response":  # an access request's answer reports its export
+        assert run("export", "alice@example.com", "--request", rid, "-o", "alice.zip").code == 0
     result = run("letter", rid, "--kind", kind, *extra, "--json")
     assert result.code == 0, result
     data = result.json()
@@ -316,6 +318,24 @@ def test_erasure_report_counts_what_was_erased_and_why_some_is_kept(run, demo_di
     assert "We have asked these service providers to erase the data they hold for us about you:\n" \
            "- Google Ireland Ltd (Google Analytics)\n" in text
     assert "<li>" in html and "Why: Invoices must be kept 6 years (HMRC)</li>" in html
+
+
+@pytest.mark.parametrize("type_, step", [("access", "export"), ("portability", "export"), ("erasure", "erase")])
+def test_a_response_needs_the_step_that_answers_the_request(run, demo_dir, type_, step):
+    # an access request never exported got a response holding no data (exit 0)
+    rid = new(run, "alice@example.com", type_)
+    article = "a" if type_ == "portability" else "an"
+    one_error_line(run("letter", rid, "--kind", "response"),
+                   f"request {rid} is {article} {type_} request and no {step} of it is recorded: a response reports "
+                   f"what the {step} found; run it first (dsarctl {step} SUBJECT --request {rid})")
+    assert not (demo_dir / f"letter-{rid}-response.eml").exists()
+    assert events(run, rid, "letter.response") == []
+    # another request's run does not answer this one
+    other = new(run, "alice@example.com", type_, "2026-01-30", "--allow-duplicate")
+    assert run(step, "alice@example.com", "--request", other, *(("--yes",) if step == "erase" else ("-o", "a.zip"))
+               ).code == 0
+    one_error_line(run("letter", rid, "--kind", "response"), f"no {step} of it is recorded")
+    assert run("letter", other, "--kind", "response").code == 0
 
 
 # --- the access package: verified and complete only --------------------------------------------------------

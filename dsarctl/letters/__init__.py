@@ -15,6 +15,9 @@ skips them:
   own e-mail addresses (its subject, its identifiers of an `email` kind, compared normalised) unless
   `to_other_reason` says why it may go elsewhere (an authorised agent); the event records the recipient as
   a keyed hash, whether it was the subject's own address, and that reason;
+- a `response` reports the recorded step that answers the request: an access or portability request needs
+  an export run of it, an erasure request an erase run of it (not a batch or a replay: their counts are not
+  the subject's); the other types record no step, and their response says the request was carried out;
 - the .eml never replaces a file; the event `letter.<kind>` records its SHA-256 (never the body or the
   address) and whether it was sent; a letter the log refuses to record is deleted.
 
@@ -102,6 +105,8 @@ def write_letter(inventory, request_id: str, kind: str, *, now: datetime, operat
                                                      [rid])}
         export, erase = runs_view(runs, inventory, tz, tasked)
         files = _attachments(log, rid, attach, package, runs)
+        if kind == "response":
+            _answered(request, export, erase)
         pack = next((a for a in files if a.package_of), None)
         gate = _package_gate(request, pack, unverified_reason, allow_incomplete) if pack else {}
         context = {
@@ -188,6 +193,22 @@ def _reason_for(kind: str, request: dict, deadline, reason: str | None, today) -
             raise UsageError("--reason: a refusal letter must give the reason (or deny the request first: "
                              f"dsarctl request deny {rid} --reason ...)")
     return reason
+
+
+_ANSWERED_BY = {"access": "export", "portability": "export", "erasure": "erase"}
+
+
+def _answered(request: dict, export: dict | None, erase: dict | None) -> None:
+    """Refuse a response that no recorded step backs: it would answer an access request without its data,
+    or tell of an erasure that was never run."""
+    step = _ANSWERED_BY.get(request["type"])
+    if step is None or (export if step == "export" else erase) is not None:
+        return
+    rid = request["id"]
+    kind = request["type"]
+    raise UsageError(f"request {rid} is a{'n' if kind[0] in 'aeiou' else ''} {kind} request and no {step} of it is "
+                     f"recorded: a response "
+                     f"reports what the {step} found; run it first (dsarctl {step} SUBJECT --request {rid})")
 
 
 def _attachments(log, rid: str, paths, package: bool, runs: list[dict]) -> list:
