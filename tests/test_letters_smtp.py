@@ -64,11 +64,11 @@ def smtp_server():
 
     started = []
 
-    def start(refuse: str | None = None, echo: bool = False):
+    def start(refuse: str | None = None, echo: bool = False, auth_required: bool = True):
         box = Mailbox(refuse, echo)
         port = _free_port()
         controller = Controller(box, hostname="127.0.0.1", port=port, authenticator=_login,
-                                auth_require_tls=False, auth_required=True)
+                                auth_require_tls=False, auth_required=auth_required)
         controller.start()
         started.append(controller)
         return box, port
@@ -239,3 +239,55 @@ def test_smtp_settings_are_checked_where_they_are_written(run, demo_dir):
     with_smtp(demo_dir, 2525)
     path.write_text(path.read_text().replace("tls: none", "tls: ssl"))
     one_error_line(run("inventory", "check"), "unknown value 'ssl' for 'tls' (one of: starttls, implicit, none)")
+
+
+def _documented_smtp_block() -> str:
+    """The controller.smtp example of docs/requests.md, with the password written as the docs say to write
+    it on a machine that only drafts letters."""
+    from pathlib import Path
+
+    docs = (Path(__file__).parent.parent / "docs" / "requests.md").read_text()
+    assert "on a machine that only drafts letters, write `${SMTP_PASSWORD:-}`" in " ".join(docs.split())
+    block = docs.split("**Sending.**", 1)[1].split("```yaml\n", 1)[1].split("```", 1)[0]
+    assert block.startswith("controller:\n  smtp:\n") and "password: ${SMTP_PASSWORD}" in block
+    return block.split("\n", 1)[1].replace("${SMTP_PASSWORD}", "${SMTP_PASSWORD:-}")
+
+
+def test_the_documented_password_for_a_machine_that_only_drafts_loads(run, demo_dir, monkeypatch):
+    # with `${SMTP_PASSWORD:-}` and the variable unset, every command failed: "must not be empty" (exit 2)
+    monkeypatch.delenv("SMTP_PASSWORD", raising=False)
+    path = demo_dir / "inventory.yaml"
+    text = path.read_text()
+    path.write_text(text.replace("  holidays: GB-ENG\n", "  holidays: GB-ENG\n" + _documented_smtp_block(), 1))
+    assert run("inventory", "check").code == 0
+    rid = run("request", "new", "alice@example.com", "--type", "access", "--json").json()["id"]
+    result = run("letter", rid, "--kind", "acknowledge")
+    assert result.code == 0, result
+    # it has a username but no password: --send says so before writing anything, and never logs in empty
+    one_error_line(run("letter", rid, "--kind", "acknowledge", "--send", "-o", "sent.eml"),
+                   "--send: controller.smtp has a username but no password (its environment variable is not set): "
+                   "set it to send, or write the draft without --send")
+    assert not (demo_dir / "sent.eml").exists()
+    # set, the same line is the password
+    monkeypatch.setenv("SMTP_PASSWORD", "pw-from-env")
+    from dsarctl.inventory import load_inventory
+
+    assert load_inventory(path).controller.smtp["password"] == "pw-from-env"
+    # a password written empty by hand is still a mistake, said where it is
+    path.write_text(text.replace("  holidays: GB-ENG\n", "  holidays: GB-ENG\n" + _documented_smtp_block()
+                                 .replace("${SMTP_PASSWORD:-}", '""'), 1))
+    one_error_line(run("inventory", "check"), "controller.smtp.password: must not be empty")
+
+
+def test_no_password_sends_without_a_login(run, demo_dir, smtp_server, monkeypatch):
+    box, port = smtp_server(auth_required=False)
+    with_smtp(demo_dir, port)
+    path = demo_dir / "inventory.yaml"
+    path.write_text(path.read_text().replace("    username: letters@northwind.example\n", "")
+                    .replace("${NORTHWIND_SMTP_PASSWORD}", "${NORTHWIND_SMTP_PASSWORD:-}"))
+    monkeypatch.delenv("NORTHWIND_SMTP_PASSWORD")
+    rid = run("request", "new", "alice@example.com", "--type", "access", "--json").json()["id"]
+    result = run("letter", rid, "--kind", "acknowledge", "--send")
+    assert result.code == 0, result
+    [(sender, rcpts, raw, logged_in)] = box.received
+    assert (rcpts, logged_in) == (["alice@example.com"], False)

@@ -86,6 +86,9 @@ def write_letter(inventory, request_id: str, kind: str, *, now: datetime, operat
     if send and not inventory.controller.smtp:
         raise UsageError("--send: the inventory has no controller.smtp (host, port, tls, username, password, "
                          "from); write the draft without --send, or add it (docs/requests.md, Letters)")
+    if send and inventory.controller.smtp.get("username") and not inventory.controller.smtp.get("password"):
+        raise UsageError("--send: controller.smtp has a username but no password (its environment variable is "
+                         "not set): set it to send, or write the draft without --send")
     reason = reason.strip() if reason and reason.strip() else None
     with open_audit(inventory) as log:
         book = RequestBook(log, inventory)
