@@ -385,7 +385,9 @@ def tasks(inventory: "Inventory", *, status: str | None = None, request: str | N
 
     with open_audit(inventory) as audit:
         rid = RequestBook(audit, inventory).get(request)["id"] if request else None
-        return audit.tasks(status=status, request_id=rid)
+        found = audit.tasks(status=status, request_id=rid)
+        types = dict(audit.conn.execute("SELECT id, type FROM requests").fetchall()) if found else {}
+    return [{**t, "request_type": types.get(t["request_id"])} for t in found]
 
 
 # --- helpers ----------------------------------------------------------------------------------------------

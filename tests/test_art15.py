@@ -245,6 +245,39 @@ def test_tasks_take_the_instruction_of_the_request_type(small, tmp_path):
                              ("R-2026-0003", "mailer", "Open a ticket with Acme.")]
 
 
+def test_a_processor_without_an_instruction_for_a_request_type_is_named(tmp_path, cli, monkeypatch):
+    # only `instructions: {erasure: ...}`: inventory check was silent and the access task showed nothing
+    at(monkeypatch, "2026-02-10T09:00:00Z")
+    (tmp_path / "people.csv").write_text("email,name,plan\nann@example.com,Ann,pro\n")
+    path = write_inventory(tmp_path, PEOPLE.replace(
+        "    access: Ask Acme for a copy of the subscriber record.\n    default: Open a ticket with Acme.\n",
+        "    erasure: Delete the subscriber in Acme's console.\n").replace(
+        "  identities: [email]\n  instructions:", "  identities: [email]\n  always_ask: true\n  instructions:"))
+    run = lambda *args: cli("-i", str(path), *args)  # noqa: E731
+    result = run("inventory", "check")
+    assert result.code == 0, result
+    warnings = [line for line in result.out.splitlines() if "instruction" in line]
+    assert warnings == ["warning: mailer: no instruction for access (instructions: {access: ...} or default): its "
+                        "access tasks would not say what to do (inventory.yaml:19)"]
+    assert run("export", "ann@example.com", "-o", str(tmp_path / "a.zip")).code == 0
+    listed = run("task", "list")
+    assert listed.code == 0, listed
+    assert listed.out.splitlines()[-1] == "task 1 (mailer): no instruction for access in the inventory"
+    [task] = run("task", "list", "--json").json()["tasks"]
+    assert (task["instructions"], task["request_type"]) == (None, "access")
+    found = run("find", "ann@example.com")
+    assert "  no instruction for access in the inventory\n" in found.out, found.out
+    # no instructions at all: one warning per request type it is asked about
+    (tmp_path / "bare").mkdir()
+    path = write_inventory(tmp_path / "bare", PEOPLE.split("  instructions:")[0])
+    (tmp_path / "bare" / "people.csv").write_text("email,name,plan\nann@example.com,Ann,pro\n")
+    warnings = [line for line in run("inventory", "check").out.splitlines() if "instruction" in line]
+    assert [w.split(": ")[2].split(" (")[0] for w in warnings] == ["no instruction for access",
+                                                                   "no instruction for erasure"]
+    plan = run("erase", "ann@example.com", "--dry-run")
+    assert "  no instruction for erasure in the inventory\n" in plan.out, plan.out
+
+
 def test_demo_processor_access_and_erasure_instructions(demo, demo_dir):
     assert demo("export", "bob@example.net", "-o", str(demo_dir / "b.zip")).code == 0
     manifest = json.loads(_zip(demo_dir / "b.zip")["manifest.json"])

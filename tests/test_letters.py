@@ -121,6 +121,24 @@ def test_unknown_kind_request_and_missing_address(run):
                    "--to: 'alice at example' is not an e-mail address")
 
 
+@pytest.mark.parametrize("to, error", [
+    ("alice@example.com, attacker@evil.example", "names 2 addresses; a letter goes to exactly one"),
+    ("<alice@example.com> <attacker@evil.example>", "names 2 addresses; a letter goes to exactly one"),
+    ("alice@example.com; attacker@evil.example", "names 2 addresses; a letter goes to exactly one"),
+    ("alice@example.com attacker@evil.example", "is not an e-mail address"),
+    (" , ", "is not an e-mail address"),
+])
+def test_to_is_exactly_one_address(run, demo_dir, to, error):
+    # a second address was dropped in silence (To: alice@example.com, exit 0): refused, nothing written
+    rid = new(run, "alice@example.com", "access")
+    one_error_line(run("letter", rid, "--kind", "acknowledge", "--to", to), f"--to: '{to}' {error}")
+    assert not (demo_dir / f"letter-{rid}-acknowledge.eml").exists()
+    assert events(run, rid, "letter.acknowledge") == []
+    result = run("letter", rid, "--kind", "acknowledge", "--to", '"Smith, Alice" <Alice@Example.com>', "--json")
+    assert result.code == 0, result
+    assert parse(demo_dir / result.json()["file"])["To"].addresses[0].addr_spec == "alice@example.com"
+
+
 @pytest.mark.parametrize("kind, extra, subject, sentences", [
     ("verify", [], "Please confirm it is you", [
         "we need to be sure that we are dealing with you, so that your personal data goes to you and nobody else.",
@@ -147,6 +165,8 @@ def test_unknown_kind_request_and_missing_address(run):
 ])
 def test_every_kind_reads_back(run, demo_dir, kind, extra, subject, sentences):
     rid = new(run, "alice@example.com", "access")
+    if kind == "response":  # an access request's answer reports its export
+        assert run("export", "alice@example.com", "--request", rid, "-o", "alice.zip").code == 0
     result = run("letter", rid, "--kind", kind, *extra, "--json")
     assert result.code == 0, result
     data = result.json()
@@ -300,6 +320,24 @@ def test_erasure_report_counts_what_was_erased_and_why_some_is_kept(run, demo_di
     assert "<li>" in html and "Why: Invoices must be kept 6 years (HMRC)</li>" in html
 
 
+@pytest.mark.parametrize("type_, step", [("access", "export"), ("portability", "export"), ("erasure", "erase")])
+def test_a_response_needs_the_step_that_answers_the_request(run, demo_dir, type_, step):
+    # an access request never exported got a response holding no data (exit 0)
+    rid = new(run, "alice@example.com", type_)
+    article = "a" if type_ == "portability" else "an"
+    one_error_line(run("letter", rid, "--kind", "response"),
+                   f"request {rid} is {article} {type_} request and no {step} of it is recorded: a response reports "
+                   f"what the {step} found; run it first (dsarctl {step} SUBJECT --request {rid})")
+    assert not (demo_dir / f"letter-{rid}-response.eml").exists()
+    assert events(run, rid, "letter.response") == []
+    # another request's run does not answer this one
+    other = new(run, "alice@example.com", type_, "2026-01-30", "--allow-duplicate")
+    assert run(step, "alice@example.com", "--request", other, *(("--yes",) if step == "erase" else ("-o", "a.zip"))
+               ).code == 0
+    one_error_line(run("letter", rid, "--kind", "response"), f"no {step} of it is recorded")
+    assert run("letter", other, "--kind", "response").code == 0
+
+
 # --- the access package: verified and complete only --------------------------------------------------------
 
 
@@ -355,6 +393,73 @@ def test_unverified_package_with_a_reason_is_recorded(run, demo_dir):
     [event] = events(run, rid, "letter.response")
     assert event["data"]["unverified_reason"] == "Identity confirmed by phone call to the number on the account"
     assert event["data"]["package_sha256"] == hashlib.sha256(package.read_bytes()).hexdigest()
+
+
+def _recipient_hash(demo_dir, address: str) -> str:
+    import hmac
+
+    [key] = demo_dir.rglob("secret.key")
+    return hmac.new(key.read_bytes(), f"recipient:{address}".encode(), hashlib.sha256).hexdigest()
+
+
+def test_the_subjects_data_goes_only_to_the_subjects_address(run, demo_dir):
+    # an acceptance test sent a verified subject's package to any --to address, and the log did not say so
+    rid = new(run, "erin@example.com", "access", "2026-02-01")
+    assert run("request", "verify", rid, "--method", "reply from account e-mail").code == 0
+    package = _export(run, demo_dir, rid)
+    result = run("letter", rid, "--kind", "response", "--package", "--to", "attacker@evil.example")
+    one_error_line(result, f"--to: attacker@evil.example is not an e-mail address of request {rid}'s subject, and "
+                           "this letter carries their data: leave out --to to write to the subject, or send it "
+                           "anyway with --to-other --reason TEXT (recorded in the audit log)")
+    # a response without the package, or another attachment, tells the subject's data too
+    one_error_line(run("letter", rid, "--kind", "response", "--to", "Eve <eve@evil.example>"),
+                   "eve@evil.example is not an e-mail address of request")
+    (demo_dir / "notes.txt").write_text("Erin's records\n")
+    one_error_line(run("letter", rid, "--kind", "acknowledge", "--attach", "notes.txt", "--to", "eve@evil.example"),
+                   "eve@evil.example is not an e-mail address of request")
+    one_error_line(run("letter", rid, "--kind", "response", "--package", "--to", "eve@evil.example", "--to-other"),
+                   "--to-other needs --reason: why the subject's data may go to that address")
+    assert sorted(p.name for p in demo_dir.glob("*.eml")) == []
+    assert [e for e in events(run, rid) if e["kind"].startswith("letter.")] == []
+    # the subject's own address, in any case or with a name: no override needed, recorded as the subject's
+    result = run("letter", rid, "--kind", "response", "--package", "--to", "Erin <ERIN@Example.com>", "--json")
+    assert result.code == 0, result
+    assert result.json()["to_subject"] is True
+    [event] = events(run, rid, "letter.response")
+    assert event["data"]["to_subject"] is True and "to_other_reason" not in event["data"]
+    assert event["data"]["to_hash"] == _recipient_hash(demo_dir, "erin@example.com")
+    # an authorised agent: sent with a reason, which the log keeps beside the recipient's keyed hash
+    result = run("letter", rid, "--kind", "response", "--package", "--to", "Agent <Agent@Lawyers.example>",
+                 "--to-other", "--reason", "Authorised agent, signed mandate on file", "-o", "agent.eml", "--json")
+    assert result.code == 0, result
+    assert result.json()["to_subject"] is False
+    assert parse(demo_dir / "agent.eml")["To"].addresses[0].addr_spec == "agent@lawyers.example"
+    event = events(run, rid, "letter.response")[-1]
+    assert event["data"]["to_subject"] is False
+    assert event["data"]["to_other_reason"] == "Authorised agent, signed mandate on file"
+    assert event["data"]["to_hash"] == _recipient_hash(demo_dir, "agent@lawyers.example")
+    assert event["data"]["package_sha256"] == hashlib.sha256(package.read_bytes()).hexdigest()
+    assert "lawyers" not in json.dumps(event).lower() and "erin" not in json.dumps(event).lower()
+    shown = run("audit", "log", "--request", rid)
+    assert "to an address not the subject's: Authorised agent, signed mandate on file" in shown.out, shown.out
+    # a letter that carries no data may go elsewhere, and says where it went
+    result = run("letter", rid, "--kind", "acknowledge", "--to", "agent@lawyers.example")
+    assert result.code == 0, result
+    [event] = events(run, rid, "letter.acknowledge")
+    assert event["data"]["to_subject"] is False
+    assert event["data"]["to_hash"] == _recipient_hash(demo_dir, "agent@lawyers.example")
+
+
+def test_a_request_without_an_address_sends_data_only_with_a_reason(run, demo_dir):
+    rid = new(run, "customer_id:1042", "rectification")
+    one_error_line(run("letter", rid, "--kind", "response", "--to", "alice@example.com"),
+                   f"--to: request {rid} has no e-mail address of its own, so alice@example.com cannot be told to "
+                   "be the subject's, and this letter carries their data: send it anyway with --to-other --reason "
+                   "TEXT (recorded in the audit log)")
+    result = run("letter", rid, "--kind", "response", "--to", "alice@example.com", "--to-other", "--reason",
+                 "the address on customer 1042's account", "--json")
+    assert result.code == 0, result
+    assert events(run, rid, "letter.response")[0]["data"]["to_other_reason"] == "the address on customer 1042's account"
 
 
 def test_an_incomplete_unverified_package_is_held_back_until_verified_and_complete(cli, tmp_path, monkeypatch):

@@ -65,13 +65,13 @@ def smtp_server():
 
     started = []
 
-    def start(refuse: str | None = None, echo: bool = False):
+    def start(refuse: str | None = None, echo: bool = False, auth_required: bool = True):
         box = Mailbox(refuse, echo)
         for attempt in range(5):
             port = _free_port()
             # ready_timeout: aiosmtpd's 5 s default for its thread to answer can run out on a loaded machine
             controller = Controller(box, hostname="127.0.0.1", port=port, authenticator=_login,
-                                    auth_require_tls=False, auth_required=True, ready_timeout=60)
+                                    auth_require_tls=False, auth_required=auth_required, ready_timeout=60)
             try:
                 controller.start()
                 break
@@ -150,6 +150,20 @@ def test_send_delivers_the_draft_through_the_controllers_server(run, demo_dir, s
     assert (event["data"]["sent"], event["data"]["smtp"]) == (True, f"127.0.0.1:{port}")
     assert event["data"]["sha256"] == hashlib.sha256((demo_dir / f"letter-{rid}-response.eml").read_bytes()).hexdigest()
     assert PASSWORD not in json.dumps(event) and PASSWORD not in result.out + result.err
+
+
+def test_a_package_for_another_address_is_not_sent(run, demo_dir, smtp_server):
+    # the acceptance test's command sent a verified subject's package to attacker@evil.example
+    box, port = smtp_server()
+    with_smtp(demo_dir, port)
+    rid = run("request", "new", "erin@example.com", "--type", "access", "--received", "2026-02-01",
+              "--json").json()["id"]
+    assert run("request", "verify", rid).code == 0
+    assert run("export", "erin@example.com", "--request", rid, "-o", "erin.zip").code == 0
+    result = run("letter", rid, "--kind", "response", "--package", "--to", "attacker@evil.example", "--send")
+    one_error_line(result, f"--to: attacker@evil.example is not an e-mail address of request {rid}'s subject")
+    assert box.received == [] and events(run, rid) == []
+    assert not (demo_dir / f"letter-{rid}-response.eml").exists()
 
 
 def test_a_refused_recipient_keeps_the_draft_and_exits_3_without_the_password(run, demo_dir, smtp_server):
@@ -233,3 +247,55 @@ def test_smtp_settings_are_checked_where_they_are_written(run, demo_dir):
     with_smtp(demo_dir, 2525)
     path.write_text(path.read_text().replace("tls: none", "tls: ssl"))
     one_error_line(run("inventory", "check"), "unknown value 'ssl' for 'tls' (one of: starttls, implicit, none)")
+
+
+def _documented_smtp_block() -> str:
+    """The controller.smtp example of docs/requests.md, with the password written as the docs say to write
+    it on a machine that only drafts letters."""
+    from pathlib import Path
+
+    docs = (Path(__file__).parent.parent / "docs" / "requests.md").read_text()
+    assert "on a machine that only drafts letters, write `${SMTP_PASSWORD:-}`" in " ".join(docs.split())
+    block = docs.split("**Sending.**", 1)[1].split("```yaml\n", 1)[1].split("```", 1)[0]
+    assert block.startswith("controller:\n  smtp:\n") and "password: ${SMTP_PASSWORD}" in block
+    return block.split("\n", 1)[1].replace("${SMTP_PASSWORD}", "${SMTP_PASSWORD:-}")
+
+
+def test_the_documented_password_for_a_machine_that_only_drafts_loads(run, demo_dir, monkeypatch):
+    # with `${SMTP_PASSWORD:-}` and the variable unset, every command failed: "must not be empty" (exit 2)
+    monkeypatch.delenv("SMTP_PASSWORD", raising=False)
+    path = demo_dir / "inventory.yaml"
+    text = path.read_text()
+    path.write_text(text.replace("  holidays: GB-ENG\n", "  holidays: GB-ENG\n" + _documented_smtp_block(), 1))
+    assert run("inventory", "check").code == 0
+    rid = run("request", "new", "alice@example.com", "--type", "access", "--json").json()["id"]
+    result = run("letter", rid, "--kind", "acknowledge")
+    assert result.code == 0, result
+    # it has a username but no password: --send says so before writing anything, and never logs in empty
+    one_error_line(run("letter", rid, "--kind", "acknowledge", "--send", "-o", "sent.eml"),
+                   "--send: controller.smtp has a username but no password (its environment variable is not set): "
+                   "set it to send, or write the draft without --send")
+    assert not (demo_dir / "sent.eml").exists()
+    # set, the same line is the password
+    monkeypatch.setenv("SMTP_PASSWORD", "pw-from-env")
+    from dsarctl.inventory import load_inventory
+
+    assert load_inventory(path).controller.smtp["password"] == "pw-from-env"
+    # a password written empty by hand is still a mistake, said where it is
+    path.write_text(text.replace("  holidays: GB-ENG\n", "  holidays: GB-ENG\n" + _documented_smtp_block()
+                                 .replace("${SMTP_PASSWORD:-}", '""'), 1))
+    one_error_line(run("inventory", "check"), "controller.smtp.password: must not be empty")
+
+
+def test_no_password_sends_without_a_login(run, demo_dir, smtp_server, monkeypatch):
+    box, port = smtp_server(auth_required=False)
+    with_smtp(demo_dir, port)
+    path = demo_dir / "inventory.yaml"
+    path.write_text(path.read_text().replace("    username: letters@northwind.example\n", "")
+                    .replace("${NORTHWIND_SMTP_PASSWORD}", "${NORTHWIND_SMTP_PASSWORD:-}"))
+    monkeypatch.delenv("NORTHWIND_SMTP_PASSWORD")
+    rid = run("request", "new", "alice@example.com", "--type", "access", "--json").json()["id"]
+    result = run("letter", rid, "--kind", "acknowledge", "--send")
+    assert result.code == 0, result
+    [(sender, rcpts, raw, logged_in)] = box.received
+    assert (rcpts, logged_in) == (["alice@example.com"], False)

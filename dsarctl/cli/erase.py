@@ -9,7 +9,7 @@ from typing import Annotated, Optional
 import typer
 
 from ..errors import ExitStatus, RefusedError, UsageError
-from ..wording import plural
+from ..wording import no_instruction, plural
 from .common import (Command, IdOpt, JsonOpt, ReceivedOpt, RequestOpt, YesOpt, examples, parse_received, state,
                      subject_identifiers, tell_request)
 from .output import Column, Output, table
@@ -221,8 +221,7 @@ def _render_plan_extras(console, plan: dict) -> None:
     """The plan's manual tasks and suppression entries."""
     for task in plan["tasks"]:
         console.print(f"Manual task — {task['system']}: {task['processor'] or ''}", markup=False)
-        if task.get("instructions"):
-            console.print(f"  {task['instructions']}", markup=False)
+        console.print(f"  {task.get('instructions') or no_instruction('erasure')}", markup=False)
     for system, n in plan["suppress"].items():
         console.print(f"Suppression — {system}: {plural(n, 'identifier')} kept as "
                       f"{'a keyed hash' if n == 1 else 'keyed hashes'}", markup=False)

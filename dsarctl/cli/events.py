@@ -107,6 +107,9 @@ def _letter(data: dict[str, Any]) -> str:
         parts.append(f"with {plural(others, 'attachment')}")
     if data.get("unverified_reason"):
         parts.append(f"to a requester not verified: {data['unverified_reason']}")
+    if data.get("to_subject") is False:
+        why = data.get("to_other_reason")
+        parts.append("to an address not the subject's" + (f": {why}" if why else ""))
     if data.get("incomplete"):
         parts.append(f"Art. 15 items missing: {', '.join(data['incomplete'])}")
     if data.get("template") not in (None, "shipped"):

@@ -46,12 +46,12 @@ def letter(
         help="The .eml draft to write (default: letter-ID-KIND.eml here); never overwritten.")] = None,
     to: Annotated[Optional[str], typer.Option(
         "--to", metavar="ADDRESS", show_default=False,
-        help="The recipient (default: the request's e-mail address).")] = None,
+        help="The recipient: exactly one address (default: the request's e-mail address).")] = None,
     reason: Annotated[Optional[str], typer.Option(
         "--reason", metavar="REASON", show_default=False,
         help="extend: the reasons for the delay (default: the recorded extension reason); refuse: the reason "
              "(default: the recorded refusal); verify, clarify: what is needed; with --unverified: why the "
-             "package goes to an unverified requester.")] = None,
+             "package goes to an unverified requester; with --to-other: why it goes to that address.")] = None,
     attach: Annotated[Optional[list[Path]], typer.Option(
         "--attach", metavar="FILE", show_default=False, help="A file to attach (repeatable).")] = None,
     package: Annotated[bool, typer.Option(
@@ -62,6 +62,9 @@ def letter(
                              "recorded in the audit log).")] = False,
     allow_incomplete: Annotated[bool, typer.Option(
         "--allow-incomplete", help="Send an access package whose manifest lists missing Art. 15 items.")] = False,
+    to_other: Annotated[bool, typer.Option(
+        "--to-other", help="Send a letter carrying the subject's data (a response, an attachment) to an address "
+                           "that is not the request's own (needs --reason; recorded in the audit log).")] = False,
     send: Annotated[bool, typer.Option(
         "--send", help="Also send it through the inventory's controller.smtp server.")] = False,
     operator: OperatorOpt = None,
@@ -76,10 +79,13 @@ def letter(
     choice(kind, _kinds(), "--kind", "letter")
     if unverified and not (reason and reason.strip()):
         raise UsageError("--unverified needs --reason: why the package may go to a requester not verified")
+    if to_other and not (reason and reason.strip()):
+        raise UsageError("--to-other needs --reason: why the subject's data may go to that address")
     result = write_letter(state(ctx).inventory(), id, kind, now=now(), operator=operator_name(operator),
                           output=output, lang=lang, to=to, reason=reason, attach=list(attach or []),
                           package=package, unverified_reason=reason if unverified else None,
-                          allow_incomplete=allow_incomplete, send=send)
+                          allow_incomplete=allow_incomplete, send=send,
+                          to_other_reason=reason.strip() if to_other else None)
     Output(json_).emit(result.to_dict(), _render)
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple, Optional
 
 from ..errors import ExitStatus
-from ..wording import plural
+from ..wording import no_instruction, plural
 from .morning import guarded, inventory_option
 from .output import Column
 
@@ -129,6 +129,5 @@ def render_find(console, data) -> None:
         if t.get("needed") is False:  # nothing of the subject found: no processor to ask (unless always_ask)
             continue
         console.print(f"Manual task — {task['system']}: {t['processor'] or ''}", style="bold", markup=False)
-        if t.get("instructions"):
-            console.print(f"  {t['instructions']}", markup=False)
+        console.print(f"  {t.get('instructions') or no_instruction('access')}", markup=False)
         console.print(f"  identifiers to give: {', '.join(t['identifiers']) or '-'}", markup=False)

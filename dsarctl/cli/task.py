@@ -7,6 +7,7 @@ from typing import Annotated, Optional
 import typer
 
 from .common import Command, Group, JsonOpt, choice, completer, examples, state
+from ..wording import no_instruction
 from .output import Column, Output, local_time, table
 from .request import OperatorOpt, operator_name
 
@@ -78,6 +79,6 @@ def _render_list(console, data: dict, tz: str) -> None:
             for t in data["tasks"]]
     table(console, _COLUMNS, rows, styles=["dim" if t["status"] == "done" else None for t in data["tasks"]])
     for t in data["tasks"]:
-        if t["status"] == "open" and t.get("instructions"):
-            console.print(f"task {t['id']} ({t['system']}): {t['instructions']}",
-                          markup=False, highlight=False)
+        if t["status"] == "open":
+            what = t.get("instructions") or no_instruction(t.get("request_type"))
+            console.print(f"task {t['id']} ({t['system']}): {what}", markup=False, highlight=False)

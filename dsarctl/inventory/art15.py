@@ -119,9 +119,20 @@ def incomplete(inventory: "Inventory", systems: list[str] | None = None) -> list
     return [f"{name}.{key}" for name in names for key in missing(inventory.systems[name])]
 
 
+def unanswered_types(system: "System") -> list[str]:
+    """The request types a manual system (a processor) is asked about — access by an export, erasure by an
+    erase — that its `instructions` give no text for (neither the type nor `default`)."""
+    from ..runs import RUN_REQUEST_TYPES
+
+    if not system.is_manual:
+        return []
+    return [t for t in dict.fromkeys(RUN_REQUEST_TYPES.values()) if system.instruction_for(t) is None]
+
+
 def findings(inventory: "Inventory") -> list["Finding"]:
-    """`inventory check` warnings: one per missing item, and one per collection naming the fields the
-    inventory mentions (identity, erase, created fields) that `categories:` does not describe."""
+    """`inventory check` warnings: one per missing item, one per collection naming the fields the
+    inventory mentions (identity, erase, created fields) that `categories:` does not describe, and one per
+    request type a processor is asked about without an instruction for it."""
     from ..sources import Finding
 
     out = []
@@ -139,6 +150,10 @@ def findings(inventory: "Inventory") -> list["Finding"]:
                 owner = system.name if coll.name == system.name else f"{system.name}.{coll.name}"
                 out.append(Finding("warning", owner, "fields without a category: " + ", ".join(loose),
                                    inventory.where(coll.key_path + ("categories",))))
+        for type_ in unanswered_types(system):
+            out.append(Finding("warning", system.name, f"no instruction for {type_} (instructions: {{{type_}: ...}} "
+                                                       f"or default): its {type_} tasks would not say what to do",
+                               inventory.where(system.key_path)))
     return out
 
 

@@ -85,6 +85,8 @@ class _Loader:
         self.nodes = 0
         self.secrets: set[str] = set()
         self.used_kinds: list[tuple[str, tuple]] = []
+        # values left empty by an explicit default (`${VAR:-}` with VAR unset): "none", not a typo
+        self.empty_by_default: set[tuple] = set()
 
     # -- errors ------------------------------------------------------------------------------------
     def where(self, key_path: tuple) -> str:
@@ -232,6 +234,7 @@ class _Loader:
     def _expand(self, text: str, key_path: tuple) -> str:
         if "$" not in text:
             return text
+        defaulted = []
 
         def sub(match: re.Match) -> str:
             if match.group(0) == "$$":
@@ -244,10 +247,14 @@ class _Loader:
                         key_path,
                         f"environment variable {var} is not set (set it, or write ${{{var}:-default}})",
                     )
+                defaulted.append(var)
                 return default
             return value
 
-        return _VAR_RE.sub(sub, text)
+        out = _VAR_RE.sub(sub, text)
+        if defaulted and not out.strip():
+            self.empty_by_default.add(key_path)
+        return out
 
     # -- validation --------------------------------------------------------------------------------
     def _keys(self, obj: Any, key_path: tuple, allowed: Mapping[str, Any], what: str, *, enforce_required: bool = True,
@@ -429,6 +436,8 @@ class _Loader:
         if raw is None:
             return None
         self._keys(raw, kp, SMTP_KEYS, "smtp")
+        if kp + ("password",) in self.empty_by_default:  # `${SMTP_PASSWORD:-}` unset: no password (no login)
+            raw = {k: v for k, v in raw.items() if k != "password"}
         out = self._connector_options(raw, kp, SMTP_KEYS)
         tls = out.setdefault("tls", "starttls")
         out.setdefault("port", {"starttls": 587, "implicit": 465, "none": 25}[tls])

@@ -11,6 +11,13 @@ skips them:
   `unverified_reason` is given (so is a package exported before the request was verified: it is marked as an
   unverified draft), and refused when the package's manifest lists missing Art. 15 items unless
   `allow_incomplete`; a package recorded for another request is always refused;
+- a letter carrying the subject's data (a `response`, or any attachment) goes only to one of the request's
+  own e-mail addresses (its subject, its identifiers of an `email` kind, compared normalised) unless
+  `to_other_reason` says why it may go elsewhere (an authorised agent); the event records the recipient as
+  a keyed hash, whether it was the subject's own address, and that reason;
+- a `response` reports the recorded step that answers the request: an access or portability request needs
+  an export run of it, an erasure request an erase run of it (not a batch or a replay: their counts are not
+  the subject's); the other types record no step, and their response says the request was carried out;
 - the .eml never replaces a file; the event `letter.<kind>` records its SHA-256 (never the body or the
   address) and whether it was sent; a letter the log refuses to record is deleted.
 
@@ -44,6 +51,7 @@ class Letter:
     template: str  # "company" or "shipped"
     attachments: list[dict[str, Any]] = field(default_factory=list)
     package: str | None = None  # SHA-256 of the access package attached
+    to_subject: bool = True  # the recipient is one of the request's own e-mail addresses
     sent: bool = False
     smtp: str | None = None
     warnings: list[str] = field(default_factory=list)
@@ -51,7 +59,8 @@ class Letter:
     def to_dict(self) -> dict[str, Any]:
         return {"request": self.request_id, "kind": self.kind, "file": str(self.path), "sha256": self.sha256,
                 "bytes": self.size, "to": self.to, "subject": self.subject, "template": self.template,
-                "attachments": self.attachments, "package": self.package, "sent": self.sent, "smtp": self.smtp}
+                "attachments": self.attachments, "package": self.package, "to_subject": self.to_subject,
+                "sent": self.sent, "smtp": self.smtp}
 
 
 def default_filename(request_id: str, kind: str) -> str:
@@ -61,7 +70,7 @@ def default_filename(request_id: str, kind: str) -> str:
 def write_letter(inventory, request_id: str, kind: str, *, now: datetime, operator: str,
                  output: Path | None = None, lang: str = "en", to: str | None = None, reason: str | None = None,
                  attach: list[Path] = (), package: bool = False, unverified_reason: str | None = None,
-                 allow_incomplete: bool = False, send: bool = False) -> Letter:
+                 allow_incomplete: bool = False, send: bool = False, to_other_reason: str | None = None) -> Letter:
     """Draft (and with `send`, send) the `kind` letter of request `request_id`; see the module's text."""
     import hashlib
 
@@ -77,6 +86,9 @@ def write_letter(inventory, request_id: str, kind: str, *, now: datetime, operat
     if send and not inventory.controller.smtp:
         raise UsageError("--send: the inventory has no controller.smtp (host, port, tls, username, password, "
                          "from); write the draft without --send, or add it (docs/requests.md, Letters)")
+    if send and inventory.controller.smtp.get("username") and not inventory.controller.smtp.get("password"):
+        raise UsageError("--send: controller.smtp has a username but no password (its environment variable is "
+                         "not set): set it to send, or write the draft without --send")
     reason = reason.strip() if reason and reason.strip() else None
     with open_audit(inventory) as log:
         book = RequestBook(log, inventory)
@@ -87,11 +99,17 @@ def write_letter(inventory, request_id: str, kind: str, *, now: datetime, operat
         deadline = book.deadline(rid, today)
         extended = book.deadline(rid, today, extended=True)
         reason = _reason_for(kind, request, deadline, reason, today)
+        recipient = _recipient(request, to, inventory)
+        to_subject = _address_of(recipient) in own_addresses(request, inventory)
+        if not to_subject and (kind == "response" or attach or package) and not to_other_reason:
+            raise RefusedError(_not_the_subject(request, recipient, inventory))
         runs = log.runs(rid)
         tasked = {row[0] for row in log.conn.execute("SELECT DISTINCT system FROM tasks WHERE request_id = ?",
                                                      [rid])}
         export, erase = runs_view(runs, inventory, tz, tasked)
         files = _attachments(log, rid, attach, package, runs)
+        if kind == "response":
+            _answered(request, export, erase)
         pack = next((a for a in files if a.package_of), None)
         gate = _package_gate(request, pack, unverified_reason, allow_incomplete) if pack else {}
         context = {
@@ -106,14 +124,14 @@ def write_letter(inventory, request_id: str, kind: str, *, now: datetime, operat
         }
         subject, text, html, source = render(kind, lang, context, company_folder(inventory))
         sender, reply_to = _sender(inventory)
-        msg = mail.build(sender=sender, to=_recipient(request, to, inventory), subject=subject, text=text,
+        msg = mail.build(sender=sender, to=recipient, subject=subject, text=text,
                          html=html, attachments=files, now=_zoned(now, tz), reply_to=reply_to)
         data = msg.as_bytes()
         target = Path(output) if output is not None else Path(default_filename(rid, kind))
         mail.write_new(target, data)
         letter = Letter(rid, kind, target, hashlib.sha256(data).hexdigest(), len(data), msg["To"], subject,
                         source, [{"name": a.name, "sha256": a.sha256, "bytes": len(a.data)} for a in files],
-                        pack.sha256 if pack else None)
+                        pack.sha256 if pack else None, to_subject)
         error = None
         if send:
             try:
@@ -122,8 +140,12 @@ def write_letter(inventory, request_id: str, kind: str, *, now: datetime, operat
             except mail.SendError as exc:
                 error = exc
         try:
-            log.append(f"letter.{kind}", _event(letter, lang, reason, gate, error), request_id=rid,
-                       operator=operator, at=now)
+            data = _event(letter, lang, reason, gate, error)
+            data["to_hash"] = recipient_hash(inventory, _address_of(recipient))
+            data["to_subject"] = to_subject
+            if not to_subject and to_other_reason:
+                data["to_other_reason"] = to_other_reason
+            log.append(f"letter.{kind}", data, request_id=rid, operator=operator, at=now)
         except BaseException:
             if not letter.sent:
                 target.unlink()  # a draft the audit log does not know about must not be sent
@@ -174,6 +196,22 @@ def _reason_for(kind: str, request: dict, deadline, reason: str | None, today) -
             raise UsageError("--reason: a refusal letter must give the reason (or deny the request first: "
                              f"dsarctl request deny {rid} --reason ...)")
     return reason
+
+
+_ANSWERED_BY = {"access": "export", "portability": "export", "erasure": "erase"}
+
+
+def _answered(request: dict, export: dict | None, erase: dict | None) -> None:
+    """Refuse a response that no recorded step backs: it would answer an access request without its data,
+    or tell of an erasure that was never run."""
+    step = _ANSWERED_BY.get(request["type"])
+    if step is None or (export if step == "export" else erase) is not None:
+        return
+    rid = request["id"]
+    kind = request["type"]
+    raise UsageError(f"request {rid} is a{'n' if kind[0] in 'aeiou' else ''} {kind} request and no {step} of it is "
+                     f"recorded: a response "
+                     f"reports what the {step} found; run it first (dsarctl {step} SUBJECT --request {rid})")
 
 
 def _attachments(log, rid: str, paths, package: bool, runs: list[dict]) -> list:
@@ -295,15 +333,10 @@ def _sender(inventory) -> tuple[tuple[str, str], str | None]:
 
 def _recipient(request: dict, to: str | None, inventory) -> str:
     """--to, else the request's e-mail address (its subject, else its first e-mail identifier)."""
-    from ..identity import normalise_email
-
     if to:
-        from email.utils import formataddr, parseaddr
+        from email.utils import formataddr
 
-        name, address = parseaddr(to)
-        address = normalise_email(address) if address else None
-        if address is None:
-            raise UsageError(f"--to: '{to}' is not an e-mail address")
+        name, address = parse_recipient(to)
         return formataddr((name, address)) if name else address
     if "@" in request["subject"]:
         return request["subject"]
@@ -313,3 +346,57 @@ def _recipient(request: dict, to: str | None, inventory) -> str:
         if kind in email_kinds:
             return value
     raise UsageError(f"request {request['id']} has no e-mail address: give the recipient with --to ADDRESS")
+
+
+def parse_recipient(to: str) -> tuple[str, str]:
+    """(display name, normalised address) of `--to`: exactly one valid address, else UsageError. A second
+    address is never dropped in silence: the letter would go to someone no check looked at."""
+    from email.utils import getaddresses
+
+    from ..identity import normalise_email
+
+    found = getaddresses([to])
+    given = [(name, address) for name, address in found if address]
+    if len(given) > 1:
+        raise UsageError(f"--to: '{to}' names {len(given)} addresses; a letter goes to exactly one")
+    address = normalise_email(given[0][1]) if len(given) == 1 and len(found) == 1 else None
+    if address is None:
+        raise UsageError(f"--to: '{to}' is not an e-mail address")
+    return given[0][0], address
+
+
+def own_addresses(request: dict, inventory) -> set[str]:
+    """The request's own e-mail addresses, normalised: its subject when that is one, and its identifiers of
+    an `email` kind (those it was opened with, or that the search of its run expanded to)."""
+    from ..identity import normalise_email
+
+    email_kinds = {k for k, spec in inventory.identities.items() if spec.type == "email"}
+    values = [request["subject"]]
+    values += [v for kind, _, v in (i.partition(":") for i in request["identifiers"]) if kind in email_kinds]
+    return {a for a in (normalise_email(v) for v in values) if a}
+
+
+def recipient_hash(inventory, address: str) -> str:
+    """The recipient as the audit log keeps it: a keyed hash (HMAC-SHA256 of "recipient:ADDRESS" with the
+    install key), never the address."""
+    from ..keys import keyed_hash, load_or_create_key
+
+    return keyed_hash(load_or_create_key(Path(inventory.audit_path).parent), "recipient", address)
+
+
+def _address_of(recipient: str) -> str:
+    from email.utils import parseaddr
+
+    from ..identity import normalise_email
+
+    return normalise_email(parseaddr(recipient)[1]) or recipient
+
+
+def _not_the_subject(request: dict, recipient: str, inventory) -> str:
+    rid, address = request["id"], _address_of(recipient)
+    override = "send it anyway with --to-other --reason TEXT (recorded in the audit log)"
+    if not own_addresses(request, inventory):
+        return (f"--to: request {rid} has no e-mail address of its own, so {address} cannot be told to be the "
+                f"subject's, and this letter carries their data: {override}")
+    return (f"--to: {address} is not an e-mail address of request {rid}'s subject, and this letter carries their "
+            f"data: leave out --to to write to the subject, or {override}")

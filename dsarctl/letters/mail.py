@@ -96,8 +96,8 @@ def send(msg: "EmailMessage", smtp: dict, *, redact=lambda text: text, timeout: 
         with server:
             if tls == "starttls":
                 server.starttls(context=ssl.create_default_context())
-            if smtp.get("username"):
-                server.login(smtp["username"], smtp.get("password") or "")
+            if smtp.get("username") and smtp.get("password"):
+                server.login(smtp["username"], smtp["password"])
             refused = server.send_message(msg)
     except (smtplib.SMTPException, OSError) as exc:
         reason = _without_recipients(_reason(exc), msg)
