@@ -117,6 +117,7 @@ class _Rule:
     appeal_extension: tuple[int, str] | None = None
     appeal_source: str | None = None
     appeal_unsure: bool = False  # the appeal period comes from secondary sources, not the statute's text
+    appeal_extension_unsure: bool = False  # the period was read in the statute, its extension only in summaries
     no_appeal: str | None = None  # why an appeal is refused, when the regime has none
     weekend: tuple[int, ...] = (5, 6)  # days a roll steps over besides holidays
     roll_note: str | None = None  # where a roll is arguable but dsarctl keeps the earlier date
@@ -126,7 +127,8 @@ _DAYS45 = (45, "days")
 
 
 def _us(source: str, effective: date, *, appeal: int | None = 60, appeal_source: str | None = None,
-        appeal_extension: int | None = None, appeal_unsure: bool = False, no_appeal: str | None = None,
+        appeal_extension: int | None = None, appeal_unsure: bool = False,
+        appeal_extension_unsure: bool = False, no_appeal: str | None = None,
         period: int = 45, extension: int = 45, roll: bool = False, calendar: str | None = None,
         weekend: tuple[int, ...] = (5, 6), roll_note: str | None = None) -> _Rule:
     """A US state law: calendar days from receipt, one extension with notice inside the first period,
@@ -135,7 +137,8 @@ def _us(source: str, effective: date, *, appeal: int | None = 60, appeal_source:
     return _Rule((period, "days"), (extension, "days"), False, roll, calendar, False, source,
                  effective=effective, appeal=(appeal, "days") if appeal else None,
                  appeal_extension=(appeal_extension, "days") if appeal_extension else None,
-                 appeal_source=appeal_source, appeal_unsure=appeal_unsure, no_appeal=no_appeal,
+                 appeal_source=appeal_source, appeal_unsure=appeal_unsure,
+                 appeal_extension_unsure=appeal_extension_unsure, no_appeal=no_appeal,
                  weekend=weekend, roll_note=roll_note)
 
 
@@ -154,7 +157,7 @@ _RULES: dict[str, _Rule] = {
     "us-va": _us("Va. Code §59.1-577(B)(1)", date(2023, 1, 1), appeal_source="Va. Code §59.1-577(C)",
                  appeal_unsure=True),
     "us-co": _us("C.R.S. §6-1-1306(2); C.R.S. §2-4-108", date(2023, 7, 1), appeal=45, appeal_extension=60,
-                 appeal_source="C.R.S. §6-1-1306(3)", appeal_unsure=True, roll=True, calendar="US-CO"),
+                 appeal_source="C.R.S. §6-1-1306(3)", appeal_extension_unsure=True, roll=True, calendar="US-CO"),
     "us-ct": _us("Conn. Gen. Stat. §42-518(c)", date(2023, 7, 1), appeal_source="Conn. Gen. Stat. §42-518(d)"),
     "us-ut": _us("Utah Code §13-61-203(2)", date(2023, 12, 31), appeal=None,
                  no_appeal="the Utah Consumer Privacy Act gives no right to appeal a refusal "
@@ -166,8 +169,7 @@ _RULES: dict[str, _Rule] = {
     "us-or": _us("ORS 646A.576(5)(a)", date(2024, 7, 1), appeal=45, appeal_source="ORS 646A.576(6)(d)"),
     "us-mt": _us("Mont. Code Ann. §30-14-2808(4)(a)", date(2024, 10, 1), appeal_source="§30-14-2808(5)",
                  appeal_unsure=True),
-    "us-de": _us("6 Del. C. §12D-104(c)(1)", date(2025, 1, 1), appeal_source="6 Del. C. §12D-104(d)",
-                 appeal_unsure=True),
+    "us-de": _us("6 Del. C. §12D-104(c)(1)", date(2025, 1, 1), appeal_source="6 Del. C. §12D-104(d)"),
     "us-ia": _us("Iowa Code §715D.3(2)", date(2025, 1, 1), period=90, appeal_source="Iowa Code §715D.3(3)"),
     "us-ne": _us("Neb. Rev. Stat. §87-1108(2)", date(2025, 1, 1), appeal_source="Neb. Rev. Stat. §87-1109(3)"),
     "us-nh": _us("N.H. RSA 507-H:4", date(2025, 1, 1), appeal_source="N.H. RSA 507-H:4", appeal_unsure=True),
@@ -178,10 +180,9 @@ _RULES: dict[str, _Rule] = {
     "us-mn": _us("Minn. Stat. §325M.14; Minn. Stat. §645.15", date(2025, 7, 31), appeal=45,
                  appeal_extension=60, appeal_source="Minn. Stat. §325M.14", appeal_unsure=True,
                  roll=True, calendar="US-MN"),
-    "us-md": _us("Md. Code, Com. Law §14-4705", date(2025, 10, 1), appeal_source="Com. Law §14-4705",
-                 appeal_unsure=True),
-    "us-in": _us("Ind. Code §24-15-3-1(c)(1)", date(2026, 1, 1), appeal_source="Ind. Code §24-15-3-1(d)",
-                 appeal_unsure=True),
+    "us-md": _us("Md. Code, Com. Law §14-4705 (enacted as §14-4605(e)(2))", date(2025, 10, 1),
+                 appeal_source="Com. Law §14-4705 (enacted as §14-4605(f)(3))"),
+    "us-in": _us("Ind. Code §24-15-3-1(c)(1)", date(2026, 1, 1), appeal_source="Ind. Code §24-15-3-1(d)"),
     "us-ky": _us("KRS 367.3615(3)", date(2026, 1, 1), appeal_source="KRS 367.3615(4)",
                  roll_note="KRS 446.030(1)(a) may move a last day on a weekend or legal holiday to the next "
                            "day; dsarctl keeps the earlier date"),
@@ -541,7 +542,9 @@ def compute_deadline(t: Timeline, *, today: date) -> Deadline:
         steps.append(f"Appeal of a refused request: {t.regime} answers it within {_fmt_period(period)} "
                      f"of receiving it" + (f", extendable by {_fmt_period(extension)}" if extension else "")
                      + (" (period from secondary sources: the statute's text was not read, "
-                        "see docs/deadlines.md)" if rule.appeal_unsure else ""))
+                        "see docs/deadlines.md)" if rule.appeal_unsure else "")
+                     + (" (the extension's length from secondary sources: the statute's text for it was not "
+                        "read, see docs/deadlines.md)" if rule.appeal_extension_unsure and extension else ""))
     elif t.regime == "us-ca" and t.request_type == "objection":
         period, extension, source = _CA_OPT_OUT, None, "11 CCR §7026(f)"
         steps.append("us-ca: an objection is treated as a request to opt out of sale/sharing: "

@@ -161,3 +161,26 @@ def test_ccpa_since_from_2022_and_not_after_receipt():
 def test_appeal_steps_say_when_the_period_is_not_read_in_the_statute():
     assert "statute's text was not read" in text(deadline("us-va", "2026-10-12", request_type="appeal"))
     assert "not read" not in text(deadline("us-ct", "2026-10-12", request_type="appeal"))
+
+
+@pytest.mark.parametrize("regime, section", [
+    # 6 Del. C. §12D-104(d): "Not later than 60 days after receipt of an appeal"
+    ("us-de", "6 Del. C. §12D-104(d)"),
+    # Ind. Code §24-15-3-1(d): "Not later than sixty (60) days after receipt of an appeal"
+    ("us-in", "Ind. Code §24-15-3-1(d)"),
+    # Md. Com. Law §14-4605(F)(3) as enacted: "NOT LATER THAN 60 DAYS AFTER RECEIVING AN APPEAL"
+    ("us-md", "§14-4605(f)(3)"),
+])
+def test_appeal_periods_read_in_the_statute_are_not_called_secondary(regime, section):
+    appeal = text(deadline(regime, "2026-10-12", request_type="appeal"))
+    assert "not read" not in appeal
+    assert f"({section}" in appeal or f"{section})" in appeal
+    assert deadline(regime, "2026-10-12", request_type="appeal").due_date == date(2026, 12, 11)
+
+
+def test_colorado_appeal_period_is_read_its_extension_is_not():
+    # C.R.S. §6-1-1306(3): "Within forty-five days after receipt of an appeal"; the 60-day extension was
+    # read only in summaries, so --explain says so of the extension (which every Colorado appeal may take)
+    plain = text(deadline("us-co", "2026-10-12", request_type="appeal"))
+    assert "period from secondary sources" not in plain
+    assert "the extension's length from secondary sources" in plain
