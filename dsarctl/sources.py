@@ -87,9 +87,9 @@ class Record:
     #                            with it
     people: dict[str, set[str]] | None = None  # identity kind -> normalised values of every person the
     #                            record names (a ticket's requester, people in CC, authors of comments),
-    #                            the controller's own staff left out; None: the source cannot tell. The
-    #                            erase leaves a record naming anyone other than the subject as it is
-    #                            (shared); these values are never followed to other records.
+    #                            the controller's own staff left out; None: not asked, or the source cannot
+    #                            tell. Set by `Erasable.find_people` when an erase plans: it leaves a record
+    #                            naming anyone other than the subject as it is (shared). Never followed.
 
     @property
     def ref(self) -> tuple[str, str, Any]:
@@ -230,6 +230,9 @@ class Source:
     # mailbox's own address; declare both, see dsarctl.connectors.mail) says what the erase does, and
     # `redact` reaches `erase` as an EraseTarget with action "redact".
     mailbox: ClassVar[bool] = False
+    # Its records may name other people than the one they were found for (a ticket with people in CC):
+    # before an erase deletes or masks records, the core calls `find_people` (see Erasable).
+    names_people: ClassVar[bool] = False
 
     def __init__(self, system: "System", inventory: "Inventory"):
         self.system = system
@@ -384,6 +387,13 @@ class Erasable:
         """Apply every collection's targets: collection name -> outcome. Override to do it all at once
         (SQL: one transaction per system); the default erases one collection after the other."""
         return {collection.name: self.erase(collection, targets, context) for collection, targets in work}
+
+    def find_people(self, collection: "Collection", records: list[Record]) -> None:
+        """Optional (with `names_people = True`): set `record.people` on each of `records`, the ones an
+        erase plans to delete or mask: identity kind -> normalised values of everyone the record names,
+        the controller's own staff left out (who cannot be told apart counts as another person). The
+        plan then leaves a record naming anyone other than the subject as it is. Raising fails nothing:
+        the plan keeps every one of `records` and says it could not tell who else they name."""
 
     def read_records(self, collection: "Collection", keys: list[Any]) -> dict[Any, dict[str, Any]] | None:
         """Optional: the current `data` of the records with `keys` that are still there (key -> data),

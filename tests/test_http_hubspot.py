@@ -195,7 +195,7 @@ def test_what_is_associated_with_another_contact_too_is_left_as_it_is(hubspot, t
     assert kept == {("tickets", "kept", "shared with 1 other"): [f"hubspot tickets {team}"],
                     ("emails", "kept", "shared with 1 other"): [f"hubspot emails {to_bob}"]}, result.json()
     plan = {s["record"]: s["others"] for c in result.json()["plan"]["collections"] for s in c.get("shared", ())}
-    assert plan == {f"hubspot tickets {team}": 1, f"hubspot deals {joint}": 1, f"hubspot emails {to_bob}": 1}
+    assert plan == {f"hubspot tickets {team}": 1, f"hubspot emails {to_bob}": 1}  # deals are not changed: not asked
     assert team in api.objects["tickets"] and joint in api.objects["deals"] and to_bob in api.objects["emails"]
     assert to_us in api.archived["emails"] and to_us not in api.objects["emails"]
     assert [p["subject"] for p in api.archived["tickets"].values()] == ["Licence invalid"]  # hers alone: archived
@@ -207,3 +207,40 @@ def api_reason(path) -> str:
     from dsarctl.inventory import load_inventory as load
 
     return load(path).systems["crm"].collections["deals"].erase.reason
+
+
+def test_an_email_bcc_or_logged_on_another_contact_is_shared_and_the_export_names_no_other_contact(hubspot, tmp_path, cli):
+    api, server = hubspot
+    alice, bob = "101", api.contact_by_email("bob@example.net")
+    blind = api.add("emails", {"hs_email_from_email": "alice@example.com", "hs_email_subject": "Fwd",
+                               "hs_email_to_email": "support@test.example", "hs_email_bcc_email": "bob@example.net"})
+    logged = api.add("emails", {"hs_email_from_email": "alice@example.com", "hs_email_subject": "Both of us",
+                                "hs_email_to_email": "support@test.example"},
+                     associations=[("contacts", alice), ("contacts", bob)])
+    spaced = api.add("emails", {"hs_email_from_email": "alice@example.com", "hs_email_subject": "Spaces",
+                                "hs_email_to_email": "support@test.example bob@example.net"})
+    team = api.add("tickets", {"subject": "Team licence"}, associations=[("contacts", alice), ("contacts", bob)])
+    path = inventory(tmp_path, server.url, "    collections:\n      tickets: {erase: delete}\n      emails: {erase: delete}\n")
+    package = tmp_path / "alice.zip"
+    assert cli("-i", path, "export", "alice@example.com", "-o", str(package)).code == 0
+    with zipfile.ZipFile(package) as z:
+        everything = " ".join(z.read(n).decode("utf-8", "replace") for n in z.namelist() if n.startswith("data/"))
+    assert f'"{bob}"' not in everything  # no other contact's id in her package
+    assert not [r for r in server.requests if "/associations/" in r.path]  # asked only by an erase
+    result = cli("-i", path, "erase", "alice@example.com", "--yes", "--json")
+    assert result.code == 0, result
+    assert {blind, logged, spaced} <= set(api.objects["emails"]) and team in api.objects["tickets"]
+    kept = sorted(x for r in result.json()["remaining"] if r["status"] == "kept" for x in r["records"])
+    assert kept == sorted([f"hubspot emails {blind}", f"hubspot emails {logged}", f"hubspot emails {spaced}",
+                           f"hubspot tickets {team}"])
+
+
+def test_when_the_associations_cannot_be_read_nothing_is_deleted_and_the_report_says_why(hubspot, tmp_path, cli):
+    api, server = hubspot
+    server.inject(Fault("500", method="GET", path="/associations/contacts", times=1000))
+    path = inventory(tmp_path, server.url, "    collections:\n      tickets: {erase: delete}\n")
+    result = cli("-i", path, "erase", "alice@example.com", "--yes", "--json")
+    assert result.code == 0, result
+    assert [p["subject"] for p in api.objects["tickets"].values()] == ["Licence invalid", "Bob's ticket"]
+    [kept] = [r for r in result.json()["remaining"] if r["collection"] == "tickets"]
+    assert kept["status"] == "kept" and kept["reason"].startswith("not erased: who else it names could not be read")

@@ -232,3 +232,36 @@ def test_in_a_batch_a_ticket_shared_only_by_subjects_of_the_batch_is_deleted(zen
     result = cli("-i", inventory(tmp_path, server.url), "erase", "--batch", str(batch), "--yes", "--json")
     assert result.code == 0, result
     assert both not in api.tickets and both not in api.deleted_tickets
+
+
+def test_a_person_whose_role_cannot_be_read_counts_as_another_person(zendesk, tmp_path, cli):
+    """Bob's role lookup fails (500 on every try): the ticket he is copied on is kept, not failed, while
+    Alice's own ticket and her user are erased; "What remains" names the kept ticket."""
+    api, server = zendesk
+    alice = api.add_user("Alice", "alice@example.com")
+    bob = api.add_user("Bob", "bob@example.net")
+    own = api.add_ticket(alice, "Mine", ["hi"])
+    copied = api.add_ticket(alice, "Team licence", ["Please add Bob."], email_cc_ids=[bob])
+    server.inject(Fault("500", method="GET", path=f"^/api/v2/users/{bob}\\.json$", times=1000))
+    result = cli("-i", inventory(tmp_path, server.url), "erase", "alice@example.com", "--yes", "--json")
+    assert result.code == 0, result
+    assert own not in api.tickets and own not in api.deleted_tickets
+    assert set(api.tickets) == {copied} and alice in api.permanently_deleted
+    [left] = result.json()["remaining"]
+    assert (left["status"], left["reason"], left["records"]) == ("kept", "shared with 1 other",
+                                                                   [f"zendesk tickets {copied}"])
+
+
+def test_export_and_find_ask_no_one_s_role(zendesk, tmp_path, cli):
+    """Who else a ticket names matters only to an erase: find and export send no role lookups (and
+    cannot fail on one)."""
+    api, server = zendesk
+    agent = api.add_user("Agent", "agent@test.example", role="agent")
+    alice = api.add_user("Alice", "alice@example.com")
+    ticket = api.add_ticket(alice, "Mine", ["hi"])
+    api.add_comment(ticket, agent, "Done")
+    server.inject(Fault("500", method="GET", path=r"^/api/v2/users/\d+\.json$", times=1000))
+    path = inventory(tmp_path, server.url)
+    assert cli("-i", path, "find", "alice@example.com").code == 0
+    assert cli("-i", path, "export", "alice@example.com", "-o", str(tmp_path / "a.zip")).code == 0
+    assert not [r for r in server.requests if r.path in (f"/api/v2/users/{agent}.json", f"/api/v2/users/{alice}.json")]

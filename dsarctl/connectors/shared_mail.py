@@ -45,6 +45,11 @@ _AS_ADDRESSES = HeaderRegistry(default_class=AddressHeader, use_default_map=Fals
 _WIDTH = 78  # RFC 5322's recommended line length, kept where a rewritten field allows
 
 
+def email_tokens(text: str) -> list[str]:
+    """Every token of `text` that looks like an e-mail address, however they are separated."""
+    return _EMAIL_TOKEN.findall(text)
+
+
 class SubjectTest:
     """Whether a value is one of the subject's identifiers, from their keyed hashes (kind:value)."""
 

@@ -291,6 +291,14 @@ def build_plan(inventory: Inventory, found: dict[tuple[str, str], list[Record]],
                     continue
                 rule = coll.erase
                 masker = Masker(key)
+                unknown = None  # why the people the records name could not be told
+                if rule and rule.action in ("delete", "anonymize") and getattr(get(system.connector), "names_people", False):
+                    try:
+                        if connector is None:
+                            connector = open_connector(system, inventory)
+                        connector.find_people(coll, records)
+                    except Exception as exc:  # whatever the source raises: the records are kept, not failed
+                        unknown = f"not erased: who else it names could not be read ({failure(inventory, exc)})"
                 for record in records:
                     action = rule.action if rule else "none"
                     until = kept_until(rule, record.data, erased_on)
@@ -305,11 +313,14 @@ def build_plan(inventory: Inventory, found: dict[tuple[str, str], list[Record]],
                                                owners(record) if owners else everyone_all, key, owns)
                         if shared and action in ("delete", "anonymize"):
                             action, fields = "keep", {}  # no one else's record is deleted or altered
+                    elif unknown and action in ("delete", "anonymize"):
+                        action, fields = "keep", {}
                     cplan.steps.append(Step(system.name, coll.name, action, record.key,
                                             record_id(key, system.name, coll.name, record.key), record.digest, fields,
                                             until, record.location,
                                             done=bool(fields) and masker.mask(record.data, fields) == record.data,
-                                            kept=kept.get(record.ref) or (shared_with(shared) if action == "keep" else None),
+                                            kept=kept.get(record.ref) or (shared_with(shared) if action == "keep" and shared
+                                                                          else unknown if action == "keep" else None),
                                             shared=shared,
                                             subject=tuple(sorted(subject.hashes)) if action == "redact" else ()))
                 if any((t := s.target()) is not None and t.fields for s in cplan.steps):

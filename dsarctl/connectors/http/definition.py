@@ -31,7 +31,7 @@ _AUTH = {
 }
 _COLLECTION = {"description", "key", "identities", "categories", "erase", "locate", "read", "attach", "scan",
                "delete", "mask", "people"}
-_PEOPLE = {"kind", "fields", "staff"}
+_PEOPLE = {"kind", "fields", "request", "staff"}
 _STAFF = {"field", "values"}  # besides a request's keys
 _REQUEST = {"method", "path", "query", "headers", "json", "form", "records", "paginate", "gone"}
 _LOCATE_REQUEST = _REQUEST | {"set"}  # fields written into each record found (the value searched)
@@ -79,12 +79,15 @@ class RequestSpec:
 
 @dataclass(frozen=True)
 class PeopleSpec:
-    """`people:` who a record names: the values of identity `kind` at `fields` (dotted paths into the
-    record with its `attach`ments), less the controller's own staff: those for whom the `staff` request
-    (one per value, `{KIND}` in its path) answers a record whose `staff_field` is one of `staff_values`."""
+    """One entry of `people:` (who a record names): the values of identity `kind` at `fields`, dotted
+    paths into the record with its `attach`ments, or into the records of `request` (one per record, its
+    key in the placeholders: HubSpot's associated contacts); less the controller's own staff: those for
+    whom the `staff` request (one per value, `{KIND}` in its path) answers a record whose `staff_field`
+    is one of `staff_values`."""
 
     kind: str
     fields: tuple[str, ...]
+    request: "RequestSpec | None" = None
     staff: "RequestSpec | None" = None
     staff_field: str | None = None
     staff_values: tuple[str, ...] = ()
@@ -102,7 +105,7 @@ class CollectionDef:
     scan: tuple[RequestSpec, ...] = ()  # listings whose records together are every record
     delete: tuple[RequestSpec, ...] = ()  # run in order (Zendesk: delete, then delete permanently)
     mask: RequestSpec | None = None
-    people: PeopleSpec | None = None
+    people: tuple[PeopleSpec, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -370,10 +373,20 @@ class _Reader:
             scan=self.steps(raw.get("scan"), kp + ("scan",), set(), scan=True),
             delete=self.steps(raw.get("delete"), kp + ("delete",), key_names),
             mask=self.request(raw["mask"], kp + ("mask",), allowed=key_names, mask=True) if "mask" in raw else None,
-            people=self.people(raw["people"], kp + ("people",), name, identities) if "people" in raw else None,
+            people=self.people(raw.get("people"), kp + ("people",), name, identities, key_names),
         )
 
-    def people(self, raw: Any, kp: tuple, name: str, identities: dict) -> PeopleSpec:
+    def people(self, raw: Any, kp: tuple, name: str, identities: dict, key_names: set[str]) -> tuple[PeopleSpec, ...]:
+        """`people:` one entry (a mapping) or a list of them, one per identity kind."""
+        if raw is None:
+            return ()
+        if isinstance(raw, list):
+            if not raw:
+                raise self.error(kp, "people: an entry {kind, fields}, or a list of them")
+            return tuple(self.person(item, kp + (i,), name, identities, key_names) for i, item in enumerate(raw))
+        return (self.person(raw, kp, name, identities, key_names),)
+
+    def person(self, raw: Any, kp: tuple, name: str, identities: dict, key_names: set[str]) -> PeopleSpec:
         self.keys(raw, kp, _PEOPLE, "people")
         kind = self.text(raw, kp, "kind", required=True)
         known = set(identities) | set(self.kinds_declared)
@@ -385,12 +398,13 @@ class _Reader:
         if not isinstance(fields, list) or not fields or not all(isinstance(f, str) and f for f in fields):
             raise self.error(kp + ("fields",) if "fields" in raw else kp,
                              "people: needs 'fields:' (the record's fields, dotted paths, that hold people's ids)")
+        request = self.request(raw["request"], kp + ("request",), allowed=key_names) if "request" in raw else None
         staff = raw.get("staff")
         if staff is None:
-            return PeopleSpec(kind, tuple(fields))
+            return PeopleSpec(kind, tuple(fields), request)
         if not isinstance(staff, dict):
             raise self.error(kp + ("staff",), "staff: a request for one person, with field: and values:")
-        request = {k: v for k, v in staff.items() if k not in _STAFF}
+        asked = {k: v for k, v in staff.items() if k not in _STAFF}
         field_name = staff.get("field")
         values = staff.get("values")
         if not isinstance(field_name, str) or not field_name:
@@ -399,8 +413,8 @@ class _Reader:
         if not isinstance(values, list) or not values or not all(isinstance(v, (str, int)) for v in values):
             raise self.error(kp + ("staff", "values") if "values" in staff else kp + ("staff",),
                              "staff: needs 'values:' (the values of the field that mean staff, e.g. [agent, admin])")
-        spec = self.request(request, kp + ("staff",), allowed={kind})
-        return PeopleSpec(kind, tuple(fields), spec, field_name, tuple(str(v) for v in values))
+        spec = self.request(asked, kp + ("staff",), allowed={kind})
+        return PeopleSpec(kind, tuple(fields), request, spec, field_name, tuple(str(v) for v in values))
 
     def made(self, raw: dict, kp: tuple, kind: str) -> dict[str, Any]:
         """`locate: {KIND: {record: {FIELD: "{KIND}", ...}}}`: a service that cannot be searched (Google
@@ -466,7 +480,7 @@ class _Reader:
                 continue
             if name not in allowed:
                 what = (f"the identity searched ({', '.join(sorted(allowed))})" if kp[2] == "locate"
-                        else f"the person's id ({', '.join(sorted(allowed))})" if kp[2] == "people"
+                        else f"the person's id ({', '.join(sorted(allowed))})" if kp[-1] == "staff"
                         else f"a field of the record's key ({', '.join(sorted(allowed)) or 'none here'})")
                 raise self.error(kp, f"placeholder '{{{name}}}' is not {what}")
         return spec

@@ -60,6 +60,7 @@ def _search_pool():
 
 class HttpSource(Source, Erasable):
     name = "http"
+    names_people = True  # a definition's `people:` says who else a record names
     system_keys = SYSTEM_KEYS
     collection_keys: dict[str, KeySpec] = {}
     implicit_collection = False
@@ -253,32 +254,7 @@ class HttpSource(Source, Erasable):
                 full = dict(self._each(list(found), lambda key: self._full(cdef, key, found[key].data)))
                 for key, record in found.items():
                     record.data = full[key]
-            if cdef.people is not None and found and not lookup_only:  # `find` shows no sharing: not asked
-                self._people(cdef, found)
         yield from found.values()
-
-    def _people(self, cdef: definitions.CollectionDef, found: dict[tuple, Record]) -> None:
-        """Each record's `people`: the values of the definition's `people.kind` at its `people.fields`
-        (the record read in full, with its attachments), less the staff."""
-        from ..matching import field_values
-
-        spec = cdef.people
-        kind = self.inventory.identities.get(spec.kind)
-        if kind is None:
-            return  # the inventory does not know the kind: the record's people cannot be told (None)
-        named: dict[tuple, set[str]] = {}
-        for key, record in found.items():
-            values = set()
-            for name in spec.fields:
-                for raw in field_values(record.data, name):
-                    for one in _addresses(raw) if kind.type == "email" else [raw]:
-                        value = kind.normalise(one)
-                        if value is not None:
-                            values.add(value)
-            named[key] = values
-        staff = self._staff(spec, sorted(set().union(*named.values()))) if spec.staff else set()
-        for key, record in found.items():
-            record.people = {spec.kind: named[key] - staff}
 
     def _staff(self, spec: definitions.PeopleSpec, values: list[str]) -> set[str]:
         """Of `values`, those the `people.staff` request says are the controller's own staff (cached)."""
@@ -290,11 +266,14 @@ class HttpSource(Source, Erasable):
             asks = [v for v in values if v not in cache]
 
         def ask(value: str) -> bool:
-            call = self._call(spec.staff, {spec.kind: value}.__getitem__)
-            reply = call.send()
-            if call.gone(reply):
-                return False  # no such person any more: not staff (counted as another person)
-            got = records_of(reply.body, spec.staff.records, spec.staff.path)
+            try:
+                call = self._call(spec.staff, {spec.kind: value}.__getitem__)
+                reply = call.send()
+                if call.gone(reply):
+                    return False  # no such person any more: not known to be staff (another person)
+                got = records_of(reply.body, spec.staff.records, spec.staff.path)
+            except ApiError:
+                return False  # the role could not be read: not known to be staff (another person)
             return bool(got) and str(templates.dig(got[0], spec.staff_field)) in spec.staff_values
 
         for value, is_staff in self._each(asks, ask):
@@ -384,6 +363,46 @@ class HttpSource(Source, Erasable):
                             if key not in seen:
                                 seen.add(key)
                                 yield Record(self.system.name, collection.name, key, data, matcher.identities(data))
+
+    def find_people(self, collection, records: list[Record]) -> None:
+        """Each record's `people`: per `people:` entry, the values of its kind at its fields (of the record
+        with its attachments, or of the records its `request` returns), less the staff. A person whose
+        role cannot be read counts as another person; a record whose people cannot be read raises."""
+        from ..matching import field_values
+
+        cdef = self._cdef(collection)
+        if not cdef.people or not records:
+            return
+        named: dict[int, dict[str, set[str]]] = {id(r): {} for r in records}
+        with self._talking():
+            for spec in cdef.people:
+                kind = self.inventory.identities[spec.kind]
+
+                def sources(record: Record, spec=spec) -> list:
+                    lookup = self._lookup(cdef, record.key)
+                    if spec.request is not None:
+                        return self._call(spec.request, lookup).records()
+                    data = dict(record.data)
+                    for name in {f.split(".", 1)[0] for f in spec.fields} & set(cdef.attach) - set(data):
+                        data[name] = self._call(cdef.attach[name], lookup).records()  # not read by the search
+                    return [data]
+
+                for record, found in self._each(records, sources):
+                    values = named[id(record)].setdefault(spec.kind, set())
+                    for data in found:
+                        for name in spec.fields:
+                            for raw in field_values(data, name):
+                                for one in _addresses(raw) if kind.type == "email" else [raw]:
+                                    value = kind.normalise(one)
+                                    if value is not None:
+                                        values.add(value)
+                if spec.staff is not None:
+                    everyone = sorted(set().union(*(n[spec.kind] for n in named.values())))
+                    staff = self._staff(spec, everyone)
+                    for people in named.values():
+                        people[spec.kind] -= staff
+        for record in records:
+            record.people = named[id(record)]
 
     def read_records(self, collection, keys: list[Any]) -> dict[Any, dict[str, Any]] | None:
         cdef = self._cdef(collection)
@@ -478,13 +497,14 @@ def _put(tree: dict, dotted: str, value: Any) -> None:
 
 
 def _addresses(raw: Any) -> list[str]:
-    """The e-mail addresses in a field's value: one, or a list as mail headers and CRMs write them
-    (`a@x.example; "B" <b@y.example>`)."""
+    """Every e-mail address in a field's value, however they are separated (`a@x.example; "B"
+    <b@y.example>`, spaces, commas): each token that looks like one, a display name's too (one more
+    person counted is safe; one missed is not)."""
     if not isinstance(raw, str):
         return [raw]
-    from email.utils import getaddresses
+    from ..shared_mail import email_tokens
 
-    return [address for _name, address in getaddresses([raw.replace(";", ",")]) if address]
+    return email_tokens(raw)
 
 
 def _agent() -> str:
