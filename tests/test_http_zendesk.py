@@ -265,3 +265,16 @@ def test_export_and_find_ask_no_one_s_role(zendesk, tmp_path, cli):
     assert cli("-i", path, "find", "alice@example.com").code == 0
     assert cli("-i", path, "export", "alice@example.com", "-o", str(tmp_path / "a.zip")).code == 0
     assert not [r for r in server.requests if r.path in (f"/api/v2/users/{agent}.json", f"/api/v2/users/{alice}.json")]
+
+
+def test_a_collection_that_could_not_be_searched_is_reported_even_when_nothing_is_found_after(zendesk, tmp_path, cli):
+    """The tickets search fails; the user is still deleted (its own collection succeeded), after which the
+    tickets cannot be found through it: the report must not say that nothing remains."""
+    api, server = zendesk
+    alice = api.add_user("Alice", "alice@example.com")
+    api.add_ticket(alice, "Mine", ["hi"])
+    server.inject(Fault("500", path="/tickets/requested", times=5))  # the plan's search and its 4 retries
+    result = cli("-i", inventory(tmp_path, server.url), "erase", "alice@example.com", "--yes", "--json")
+    assert result.code == 3, result
+    [left] = [r for r in result.json()["remaining"] if r["collection"] == "tickets"]
+    assert left["status"] == "failed" and left["reason"].startswith("could not be searched before the erase")

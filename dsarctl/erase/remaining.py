@@ -46,6 +46,11 @@ def verify(inventory: Inventory, plan: Any, run: Any = None) -> list[dict[str, A
     for system, collection, error in again.failures:
         unreadable.add((system, collection))
         out.append(_failed(system, collection, f"could not be searched: {error}"))
+    for cplan in plan.collections:  # failed before the erase: what it holds is unknown, even if found empty now
+        if cplan.status == "failed" and (cplan.system, cplan.collection) not in unreadable:
+            unreadable.add((cplan.system, cplan.collection))
+            out.append(_failed(cplan.system, cplan.collection,
+                               f"could not be searched before the erase, so nothing in it was erased: {cplan.error}"))
     read, errors = _read_again(inventory, plan, failed_units)
     for (system, collection), error in errors.items():
         if (system, collection) not in unreadable:
