@@ -360,9 +360,12 @@ class Erasable:
     default_erase: ClassVar[str | None] = None
 
     def scan(self, collection: "Collection") -> Iterable[Record]:
-        """Every record of `collection`, with its identities. Used by a replay after a backup restore, and
-        by a resumed erase to find the keys of its targets again (the journal keeps keys only as keyed
-        hashes, except for `local_files` sources, which find their targets by digest)."""
+        """Every record of `collection`, with its identities. Used by a replay after a backup restore. A
+        resumed erase does not need it: the journal keeps each target's key sealed (encrypted with a key
+        derived from the install key) and hands the keys back, in the types the search gave (int, str,
+        tuple, bytes, Decimal, date/time, UUID; a key holding another type is found again by `scan`, as
+        are those of journals written before keys were sealed). So `erase` may get the key of a record
+        already gone: count it `missing`."""
         raise NotImplementedError(f"{type(self).__name__}.scan")
 
     def erase(self, collection: "Collection", targets: list[EraseTarget], context: EraseContext) -> EraseOutcome:

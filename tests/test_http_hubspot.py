@@ -5,6 +5,9 @@ client copes with 429s, 5xx answers and a connection dropped after the GDPR dele
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import zipfile
 
 import pytest
@@ -167,3 +170,26 @@ def test_search_pages_follow_the_after_cursor_in_the_body(hubspot, tmp_path, cli
     pages = [r.json() for r in server.requests if r.path == "/crm/v3/objects/emails/search"]
     assert [p.get("after") for p in pages] == [None, "100", "200"]
     assert all(p["filterGroups"][0]["filters"][0]["value"] == "bob@example.net" for p in pages)
+
+
+def test_an_erase_killed_after_the_gdpr_delete_is_finished_by_the_next_erase(hubspot, tmp_path):
+    """Killed (SIGKILL) right after the contact's GDPR delete: the tickets the plan deletes can no longer
+    be found by the contact (gone), and HubSpot cannot list every ticket; the next erase opens the
+    journal's sealed keys and archives them."""
+    api, server = hubspot
+    path = inventory(tmp_path, server.url, "    collections:\n      tickets: {erase: delete}\n")
+    command = [sys.executable, "-m", "dsarctl", "-i", path, "erase", "alice@example.com", "--yes", "--json"]
+    env = {k: v for k, v in os.environ.items() if k not in ("DSARCTL_INVENTORY", "DSARCTL_TEST_KILL_AT")}
+    killed = subprocess.run(command, env={**env, "DSARCTL_TEST_KILL_AT": "http.after-request"},
+                            capture_output=True, text=True, timeout=120)
+    assert killed.returncode == -9, killed.stderr
+    assert "101" not in api.objects["contacts"] and "102" in api.objects["tickets"]  # contact gone, ticket not
+    again = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
+    assert again.returncode == 0, again.stderr
+    [resumed] = json.loads(again.stdout)["resumed"]
+    assert [u["status"] for u in resumed["units"]] == ["done"], resumed
+    outcomes = resumed["units"][0]["collections"]
+    assert outcomes["contacts"]["missing"] == 1 and outcomes["tickets"]["deleted"] == 1, outcomes
+    assert [p["subject"] for p in api.archived["tickets"].values()] == ["Licence invalid"]
+    assert [p["subject"] for p in api.objects["tickets"].values()] == ["Bob's ticket"]
+    assert [p["hs_email_subject"] for p in api.archived["emails"].values()] == ["Question"]

@@ -6,7 +6,11 @@ a ticket that is not closed)."""
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import zipfile
+
 import pytest
 
 from dsarctl.fakes.server import FakeServer, Fault
@@ -175,3 +179,34 @@ def test_a_cut_between_the_two_deletion_steps_is_finished(zendesk, tmp_path, cli
     assert alice in api.permanently_deleted and api.deleted_users[alice]["email"] is None
     assert [r.path for r in server.requests if r.method == "DELETE"] == [
         f"/api/v2/users/{alice}", f"/api/v2/users/{alice}", f"/api/v2/deleted_users/{alice}"]
+
+
+def test_an_erase_killed_between_the_two_steps_is_finished_by_the_next_erase(zendesk, tmp_path):
+    """Killed (SIGKILL) after the ticket's soft deletion, before its permanent deletion: the next erase
+    opens the journal's sealed keys (Zendesk cannot list every ticket), and the ticket's first step
+    answers 404 (done) while the second deletes it for good."""
+    api, server = zendesk
+    alice = api.add_user("Alice", "alice@example.com")
+    ticket = api.add_ticket(alice, "Cannot activate", ["My key says invalid."])
+    bob = api.add_user("Bob", "bob@example.net")
+    kept = api.add_ticket(bob, "Bob's invoice", ["address change"])
+    path = inventory(tmp_path, server.url)
+    command = [sys.executable, "-m", "dsarctl", "-i", path, "erase", "alice@example.com", "--yes", "--json"]
+    env = {k: v for k, v in os.environ.items() if k not in ("DSARCTL_INVENTORY", "DSARCTL_TEST_KILL_AT")}
+    killed = subprocess.run(command, env={**env, "DSARCTL_TEST_KILL_AT": "http.between-steps"},
+                            capture_output=True, text=True, timeout=120)
+    assert killed.returncode == -9, killed.stderr
+    assert ticket in api.deleted_tickets and ticket not in api.tickets  # soft-deleted only
+    again = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
+    assert again.returncode == 0, again.stderr
+    report = json.loads(again.stdout)
+    [resumed] = report["resumed"]
+    assert [u["status"] for u in resumed["units"]] == ["done"], resumed
+    assert ticket not in api.deleted_tickets and ticket not in api.tickets and ticket not in api.comments
+    assert alice in api.permanently_deleted and api.deleted_users[alice]["email"] is None
+    assert kept in api.tickets and bob not in api.deleted_users
+    text = "".join(p.read_text() for p in (tmp_path / ".dsarctl" / "journal").glob("*.jsonl"))
+    plans = [line for line in map(json.loads, text.splitlines()) if line["type"] == "plan"]
+    entries = [e for plan in plans for coll in plan["units"]["helpdesk"].values() for e in coll]
+    assert len(entries) == 2 and all(set(e) == {"action", "key_id", "sealed"} for e in entries), entries
+    assert "alice" not in text.lower() and f"[{ticket}]" not in text  # no address, no key in plain text
