@@ -125,6 +125,9 @@ class EraseTarget:
     action: str  # delete | mask | redact (a shared message: the subject taken out of it)
     fields: dict[str, str] = field(default_factory=dict)  # mask: field -> null | redact | hash
     subject: tuple[str, ...] = ()  # redact: keyed hashes (kind:value) of the subject's identifiers
+    resumed: bool = False  # from the journal of an interrupted run, not this process's search: that run may
+    #                        have changed or removed the record already (a `local_files` key is then a
+    #                        hint): a target not found as planned is `missing`, not a sign of another writer
 
 
 @dataclass

@@ -148,7 +148,7 @@ def test_the_journal_keeps_sql_keys_sealed_and_a_journal_without_them_is_resumed
 
 def test_a_sealed_key_of_another_install_key_fails_that_system_only(tmp_path, reference, cli):
     """The install key replaced between the crash and the rerun: the sealed keys do not open; the SQL
-    systems fail, saying why, and the run stays pending."""
+    systems fail, saying why (exit 3), and the run stays pending."""
     folder = fresh(tmp_path, "rekeyed")
     inv = load_inventory(folder / "inventory.yaml")
 
@@ -162,5 +162,7 @@ def test_a_sealed_key_of_another_install_key_fails_that_system_only(tmp_path, re
     secret = path.parent.parent / "secret.key"
     secret.write_bytes(os.urandom(32))
     r = cli("-i", str(folder / "inventory.yaml"), "erase", "alice@example.com", "--yes", "--json")
+    assert r.code == 3, r
+    assert "does not open with this installation's key" in r.err, r.err
     failed = [u for u in r.json()["resumed"][0]["units"] if u["status"] == "failed"]
     assert failed and all("does not open with this installation's key" in u["error"] for u in failed), r

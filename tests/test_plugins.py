@@ -299,10 +299,15 @@ def test_a_plugin_bug_in_erase_fails_its_system_only_and_blocks_no_later_erase(t
     assert (tmp_path / "people.csv").read_text() == "email,name\nbob@example.net,Bob\ncarol@example.org,Carol\n"
     [recorded] = _erasures(tmp_path)
     assert list(recorded["plan"]["erased"]) == ["newsletter"]
-    # the next erase, of someone the plugin does not hold, retries the failed unit, says so, and succeeds
+    # the next erase, of someone the plugin does not hold, retries the failed unit, says so, does its own
+    # subject's work, and exits 3: a source (of the run it finished first) still fails
     r = cli("-i", inv, "erase", "carol@example.org", "--yes", "--json")
-    assert r.code == 0, r
+    assert r.code == 3, r
     assert "(1 source still failing)" in r.err
+    [line] = [x for x in r.err.splitlines() if x.startswith("failed: ")]
+    assert line.startswith("failed: crm: KeyError: 'boom' (interrupted erase run ") and "still pending" in line, r
+    assert r.json()["status"] == "ok" and r.json()["problems"] == [], r  # Carol's own erase: done
+    assert r.json()["resumed_problems"] == [line[len("failed: "):]], r
     assert (tmp_path / "people.csv").read_text() == "email,name\nbob@example.net,Bob\n"
     assert [list(e["plan"]["erased"]) for e in _erasures(tmp_path)] == [["newsletter"], ["newsletter"]]
 

@@ -371,6 +371,7 @@ def _targets(connector, coll, entries: list[dict], key: bytes, known: dict[str, 
                 keys[rid] = record.key
     targets = []
     for entry in entries:
+        resumed = entry["key_id"] not in (known or {})
         if needs_key:
             if entry["key_id"] not in keys:
                 continue  # gone: deleted by the interrupted run
@@ -382,7 +383,7 @@ def _targets(connector, coll, entries: list[dict], key: bytes, known: dict[str, 
         if isinstance(record_key, list):
             record_key = tuple(record_key)
         targets.append(EraseTarget(record_key, entry.get("digest"), entry["action"], entry.get("fields") or {},
-                                   tuple(entry.get("subject") or ())))
+                                   tuple(entry.get("subject") or ()), resumed))
     return targets
 
 
