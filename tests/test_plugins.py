@@ -60,6 +60,36 @@ class BuggyExport(FakeCrm):
         raise ValueError("no attachments today")
 
 
+class NoOutcome(FakeCrm, Erasable):
+    """Its erase does the work and forgets `return outcome`."""
+
+    name = "nooutcome"
+
+    def erase(self, collection, targets, context):
+        EraseOutcome(deleted=len(targets))
+
+
+class DictLocate(FakeCrm):
+    """Its locate yields the rows themselves, not Records."""
+
+    name = "dictlocate"
+
+    def locate(self, collection, wanted, *, lookup_only=False):
+        yield from (dict(row) for row in ROWS if row["mail"] in wanted.get("email", ()))
+
+
+class ListRead(FakeCrm, Erasable):
+    """Masks, then reads the records back as a list instead of key -> data."""
+
+    name = "listread"
+
+    def erase(self, collection, targets, context):
+        return EraseOutcome(masked=len(targets))
+
+    def read_records(self, collection, keys):
+        return [dict(row) for row in ROWS if row["id"] in keys]
+
+
 class OldCrm(Connector):
     """A plugin of version 1: `locate` without `lookup_only`, `check_collection`."""
 
@@ -76,7 +106,7 @@ class NotASource:
     name = "notasource"
 
 
-PLUGINS = [FakeCrm, BuggyErase, BuggyLocate, BuggyExport, NotASource]
+PLUGINS = [FakeCrm, BuggyErase, BuggyLocate, BuggyExport, NotASource, NoOutcome, DictLocate, ListRead]
 
 
 @pytest.fixture
@@ -332,6 +362,37 @@ def test_a_plugin_bug_in_locate_fails_its_collection(tmp_path, plugin_module, cl
     assert newsletter["count"] == 1
     r = cli("-i", inv, "erase", "alice@example.com", "--yes")
     assert r.code == 3 and "crm.crm: NotImplementedError: locate is not written yet" in r.err, r
+
+
+def test_an_erase_that_returns_no_outcome_fails_its_system_in_one_line(tmp_path, plugin_module, cli):
+    """Issue 19: a plugin's bug fails its system (exit 3), never dsarctl (exit 70): what `erase` returns
+    is checked where the core takes it."""
+    inv = _company(tmp_path, "nooutcome")
+    r = cli("-i", inv, "erase", "alice@example.com", "--yes", "--json")
+    assert r.code == 3, r
+    assert "failed: crm: NoOutcome.erase returned None, not an EraseOutcome (collection 'crm')" in r.err.splitlines(), r
+    assert "internal error" not in r.err and "Traceback" not in r.err, r
+    [crm] = [u for u in r.json()["run"]["units"] if u["system"] == "crm"]
+    assert crm["status"] == "failed", crm
+    assert (tmp_path / "people.csv").read_text() == "email,name\nbob@example.net,Bob\ncarol@example.org,Carol\n"
+
+
+def test_a_locate_that_yields_no_records_fails_its_collection_in_one_line(tmp_path, plugin_module, cli):
+    inv = _company(tmp_path, "dictlocate", "")
+    r = cli("-i", inv, "find", "alice@example.com", "--json")
+    assert r.code == 3, r
+    assert r.json()["failures"] == [{"system": "crm", "collection": "crm",
+                                     "error": "DictLocate.locate yielded a dict, not a Record"}], r
+    assert next(s for s in r.json()["systems"] if s["system"] == "newsletter")["count"] == 1
+    assert "alice" not in r.json()["failures"][0]["error"]  # what it yielded by its type only
+
+
+def test_a_read_records_that_returns_no_dict_fails_the_check_of_its_collection(tmp_path, plugin_module, cli):
+    inv = _company(tmp_path, "listread", "erase: {action: anonymize, fields: {mail: redact}}")
+    r = cli("-i", inv, "erase", "alice@example.com", "--yes", "--json")
+    assert r.code == 3, r
+    assert "ListRead.read_records returned a list, not a dict (key -> data) or None" in r.err, r
+    assert "internal error" not in r.err, r
 
 
 def test_a_plugin_bug_in_export_fails_its_collection(tmp_path, plugin_module, cli):

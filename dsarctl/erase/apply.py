@@ -24,7 +24,7 @@ from ..connectors import close_quietly, failure, get, open_connector
 from ..errors import DsarError
 from ..inventory.model import Inventory
 from ..keys import keyed_hash, load_or_create_key
-from ..sources import EraseContext, EraseOutcome, EraseTarget, Erasable
+from ..sources import EraseContext, EraseOutcome, EraseTarget, Erasable, checked_outcomes, checked_records
 from .journal import Journal, open_record_key, seal_record_key
 from .mask import Masker
 from .plan import Plan, record_id
@@ -316,7 +316,7 @@ def _run_unit(inventory: Inventory, system_name: str, collections: dict[str, lis
             if coll is None:
                 return UnitResult(system_name, "failed", error=f"collection '{coll_name}' is no longer in the inventory")
             work.append((coll, _targets(source, coll, entries, key, known)))
-        outcomes = source.erase_system(work, context)
+        outcomes = checked_outcomes(source, work, source.erase_system(work, context))
     except Exception as exc:  # whatever the source raised (a plugin's bug too) fails this unit only
         if stopped:
             raise stopped[0] from None  # the run is stopping: not the source's failure
@@ -365,7 +365,7 @@ def _targets(connector, coll, entries: list[dict], key: bytes, known: dict[str, 
                 # else a key whose hash its type does not keep (a value hashed by its repr): scanned for
     if needs_key and any(e["key_id"] not in keys for e in entries):
         wanted = {e["key_id"] for e in entries}
-        for record in connector.scan(coll):
+        for record in checked_records(connector, "scan", connector.scan(coll)):
             rid = record_id(key, connector.system.name, coll.name, record.key)
             if rid in wanted:
                 keys[rid] = record.key
