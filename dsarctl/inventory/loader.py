@@ -499,6 +499,9 @@ class _Loader:
         if not isinstance(connector_name, str):
             raise self.error(kp + ("connector",), f"expected a connector name, got {_typename(connector_name)}")
         cls = registry.get(connector_name)
+        if cls is None and registry.unloadable(connector_name):
+            raise self.error(kp + ("connector",), f"connector '{connector_name}' is installed but cannot be used: "
+                                                  f"{registry.unloadable(connector_name)}")
         if cls is None:
             available = registry.names()
             hint = _close_matches(connector_name, available, n=1)
