@@ -27,9 +27,16 @@ systems:
     definition: hubspot
     base_url: {url}
     auth:
-      bearer: pat-test-token
+      bearer: ${{HUBSPOT_TOKEN}}
     erase: delete
 {extra}"""
+
+
+@pytest.fixture(autouse=True)
+def secrets(monkeypatch):
+    """The inventories' tokens come from the environment, as the loader requires."""
+    monkeypatch.setenv("HUBSPOT_TOKEN", "pat-test-token")
+    monkeypatch.setenv("ZENDESK_TOKEN", "zd-test-token")
 
 
 @pytest.fixture(autouse=True)
@@ -150,7 +157,7 @@ def test_a_failing_api_fails_its_system_alone(hubspot, tmp_path, cli):
     with FakeServer(zendesk) as helpdesk:
         extra = ("  helpdesk:\n    connector: http\n    definition: zendesk\n"
                  f"    base_url: {helpdesk.url}\n    auth:\n      basic:\n        username: agent@example.com/token\n"
-                 "        password: zd-test-token\n")
+                 "        password: ${ZENDESK_TOKEN}\n")
         server.inject(Fault("503", times=100))
         result = cli("-i", inventory(tmp_path, server.url, extra), "find", "alice@example.com", "--json")
     assert result.code == 3, result

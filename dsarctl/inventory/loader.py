@@ -76,6 +76,18 @@ def load_settings(path: str | os.PathLike | None = None, *, environ: Mapping[str
     return loader.load(settings_only=True)
 
 
+class FromEnv(str):
+    """A text value of the inventory written with `${VAR}`: what the environment gave (a secret a source
+    takes only so, such as an http system's token, is refused when written in the file itself)."""
+
+    __slots__ = ()
+
+
+def from_env(value: Any) -> bool:
+    """Whether an inventory value came through `${VAR}` (not written literally in the file)."""
+    return isinstance(value, FromEnv)
+
+
 class _Loader:
     def __init__(self, path: Path, environ: Mapping[str, str]):
         self.path = path
@@ -232,11 +244,13 @@ class _Loader:
     def _expand(self, text: str, key_path: tuple) -> str:
         if "$" not in text:
             return text
+        used: list[str] = []
 
         def sub(match: re.Match) -> str:
             if match.group(0) == "$$":
                 return "$"
             var, default = match.group(1), match.group(2)
+            used.append(var)
             value = self.environ.get(var)
             if value is None or (value == "" and default is not None):
                 if default is None:
@@ -247,7 +261,8 @@ class _Loader:
                 return default
             return value
 
-        return _VAR_RE.sub(sub, text)
+        expanded = _VAR_RE.sub(sub, text)
+        return FromEnv(expanded) if used else expanded
 
     # -- validation --------------------------------------------------------------------------------
     def _keys(self, obj: Any, key_path: tuple, allowed: Mapping[str, Any], what: str, *, enforce_required: bool = True,
