@@ -487,3 +487,13 @@ def test_a_secret_from_the_environment_with_a_default_is_taken(tmp_path, cli):
     path = inventory(tmp_path, "https://helpdesk.example", "api_key: ${NOT_SET_HERE:-fallback-key}")
     result = cli("-i", path, "inventory", "check")
     assert result.code == 0, result
+
+
+def test_a_definition_file_not_found_is_named_at_the_inventorys_line_too(tmp_path, cli):
+    path = inventory(tmp_path, "https://helpdesk.example", "api_key: ${HELPDESK_KEY}", definition="./nofile.yaml")
+    line = next(n for n, text in enumerate(open(path).read().splitlines(), 1) if "definition: ./nofile" in text)
+    result = cli("-i", path, "inventory", "check")
+    assert result.code == 2, result
+    assert result.err == (f"dsarctl: error: inventory.yaml:{line}: systems.support.definition: ./nofile.yaml: "
+                          "definition file not found\n"), result.err
+

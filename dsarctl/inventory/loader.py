@@ -622,6 +622,15 @@ class _Loader:
             return hook(options, self.path.resolve().parent) or {}
         except KeyProblem as problem:
             raise self.error(kp + tuple(problem.key), problem.why) from None
+        except InventoryError as exc:
+            # about a file of the source's own as a whole (not found, unreadable): named with the inventory
+            # key that names the file, at its line; an error inside the file names the file's own line
+            shown = exc.where or ""
+            named = [key for key, value in options.items() if isinstance(value, str) and value == shown]
+            if not named or re.search(r":\d+$", shown):
+                raise
+            raise InventoryError(str(exc), where=self.where(kp + (named[0],)),
+                                 key=dotted(kp + (named[0],))) from None
 
     def _implied_kinds(self, cls, options: dict, kinds: dict[str, "IdentityKind"]) -> None:
         """Identity kinds the source's own collections use (`Source.implied_identities`), for those the
