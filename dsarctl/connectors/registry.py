@@ -95,14 +95,15 @@ def get(name: str) -> type[Source] | None:
 
     module_name, _, attr = target.partition(":")
     group = V1_ENTRY_POINT_GROUP if v1 else ENTRY_POINT_GROUP
+    origin = f"its module ({target})" if BUILTIN.get(name) == target else f"its entry point ({group}: {name} = {target})"
     try:
         cls = getattr(importlib.import_module(module_name), attr)
     except Exception as exc:  # a broken plugin must not take the tool down: the inventory names it
         what = " ".join(f"{type(exc).__name__}: {exc}".split())  # one line
-        _unloadable[name] = f"its entry point ({group}: {name} = {target}) failed to load: {what}"
+        _unloadable[name] = f"{origin} failed to load: {what}"
         return None
     if not (isinstance(cls, type) and issubclass(cls, Source)):
-        _unloadable[name] = f"its entry point ({group}: {name} = {target}) is not a dsarctl.sources.Source"
+        _unloadable[name] = f"{origin} is not a dsarctl.sources.Source"
         return None
     _unloadable.pop(name, None)
     if v1:
