@@ -8,6 +8,7 @@ anyone who lacks the key being able to test guesses against the stored hashes. T
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import os
@@ -78,3 +79,54 @@ def _read(path: Path) -> bytes | None:
 def keyed_hash(key: bytes, kind: str, value: str) -> str:
     """HMAC-SHA256 hex of "kind:value": the same value of the same kind always gives the same hash."""
     return hmac.new(key, f"{kind}:{value}".encode("utf-8"), hashlib.sha256).hexdigest()
+
+
+# -- sealing: a value kept so that only this installation can read it back -----------------------------
+# The erase journal keeps each planned record's key sealed (AES-256-GCM, encrypted and authenticated), so
+# that a resumed run acts on the planned records without listing every record of the source again, and
+# the journal still holds no key in plain text. The AES key is derived from the install key with HKDF
+# and a fixed label: it is not the key of the keyed hashes, and a value sealed for one purpose (the
+# `context`, authenticated with it) does not open for another.
+_SEAL_LABEL = b"dsarctl seal v1"
+_SEAL_PREFIX = "v1:"
+
+
+class SealError(DsarError):
+    """A sealed value that does not open: sealed with another install key, or changed."""
+
+
+@functools.lru_cache(maxsize=4)
+def _sealer(key: bytes):
+    """AES-256-GCM with the key HKDF-SHA256 derives from the install key and the fixed label."""
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+    from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+    return AESGCM(HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=_SEAL_LABEL).derive(key))
+
+
+def seal(key: bytes, value: bytes, context: str) -> str:
+    """`value` encrypted and authenticated with a key derived from the install key `key`, as text;
+    `context` (not secret, not stored) must be given again to open it."""
+    import base64
+
+    nonce = secrets.token_bytes(12)
+    sealed = _sealer(key).encrypt(nonce, value, context.encode("utf-8"))
+    return _SEAL_PREFIX + base64.urlsafe_b64encode(nonce + sealed).decode("ascii")
+
+
+def open_sealed(key: bytes, token: str, context: str) -> bytes:
+    """The value `seal(key, value, context)` sealed; SealError when it does not open."""
+    import base64
+    import binascii
+
+    from cryptography.exceptions import InvalidTag
+
+    if not isinstance(token, str) or not token.startswith(_SEAL_PREFIX):
+        raise SealError("not a sealed value of this version")
+    try:
+        raw = base64.urlsafe_b64decode(token[len(_SEAL_PREFIX):].encode("ascii"))
+        return _sealer(key).decrypt(raw[:12], raw[12:], context.encode("utf-8"))
+    except (InvalidTag, ValueError, binascii.Error):
+        raise SealError("a sealed value does not open with this installation's key (another secret.key, "
+                        "or the value was changed)") from None

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Container, Iterable, Iterator
 from .connectors.matching import FieldMatcher, field_values
 
 from .identity import Identifier
+from .sources import checked_records
 
 if TYPE_CHECKING:
     from .connectors import Record
@@ -123,6 +124,6 @@ def _located(source, collection, wanted) -> Iterator:
     """The records of a lookup (only where they are and what they carry is read: `lookup_only`)."""
     search = source.start_locate(collection, wanted, lookup_only=True)
     try:
-        yield from search()
+        yield from checked_records(source, "locate", search())
     finally:
         search.close()

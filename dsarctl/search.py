@@ -18,6 +18,7 @@ from typing import AbstractSet, Any, Callable, Iterable
 
 from . import links
 from .connectors import Record, close_quietly, failure, guarded, open_connector
+from .sources import checked_records
 from .errors import DsarError, SourceError
 from .identity import Identifier, group_by_kind
 from .inventory.model import Collection, Inventory, System
@@ -323,7 +324,8 @@ def find_subjects(
         try:
             if isinstance(search, Exception):
                 raise search
-            records = guarded(search, system_name, inventory)
+            source = connectors[system_name]
+            records = guarded(lambda: checked_records(source, "locate", search()), system_name, inventory)
             if coll.unsearched:  # whatever the connector returned, a record is found by searched fields only
                 records = links.searched_only(inventory, coll, records, wanting)
             if len(takers) == 1:

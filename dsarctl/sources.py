@@ -48,7 +48,7 @@ they cannot erase until they move to this module and the `dsarctl.sources.v2` gr
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable, ClassVar, Iterable
+from typing import TYPE_CHECKING, Any, Callable, ClassVar, Iterable, Iterator
 
 from .keyspec import KeySpec
 
@@ -62,6 +62,7 @@ __all__ = [
     "API_VERSION", "ENTRY_POINT_GROUP", "Source", "Erasable", "Record", "Finding", "ExportFile",
     "EraseTarget", "EraseOutcome", "EraseContext", "KeySpec", "KeyProblem", "StartedSearch", "Wanted",
 ]
+# (checked_records, checked_outcomes, checked_read_records, at the end: the core's, not a plugin's)
 
 API_VERSION = 2
 ENTRY_POINT_GROUP = f"dsarctl.sources.v{API_VERSION}"
@@ -130,6 +131,9 @@ class EraseTarget:
     action: str  # delete | mask | redact (a shared message: the subject taken out of it)
     fields: dict[str, str] = field(default_factory=dict)  # mask: field -> null | redact | hash
     subject: tuple[str, ...] = ()  # redact: keyed hashes (kind:value) of the subject's identifiers
+    resumed: bool = False  # from the journal of an interrupted run, not this process's search: that run may
+    #                        have changed or removed the record already (a `local_files` key is then a
+    #                        hint): a target not found as planned is `missing`, not a sign of another writer
 
 
 @dataclass
@@ -368,9 +372,12 @@ class Erasable:
     default_erase: ClassVar[str | None] = None
 
     def scan(self, collection: "Collection") -> Iterable[Record]:
-        """Every record of `collection`, with its identities. Used by a replay after a backup restore, and
-        by a resumed erase to find the keys of its targets again (the journal keeps keys only as keyed
-        hashes, except for `local_files` sources, which find their targets by digest)."""
+        """Every record of `collection`, with its identities. Used by a replay after a backup restore. A
+        resumed erase does not need it: the journal keeps each target's key sealed (encrypted with a key
+        derived from the install key) and hands the keys back, in the types the search gave (int, str,
+        tuple, bytes, Decimal, date/time, UUID; a key holding another type is found again by `scan`, as
+        are those of journals written before keys were sealed). So `erase` may get the key of a record
+        already gone: count it `missing`."""
         raise NotImplementedError(f"{type(self).__name__}.scan")
 
     def erase(self, collection: "Collection", targets: list[EraseTarget], context: EraseContext) -> EraseOutcome:
@@ -407,3 +414,62 @@ class Erasable:
         column, no such column). The erase is then refused before anything is written, and `inventory
         check --connect` reports it (exit 2). Sources whose fields take any value have none."""
         return []
+
+
+# -- the core's side: what a source returns is checked where the core takes it ------------------------
+# A plugin's method that returns the wrong thing (an `erase` without `return outcome`, a `locate` that
+# yields dicts) fails its system in one line naming the method and what it gave (`crm: Shop.erase
+# returned None, not an EraseOutcome`), exit 3, like any exception the source raises: never a crash.
+
+def _what(value: Any) -> str:
+    """What a source gave, by its type only: its value may hold personal data."""
+    if value is None:
+        return "None"
+    name = type(value).__name__
+    return f"an {name}" if name[:1].lower() in "aeio" else f"a {name}"
+
+
+def _broken(source: "Source", method: str, what: str) -> Exception:
+    from .errors import SourceError
+
+    return SourceError(source.inventory.redact(f"{type(source).__name__}.{method} {what}"), system=source.system.name)
+
+
+def checked_records(source: "Source", method: str, records: Iterable[Any]) -> Iterator[Record]:
+    """`records` (what `locate` or `scan` yields), each checked to be a Record."""
+    if records is None or isinstance(records, (str, bytes, dict)) or not hasattr(records, "__iter__"):
+        raise _broken(source, method, f"returned {_what(records)}, not an iterable of Records")
+    for record in records:
+        if not isinstance(record, Record):
+            raise _broken(source, method, f"yielded {_what(record)}, not a Record")
+        yield record
+
+
+def checked_outcomes(source: "Source", work: list[tuple["Collection", list[EraseTarget]]],
+                     outcomes: Any) -> dict[str, EraseOutcome]:
+    """What `erase_system` returned, checked: an EraseOutcome for each collection of `work`. The message
+    names `erase` when the source does not override `erase_system` (its default calls `erase`)."""
+    own = type(source).erase_system is not Erasable.erase_system
+    if not isinstance(outcomes, dict):
+        raise _broken(source, "erase_system", f"returned {_what(outcomes)}, not a dict of EraseOutcomes")
+    for collection, _targets in work:
+        outcome = outcomes.get(collection.name)
+        if not isinstance(outcome, EraseOutcome):
+            if own:
+                raise _broken(source, "erase_system", f"returned {_what(outcome)} for collection "
+                                                      f"'{collection.name}', not an EraseOutcome")
+            raise _broken(source, "erase", f"returned {_what(outcome)}, not an EraseOutcome "
+                                           f"(collection '{collection.name}')")
+    return outcomes
+
+
+def checked_read_records(source: "Source", collection: "Collection", keys: list[Any]) -> dict[Any, dict] | None:
+    """`source.read_records(collection, keys)`, checked: None, or a dict of key -> data (a dict)."""
+    rows = source.read_records(collection, keys)
+    if rows is not None:
+        if not isinstance(rows, dict):
+            raise _broken(source, "read_records", f"returned {_what(rows)}, not a dict (key -> data) or None")
+        for data in rows.values():
+            if not isinstance(data, dict):
+                raise _broken(source, "read_records", f"returned {_what(data)} as a record's data, not a dict")
+    return rows

@@ -103,6 +103,11 @@ class EraseRun:
         """What failed or was not erased (empty for a dry run: nothing was attempted)."""
         return self.result.problems if self.result else []
 
+    @property
+    def resumed_problems(self) -> list[str]:
+        """Systems of interrupted runs finished first that still fail (exit 3 too)."""
+        return self.result.resumed_problems if self.result else []
+
     def to_dict(self) -> dict[str, Any]:
         if self.result is None:
             return {"dry_run": True, "plan": self.plan.to_dict()}

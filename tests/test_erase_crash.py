@@ -90,3 +90,79 @@ def test_sigkill_subprocess_then_rerun(tmp_path, reference, point):
     again = subprocess.run(command, env=env, capture_output=True, timeout=120)
     assert again.returncode == 0, again.stderr.decode()
     assert snapshot(folder) == expected
+
+
+def _journal_plans(folder: Path) -> list[tuple[Path, dict]]:
+    import json
+
+    return [(path, json.loads(path.read_text().splitlines()[0])) for path in sorted(folder.rglob("journal/*.jsonl"))]
+
+
+def test_the_journal_keeps_sql_keys_sealed_and_a_journal_without_them_is_resumed_by_scanning(
+        tmp_path, reference, cli):
+    """Each SQL row's key is in the journal sealed (no key in plain text), and opens only with the install
+    key and for its own entry. A journal written before keys were sealed (entries without `sealed`) is
+    still finished, its rows found by scanning the tables."""
+    import json
+
+    from dsarctl.erase.apply import install_key
+    from dsarctl.erase.journal import open_record_key, seal_record_key
+    from dsarctl.keys import SealError
+
+    expected, _ = reference
+    folder = fresh(tmp_path, "unsealed")
+    inv = load_inventory(folder / "inventory.yaml")
+
+    def crash(point: str) -> None:
+        if point == "journal.written":
+            raise Crash(point)
+
+    with pytest.raises(Crash):
+        carry_out(inv, prepare(inv, [ALICE], now=NOW), operator="test", now=NOW, checkpoint=crash)
+    [(path, plan)] = _journal_plans(folder)
+    key = install_key(inv)
+    sql = [(system, coll, e) for system, colls in plan["units"].items() for coll, entries in colls.items()
+           for e in entries if "sealed" in e]
+    assert sql and all("key" not in e for _, _, e in sql), plan["units"]
+    system, coll, entry = sql[0]
+    row_key = open_record_key(key, system, coll, entry["key_id"], entry["sealed"])
+    assert isinstance(row_key, tuple) and row_key, row_key
+    with pytest.raises(SealError):
+        open_record_key(bytes(32), system, coll, entry["key_id"], entry["sealed"])  # another install key
+    with pytest.raises(SealError):
+        open_record_key(key, system, coll, sql[1][2]["key_id"] if len(sql) > 1 else "x", entry["sealed"])
+    sealed_again = seal_record_key(key, system, coll, entry["key_id"], row_key)
+    assert sealed_again != entry["sealed"]  # a fresh nonce each time
+    # as an earlier dsarctl wrote it: keys only as keyed hashes
+    lines = path.read_text().splitlines()
+    for colls in plan["units"].values():
+        for entries in colls.values():
+            for e in entries:
+                e.pop("sealed", None)
+    path.write_text("\n".join([json.dumps(plan, sort_keys=True)] + lines[1:]) + "\n")
+    r = cli("-i", str(folder / "inventory.yaml"), "erase", "alice@example.com", "--yes", "--json")
+    assert r.code == 0, r
+    assert [u["status"] for u in r.json()["resumed"][0]["units"]].count("failed") == 0, r.json()["resumed"]
+    assert snapshot(folder) == expected
+
+
+def test_a_sealed_key_of_another_install_key_fails_that_system_only(tmp_path, reference, cli):
+    """The install key replaced between the crash and the rerun: the sealed keys do not open; the SQL
+    systems fail, saying why (exit 3), and the run stays pending."""
+    folder = fresh(tmp_path, "rekeyed")
+    inv = load_inventory(folder / "inventory.yaml")
+
+    def crash(point: str) -> None:
+        if point == "journal.written":
+            raise Crash(point)
+
+    with pytest.raises(Crash):
+        carry_out(inv, prepare(inv, [ALICE], now=NOW), operator="test", now=NOW, checkpoint=crash)
+    [(path, _)] = _journal_plans(folder)
+    secret = path.parent.parent / "secret.key"
+    secret.write_bytes(os.urandom(32))
+    r = cli("-i", str(folder / "inventory.yaml"), "erase", "alice@example.com", "--yes", "--json")
+    assert r.code == 3, r
+    assert "does not open with this installation's key" in r.err, r.err
+    failed = [u for u in r.json()["resumed"][0]["units"] if u["status"] == "failed"]
+    assert failed and all("does not open with this installation's key" in u["error"] for u in failed), r

@@ -26,6 +26,14 @@ NOWHERE = "http://127.0.0.1:9"  # the discard port: nothing answers
 
 
 @pytest.fixture(autouse=True)
+def secrets(monkeypatch):
+    """The inventories take their tokens from the environment, as the loader requires of secrets."""
+    monkeypatch.setenv("CONFORMANCE_HUBSPOT_TOKEN", HubSpotFake().token)
+    monkeypatch.setenv("CONFORMANCE_ZENDESK_TOKEN", "zd-test-token")
+    monkeypatch.setenv("CONFORMANCE_GA_TOKEN", "ya29.conformance")
+
+
+@pytest.fixture(autouse=True)
 def no_waiting(monkeypatch):
     """Retries back off without sleeping (the unreachable-source test retries every request)."""
     from dsarctl.connectors.http import client
@@ -61,7 +69,7 @@ class HubSpotFixture(_Served):
                                    "hs_email_subject": label, "hs_email_text": "Hello", "hs_email_direction": "INCOMING_EMAIL"},
                         associations=[("contacts", contact)])
         return {"connector": "http", "definition": "hubspot", "base_url": self.serve(api),
-                "auth": {"bearer": api.token}}
+                "auth": {"bearer": "${CONFORMANCE_HUBSPOT_TOKEN}"}}
 
     def records_of(self, person):
         address = person.email.lower()
@@ -84,7 +92,7 @@ class ZendeskFixture(_Served):
             for label in person.labels[1:]:
                 api.add_ticket(user, label, [f"About {label}"], status="closed")
         return {"connector": "http", "definition": "zendesk", "base_url": self.serve(api),
-                "auth": {"basic": {"username": "agent@example.com/token", "password": "zd-test-token"}},
+                "auth": {"basic": {"username": "agent@example.com/token", "password": "${CONFORMANCE_ZENDESK_TOKEN}"}},
                 # tickets are retained unless the inventory says otherwise (the definition's default)
                 "collections": {"tickets": {"erase": "delete"}}}
 
@@ -108,7 +116,7 @@ class GoogleAnalyticsFixture(_Served):
             for label in person.labels:
                 api.add_user(self.property_id, "CLIENT_ID", label, events=3)
         return {"connector": "http", "definition": "google-analytics", "base_url": self.serve(api),
-                "auth": {"bearer": "ya29.conformance"}, "params": {"property_id": self.property_id}}
+                "auth": {"bearer": "${CONFORMANCE_GA_TOKEN}"}, "params": {"property_id": self.property_id}}
 
     def records_of(self, person):
         with self.api.lock:

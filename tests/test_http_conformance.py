@@ -19,6 +19,13 @@ from fakes import serve
 
 
 @pytest.fixture(autouse=True)
+def secrets(monkeypatch):
+    """The inventories take their keys from the environment, as the loader requires of secrets."""
+    monkeypatch.setenv("CONFORMANCE_MAILCHIMP_KEY", MAILCHIMP_KEY)
+    monkeypatch.setenv("CONFORMANCE_STRIPE_KEY", STRIPE_KEY)
+
+
+@pytest.fixture(autouse=True)
 def no_waiting(monkeypatch):
     """Retries back off without sleeping (the unreachable-source test retries every request)."""
     from dsarctl.connectors.http import client
@@ -56,7 +63,7 @@ class MailchimpFixture(_Served):
                 api.add_member(f"list{i:04d}", person.email, first=first, last=last, activity=2,
                                merge_fields={"FNAME": first, "LNAME": last, "NOTE": label})
         return {"connector": "http", "definition": "mailchimp", "base_url": self.serve(api),
-                "auth": {"api_key": MAILCHIMP_KEY}}
+                "auth": {"api_key": "${CONFORMANCE_MAILCHIMP_KEY}"}}
 
     def records_of(self, person):
         return [copy.deepcopy(m) for m in self.api.find(person.email)]
@@ -76,7 +83,7 @@ class StripeFixture(_Served):
             for label in person.labels:
                 api.add_customer(person.email, person.name, description=label)
         return {"connector": "http", "definition": "stripe", "base_url": self.serve(api),
-                "auth": {"bearer": STRIPE_KEY}}
+                "auth": {"bearer": "${CONFORMANCE_STRIPE_KEY}"}}
 
     def records_of(self, person):
         return [copy.deepcopy(c) for c in self.api.customers.values() if (c["email"] or "").lower() == person.email.lower()]

@@ -22,6 +22,14 @@ ZOE = "zoe@example.org"
 KEY = "helpdesk-key-7f3c9a1b"
 
 
+@pytest.fixture(autouse=True)
+def secrets(monkeypatch):
+    """The inventories take their secrets from the environment, as the loader requires."""
+    monkeypatch.setenv("HELPDESK_KEY", KEY)
+    monkeypatch.setenv("HELPDESK_PASSWORD", "s3cret-token")
+    monkeypatch.setenv("HELPDESK_CLIENT_SECRET", "client-secret-9")
+
+
 class Helpdesk(FakeApi):
     """A small help desk: users searched by e-mail, 2 per page, linked by `next_page` URLs; tickets by user
     id in a POST search whose cursor travels in the body; and an OAuth2 token endpoint."""
@@ -176,7 +184,7 @@ def found(cli, path: str):
 
 def test_a_users_definition_finds_across_next_links_and_body_cursors(helpdesk, tmp_path, cli):
     helpdesk.accept.add(KEY)
-    result, counts = found(cli, inventory(tmp_path, helpdesk.base, f"api_key: {KEY}"))
+    result, counts = found(cli, inventory(tmp_path, helpdesk.base, "api_key: ${HELPDESK_KEY}"))
     assert result.code == 0, result
     assert counts == {"users": 3, "tickets": 5}  # Xavier's address holds Zoe's: searched, not kept
     pages = helpdesk.served.requests("GET", "/api/users/search")
@@ -191,7 +199,7 @@ def test_an_api_key_in_the_query(helpdesk, tmp_path, cli):
     (tmp_path / "helpdesk.yaml").write_text(DEFINITION.replace("api_key: {in: header, name: X-API-Key}",
                                                                "api_key: {in: query, name: key}"))
     helpdesk.accept.add(f"query:{KEY}")
-    result, counts = found(cli, inventory(tmp_path, helpdesk.base, f"api_key: {KEY}"))
+    result, counts = found(cli, inventory(tmp_path, helpdesk.base, "api_key: ${HELPDESK_KEY}"))
     assert result.code == 0 and counts["users"] == 3, result
     assert KEY not in result.out + result.err
 
@@ -199,7 +207,7 @@ def test_an_api_key_in_the_query(helpdesk, tmp_path, cli):
 def test_basic_auth(helpdesk, tmp_path, cli):
     helpdesk.accept.add("Basic " + base64.b64encode(b"agent@example.com/token:s3cret-token").decode())
     result, counts = found(cli, inventory(tmp_path, helpdesk.base,
-                                          "basic: {username: agent@example.com/token, password: s3cret-token}"))
+                                          "basic: {username: agent@example.com/token, password: \"${HELPDESK_PASSWORD}\"}"))
     assert result.code == 0 and counts["users"] == 3, result
 
 
@@ -208,7 +216,7 @@ def test_oauth2_client_credentials_fetch_one_token_and_send_it(helpdesk, tmp_pat
         oauth2:
           token_url: {helpdesk.base}/oauth/token
           client_id: client-1
-          client_secret: client-secret-9
+          client_secret: ${{HELPDESK_CLIENT_SECRET}}
         """)
     # one request at a time to this host: the token request, on the same host, is sent from inside the
     # sign-in of a request that holds that place, and must not wait for it
@@ -248,7 +256,7 @@ def test_a_google_service_account_signs_a_jwt_for_its_token(helpdesk, tmp_path, 
 def test_a_next_link_to_another_host_is_not_followed(helpdesk, tmp_path, cli):
     helpdesk.accept.add(KEY)
     served, helpdesk.base = helpdesk.base, "https://elsewhere.invalid"
-    result, counts = found(cli, inventory(tmp_path, served, f"api_key: {KEY}"))
+    result, counts = found(cli, inventory(tmp_path, served, "api_key: ${HELPDESK_KEY}"))
     assert result.code == 3, result
     assert "support.users: helpdesk: GET /api/users/search: the next page is on another host: not followed" \
         in result.err
@@ -271,7 +279,7 @@ def test_a_definitions_mistake_is_named_with_its_file_line_and_key(helpdesk, tmp
     text = DEFINITION.replace(*change)
     assert text != DEFINITION
     (tmp_path / "helpdesk.yaml").write_text(text)
-    result = cli("-i", inventory(tmp_path, helpdesk.base, f"api_key: {KEY}"), "inventory", "check")
+    result = cli("-i", inventory(tmp_path, helpdesk.base, "api_key: ${HELPDESK_KEY}"), "inventory", "check")
     assert result.code == 2 and result.out == "", result
     assert result.err.count("\n") == 1 and "Traceback" not in result.err
     where = result.err.split(": ", 3)[2]
@@ -284,7 +292,7 @@ def test_a_definitions_mistake_is_named_with_its_file_line_and_key(helpdesk, tmp
 def test_a_secret_in_a_definitions_headers_is_refused(helpdesk, tmp_path, cli):
     (tmp_path / "helpdesk.yaml").write_text(DEFINITION.replace("base_url: https://helpdesk.invalid",
                                                                "base_url: https://helpdesk.invalid\nheaders: {Authorization: x}"))
-    result = cli("-i", inventory(tmp_path, helpdesk.base, f"api_key: {KEY}"), "inventory", "check")
+    result = cli("-i", inventory(tmp_path, helpdesk.base, "api_key: ${HELPDESK_KEY}"), "inventory", "check")
     assert result.code == 2 and "headers.Authorization: 'Authorization' carries a secret" in result.err, result
 
 
@@ -343,7 +351,7 @@ def test_a_service_that_cannot_be_searched_takes_the_identifier_as_its_record(tm
     with serve(api) as served:
         base = served.url
         path = str(write_inventory(tmp_path, f"ga:\n  connector: http\n  definition: analytics.yaml\n"
-                                             f"  base_url: {base}\n  auth:\n    api_key: {KEY}\n"
+                                             f"  base_url: {base}\n  auth:\n    api_key: ${{HELPDESK_KEY}}\n"
                                              f"  params: {{property_id: '123456'}}\n  erase: delete\n"))
         found = cli("-i", path, "find", "ga_client_id:1197596843.1673515272", "--json")
         assert found.code == 0 and found.json()["total"] == 1, found
@@ -356,8 +364,8 @@ def test_a_service_that_cannot_be_searched_takes_the_identifier_as_its_record(tm
 
 def test_a_param_the_definition_needs_is_asked_for(tmp_path, cli):
     (tmp_path / "analytics.yaml").write_text(ECHO_DEFINITION)
-    path = str(write_inventory(tmp_path, f"ga:\n  connector: http\n  definition: analytics.yaml\n"
-                                         f"  auth:\n    api_key: {KEY}\n"))
+    path = str(write_inventory(tmp_path, "ga:\n  connector: http\n  definition: analytics.yaml\n"
+                                         "  auth:\n    api_key: ${HELPDESK_KEY}\n"))
     result = cli("-i", path, "inventory", "check")
     assert result.code == 2 and "systems.ga: the analytics definition needs params: {property_id: ...}" \
         in result.err, result
@@ -374,7 +382,7 @@ def test_a_delete_in_two_steps_finishes_after_a_crash_between_them(helpdesk, tmp
         "    scan:\n      - {path: /api/users, records: users}\n"
         "      - {path: /api/deleted_users, records: deleted_users}\n", 1))
     helpdesk.accept.add(KEY)
-    path = inventory(tmp_path, helpdesk.base, f"api_key: {KEY}")
+    path = inventory(tmp_path, helpdesk.base, "api_key: ${HELPDESK_KEY}")
     text = open(path).read().replace("    auth:\n", "    erase: delete\n    auth:\n")
     open(path, "w").write(text)
     helpdesk.served.inject(Fault("503", method="DELETE", path="^/api/deleted_users/1$", times=5))
@@ -403,7 +411,7 @@ def test_set_writes_the_value_searched_into_records_that_do_not_hold_it(helpdesk
         set: {user: "{helpdesk_user}"}
 """)
     helpdesk.accept.add(KEY)
-    result, counts = found(cli, inventory(tmp_path, helpdesk.base, f"api_key: {KEY}"))
+    result, counts = found(cli, inventory(tmp_path, helpdesk.base, "api_key: ${HELPDESK_KEY}"))
     assert result.code == 0 and counts["notes"] == 3, result
 
 
@@ -446,7 +454,7 @@ def test_offset_pages_are_fetched_side_by_side_once_the_total_is_known(helpdesk,
 """)
     helpdesk.accept.add(KEY)
     helpdesk.served.server.latency = 0.05
-    path = inventory(tmp_path, helpdesk.base, f"api_key: {KEY}")
+    path = inventory(tmp_path, helpdesk.base, "api_key: ${HELPDESK_KEY}")
     text = open(path).read().replace("    auth:\n", "    concurrency: 3\n    auth:\n")
     open(path, "w").write(text)
     result, counts = found(cli, path)
@@ -454,3 +462,38 @@ def test_offset_pages_are_fetched_side_by_side_once_the_total_is_known(helpdesk,
     pages = helpdesk.served.requests("GET", "^/api/orders$")
     assert sorted(int(r.arg("offset")) for r in pages) == list(range(0, 95, 10))
     assert helpdesk.served.server.max_in_flight == 3  # the other nine pages at once, three at a time (the host's limit)
+
+
+@pytest.mark.parametrize("auth, key", [
+    ("api_key: helpdesk-key-in-the-file", "auth.api_key"),
+    ("bearer: tok-in-the-file", "auth.bearer"),
+    ("basic: {username: agent@example.com/token, password: pw-in-the-file}", "auth.basic.password"),
+    ("oauth2: {token_url: https://a.example/t, client_id: c1, client_secret: cs-in-the-file}",
+     "auth.oauth2.client_secret"),
+])
+def test_a_secret_written_in_the_inventory_is_refused_at_its_line(tmp_path, cli, auth, key):
+    """Issue 22: secrets come from ${VAR} only. A literal one is refused where it is written (exit 2)."""
+    (tmp_path / "helpdesk.yaml").write_text(DEFINITION)
+    path = inventory(tmp_path, "https://helpdesk.example", auth)
+    line = next(n for n, text in enumerate(open(path).read().splitlines(), 1) if "in-the-file" in text)
+    result = cli("-i", path, "inventory", "check")
+    assert result.code == 2, result
+    assert result.err.startswith(f"dsarctl: error: inventory.yaml:{line}: systems.support.{key}: the "), result.err
+    assert "is a secret: give it from the environment" in result.err and "in-the-file" not in result.err, result
+
+
+def test_a_secret_from_the_environment_with_a_default_is_taken(tmp_path, cli):
+    (tmp_path / "helpdesk.yaml").write_text(DEFINITION)
+    path = inventory(tmp_path, "https://helpdesk.example", "api_key: ${NOT_SET_HERE:-fallback-key}")
+    result = cli("-i", path, "inventory", "check")
+    assert result.code == 0, result
+
+
+def test_a_definition_file_not_found_is_named_at_the_inventorys_line_too(tmp_path, cli):
+    path = inventory(tmp_path, "https://helpdesk.example", "api_key: ${HELPDESK_KEY}", definition="./nofile.yaml")
+    line = next(n for n, text in enumerate(open(path).read().splitlines(), 1) if "definition: ./nofile" in text)
+    result = cli("-i", path, "inventory", "check")
+    assert result.code == 2, result
+    assert result.err == (f"dsarctl: error: inventory.yaml:{line}: systems.support.definition: ./nofile.yaml: "
+                          "definition file not found\n"), result.err
+

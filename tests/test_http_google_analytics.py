@@ -38,7 +38,13 @@ def analytics():
         yield api, server
 
 
-def inventory(folder, url, auth="    auth:\n      bearer: ya29.test-token\n"):
+@pytest.fixture(autouse=True)
+def secrets(monkeypatch):
+    """The inventory's token comes from the environment, as the loader requires."""
+    monkeypatch.setenv("GA_TOKEN", "ya29.test-token")
+
+
+def inventory(folder, url, auth="    auth:\n      bearer: ${GA_TOKEN}\n"):
     (folder / "ids.csv").write_text("email,ga_client_id,ga_user_id\nalice@example.com,1789012345.1700000000,1042\n"
                                     "bob@example.net,1122334455.1690000000,1043\n", encoding="utf-8")
     path = folder / "inventory.yaml"

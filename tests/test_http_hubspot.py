@@ -5,6 +5,9 @@ client copes with 429s, 5xx answers and a connection dropped after the GDPR dele
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import zipfile
 
 import pytest
@@ -24,9 +27,16 @@ systems:
     definition: hubspot
     base_url: {url}
     auth:
-      bearer: pat-test-token
+      bearer: ${{HUBSPOT_TOKEN}}
     erase: delete
 {extra}"""
+
+
+@pytest.fixture(autouse=True)
+def secrets(monkeypatch):
+    """The inventories' tokens come from the environment, as the loader requires."""
+    monkeypatch.setenv("HUBSPOT_TOKEN", "pat-test-token")
+    monkeypatch.setenv("ZENDESK_TOKEN", "zd-test-token")
 
 
 @pytest.fixture(autouse=True)
@@ -151,7 +161,7 @@ def test_a_failing_api_fails_its_system_alone(hubspot, tmp_path, cli):
     with FakeServer(zendesk) as helpdesk:
         extra = ("  helpdesk:\n    connector: http\n    definition: zendesk\n"
                  f"    base_url: {helpdesk.url}\n    auth:\n      basic:\n        username: agent@example.com/token\n"
-                 "        password: zd-test-token\n")
+                 "        password: ${ZENDESK_TOKEN}\n")
         server.inject(Fault("503", times=100))
         result = cli("-i", inventory(tmp_path, server.url, extra), "find", "alice@example.com", "--json")
     assert result.code == 3, result
@@ -244,3 +254,26 @@ def test_when_the_associations_cannot_be_read_nothing_is_deleted_and_the_report_
     assert [p["subject"] for p in api.objects["tickets"].values()] == ["Licence invalid", "Bob's ticket"]
     [kept] = [r for r in result.json()["remaining"] if r["collection"] == "tickets"]
     assert kept["status"] == "kept" and kept["reason"].startswith("not erased: who else it names could not be read")
+
+
+def test_an_erase_killed_after_the_gdpr_delete_is_finished_by_the_next_erase(hubspot, tmp_path):
+    """Killed (SIGKILL) right after the contact's GDPR delete: the tickets the plan deletes can no longer
+    be found by the contact (gone), and HubSpot cannot list every ticket; the next erase opens the
+    journal's sealed keys and archives them."""
+    api, server = hubspot
+    path = inventory(tmp_path, server.url, "    collections:\n      tickets: {erase: delete}\n")
+    command = [sys.executable, "-m", "dsarctl", "-i", path, "erase", "alice@example.com", "--yes", "--json"]
+    env = {k: v for k, v in os.environ.items() if k not in ("DSARCTL_INVENTORY", "DSARCTL_TEST_KILL_AT")}
+    killed = subprocess.run(command, env={**env, "DSARCTL_TEST_KILL_AT": "http.after-request"},
+                            capture_output=True, text=True, timeout=120)
+    assert killed.returncode == -9, killed.stderr
+    assert "101" not in api.objects["contacts"] and "102" in api.objects["tickets"]  # contact gone, ticket not
+    again = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
+    assert again.returncode == 0, again.stderr
+    [resumed] = json.loads(again.stdout)["resumed"]
+    assert [u["status"] for u in resumed["units"]] == ["done"], resumed
+    outcomes = resumed["units"][0]["collections"]
+    assert outcomes["contacts"]["missing"] == 1 and outcomes["tickets"]["deleted"] == 1, outcomes
+    assert [p["subject"] for p in api.archived["tickets"].values()] == ["Licence invalid"]
+    assert [p["subject"] for p in api.objects["tickets"].values()] == ["Bob's ticket"]
+    assert [p["hs_email_subject"] for p in api.archived["emails"].values()] == ["Question"]

@@ -6,7 +6,11 @@ a ticket that is not closed)."""
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import zipfile
+
 import pytest
 
 from dsarctl.fakes.server import FakeServer, Fault
@@ -25,8 +29,14 @@ systems:
     auth:
       basic:
         username: agent@example.com/token
-        password: zd-test-token
+        password: ${{ZENDESK_TOKEN}}
 {collections}"""
+
+
+@pytest.fixture(autouse=True)
+def secrets(monkeypatch):
+    """The inventory's API token comes from the environment, as the loader requires."""
+    monkeypatch.setenv("ZENDESK_TOKEN", "zd-test-token")
 
 
 @pytest.fixture(autouse=True)
@@ -278,3 +288,34 @@ def test_a_collection_that_could_not_be_searched_is_reported_even_when_nothing_i
     assert result.code == 3, result
     [left] = [r for r in result.json()["remaining"] if r["collection"] == "tickets"]
     assert left["status"] == "failed" and left["reason"].startswith("could not be searched before the erase")
+
+
+def test_an_erase_killed_between_the_two_steps_is_finished_by_the_next_erase(zendesk, tmp_path):
+    """Killed (SIGKILL) after the ticket's soft deletion, before its permanent deletion: the next erase
+    opens the journal's sealed keys (Zendesk cannot list every ticket), and the ticket's first step
+    answers 404 (done) while the second deletes it for good."""
+    api, server = zendesk
+    alice = api.add_user("Alice", "alice@example.com")
+    ticket = api.add_ticket(alice, "Cannot activate", ["My key says invalid."])
+    bob = api.add_user("Bob", "bob@example.net")
+    kept = api.add_ticket(bob, "Bob's invoice", ["address change"])
+    path = inventory(tmp_path, server.url)
+    command = [sys.executable, "-m", "dsarctl", "-i", path, "erase", "alice@example.com", "--yes", "--json"]
+    env = {k: v for k, v in os.environ.items() if k not in ("DSARCTL_INVENTORY", "DSARCTL_TEST_KILL_AT")}
+    killed = subprocess.run(command, env={**env, "DSARCTL_TEST_KILL_AT": "http.between-steps"},
+                            capture_output=True, text=True, timeout=120)
+    assert killed.returncode == -9, killed.stderr
+    assert ticket in api.deleted_tickets and ticket not in api.tickets  # soft-deleted only
+    again = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
+    assert again.returncode == 0, again.stderr
+    report = json.loads(again.stdout)
+    [resumed] = report["resumed"]
+    assert [u["status"] for u in resumed["units"]] == ["done"], resumed
+    assert ticket not in api.deleted_tickets and ticket not in api.tickets and ticket not in api.comments
+    assert alice in api.permanently_deleted and api.deleted_users[alice]["email"] is None
+    assert kept in api.tickets and bob not in api.deleted_users
+    text = "".join(p.read_text() for p in (tmp_path / ".dsarctl" / "journal").glob("*.jsonl"))
+    plans = [line for line in map(json.loads, text.splitlines()) if line["type"] == "plan"]
+    entries = [e for plan in plans for coll in plan["units"]["helpdesk"].values() for e in coll]
+    assert len(entries) == 2 and all(set(e) == {"action", "key_id", "sealed"} for e in entries), entries
+    assert "alice" not in text.lower() and f"[{ticket}]" not in text  # no address, no key in plain text

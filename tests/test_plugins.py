@@ -60,6 +60,36 @@ class BuggyExport(FakeCrm):
         raise ValueError("no attachments today")
 
 
+class NoOutcome(FakeCrm, Erasable):
+    """Its erase does the work and forgets `return outcome`."""
+
+    name = "nooutcome"
+
+    def erase(self, collection, targets, context):
+        EraseOutcome(deleted=len(targets))
+
+
+class DictLocate(FakeCrm):
+    """Its locate yields the rows themselves, not Records."""
+
+    name = "dictlocate"
+
+    def locate(self, collection, wanted, *, lookup_only=False):
+        yield from (dict(row) for row in ROWS if row["mail"] in wanted.get("email", ()))
+
+
+class ListRead(FakeCrm, Erasable):
+    """Masks, then reads the records back as a list instead of key -> data."""
+
+    name = "listread"
+
+    def erase(self, collection, targets, context):
+        return EraseOutcome(masked=len(targets))
+
+    def read_records(self, collection, keys):
+        return [dict(row) for row in ROWS if row["id"] in keys]
+
+
 class OldCrm(Connector):
     """A plugin of version 1: `locate` without `lookup_only`, `check_collection`."""
 
@@ -76,7 +106,7 @@ class NotASource:
     name = "notasource"
 
 
-PLUGINS = [FakeCrm, BuggyErase, BuggyLocate, BuggyExport, NotASource]
+PLUGINS = [FakeCrm, BuggyErase, BuggyLocate, BuggyExport, NotASource, NoOutcome, DictLocate, ListRead]
 
 
 @pytest.fixture
@@ -144,24 +174,36 @@ crm:
 """)
 
 
-def test_broken_plugin_warns_instead_of_crashing(tmp_path, plugin_module):
-    from dsarctl.errors import InventoryError
+def test_a_plugin_that_fails_to_import_is_named_in_one_line(tmp_path, plugin_module, cli):
+    """Not a Python warning with loader.py's path, nor "unknown connector 'broken'; did you mean
+    'broken'?": one line at the inventory's line, naming the entry point and the import error, exit 2."""
+    import warnings
 
-    with pytest.warns(UserWarning, match="connector plugin 'broken'"):
-        with pytest.raises(InventoryError, match="unknown connector 'broken'"):
-            load(tmp_path, """
+    inv = write_inventory(tmp_path, """
 crm:
   connector: broken
   identities: {email: mail}
 """)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no warning at all
+        r = cli("-i", str(inv), "inventory", "check")
+    assert r.code == 2, r
+    lines = r.err.strip().splitlines()
+    assert len(lines) == 1, r.err
+    assert lines[0].startswith("dsarctl: error: inventory.yaml:") and "systems.crm.connector" in lines[0], r.err
+    assert ("connector 'broken' is installed but cannot be used: its entry point (dsarctl.sources.v2: broken = "
+            "dsarctl_no_such_module:Nope) failed to load: ModuleNotFoundError: No module named "
+            "'dsarctl_no_such_module'") in lines[0], r.err
+    assert "did you mean" not in r.err and "Warning" not in r.err and "loader.py" not in r.err
 
 
 def test_a_class_that_is_not_a_source_is_not_loaded(tmp_path, plugin_module):
     from dsarctl.errors import InventoryError
 
-    with pytest.warns(UserWarning, match="is not a dsarctl.sources.Source"):
-        with pytest.raises(InventoryError, match="unknown connector 'notasource'"):
-            load(tmp_path, """
+    with pytest.raises(InventoryError, match="connector 'notasource' is installed but cannot be used: its entry "
+                                             r"point \(dsarctl.sources.v2: notasource = dsarctl_fake_plugin:"
+                                             r"NotASource\) is not a dsarctl.sources.Source"):
+        load(tmp_path, """
 crm:
   connector: notasource
   identities: {email: mail}
@@ -299,10 +341,15 @@ def test_a_plugin_bug_in_erase_fails_its_system_only_and_blocks_no_later_erase(t
     assert (tmp_path / "people.csv").read_text() == "email,name\nbob@example.net,Bob\ncarol@example.org,Carol\n"
     [recorded] = _erasures(tmp_path)
     assert list(recorded["plan"]["erased"]) == ["newsletter"]
-    # the next erase, of someone the plugin does not hold, retries the failed unit, says so, and succeeds
+    # the next erase, of someone the plugin does not hold, retries the failed unit, says so, does its own
+    # subject's work, and exits 3: a source (of the run it finished first) still fails
     r = cli("-i", inv, "erase", "carol@example.org", "--yes", "--json")
-    assert r.code == 0, r
+    assert r.code == 3, r
     assert "(1 source still failing)" in r.err
+    [line] = [x for x in r.err.splitlines() if x.startswith("failed: ")]
+    assert line.startswith("failed: crm: KeyError: 'boom' (interrupted erase run ") and "still pending" in line, r
+    assert r.json()["status"] == "ok" and r.json()["problems"] == [], r  # Carol's own erase: done
+    assert r.json()["resumed_problems"] == [line[len("failed: "):]], r
     assert (tmp_path / "people.csv").read_text() == "email,name\nbob@example.net,Bob\n"
     assert [list(e["plan"]["erased"]) for e in _erasures(tmp_path)] == [["newsletter"], ["newsletter"]]
 
@@ -327,6 +374,37 @@ def test_a_plugin_bug_in_locate_fails_its_collection(tmp_path, plugin_module, cl
     assert newsletter["count"] == 1
     r = cli("-i", inv, "erase", "alice@example.com", "--yes")
     assert r.code == 3 and "crm.crm: NotImplementedError: locate is not written yet" in r.err, r
+
+
+def test_an_erase_that_returns_no_outcome_fails_its_system_in_one_line(tmp_path, plugin_module, cli):
+    """Issue 19: a plugin's bug fails its system (exit 3), never dsarctl (exit 70): what `erase` returns
+    is checked where the core takes it."""
+    inv = _company(tmp_path, "nooutcome")
+    r = cli("-i", inv, "erase", "alice@example.com", "--yes", "--json")
+    assert r.code == 3, r
+    assert "failed: crm: NoOutcome.erase returned None, not an EraseOutcome (collection 'crm')" in r.err.splitlines(), r
+    assert "internal error" not in r.err and "Traceback" not in r.err, r
+    [crm] = [u for u in r.json()["run"]["units"] if u["system"] == "crm"]
+    assert crm["status"] == "failed", crm
+    assert (tmp_path / "people.csv").read_text() == "email,name\nbob@example.net,Bob\ncarol@example.org,Carol\n"
+
+
+def test_a_locate_that_yields_no_records_fails_its_collection_in_one_line(tmp_path, plugin_module, cli):
+    inv = _company(tmp_path, "dictlocate", "")
+    r = cli("-i", inv, "find", "alice@example.com", "--json")
+    assert r.code == 3, r
+    assert r.json()["failures"] == [{"system": "crm", "collection": "crm",
+                                     "error": "DictLocate.locate yielded a dict, not a Record"}], r
+    assert next(s for s in r.json()["systems"] if s["system"] == "newsletter")["count"] == 1
+    assert "alice" not in r.json()["failures"][0]["error"]  # what it yielded by its type only
+
+
+def test_a_read_records_that_returns_no_dict_fails_the_check_of_its_collection(tmp_path, plugin_module, cli):
+    inv = _company(tmp_path, "listread", "erase: {action: anonymize, fields: {mail: redact}}")
+    r = cli("-i", inv, "erase", "alice@example.com", "--yes", "--json")
+    assert r.code == 3, r
+    assert "ListRead.read_records returned a list, not a dict (key -> data) or None" in r.err, r
+    assert "internal error" not in r.err, r
 
 
 def test_a_plugin_bug_in_export_fails_its_collection(tmp_path, plugin_module, cli):

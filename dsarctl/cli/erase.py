@@ -177,9 +177,12 @@ def _confirm(out: Output, yes: bool, question: str) -> bool:
 
 
 def _fail_exit(out: Output, run) -> None:
-    for problem in run.problems:
+    """Exit 3 when a source failed: one of this erase's, or one of an interrupted run it finished first
+    (that run stays pending; the subject's own work was done and reported all the same)."""
+    problems = run.problems + getattr(run, "resumed_problems", [])
+    for problem in problems:
         out.message(f"failed: {problem}", style="red")
-    if run.problems:
+    if problems:
         raise typer.Exit(ExitStatus.SOURCE_FAILED)
 
 

@@ -355,9 +355,10 @@ class MboxConnector(_MailMixin, Source, Erasable):
         file was rewritten since and the offsets moved, or a resumed run knows only the hash) at the
         first message with that hash (and length) not taken yet, from a read of every message. A
         message is never taken twice, so byte-identical copies are distinct records. A target whose
-        bytes are nowhere is missing when a resumed run knows only its hash (an earlier run removed
-        it); when it comes from this run's search (it has its range), another program changed the
-        message meanwhile, and the collection fails before anything in it is changed."""
+        bytes are nowhere is missing when it comes from the journal of an interrupted run (`resumed`,
+        or it has no range: that run removed or redacted it); when it comes from this run's search,
+        another program changed the message meanwhile, and the collection fails before anything in it
+        is changed."""
         box = MboxFile(handle)
         placed, lost, taken = [], [], set()
         for target in targets:
@@ -381,7 +382,7 @@ class MboxConnector(_MailMixin, Source, Erasable):
                     taken.add(start)
                     if not lost:
                         break
-        changed = sum(1 for t in lost if t.key)
+        changed = sum(1 for t in lost if t.key and not t.resumed)  # a resumed run's: removed by the run it finishes
         if changed:
             raise self.fail(f"{display_path(collection.path, self.inventory)}: {plural(changed, 'message')} found by the "
                             "search changed since (another program wrote the mailbox meanwhile); nothing in it "

@@ -4,7 +4,7 @@ Built-in sources and third-party ones register the same way: an entry in the `ds
 entry-point group naming `module:Class` (a subclass of `dsarctl.sources.Source`). Built-ins are also
 listed here so that a source checkout works without being installed; each module is imported only when
 an inventory uses it, so that SQLAlchemy loads only for SQL sources. A plugin that fails to load is
-reported as a warning, not a crash.
+not a crash: the inventory that names it is refused in one line naming the entry point and the error.
 
 Plugins of version 1 (the `dsarctl.connectors` group) still load for one version, with a warning: they
 search, export and check, but cannot erase (see `dsarctl.connectors.base.Connector`).
@@ -37,6 +37,7 @@ BUILTIN = {
 _registered: dict[str, type[Source]] = {}
 _plugins: dict[str, str] | None = None  # name -> module:Class, of the version 2 group
 _v1_plugins: dict[str, str] | None = None
+_unloadable: dict[str, str] = {}  # name -> why its entry point gives no source (one line)
 
 
 def register(cls: type[Source]) -> type[Source]:
@@ -69,6 +70,12 @@ def _group(name: str) -> dict[str, str]:
     return {ep.name: ep.value for ep in entry_points(group=name)}
 
 
+def unloadable(name: str) -> str | None:
+    """Why the source `name`, which an entry point names, did not load (after `get(name)` gave None):
+    one line naming the entry point and what importing it raised; None if it is not such a source."""
+    return _unloadable.get(name)
+
+
 def names() -> list[str]:
     """Every source name available now."""
     return sorted(set(_registered) | set(BUILTIN) | set(_plugin_targets()) | set(_v1_targets()))
@@ -87,14 +94,18 @@ def get(name: str) -> type[Source] | None:
     from ..sources import Source
 
     module_name, _, attr = target.partition(":")
+    group = V1_ENTRY_POINT_GROUP if v1 else ENTRY_POINT_GROUP
+    origin = f"its module ({target})" if BUILTIN.get(name) == target else f"its entry point ({group}: {name} = {target})"
     try:
         cls = getattr(importlib.import_module(module_name), attr)
-    except Exception as exc:  # a broken plugin must not take the tool down
-        warnings.warn(f"connector plugin '{name}' ({target}) failed to load: {exc}", stacklevel=2)
+    except Exception as exc:  # a broken plugin must not take the tool down: the inventory names it
+        what = " ".join(f"{type(exc).__name__}: {exc}".split())  # one line
+        _unloadable[name] = f"{origin} failed to load: {what}"
         return None
     if not (isinstance(cls, type) and issubclass(cls, Source)):
-        warnings.warn(f"connector plugin '{name}' ({target}) is not a dsarctl.sources.Source: not loaded", stacklevel=2)
+        _unloadable[name] = f"{origin} is not a dsarctl.sources.Source"
         return None
+    _unloadable.pop(name, None)
     if v1:
         warnings.warn(f"connector plugin '{name}' ({target}) is registered in the version 1 group "
                       f"'{V1_ENTRY_POINT_GROUP}': it searches and exports, but cannot erase until it moves to "

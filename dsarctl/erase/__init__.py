@@ -54,6 +54,13 @@ class EraseResult:
     def ok(self) -> bool:
         return not self.problems
 
+    @property
+    def resumed_problems(self) -> list[str]:
+        """The systems of interrupted runs this erase finished first that still fail (those runs stay
+        pending): not the subject's, but a source failed, and the command says which and exits 3."""
+        return [f"{u.system}: {u.error} (interrupted erase run {r.run_id}, still pending)"
+                for r in self.resumed for u in r.failures]
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "status": "ok" if self.ok else "failed",
@@ -62,6 +69,7 @@ class EraseResult:
             "resumed": [r.to_dict() for r in self.resumed],
             "remaining": self.remaining,
             "problems": self.problems,
+            "resumed_problems": self.resumed_problems,
             **({"subjects": self.subject_reports()} if self.plan.subjects is not None else {}),
         }
 

@@ -24,8 +24,8 @@ from ..connectors import close_quietly, failure, get, open_connector
 from ..errors import DsarError
 from ..inventory.model import Inventory
 from ..keys import keyed_hash, load_or_create_key
-from ..sources import EraseContext, EraseOutcome, EraseTarget, Erasable
-from .journal import Journal
+from ..sources import EraseContext, EraseOutcome, EraseTarget, Erasable, checked_outcomes, checked_records
+from .journal import Journal, open_record_key, seal_record_key
 from .mask import Masker
 from .plan import Plan, record_id
 
@@ -97,7 +97,9 @@ class RunResult:
 
 
 def journal_header(plan: Plan, key: bytes, *, request_id: str | None, now: datetime, kind: str = "erase") -> dict:
-    """The plan as the journal keeps it: no identifier and no SQL key in plain text."""
+    """The plan as the journal keeps it: no identifier and no record key in plain text (the keys of
+    sources other than `local_files` as keyed hashes, and sealed: encrypted with a key derived from the
+    install key)."""
     units: dict[str, dict[str, list]] = {}
     for coll in plan.collections:
         for step in coll.steps:
@@ -113,6 +115,10 @@ def journal_header(plan: Plan, key: bytes, *, request_id: str | None, now: datet
                 entry["digest"] = step.digest
             if _local_files(coll.connector):
                 entry["key"] = step.key  # a line number, a byte range, a file name (cur/1700000000.M1.host): a place
+            else:  # encrypted: a resumed run finds the record by it, without listing the source
+                sealed = seal_record_key(key, coll.system, coll.collection, step.key_id, step.key)
+                if sealed is not None:
+                    entry["sealed"] = sealed
             units.setdefault(coll.system, {}).setdefault(coll.collection, []).append(entry)
     return {
         "run_id": f"{now.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:8]}",
@@ -310,7 +316,7 @@ def _run_unit(inventory: Inventory, system_name: str, collections: dict[str, lis
             if coll is None:
                 return UnitResult(system_name, "failed", error=f"collection '{coll_name}' is no longer in the inventory")
             work.append((coll, _targets(source, coll, entries, key, known)))
-        outcomes = source.erase_system(work, context)
+        outcomes = checked_outcomes(source, work, source.erase_system(work, context))
     except Exception as exc:  # whatever the source raised (a plugin's bug too) fails this unit only
         if stopped:
             raise stopped[0] from None  # the run is stopping: not the source's failure
@@ -342,18 +348,30 @@ def _local_files(connector_name: str) -> bool:
 
 
 def _targets(connector, coll, entries: list[dict], key: bytes, known: dict[str, Any] | None) -> list[EraseTarget]:
-    """The journal's entries as targets. SQL rows are named by a keyed hash of their key: when this
-    process did not plan them (a resumed run), the table is scanned to find the keys again."""
+    """The journal's entries as targets. Records of sources other than `local_files` are named by a
+    keyed hash of their key, and their key is sealed: when this process did not plan them (a resumed
+    run), the sealed key is opened, and every planned record is handed to the source, which counts one
+    already gone as `missing`. Entries without a sealed key (a journal written before keys were sealed,
+    or a key of a type not sealed) are found by scanning the source and hashing every record's key."""
     needs_key = not connector.local_files
     keys: dict[str, Any] = dict(known or {})
+    system_name = connector.system.name
+    if needs_key:
+        for entry in entries:
+            if entry["key_id"] not in keys and entry.get("sealed"):
+                record_key = open_record_key(key, system_name, coll.name, entry["key_id"], entry["sealed"])
+                if record_id(key, system_name, coll.name, record_key) == entry["key_id"]:
+                    keys[entry["key_id"]] = record_key
+                # else a key whose hash its type does not keep (a value hashed by its repr): scanned for
     if needs_key and any(e["key_id"] not in keys for e in entries):
         wanted = {e["key_id"] for e in entries}
-        for record in connector.scan(coll):
+        for record in checked_records(connector, "scan", connector.scan(coll)):
             rid = record_id(key, connector.system.name, coll.name, record.key)
             if rid in wanted:
                 keys[rid] = record.key
     targets = []
     for entry in entries:
+        resumed = entry["key_id"] not in (known or {})
         if needs_key:
             if entry["key_id"] not in keys:
                 continue  # gone: deleted by the interrupted run
@@ -365,7 +383,7 @@ def _targets(connector, coll, entries: list[dict], key: bytes, known: dict[str, 
         if isinstance(record_key, list):
             record_key = tuple(record_key)
         targets.append(EraseTarget(record_key, entry.get("digest"), entry["action"], entry.get("fields") or {},
-                                   tuple(entry.get("subject") or ())))
+                                   tuple(entry.get("subject") or ()), resumed))
     return targets
 
 

@@ -1,22 +1,29 @@
 """The erase journal: the plan written down (and fsynced) before anything is touched.
 
 One JSON-lines file per run under `<audit dir>/journal/`: the first line is the plan (record keys as
-keyed hashes, file records by content hash, identifiers as keyed hashes — never the values), every
-further line marks a step done. A run killed at any moment leaves a journal without its `complete`
+keyed hashes, file records by content hash, identifiers as keyed hashes — never the values; the keys of
+records of sources other than `local_files` also sealed, encrypted and authenticated with a key derived
+from the install key, so that a resumed run finds them without listing the source), every further line
+marks a step done. A run killed at any moment leaves a journal without its `complete`
 line; the next `erase` finds it and finishes it. The file is locked while a run works on it, so two
 operators cannot finish the same run twice.
 """
 
 from __future__ import annotations
 
+import base64
 import fcntl
 import json
 import os
+import uuid
+from datetime import date, datetime, time
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 from ..errors import RefusedError
 from ..filelock import fsync_dir
+from ..keys import SealError, open_sealed, seal
 
 
 class Journal:
@@ -94,3 +101,82 @@ class Journal:
             header = {k: v for k, v in lines[0].items() if k != "type"}
             out.append(cls(path, header, lines[1:], fd))
         return out
+
+
+# -- record keys, sealed ---------------------------------------------------------------------------------
+# A record's key (a primary key's values, an API's id, a whole row's values for a table without a primary
+# key) is sealed with its type: a resumed run hands the source the very key the search found (an int
+# stays an int, a date a date). A key of another type is not sealed; the resumed run then scans the
+# source for it, as runs of journals written before keys were sealed do.
+
+class _Unsealable(Exception):
+    pass
+
+
+def _typed(value: Any) -> Any:
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    if isinstance(value, tuple):
+        return {"t": "tuple", "v": [_typed(v) for v in value]}
+    if isinstance(value, list):
+        return {"t": "list", "v": [_typed(v) for v in value]}
+    if isinstance(value, dict):
+        return {"t": "dict", "v": [[_typed(k), _typed(v)] for k, v in value.items()]}
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return {"t": "bytes", "v": base64.b64encode(bytes(value)).decode("ascii")}
+    if isinstance(value, Decimal):
+        return {"t": "decimal", "v": str(value)}
+    if isinstance(value, datetime):  # before date: a datetime is a date
+        return {"t": "datetime", "v": value.isoformat()}
+    if isinstance(value, date):
+        return {"t": "date", "v": value.isoformat()}
+    if isinstance(value, time):
+        return {"t": "time", "v": value.isoformat()}
+    if isinstance(value, uuid.UUID):
+        return {"t": "uuid", "v": str(value)}
+    raise _Unsealable(type(value).__name__)
+
+
+_UNTYPED = {
+    "tuple": lambda v: tuple(_untyped(x) for x in v),
+    "list": lambda v: [_untyped(x) for x in v],
+    "dict": lambda v: {_untyped(k): _untyped(x) for k, x in v},
+    "bytes": lambda v: base64.b64decode(v),
+    "decimal": Decimal,
+    "datetime": datetime.fromisoformat,
+    "date": date.fromisoformat,
+    "time": time.fromisoformat,
+    "uuid": uuid.UUID,
+}
+
+
+def _untyped(value: Any) -> Any:
+    if isinstance(value, dict):
+        return _UNTYPED[value["t"]](value["v"])
+    return value
+
+
+def _context(system: str, collection: str, key_id: str) -> str:
+    # authenticated with the sealed key: an entry copied to another record's place does not open there
+    return f"erase journal record key\0{system}\0{collection}\0{key_id}"
+
+
+_KEY_JSON = json.JSONEncoder(separators=(",", ":"))  # one encoder for a plan's many keys
+
+
+def seal_record_key(key: bytes, system: str, collection: str, key_id: str, record_key: Any) -> str | None:
+    """The record's key sealed for the journal entry `key_id`; None for a key of a type not kept so."""
+    try:
+        plain = _KEY_JSON.encode(_typed(record_key))
+    except _Unsealable:
+        return None
+    return seal(key, plain.encode("utf-8"), _context(system, collection, key_id))
+
+
+def open_record_key(key: bytes, system: str, collection: str, key_id: str, sealed: str) -> Any:
+    """The record key `seal_record_key` sealed. SealError when it does not open (another install key)."""
+    plain = open_sealed(key, sealed, _context(system, collection, key_id))
+    try:
+        return _untyped(json.loads(plain))
+    except (ValueError, KeyError, TypeError):  # pragma: no cover - authenticated: only a bug of ours
+        raise SealError("a sealed record key is not one dsarctl wrote") from None

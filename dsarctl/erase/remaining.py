@@ -22,7 +22,7 @@ from typing import Any
 
 from ..connectors import close_quietly, failure, open_connector
 from ..inventory.model import Inventory
-from ..sources import Erasable
+from ..sources import Erasable, checked_read_records
 from ..retention import kept_until_range
 from .mask import Masker
 
@@ -209,7 +209,7 @@ def _read_again(inventory: Inventory, plan: Any, failed_units: dict[str, str]
                 if name != system_name or coll_name not in system.collections or not isinstance(source, Erasable):
                     continue
                 try:
-                    rows = source.read_records(system.collections[coll_name], keys)
+                    rows = checked_read_records(source, system.collections[coll_name], keys)
                 except Exception as exc:
                     errors[(name, coll_name)] = _reason(inventory, exc)
                     continue

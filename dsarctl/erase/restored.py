@@ -23,7 +23,6 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
-from functools import partial
 from typing import Any
 
 from ..connectors import Record, close_quietly, failure, guarded, open_connector
@@ -31,7 +30,7 @@ from ..errors import DsarError
 from ..identity import Identifier
 from ..inventory.model import Collection, Inventory
 from ..keys import keyed_hash
-from ..sources import Erasable
+from ..sources import Erasable, checked_records
 
 PERSON_TYPES = ("email", "phone")  # identity types that name a person, not a row of a database
 
@@ -120,7 +119,8 @@ class _Replay:
                     continue  # nothing in it can be erased (it has no `scan`); its records are searched below
                 for coll in colls:
                     try:
-                        for record in guarded(partial(source.scan, coll), system.name, self.inventory):
+                        for record in guarded(lambda: checked_records(source, "scan", source.scan(coll)),
+                                              system.name, self.inventory):
                             self.seed_from(coll, record)
                     except (DsarError, OSError) as exc:
                         self.selection.failed[(system.name, coll.name)] = self.reason(exc)

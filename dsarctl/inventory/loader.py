@@ -76,6 +76,18 @@ def load_settings(path: str | os.PathLike | None = None, *, environ: Mapping[str
     return loader.load(settings_only=True)
 
 
+class FromEnv(str):
+    """A text value of the inventory written with `${VAR}`: what the environment gave (a secret a source
+    takes only so, such as an http system's token, is refused when written in the file itself)."""
+
+    __slots__ = ()
+
+
+def from_env(value: Any) -> bool:
+    """Whether an inventory value came through `${VAR}` (not written literally in the file)."""
+    return isinstance(value, FromEnv)
+
+
 class _Loader:
     def __init__(self, path: Path, environ: Mapping[str, str]):
         self.path = path
@@ -234,12 +246,14 @@ class _Loader:
     def _expand(self, text: str, key_path: tuple) -> str:
         if "$" not in text:
             return text
-        defaulted = []
+        defaulted: list[str] = []
+        used: list[str] = []
 
         def sub(match: re.Match) -> str:
             if match.group(0) == "$$":
                 return "$"
             var, default = match.group(1), match.group(2)
+            used.append(var)
             value = self.environ.get(var)
             if value is None or (value == "" and default is not None):
                 if default is None:
@@ -251,10 +265,10 @@ class _Loader:
                 return default
             return value
 
-        out = _VAR_RE.sub(sub, text)
-        if defaulted and not out.strip():
+        expanded = _VAR_RE.sub(sub, text)
+        if defaulted and not expanded.strip():
             self.empty_by_default.add(key_path)
-        return out
+        return FromEnv(expanded) if used else expanded
 
     # -- validation --------------------------------------------------------------------------------
     def _keys(self, obj: Any, key_path: tuple, allowed: Mapping[str, Any], what: str, *, enforce_required: bool = True,
@@ -508,6 +522,9 @@ class _Loader:
         if not isinstance(connector_name, str):
             raise self.error(kp + ("connector",), f"expected a connector name, got {_typename(connector_name)}")
         cls = registry.get(connector_name)
+        if cls is None and registry.unloadable(connector_name):
+            raise self.error(kp + ("connector",), f"connector '{connector_name}' is installed but cannot be used: "
+                                                  f"{registry.unloadable(connector_name)}")
         if cls is None:
             available = registry.names()
             hint = _close_matches(connector_name, available, n=1)
@@ -613,6 +630,15 @@ class _Loader:
             return hook(options, self.path.resolve().parent) or {}
         except KeyProblem as problem:
             raise self.error(kp + tuple(problem.key), problem.why) from None
+        except InventoryError as exc:
+            # about a file of the source's own as a whole (not found, unreadable): named with the inventory
+            # key that names the file, at its line; an error inside the file names the file's own line
+            shown = exc.where or ""
+            named = [key for key, value in options.items() if isinstance(value, str) and value == shown]
+            if not named or re.search(r":\d+$", shown):
+                raise
+            raise InventoryError(str(exc), where=self.where(kp + (named[0],)),
+                                 key=dotted(kp + (named[0],))) from None
 
     def _implied_kinds(self, cls, options: dict, kinds: dict[str, "IdentityKind"]) -> None:
         """Identity kinds the source's own collections use (`Source.implied_identities`), for those the

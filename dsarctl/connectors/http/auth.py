@@ -14,6 +14,8 @@ from typing import Any, Callable
 
 import httpx
 
+from ...inventory.loader import from_env
+
 INVENTORY_KEYS = {
     "api_key": None,  # a value
     "bearer": None,
@@ -21,6 +23,10 @@ INVENTORY_KEYS = {
     "oauth2": {"token_url", "client_id", "client_secret", "scope"},
     "service_account": None,  # a file
 }
+# The values that are secrets, accepted only from the environment (`${VAR}`, issue 22): a literal one in
+# the inventory is refused at its line. (A service account is a file's path; a user name is no secret.)
+SECRET: dict[str, tuple[str, ...] | None] = {"api_key": None, "bearer": None, "basic": ("password",),
+                                             "oauth2": ("client_secret",)}
 JWT_BEARER = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 EARLY = 60  # seconds before its expiry a token is fetched again
 
@@ -41,6 +47,8 @@ def problems(auth: Any, accepted: dict[str, dict]) -> list[tuple[tuple, str]]:
     if allowed is None:
         if not isinstance(value, str) or not value.strip():
             return [(("auth", kind), f"'{kind}' takes one value, from the environment: {kind}: ${{VAR}}")]
+        if kind in SECRET and not from_env(value):
+            return [(("auth", kind), _literal(kind))]
         return []
     if not isinstance(value, dict):
         return [(("auth", kind), f"'{kind}' takes a mapping of {', '.join(sorted(allowed))}")]
@@ -53,7 +61,15 @@ def problems(auth: Any, accepted: dict[str, dict]) -> list[tuple[tuple, str]]:
     for key in needed:
         if not isinstance(value.get(key), str) or not value[key]:
             return [(("auth", kind), f"auth {kind} needs '{key}:'")]
+    for key in SECRET.get(kind) or ():
+        if key in value and not from_env(value[key]):
+            return [(("auth", kind, key), _literal(f"{kind} {key}", key))]
     return []
+
+
+def _literal(what: str, key: str | None = None) -> str:
+    return (f"the {what} is a secret: give it from the environment ({key or what.split()[0]}: ${{VAR}}), "
+            "not written in the inventory, which is shared and versioned")
 
 
 class Signed:
