@@ -277,3 +277,16 @@ def test_an_erase_killed_after_the_gdpr_delete_is_finished_by_the_next_erase(hub
     assert [p["subject"] for p in api.archived["tickets"].values()] == ["Licence invalid"]
     assert [p["subject"] for p in api.objects["tickets"].values()] == ["Bob's ticket"]
     assert [p["hs_email_subject"] for p in api.archived["emails"].values()] == ["Question"]
+
+
+def test_a_ticket_whose_other_contact_is_on_the_second_page_of_associations_is_shared(hubspot, tmp_path, cli):
+    api, server = hubspot
+    api.association_page_size = 1  # page 1: Alice alone (the ticket would look hers); page 2: Bob
+    alice, bob = "101", api.contact_by_email("bob@example.net")
+    team = api.add("tickets", {"subject": "Team"}, associations=[("contacts", alice), ("contacts", bob)])
+    path = inventory(tmp_path, server.url, "    collections:\n      tickets: {erase: delete}\n")
+    result = cli("-i", path, "erase", "alice@example.com", "--yes", "--json")
+    assert result.code == 0, result
+    assert team in api.objects["tickets"]
+    pages = [r for r in server.requests if r.path == f"/crm/v3/objects/tickets/{team}/associations/contacts"]
+    assert [r.arg("after") for r in pages] == [None, "1"]

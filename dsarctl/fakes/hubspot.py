@@ -54,6 +54,7 @@ class HubSpotFake(FakeApi):
         self.token = token
         self.objects: dict[str, dict[str, dict[str, Any]]] = {t: {} for t in OBJECT_TYPES}
         self.archived: dict[str, dict[str, dict[str, Any]]] = {t: {} for t in OBJECT_TYPES}
+        self.association_page_size = 500  # the associations endpoint's page
         self.links: set[tuple[str, str, str, str]] = set()  # (type, id, other type, other id), both ways
         self.blocklist: set[str] = set()
         self.gdpr_deleted: list[str] = []  # ids, in order
@@ -161,8 +162,14 @@ class HubSpotFake(FakeApi):
             return self.not_found(request)
         if object_id not in self.objects[object_type]:
             return _error(404, "Object not found.", "OBJECT_NOT_FOUND")
-        return FakeResponse(200, {"results": [{"id": other, "type": f"{SINGULAR[object_type]}_to_{SINGULAR[to]}"}
-                                              for other in self.linked(object_type, object_id, to)]})
+        linked = self.linked(object_type, object_id, to)
+        size = int(request.arg("limit") or self.association_page_size)
+        start = int(request.arg("after") or 0)
+        body: dict[str, Any] = {"results": [{"id": other, "type": f"{SINGULAR[object_type]}_to_{SINGULAR[to]}"}
+                                            for other in linked[start:start + size]]}
+        if start + size < len(linked):  # HubSpot pages associations (500 a page unless `limit` says fewer)
+            body["paging"] = {"next": {"after": str(start + size)}}
+        return FakeResponse(200, body)
 
     def gdpr_delete(self, request: FakeRequest) -> FakeResponse:
         body = request.json() or {}
