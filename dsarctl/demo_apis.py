@@ -76,8 +76,10 @@ def zendesk() -> Any:
     api = ZendeskFake(agent=ZENDESK_AGENT, api_token=TOKENS["zendesk"])
     alice = api.add_user("Alice Example", "alice@example.com", phone="+442079460958",
                          notes="Prefers e-mail. Licence NW-ALICE-0001.")
-    api.add_ticket(alice, "Cannot activate licence", ["My key NW-ALICE-0001 says invalid.",
-                                                      "Fixed, thank you!"], status="closed")
+    agent = api.add_user("Sam Support", ZENDESK_AGENT, role="agent")
+    licence = api.add_ticket(alice, "Cannot activate licence", ["My key NW-ALICE-0001 says invalid."], status="closed")
+    api.add_comment(licence, agent, "We have reissued your key.")  # an agent's reply: the ticket is still hers alone
+    api.add_comment(licence, alice, "Fixed, thank you!")
     api.add_ticket(alice, "Refund for order 5002", ["Refund for order 5002 please."], status="solved")
     bob = api.add_user("Bob Builder", "bob@example.net")
     api.add_ticket(bob, "Invoice address", ["Please change my invoice address."], status="open")
