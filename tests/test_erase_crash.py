@@ -112,13 +112,7 @@ def test_the_journal_keeps_sql_keys_sealed_and_a_journal_without_them_is_resumed
     expected, _ = reference
     folder = fresh(tmp_path, "unsealed")
     inv = load_inventory(folder / "inventory.yaml")
-
-    def crash(point: str) -> None:
-        if point == "journal.written":
-            raise Crash(point)
-
-    with pytest.raises(Crash):
-        carry_out(inv, prepare(inv, [ALICE], now=NOW), operator="test", now=NOW, checkpoint=crash)
+    _crash_once_journaled(inv)
     [(path, plan)] = _journal_plans(folder)
     key = install_key(inv)
     sql = [(system, coll, e) for system, colls in plan["units"].items() for coll, entries in colls.items()
@@ -146,18 +140,22 @@ def test_the_journal_keeps_sql_keys_sealed_and_a_journal_without_them_is_resumed
     assert snapshot(folder) == expected
 
 
-def test_a_sealed_key_of_another_install_key_fails_that_system_only(tmp_path, reference, cli):
-    """The install key replaced between the crash and the rerun: the sealed keys do not open; the SQL
-    systems fail, saying why (exit 3), and the run stays pending."""
-    folder = fresh(tmp_path, "rekeyed")
-    inv = load_inventory(folder / "inventory.yaml")
-
+def _crash_once_journaled(inv) -> None:
+    """Plan Alice's erase and crash right after its journal is written: nothing erased, all pending."""
     def crash(point: str) -> None:
         if point == "journal.written":
             raise Crash(point)
 
     with pytest.raises(Crash):
         carry_out(inv, prepare(inv, [ALICE], now=NOW), operator="test", now=NOW, checkpoint=crash)
+
+
+def test_a_sealed_key_of_another_install_key_fails_that_system_only(tmp_path, reference, cli):
+    """The install key replaced between the crash and the rerun: the sealed keys do not open; the SQL
+    systems fail, saying why (exit 3), and the run stays pending."""
+    folder = fresh(tmp_path, "rekeyed")
+    inv = load_inventory(folder / "inventory.yaml")
+    _crash_once_journaled(inv)
     [(path, _)] = _journal_plans(folder)
     secret = path.parent.parent / "secret.key"
     secret.write_bytes(os.urandom(32))

@@ -115,13 +115,19 @@ def events(run, rid: str) -> list[dict]:
             if e["kind"].startswith("letter.")]
 
 
-def test_send_delivers_the_draft_through_the_controllers_server(run, demo_dir, smtp_server):
-    box, port = smtp_server()
+def erin_exported(run, demo_dir, port: int) -> str:
+    """The demo sending through the test server on `port`, and Erin's verified access request exported."""
     with_smtp(demo_dir, port)
     rid = run("request", "new", "erin@example.com", "--type", "access", "--received", "2026-02-01",
               "--json").json()["id"]
     assert run("request", "verify", rid).code == 0
     assert run("export", "erin@example.com", "--request", rid, "-o", "erin.zip").code == 0
+    return rid
+
+
+def test_send_delivers_the_draft_through_the_controllers_server(run, demo_dir, smtp_server):
+    box, port = smtp_server()
+    rid = erin_exported(run, demo_dir, port)
     result = run("letter", rid, "--kind", "response", "--package", "--send")
     assert result.code == 0, result
     assert result.out == (f"Wrote letter-{rid}-response.eml (response letter for {rid} to erin@example.com, "
@@ -155,11 +161,7 @@ def test_send_delivers_the_draft_through_the_controllers_server(run, demo_dir, s
 def test_a_package_for_another_address_is_not_sent(run, demo_dir, smtp_server):
     # the acceptance test's command sent a verified subject's package to attacker@evil.example
     box, port = smtp_server()
-    with_smtp(demo_dir, port)
-    rid = run("request", "new", "erin@example.com", "--type", "access", "--received", "2026-02-01",
-              "--json").json()["id"]
-    assert run("request", "verify", rid).code == 0
-    assert run("export", "erin@example.com", "--request", rid, "-o", "erin.zip").code == 0
+    rid = erin_exported(run, demo_dir, port)
     result = run("letter", rid, "--kind", "response", "--package", "--to", "attacker@evil.example", "--send")
     one_error_line(result, f"--to: attacker@evil.example is not an e-mail address of request {rid}'s subject")
     assert box.received == [] and events(run, rid) == []
