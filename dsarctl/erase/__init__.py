@@ -78,6 +78,7 @@ class EraseResult:
         anonymized, retained, redacted, kept, ... with counts), and what remains of them and why."""
         failed = {u.system: u.error for u in self.run.units if u.status == "failed"} if self.run else {}
         out = []
+        index = _record_index(self.remaining)
         for subject in self.plan.subjects or []:
             mine: set[tuple[str, str, str]] = set()
             colls = []
@@ -100,7 +101,7 @@ class EraseResult:
                 colls.append(entry)
             until = {(c["system"], c["collection"]): c["until"] for c in colls if "until" in c}
             out.append({**{k: v for k, v in subject.to_dict().items() if k != "collections"},
-                        "collections": colls, "remaining": _remaining_of(self.remaining, mine, until)})
+                        "collections": colls, "remaining": _remaining_of(self.remaining, mine, until, index)})
         return out
 
     def audit_summary(self, key: bytes) -> dict[str, Any]:
@@ -115,16 +116,24 @@ class EraseResult:
         }
 
 
+def _record_index(remaining: list[dict[str, Any]]) -> list[dict[str, int]]:
+    """Per entry of "what remains": each record's place in it (built once for a batch's subjects)."""
+    return [{r: i for i, r in enumerate(entry.get("records") or ())} for entry in remaining]
+
+
 def _remaining_of(remaining: list[dict[str, Any]], locations: set[tuple[str, str, str]],
-                  until: dict[tuple[str, str], str | None]) -> list[dict[str, Any]]:
+                  until: dict[tuple[str, str], str | None],
+                  index: list[dict[str, int]] | None = None) -> list[dict[str, Any]]:
     """The entries of "what remains" about the records at `locations` ((system, collection, location) of
     the subject's planned records: the same text names different records in two systems, such as
     "customers (id=5)"), counted for those records only, a retained one kept until the latest date of
-    those records (`until`: per system and collection)."""
+    those records (`until`: per system and collection). `index`: `_record_index(remaining)`, so that a
+    batch looks up each subject's few records instead of reading every entry's records per subject."""
     out = []
-    for entry in remaining:
+    for entry, places in zip(remaining, index if index is not None else _record_index(remaining)):
         place = (entry["system"], entry.get("collection"))
-        records = [r for r in entry.get("records") or () if (*place, r) in locations]
+        records = sorted((r for system, collection, r in locations if (system, collection) == place and r in places),
+                         key=places.__getitem__)
         if records:
             mine = {**entry, "count": len(records), "records": records}
             if "until" in entry and (entry["system"], entry["collection"]) in until:
