@@ -125,7 +125,8 @@ def test_unknown_kind_request_and_missing_address(run):
     ("alice@example.com, attacker@evil.example", "names 2 addresses; a letter goes to exactly one"),
     ("<alice@example.com> <attacker@evil.example>", "names 2 addresses; a letter goes to exactly one"),
     ("alice@example.com; attacker@evil.example", "names 2 addresses; a letter goes to exactly one"),
-    ("alice@example.com attacker@evil.example", "is not an e-mail address"),
+    ("alice@example.com attacker@evil.example", "names 2 addresses; a letter goes to exactly one"),
+    ('"alice@example.com" <attacker@evil.example>', "names 2 addresses; a letter goes to exactly one"),
     (" , ", "is not an e-mail address"),
 ])
 def test_to_is_exactly_one_address(run, demo_dir, to, error):
@@ -137,6 +138,9 @@ def test_to_is_exactly_one_address(run, demo_dir, to, error):
     result = run("letter", rid, "--kind", "acknowledge", "--to", '"Smith, Alice" <Alice@Example.com>', "--json")
     assert result.code == 0, result
     assert parse(demo_dir / result.json()["file"])["To"].addresses[0].addr_spec == "alice@example.com"
+    # the same address in the display name is one address, not two
+    again = run("letter", rid, "--kind", "clarify", "--to", '"Alice (alice@example.com)" <Alice@Example.com>', "--json")
+    assert again.code == 0, again
 
 
 @pytest.mark.parametrize("kind, extra, subject, sentences", [

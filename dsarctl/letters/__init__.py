@@ -353,8 +353,14 @@ def parse_recipient(to: str) -> tuple[str, str]:
     address is never dropped in silence: the letter would go to someone no check looked at."""
     from email.utils import getaddresses
 
+    from ..connectors.shared_mail import email_tokens
     from ..identity import normalise_email
 
+    # counted by their tokens first: how getaddresses splits `a; b` or `<a> <b>` differs between Python
+    # versions (3.13's strict parser answers nothing at all), and two addresses must never pass as one
+    named = {normalise_email(t) or t for t in email_tokens(to)}
+    if len(named) > 1:
+        raise UsageError(f"--to: '{to}' names {len(named)} addresses; a letter goes to exactly one")
     found = getaddresses([to])
     given = [(name, address) for name, address in found if address]
     if len(given) > 1:
