@@ -144,7 +144,7 @@ class HttpSource(Source, Erasable):
         self._api: Api | None = None
         self._token_api: Api | None = None
         self._lock = threading.Lock()  # searches of two collections start the client from two threads
-        self._staff_seen: dict[str, bool] = {}  # person's value -> staff (people.staff), asked once
+        self._staff_seen: dict[tuple[str, str], bool] = {}  # (kind, value) -> staff (people.staff), asked once
 
     @property
     def api(self) -> Api:
@@ -263,7 +263,7 @@ class HttpSource(Source, Erasable):
 
         cache = self._staff_seen
         with self._lock:
-            asks = [v for v in values if v not in cache]
+            asks = [v for v in values if (spec.kind, v) not in cache]
 
         def ask(value: str) -> bool:
             try:
@@ -278,8 +278,8 @@ class HttpSource(Source, Erasable):
 
         for value, is_staff in self._each(asks, ask):
             with self._lock:
-                cache[value] = is_staff
-        return {v for v in values if cache.get(v)}
+                cache[(spec.kind, value)] = is_staff
+        return {v for v in values if cache.get((spec.kind, v))}
 
     def _each(self, items: list, work) -> Iterator[tuple]:
         """(item, work(item)) for each item, the items' requests beside each other where they can be."""
